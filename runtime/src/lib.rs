@@ -1,0 +1,8 @@
+//! Vigil: an event-based video recording runtime. RTSP cameras in, MP4 clips out, gated by events
+//! from motion detection, MQTT/HTTP triggers or inference services; pipelines declared in Azure
+//! Video Analyzer topology JSON.
+
+pub mod cli;
+pub mod media;
+pub mod nodes;
+pub mod topology;

@@ -1,0 +1,3 @@
+//! Media plumbing: the UTC media timeline (and, as the media issues land, decode and fMP4 muxing).
+
+pub mod time;

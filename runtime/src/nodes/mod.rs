@@ -1,0 +1,3 @@
+//! Node implementations, one file per node type.
+
+pub mod signal_gate;

@@ -1,0 +1,352 @@
+//! Topology parameters: declarations with types and defaults, values from the command line or an
+//! AVA live-pipeline document, and `${name}` substitution inside every string of the topology.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::error::ErrorSink;
+use super::props::{DEFERRED_VARIABLE_MARK, Props};
+
+/// Declared type of a parameter (ava-spec §1.2), matched case-insensitively.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParameterType {
+    /// Any text.
+    String,
+    /// Text that is never echoed back (passwords).
+    SecretString,
+    /// A whole number.
+    Int,
+    /// A decimal number.
+    Double,
+    /// `true` or `false`.
+    Bool,
+}
+
+/// One entry of `properties.parameters`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParameterDeclaration {
+    /// Name used in `${name}` references.
+    pub name: String,
+    /// Declared type.
+    pub kind: ParameterType,
+    /// Free text.
+    pub description: Option<String>,
+    /// Value used when the pipeline gives none.
+    pub default: Option<String>,
+}
+
+/// Where a parameter's value came from, for messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ValueOrigin {
+    /// `--set name=value` on the command line.
+    CommandLine,
+    /// An AVA live-pipeline document.
+    LivePipeline,
+}
+
+/// A value given for a parameter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParameterValue {
+    /// The parameter's name.
+    pub name: String,
+    /// The value, always text (as in AVA).
+    pub value: String,
+    /// Where it was given.
+    pub origin: ValueOrigin,
+}
+
+/// Reads `properties.parameters`.
+pub fn read_declarations(props: &Props<'_>) -> Vec<ParameterDeclaration> {
+    let mut declarations: Vec<ParameterDeclaration> = Vec::new();
+    for (path, item) in props.array("parameters") {
+        let Value::Object(map) = item else {
+            props
+                .errors()
+                .invalid(&path, None, "a parameter declaration must be an object");
+            continue;
+        };
+        let p = Props::new(map, path.clone(), None, props.errors());
+        let name = p.required_string("name");
+        let kind = p
+            .enumeration("type", &["string", "secretString", "int", "double", "bool"])
+            .map(|t| match t {
+                "secretString" => ParameterType::SecretString,
+                "int" => ParameterType::Int,
+                "double" => ParameterType::Double,
+                "bool" => ParameterType::Bool,
+                _ => ParameterType::String,
+            });
+        if p.raw("type").is_none() {
+            p.error("type", "required property 'type' is missing");
+        }
+        let description = p.string("description");
+        let default = p.string("default");
+        p.report_unknown();
+        let Some(name) = name else { continue };
+        if name.len() > 64 {
+            p.error(
+                "name",
+                format!("parameter name '{name}' is longer than 64 characters"),
+            );
+        }
+        if declarations.iter().any(|d| d.name == name) {
+            p.error("name", format!("parameter '{name}' is declared twice"));
+            continue;
+        }
+        if let (Some(kind), Some(default)) = (kind, &default)
+            && let Err(why) = check_type(kind, default)
+        {
+            p.error("default", format!("default of '{name}': {why}"));
+        }
+        declarations.push(ParameterDeclaration {
+            name,
+            kind: kind.unwrap_or(ParameterType::String),
+            description,
+            default,
+        });
+    }
+    declarations
+}
+
+/// Checks that `value` fits the declared type.
+pub fn check_type(kind: ParameterType, value: &str) -> Result<(), String> {
+    let ok = match kind {
+        ParameterType::String | ParameterType::SecretString => true,
+        ParameterType::Int => value.trim().parse::<i64>().is_ok(),
+        ParameterType::Double => value.trim().parse::<f64>().is_ok_and(f64::is_finite),
+        ParameterType::Bool => {
+            value.trim().eq_ignore_ascii_case("true") || value.trim().eq_ignore_ascii_case("false")
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{value}' is not a valid {}",
+            format!("{kind:?}").to_lowercase()
+        ))
+    }
+}
+
+/// Resolves each declared parameter to its value: a given value, else the default. Records an
+/// error for a parameter with neither, for a value of the wrong type, and for a value given to a
+/// parameter the topology does not declare.
+pub fn resolve_values(
+    declarations: &[ParameterDeclaration],
+    values: &[ParameterValue],
+    errors: &ErrorSink,
+) -> BTreeMap<String, String> {
+    let mut resolved = BTreeMap::new();
+    for v in values {
+        if !declarations.iter().any(|d| d.name == v.name) {
+            let known: Vec<&str> = declarations.iter().map(|d| d.name.as_str()).collect();
+            errors.invalid(
+                &origin_path(v),
+                None,
+                format!(
+                    "parameter '{}' is not declared by the topology (declared: {})",
+                    v.name,
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            );
+        }
+    }
+    for (i, d) in declarations.iter().enumerate() {
+        // The last value given wins, so `--set` can override a live-pipeline document.
+        let given = values.iter().rev().find(|v| v.name == d.name);
+        let value = match (given, &d.default) {
+            (Some(v), _) => {
+                if let Err(why) = check_type(d.kind, &v.value) {
+                    errors.invalid(
+                        &origin_path(v),
+                        None,
+                        format!("parameter '{}': {why}", d.name),
+                    );
+                }
+                v.value.clone()
+            }
+            (None, Some(default)) => default.clone(),
+            (None, None) => {
+                errors.invalid(
+                    &format!("$.properties.parameters[{i}]"),
+                    None,
+                    format!(
+                        "parameter '{}' has no default and no value; give one with --set {}=VALUE or in a live-pipeline file",
+                        d.name, d.name
+                    ),
+                );
+                continue;
+            }
+        };
+        resolved.insert(d.name.clone(), value);
+    }
+    resolved
+}
+
+fn origin_path(v: &ParameterValue) -> String {
+    match v.origin {
+        ValueOrigin::CommandLine => format!("--set {}", v.name),
+        ValueOrigin::LivePipeline => format!("live pipeline: parameter '{}'", v.name),
+    }
+}
+
+/// Names the runtime resolves itself, and what they resolve to.
+pub struct SystemVariables<'a> {
+    /// Every declared parameter name: a declared parameter without a value was already
+    /// reported, so its references are left in place without a second error.
+    pub declared: &'a [ParameterDeclaration],
+    /// `${System.TopologyName}` (LVA: `${System.GraphTopologyName}`).
+    pub topology_name: &'a str,
+    /// `${System.PipelineName}` (LVA: `${System.GraphInstanceName}`).
+    pub pipeline_name: &'a str,
+}
+
+/// Replaces `${name}` references in every string below `value`, recording unknown names.
+/// Per-clip variables (`System.Runtime.DateTime`, `System.Runtime.PreciseDateTime`, LVA's
+/// `System.DateTime`) are left in place, normalised to their AVA spelling, for the sink.
+pub fn substitute(
+    value: &mut Value,
+    path: &str,
+    node: Option<&str>,
+    params: &BTreeMap<String, String>,
+    system: &SystemVariables<'_>,
+    errors: &ErrorSink,
+) {
+    match value {
+        Value::String(s) if s.contains("${") => match substitute_str(s, params, system) {
+            Ok(out) => *s = out,
+            Err(why) => errors.invalid(path, node, why),
+        },
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                substitute(item, &format!("{path}[{i}]"), node, params, system, errors);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map.iter_mut() {
+                substitute(item, &format!("{path}.{key}"), node, params, system, errors);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn substitute_str(
+    text: &str,
+    params: &BTreeMap<String, String>,
+    system: &SystemVariables<'_>,
+) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("'{text}' has '${{' without a closing '}}'"))?;
+        let name = &after[..end];
+        out.push_str(&resolve_name(name, params, system)?);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn resolve_name(
+    name: &str,
+    params: &BTreeMap<String, String>,
+    system: &SystemVariables<'_>,
+) -> Result<String, String> {
+    if let Some(value) = params.get(name) {
+        return Ok(value.clone());
+    }
+    if system.declared.iter().any(|d| d.name == name) {
+        return Ok(format!("${{{name}}}"));
+    }
+    let lower = name.to_ascii_lowercase();
+    match lower.as_str() {
+        "system.topologyname" | "system.graphtopologyname" => Ok(system.topology_name.to_string()),
+        "system.pipelinename" | "system.graphinstancename" => Ok(system.pipeline_name.to_string()),
+        "system.runtime.datetime" | "system.datetime" => {
+            Ok(format!("{DEFERRED_VARIABLE_MARK}DateTime}}"))
+        }
+        "system.runtime.precisedatetime" => {
+            Ok(format!("{DEFERRED_VARIABLE_MARK}PreciseDateTime}}"))
+        }
+        _ if lower.starts_with("system.") => Err(format!(
+            "unknown system variable '${{{name}}}' (known: System.TopologyName, System.PipelineName, System.Runtime.DateTime, System.Runtime.PreciseDateTime)"
+        )),
+        _ => Err(format!(
+            "'${{{name}}}' refers to a parameter that is not declared in properties.parameters"
+        )),
+    }
+}
+
+/// Renders the per-clip variables left by [`substitute`] for a clip starting at `start`:
+/// `yyyyMMddTHHmmssZ` and `yyyyMMddTHHmmss.fffZ`, UTC (ava-spec §1.2).
+pub fn render_runtime_variables(pattern: &str, start: crate::media::time::MediaTime) -> String {
+    let ts = jiff::Timestamp::from_nanosecond(i128::from(start.as_nanos()))
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    pattern
+        .replace(
+            &format!("{DEFERRED_VARIABLE_MARK}DateTime}}"),
+            &ts.strftime("%Y%m%dT%H%M%SZ").to_string(),
+        )
+        .replace(
+            &format!("{DEFERRED_VARIABLE_MARK}PreciseDateTime}}"),
+            &ts.strftime("%Y%m%dT%H%M%S%.3fZ").to_string(),
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::time::MediaTime;
+
+    fn system() -> SystemVariables<'static> {
+        SystemVariables {
+            declared: &[],
+            topology_name: "topo",
+            pipeline_name: "pipe",
+        }
+    }
+
+    #[test]
+    fn substitutes_parameters_and_system_variables() {
+        let params = BTreeMap::from([("out".to_string(), "x".to_string())]);
+        let got = substitute_str(
+            "a-${System.TopologyName}-${System.PipelineName}-${out}-${System.Runtime.DateTime}",
+            &params,
+            &system(),
+        );
+        assert_eq!(
+            got.as_deref(),
+            Ok("a-topo-pipe-x-${System.Runtime.DateTime}")
+        );
+        let lva = substitute_str("${System.DateTime}", &params, &system());
+        assert_eq!(lva.as_deref(), Ok("${System.Runtime.DateTime}"));
+    }
+
+    #[test]
+    fn reports_unknown_and_unterminated() {
+        let params = BTreeMap::new();
+        assert!(substitute_str("${nope}", &params, &system()).is_err());
+        assert!(substitute_str("${System.Nope}", &params, &system()).is_err());
+        assert!(substitute_str("abc${open", &params, &system()).is_err());
+    }
+
+    #[test]
+    fn renders_clip_times() {
+        let start = MediaTime::from_millis(1_582_392_720_123); // 2020-02-22T17:32:00.123Z
+        let out = render_runtime_variables(
+            "a-${System.Runtime.DateTime}-${System.Runtime.PreciseDateTime}",
+            start,
+        );
+        assert_eq!(out, "a-20200222T173200Z-20200222T173200.123Z");
+    }
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what building and testing Vigil needs on a Debian machine (run as root), skipping
+# whatever is already there. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "setup: cargo not found; install Rust (rustup) first" >&2
+    exit 1
+fi
+
+# Rust components used by the test command.
+installed=$(rustup component list --installed 2>/dev/null || true)
+for component in rustfmt clippy; do
+    if ! grep -q "^${component}" <<<"$installed"; then
+        echo "setup: rustup component add $component"
+        rustup component add "$component"
+    fi
+done
+
+# Media tools and test peers (ffmpeg, GStreamer RTSP server, Mosquitto, libav*-dev), when the
+# media scripts are present.
+if [ -x scripts/setup-media.sh ]; then
+    scripts/setup-media.sh
+fi
+echo "setup: ready"

@@ -1,0 +1,92 @@
+//! The `vigil` binary as a user runs it: exit codes and output of `validate`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn vigil(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .expect("vigil runs")
+}
+
+#[test]
+fn validate_prints_a_summary_and_exits_zero() {
+    let out = vigil(&[
+        "validate",
+        "topologies/door-sensor-to-files.json",
+        "--set",
+        "rtspUrl=rtsp://127.0.0.1:8554/cam",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(stdout.lines().count(), 1);
+    assert!(
+        stdout.contains("valid: topology 'DoorSensorToFiles'"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("gate:SignalGateProcessor"), "{stdout}");
+}
+
+#[test]
+fn validate_prints_every_error_one_per_line_and_exits_one() {
+    let out = vigil(&["validate", "tests/topologies/broken/several-mistakes.json"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with("tests/topologies/broken/several-mistakes.json: $.properties."))
+    );
+    assert!(lines[1].contains("(node 'gate')"));
+}
+
+#[test]
+fn set_without_equals_is_a_usage_error() {
+    let out = vigil(&[
+        "validate",
+        "topologies/door-sensor-to-files.json",
+        "--set",
+        "rtspUrl",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not NAME=VALUE"));
+}
+
+#[test]
+fn live_pipeline_file_errors_name_the_file() {
+    let dir = std::env::temp_dir().join(format!("vigil-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let live = dir.join("live.json");
+    std::fs::write(
+        &live,
+        r#"{"name": "p1", "properties": {"parameters": [{"name": "rtspUrl"}]}}"#,
+    )
+    .expect("write");
+    let out = vigil(&[
+        "validate",
+        "topologies/door-sensor-to-files.json",
+        "--live-pipeline",
+        &live.to_string_lossy(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains(
+            "live.json: $.properties.topologyName: required property 'topologyName' is missing"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("$.properties.parameters[0].value: required property 'value' is missing"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
