@@ -2,7 +2,10 @@
 //! from motion detection, MQTT/HTTP triggers or inference services; pipelines declared in Azure
 //! Video Analyzer topology JSON.
 
+pub mod api;
+pub mod bus;
 pub mod cli;
 pub mod media;
 pub mod nodes;
+pub mod pipeline;
 pub mod topology;

@@ -26,7 +26,50 @@ pub enum Command {
     /// Check topology files; print a one-line summary per valid file, or every error, one per line.
     Validate(TopologyArgs),
     /// Run a topology until SIGINT/SIGTERM.
-    Run(TopologyArgs),
+    Run(RunArgs),
+    /// Feed a recorded MP4 file through a topology's gate and sinks as fast as the CPU allows,
+    /// with external events from a JSON-lines file; outputs are those of a live run.
+    Replay(ReplayArgs),
+}
+
+/// `vigil run` options.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The topology and its parameters.
+    #[command(flatten)]
+    pub topology: TopologyArgs,
+    /// Append events (AVA envelope, one JSON object per line) to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub event_log: Option<PathBuf>,
+    /// MQTT broker for triggers and event output, HOST[:PORT] (default port 1883). Without it,
+    /// triggers come over HTTP only.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub mqtt: Option<String>,
+    /// Address of the HTTP listener (trigger inputs, health).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
+    pub http: String,
+}
+
+/// `vigil replay` options.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The topology and its parameters.
+    #[command(flatten)]
+    pub topology: TopologyArgs,
+    /// The recorded video (MP4, progressive or fragmented; H.264 or H.265).
+    #[arg(long, value_name = "FILE.mp4")]
+    pub input: PathBuf,
+    /// External events, one per line: {"at": <seconds from the first sample>, "input":
+    /// "<hubInputName>", "body": {...}}.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub events: Option<PathBuf>,
+    /// UTC time of the file's first sample (default: the time recorded in the file, else
+    /// 1970-01-01T00:00:00Z).
+    #[arg(long, value_name = "ISO8601")]
+    pub start_time: Option<String>,
+    /// Append events to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub event_log: Option<PathBuf>,
 }
 
 /// The topology and its parameter values.
@@ -55,6 +98,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Validate(args) => validate(&args),
         Command::Run(args) => run(&args),
+        Command::Replay(args) => replay(&args),
     }
 }
 
@@ -116,25 +160,82 @@ fn validate(args: &TopologyArgs) -> ExitCode {
     }
 }
 
-fn run(args: &TopologyArgs) -> ExitCode {
-    let options = match load_options(args) {
-        Ok(o) => o,
+fn load_single(args: &TopologyArgs) -> Result<Topology, String> {
+    let options = load_options(args)?;
+    let [path] = args.topologies.as_slice() else {
+        return Err("give exactly one topology".into());
+    };
+    load_file(path, &options)
+}
+
+fn run(args: &RunArgs) -> ExitCode {
+    let topology = match load_single(&args.topology) {
+        Ok(t) => t,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(1);
         }
     };
-    for path in &args.topologies {
-        match load_file(path, &options) {
-            Ok(topology) => eprintln!("{}: {}", path.display(), topology.summary()),
-            Err(e) => {
-                eprintln!("{e}");
-                return ExitCode::from(1);
-            }
+    init_tracing();
+    match crate::pipeline::live::run_until_signal(&topology, args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vigil run: {e:#}");
+            ExitCode::from(1)
         }
     }
-    eprintln!(
-        "vigil run: the media path (RTSP ingest, gate, MP4 sinks) is not built yet; nothing to run"
-    );
-    ExitCode::from(2)
+}
+
+fn replay(args: &ReplayArgs) -> ExitCode {
+    let topology = match load_single(&args.topology) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    init_tracing();
+    match run_replay(&topology, args) {
+        Ok(report) => {
+            eprintln!(
+                "vigil replay: {} samples, {} events",
+                report.samples, report.events
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("vigil replay: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run_replay(
+    topology: &Topology,
+    args: &ReplayArgs,
+) -> anyhow::Result<crate::pipeline::replay::ReplayReport> {
+    use crate::pipeline::{plan::PipelinePlan, replay};
+    let plan = PipelinePlan::from_topology(topology)?;
+    let video = crate::media::mp4_reader::Mp4Video::open(&args.input)?;
+    let start = match &args.start_time {
+        Some(t) => crate::bus::trigger::parse_utc(t).map_err(anyhow::Error::msg)?,
+        None => video.recorded_start.unwrap_or_default(),
+    };
+    let events = match &args.events {
+        Some(p) => replay::read_events(p)?,
+        None => Vec::new(),
+    };
+    let bus =
+        crate::bus::event_log::EventBus::new(&topology.pipeline_name, args.event_log.as_deref())?;
+    replay::replay(&plan, &video, start, &events, &bus)
+}
+
+/// Logs to stderr; `RUST_LOG` filters (default: info).
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -1,3 +1,11 @@
-//! Media plumbing: the UTC media timeline (and, as the media issues land, decode and fMP4 muxing).
+//! Media plumbing: the UTC media timeline, compressed samples, fMP4 writing, crash recovery and
+//! MP4 reading for replay.
 
+pub mod fmp4;
+pub mod mp4_box;
+pub mod mp4_reader;
+pub mod nal;
+pub mod preroll;
+pub mod recovery;
+pub mod sample;
 pub mod time;

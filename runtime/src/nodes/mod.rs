@@ -1,3 +1,7 @@
 //! Node implementations, one file per node type.
 
+pub mod file_naming;
+pub mod file_sink;
+pub mod gate_node;
+pub mod rtsp_source;
 pub mod signal_gate;

@@ -1,0 +1,3 @@
+//! The HTTP API: trigger inputs and health (playback and the web page come with the video sink).
+
+pub mod http;

@@ -1,0 +1,110 @@
+//! Events in AVA's envelope (ava-spec §8.1): `body`, `properties` (topic, subject, eventType,
+//! eventTime, dataVersion) and `systemProperties` (messageId, correlationId).
+
+use serde_json::{Value, json};
+
+use crate::media::time::MediaTime;
+
+/// The three event classes of AVA.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventClass {
+    /// Inference results (motion, extensions, filters).
+    Analytics,
+    /// Problems: camera unreachable, bad messages, storage errors.
+    Diagnostics,
+    /// Lifecycle: recordings started/stopped/available, module swaps.
+    Operational,
+}
+
+impl EventClass {
+    fn name(self) -> &'static str {
+        match self {
+            EventClass::Analytics => "Analytics",
+            EventClass::Diagnostics => "Diagnostics",
+            EventClass::Operational => "Operational",
+        }
+    }
+}
+
+/// One event, as published on MQTT and written to the event log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// Class.
+    pub class: EventClass,
+    /// Type within the class, e.g. `RecordingStarted`.
+    pub kind: String,
+    /// Emitting entity: `/livePipelines/<pipeline>/<sources|processors|sinks>/<node>`.
+    pub subject: String,
+    /// When it happened, on the media timeline (UTC).
+    pub time: MediaTime,
+    /// Unique id.
+    pub message_id: String,
+    /// Id of the event that caused it (e.g. the trigger that opened the gate).
+    pub correlation_id: Option<String>,
+    /// Event-specific body.
+    pub body: Value,
+}
+
+impl Event {
+    /// A new event with a fresh message id.
+    pub fn new(
+        class: EventClass,
+        kind: &str,
+        subject: String,
+        time: MediaTime,
+        body: Value,
+    ) -> Self {
+        Self {
+            class,
+            kind: kind.to_string(),
+            subject,
+            time,
+            message_id: uuid::Uuid::new_v4().to_string(),
+            correlation_id: None,
+            body,
+        }
+    }
+
+    /// Sets the correlation id.
+    pub fn correlated(mut self, id: Option<String>) -> Self {
+        self.correlation_id = id;
+        self
+    }
+
+    /// `Microsoft.VideoAnalyzer.<Class>.<Type>`.
+    pub fn event_type(&self) -> String {
+        format!(
+            "Microsoft.VideoAnalyzer.{}.{}",
+            self.class.name(),
+            self.kind
+        )
+    }
+
+    /// The AVA envelope as JSON.
+    pub fn to_json(&self) -> Value {
+        let mut system = json!({
+            "messageId": self.message_id,
+            "contentType": "application/json",
+            "contentEncoding": "utf-8",
+        });
+        if let Some(c) = &self.correlation_id {
+            system["correlationId"] = json!(c);
+        }
+        json!({
+            "body": self.body,
+            "properties": {
+                "topic": "/vigil",
+                "subject": self.subject,
+                "eventType": self.event_type(),
+                "eventTime": self.time.to_string(),
+                "dataVersion": "1.0",
+            },
+            "systemProperties": system,
+        })
+    }
+}
+
+/// Subject of a node: `/livePipelines/<pipeline>/<array>/<node>`.
+pub fn node_subject(pipeline: &str, array: &str, node: &str) -> String {
+    format!("/livePipelines/{pipeline}/{array}/{node}")
+}

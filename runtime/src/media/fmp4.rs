@@ -1,0 +1,266 @@
+//! Fragmented MP4 writer: an init segment (`ftyp` + `moov`), then one `prft` + `moof` + `mdat`
+//! per GOP, or per second when GOPs are longer. Each fragment is written whole, so a file is
+//! playable up to its last complete fragment while it is written and after a crash; the `prft`
+//! box of each fragment records the UTC time of its first sample, and `mvhd` the UTC creation time.
+
+use std::sync::Arc;
+
+use super::mp4_box::{PutBe, write_box, write_full_box};
+use super::sample::{VideoParams, VideoSample};
+use super::time::{MediaDuration, MediaTime};
+
+/// Track timescale: 90 kHz, the RTP video clock.
+pub const TIMESCALE: u32 = 90_000;
+/// The compatible brand that marks files written by Vigil (the recovery scan trims only these).
+pub const VIGIL_BRAND: &[u8; 4] = b"vgl1";
+/// Longest fragment: a new one starts at a key frame, or after this much media.
+pub const MAX_FRAGMENT: MediaDuration = MediaDuration::from_secs(1);
+
+const SECONDS_1904_TO_1970: u64 = 2_082_844_800;
+const SECONDS_1900_TO_1970: u64 = 2_208_988_800;
+
+/// Builds one fMP4 file's bytes, fragment by fragment.
+#[derive(Debug)]
+pub struct Fmp4Writer {
+    params: Arc<VideoParams>,
+    base: MediaTime,
+    sequence: u32,
+    pending: Vec<VideoSample>,
+    last_duration: u32,
+    samples_written: u64,
+}
+
+impl Fmp4Writer {
+    /// A writer whose decode time 0 is `base` (the first sample's decode time).
+    pub fn new(params: Arc<VideoParams>, base: MediaTime) -> Self {
+        Self {
+            params,
+            base,
+            sequence: 0,
+            pending: Vec::new(),
+            last_duration: TIMESCALE / 30,
+            samples_written: 0,
+        }
+    }
+
+    /// The stream parameters this file was started with.
+    pub fn params(&self) -> &Arc<VideoParams> {
+        &self.params
+    }
+
+    /// Samples emitted in finished fragments so far.
+    pub fn samples_written(&self) -> u64 {
+        self.samples_written
+    }
+
+    /// `ftyp` + `moov` for this stream, created at UTC `created`.
+    pub fn init_segment(&self, created: MediaTime) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1024);
+        write_box(&mut out, b"ftyp", |b| {
+            b.extend_from_slice(b"isom");
+            b.u32(0x200);
+            for brand in [b"isom", b"iso6", b"mp41", VIGIL_BRAND] {
+                b.extend_from_slice(brand);
+            }
+        });
+        let secs = u64::try_from(created.as_nanos() / 1_000_000_000).unwrap_or(0);
+        let mp4_time = (secs + SECONDS_1904_TO_1970) as u32;
+        let p = &self.params;
+        write_box(&mut out, b"moov", |b| {
+            write_full_box(b, b"mvhd", 0, 0, |b| {
+                b.u32(mp4_time);
+                b.u32(mp4_time);
+                b.u32(1000);
+                b.u32(0);
+                b.u32(0x0001_0000);
+                b.u16(0x0100);
+                b.extend_from_slice(&[0; 10]);
+                put_matrix(b);
+                b.extend_from_slice(&[0; 24]);
+                b.u32(2);
+            });
+            write_box(b, b"trak", |b| {
+                write_full_box(b, b"tkhd", 0, 3, |b| {
+                    b.u32(mp4_time);
+                    b.u32(mp4_time);
+                    b.u32(1);
+                    b.u32(0);
+                    b.u32(0);
+                    b.extend_from_slice(&[0; 8]);
+                    b.u16(0);
+                    b.u16(0);
+                    b.u16(0);
+                    b.u16(0);
+                    put_matrix(b);
+                    b.u32(p.width << 16);
+                    b.u32(p.height << 16);
+                });
+                write_box(b, b"mdia", |b| {
+                    write_full_box(b, b"mdhd", 0, 0, |b| {
+                        b.u32(mp4_time);
+                        b.u32(mp4_time);
+                        b.u32(TIMESCALE);
+                        b.u32(0);
+                        b.u16(0x55c4); // "und"
+                        b.u16(0);
+                    });
+                    write_full_box(b, b"hdlr", 0, 0, |b| {
+                        b.u32(0);
+                        b.extend_from_slice(b"vide");
+                        b.extend_from_slice(&[0; 12]);
+                        b.extend_from_slice(b"Vigil video\0");
+                    });
+                    write_box(b, b"minf", |b| {
+                        write_full_box(b, b"vmhd", 0, 1, |b| b.extend_from_slice(&[0; 8]));
+                        write_box(b, b"dinf", |b| {
+                            write_full_box(b, b"dref", 0, 0, |b| {
+                                b.u32(1);
+                                write_full_box(b, b"url ", 0, 1, |_| {});
+                            });
+                        });
+                        write_box(b, b"stbl", |b| {
+                            write_full_box(b, b"stsd", 0, 0, |b| {
+                                b.u32(1);
+                                b.extend_from_slice(&p.sample_entry);
+                            });
+                            write_full_box(b, b"stts", 0, 0, |b| b.u32(0));
+                            write_full_box(b, b"stsc", 0, 0, |b| b.u32(0));
+                            write_full_box(b, b"stsz", 0, 0, |b| {
+                                b.u32(0);
+                                b.u32(0);
+                            });
+                            write_full_box(b, b"stco", 0, 0, |b| b.u32(0));
+                        });
+                    });
+                });
+            });
+            write_box(b, b"mvex", |b| {
+                write_full_box(b, b"trex", 0, 0, |b| {
+                    b.u32(1);
+                    b.u32(1);
+                    b.u32(0);
+                    b.u32(0);
+                    b.u32(0);
+                });
+            });
+        });
+        out
+    }
+
+    /// Adds a sample (in decode order). Returns a finished fragment when this sample begins the
+    /// next one: at a key frame, after [`MAX_FRAGMENT`] of media, or after a discontinuity.
+    pub fn push(&mut self, sample: VideoSample) -> Option<Vec<u8>> {
+        let boundary = match self.pending.first() {
+            None => false,
+            Some(first) => {
+                sample.key_frame || sample.discontinuity || sample.dts - first.dts >= MAX_FRAGMENT
+            }
+        };
+        let fragment = if boundary {
+            let next = (!sample.discontinuity).then_some(sample.dts);
+            self.flush(next)
+        } else {
+            None
+        };
+        self.pending.push(sample);
+        fragment
+    }
+
+    /// Ends the file: returns the last fragment. Its last sample lasts until `end` when given
+    /// (and later than the sample), else as long as the sample before it.
+    pub fn finish(&mut self, end: Option<MediaTime>) -> Option<Vec<u8>> {
+        self.flush(end)
+    }
+
+    fn ticks(&self, t: MediaTime) -> i64 {
+        let nanos = i128::from((t - self.base).as_nanos());
+        (nanos * i128::from(TIMESCALE)).div_euclid(1_000_000_000) as i64
+    }
+
+    fn flush(&mut self, next_dts: Option<MediaTime>) -> Option<Vec<u8>> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        let samples = std::mem::take(&mut self.pending);
+        let mut durations = Vec::with_capacity(samples.len());
+        for (i, s) in samples.iter().enumerate() {
+            let next = samples.get(i + 1).map(|n| n.dts).or(next_dts);
+            let d = next
+                .map(|n| self.ticks(n) - self.ticks(s.dts))
+                .filter(|d| *d > 0 && *d < i64::from(u32::MAX))
+                .map(|d| d as u32)
+                .unwrap_or(self.last_duration);
+            if samples.get(i + 1).is_some() {
+                self.last_duration = d;
+            }
+            durations.push(d);
+        }
+        self.sequence += 1;
+        self.samples_written += samples.len() as u64;
+        let first = &samples[0];
+        let base_decode = self.ticks(first.dts).max(0) as u64;
+        let mut out = Vec::with_capacity(samples.iter().map(|s| s.len()).sum::<usize>() + 512);
+        // prft: UTC (NTP format) of the fragment's first sample, and its decode time.
+        write_full_box(&mut out, b"prft", 1, 0, |b| {
+            b.u32(1);
+            b.u64(ntp_timestamp(first.dts));
+            b.u64(base_decode);
+        });
+        let moof_start = out.len();
+        let mut data_offset_at = 0;
+        write_box(&mut out, b"moof", |b| {
+            write_full_box(b, b"mfhd", 0, 0, |b| b.u32(self.sequence));
+            write_box(b, b"traf", |b| {
+                write_full_box(b, b"tfhd", 0, 0x02_0000, |b| b.u32(1));
+                write_full_box(b, b"tfdt", 1, 0, |b| b.u64(base_decode));
+                write_full_box(b, b"trun", 1, 0x0000_0f01, |b| {
+                    b.u32(samples.len() as u32);
+                    data_offset_at = b.len();
+                    b.u32(0);
+                    for (s, d) in samples.iter().zip(&durations) {
+                        b.u32(*d);
+                        b.u32(s.len() as u32);
+                        b.u32(if s.key_frame {
+                            0x0200_0000
+                        } else {
+                            0x0101_0000
+                        });
+                        let cto = self.ticks(s.pts) - self.ticks(s.dts);
+                        b.u32(cto.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32 as u32);
+                    }
+                });
+            });
+        });
+        let moof_len = out.len() - moof_start;
+        let data_offset = (moof_len + 8) as u32;
+        out[data_offset_at..data_offset_at + 4].copy_from_slice(&data_offset.to_be_bytes());
+        let mdat_len: usize = samples.iter().map(|s| s.len()).sum::<usize>() + 8;
+        out.u32(mdat_len as u32);
+        out.extend_from_slice(b"mdat");
+        for s in &samples {
+            out.extend_from_slice(&s.data);
+        }
+        Some(out)
+    }
+}
+
+fn put_matrix(b: &mut Vec<u8>) {
+    for v in [0x0001_0000u32, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000] {
+        b.u32(v);
+    }
+}
+
+/// A UTC instant as a 64-bit NTP timestamp (seconds since 1900 and a 32-bit fraction).
+pub fn ntp_timestamp(t: MediaTime) -> u64 {
+    let nanos = t.as_nanos();
+    let secs = nanos.div_euclid(1_000_000_000) as u64 + SECONDS_1900_TO_1970;
+    let frac = ((nanos.rem_euclid(1_000_000_000) as u64) << 32) / 1_000_000_000;
+    (secs << 32) | frac
+}
+
+/// The UTC instant of a 64-bit NTP timestamp.
+pub fn from_ntp_timestamp(ntp: u64) -> MediaTime {
+    let secs = (ntp >> 32) as i64 - SECONDS_1900_TO_1970 as i64;
+    let frac = ((ntp & 0xffff_ffff) * 1_000_000_000 + (1 << 31)) >> 32;
+    MediaTime::from_nanos(secs * 1_000_000_000 + frac as i64)
+}

@@ -1,0 +1,106 @@
+//! The pre-roll buffer: the most recent compressed video of one source, so a gate with a negative
+//! `activationSignalOffset` can start a clip before the event that opened it. It keeps at least
+//! `lookback` of media plus the GOP that reaches back past it, and never more than a byte budget.
+
+use std::collections::VecDeque;
+
+use super::sample::VideoSample;
+use super::time::{MediaDuration, MediaTime};
+
+/// Recent samples of one stream, oldest first, always starting at a key frame once one was seen.
+#[derive(Debug)]
+pub struct PrerollBuffer {
+    samples: VecDeque<VideoSample>,
+    lookback: MediaDuration,
+    max_bytes: usize,
+    bytes: usize,
+    dropped_for_budget: u64,
+}
+
+impl PrerollBuffer {
+    /// A buffer that keeps `lookback` of media (plus one GOP), within `max_bytes`.
+    pub fn new(lookback: MediaDuration, max_bytes: usize) -> Self {
+        Self {
+            samples: VecDeque::new(),
+            lookback,
+            max_bytes,
+            bytes: 0,
+            dropped_for_budget: 0,
+        }
+    }
+
+    /// Adds the newest sample and drops what is no longer needed.
+    pub fn push(&mut self, sample: VideoSample) {
+        if sample.discontinuity && sample.key_frame {
+            // After a gap the old media cannot continue this stream's decode chain.
+            self.clear();
+        }
+        self.bytes += sample.len();
+        let newest = sample.pts;
+        self.samples.push_back(sample);
+        self.trim(newest);
+    }
+
+    fn trim(&mut self, newest: MediaTime) {
+        let horizon = newest - self.lookback;
+        // Drop whole GOPs while the next GOP still starts at or before the horizon.
+        loop {
+            let next_key = self
+                .samples
+                .iter()
+                .skip(1)
+                .position(|s| s.key_frame)
+                .map(|i| i + 1);
+            let Some(k) = next_key else { break };
+            let over_budget = self.bytes > self.max_bytes;
+            if self.samples[k].pts <= horizon || over_budget {
+                if over_budget && self.samples[k].pts > horizon {
+                    self.dropped_for_budget += 1;
+                }
+                for s in self.samples.drain(..k) {
+                    self.bytes -= s.len();
+                }
+            } else {
+                break;
+            }
+        }
+        // Leading samples before any key frame cannot start a clip.
+        while self.samples.front().is_some_and(|s| !s.key_frame) {
+            if let Some(s) = self.samples.pop_front() {
+                self.bytes -= s.len();
+            }
+        }
+    }
+
+    /// The buffered samples whose presentation time is in `[start, end)`, starting at the first
+    /// key frame at or after `start`.
+    pub fn range(&self, start: MediaTime, end: Option<MediaTime>) -> Vec<VideoSample> {
+        self.samples
+            .iter()
+            .skip_while(|s| s.pts < start || !s.key_frame)
+            .take_while(|s| end.is_none_or(|e| s.pts < e))
+            .cloned()
+            .collect()
+    }
+
+    /// Empties the buffer.
+    pub fn clear(&mut self) {
+        self.samples.clear();
+        self.bytes = 0;
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Media time of the oldest sample held.
+    pub fn oldest(&self) -> Option<MediaTime> {
+        self.samples.front().map(|s| s.pts)
+    }
+
+    /// How many times the byte budget forced a GOP out before its time.
+    pub fn dropped_for_budget(&self) -> u64 {
+        self.dropped_for_budget
+    }
+}

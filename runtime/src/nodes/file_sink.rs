@@ -1,0 +1,353 @@
+//! The FileSink node: one fragmented MP4 file per gate activation, named from the pattern, kept
+//! within `maximumSizeMiB` by deleting this sink's oldest files, and checked for crash damage
+//! at start-up. Write errors (disk full, not writable) are reported and retried; the pipeline
+//! keeps running.
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use super::file_naming::FileNaming;
+use super::gate_node::ClipCommand;
+use crate::bus::event::{Event, EventClass};
+use crate::bus::event_log::EventBus;
+use crate::media::fmp4::Fmp4Writer;
+use crate::media::recovery::{Recovery, trim_incomplete_fragment};
+use crate::media::sample::VideoSample;
+use crate::media::time::{MediaDuration, MediaTime};
+use crate::topology::model::FileSinkConfig;
+
+const MIB: u64 = 1024 * 1024;
+/// After a write error, wait this much media time before trying a new file.
+const RETRY_AFTER: MediaDuration = MediaDuration::from_secs(5);
+
+struct OpenFile {
+    path: PathBuf,
+    file: File,
+    writer: Fmp4Writer,
+    bytes: u64,
+}
+
+struct Clip {
+    activation: u64,
+    correlation_id: String,
+    file: Option<OpenFile>,
+    retry_at: Option<MediaTime>,
+    last_pts: Option<MediaTime>,
+    files: Vec<PathBuf>,
+}
+
+/// One FileSink.
+pub struct FileSink {
+    naming: FileNaming,
+    budget: Option<u64>,
+    subject: String,
+    events: EventBus,
+    /// This sink's finished files, oldest first, with their sizes.
+    finished: VecDeque<(PathBuf, u64)>,
+    clip: Option<Clip>,
+}
+
+impl FileSink {
+    /// A sink writing below `config.base_directory_path`; scans it for this sink's files and
+    /// trims any that a crash left with an incomplete last fragment.
+    pub fn new(config: &FileSinkConfig, subject: String, events: EventBus) -> Self {
+        let base = std::path::absolute(&config.base_directory_path)
+            .unwrap_or_else(|_| config.base_directory_path.clone());
+        let mut sink = Self {
+            naming: FileNaming::new(&base, &config.file_name_pattern),
+            budget: config.maximum_size_mib.map(|m| m.saturating_mul(MIB)),
+            subject,
+            events,
+            finished: VecDeque::new(),
+            clip: None,
+        };
+        sink.recover_existing();
+        sink
+    }
+
+    /// Files this sink has on disk, oldest first.
+    pub fn files(&self) -> Vec<PathBuf> {
+        self.finished.iter().map(|(p, _)| p.clone()).collect()
+    }
+
+    fn recover_existing(&mut self) {
+        let folder = self.naming.folder();
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            return;
+        };
+        let mut found: Vec<(std::time::SystemTime, PathBuf)> = entries
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_str()
+                    .is_some_and(|n| self.naming.is_ours(n))
+            })
+            .map(|e| {
+                let modified = e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .unwrap_or(std::time::UNIX_EPOCH);
+                (modified, e.path())
+            })
+            .collect();
+        found.sort();
+        for (_, path) in found {
+            match trim_incomplete_fragment(&path) {
+                Ok(Recovery::Trimmed { fragments, removed }) => self.diagnostic(
+                    "RecordingRecovered",
+                    json!({"outputLocation": path, "fragmentsKept": fragments, "bytesRemoved": removed}),
+                    None,
+                ),
+                Ok(Recovery::Unplayable) => self.diagnostic(
+                    "RecordingUnplayable",
+                    json!({"outputLocation": path, "detail": "no complete fragment; left in place"}),
+                    None,
+                ),
+                Ok(_) => {}
+                Err(e) => self.diagnostic(
+                    "StorageError",
+                    json!({"outputLocation": path, "detail": format!("cannot check file: {e}")}),
+                    None,
+                ),
+            }
+            let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            self.finished.push_back((path, size));
+        }
+    }
+
+    /// Acts on one command from the gate.
+    pub fn handle(&mut self, command: ClipCommand) {
+        match command {
+            ClipCommand::Start {
+                activation,
+                correlation_id,
+                ..
+            } => {
+                self.close_clip(None);
+                self.clip = Some(Clip {
+                    activation,
+                    correlation_id,
+                    file: None,
+                    retry_at: None,
+                    last_pts: None,
+                    files: Vec::new(),
+                });
+            }
+            ClipCommand::Sample(sample) => self.write_sample(sample),
+            ClipCommand::End {
+                activation, end, ..
+            } => {
+                if self
+                    .clip
+                    .as_ref()
+                    .is_some_and(|c| c.activation == activation)
+                {
+                    self.close_clip(Some(end));
+                }
+            }
+            ClipCommand::LateEventDropped { .. } => {}
+        }
+    }
+
+    /// The pipeline stops: closes the open file cleanly.
+    pub fn shutdown(&mut self) {
+        self.close_clip(None);
+    }
+
+    fn write_sample(&mut self, sample: VideoSample) {
+        let Some(clip) = &mut self.clip else { return };
+        clip.last_pts = Some(sample.pts);
+        // A change of stream parameters needs a new init segment: continue in a new file.
+        let params_changed = clip
+            .file
+            .as_ref()
+            .is_some_and(|f| f.writer.params() != &sample.params);
+        if params_changed && sample.key_frame {
+            self.finish_file(None);
+        }
+        let Some(clip) = &mut self.clip else { return };
+        if clip.file.is_none() {
+            if !sample.key_frame || clip.retry_at.is_some_and(|t| sample.pts < t) {
+                return;
+            }
+            match self.open_file(&sample) {
+                Ok(f) => {
+                    let path = f.path.clone();
+                    if let Some(clip) = &mut self.clip {
+                        clip.file = Some(f);
+                        clip.files.push(path.clone());
+                    }
+                    self.operational("RecordingStarted", &path, sample.pts);
+                }
+                Err(e) => {
+                    self.storage_error(&e, sample.pts);
+                    return;
+                }
+            }
+        }
+        let Some(file) = self.clip.as_mut().and_then(|c| c.file.as_mut()) else {
+            return;
+        };
+        let pts = sample.pts;
+        if let Some(fragment) = file.writer.push(sample) {
+            if let Err(e) = write_fragment(file, &fragment) {
+                self.storage_error(&e, pts);
+                self.abandon_file(pts);
+                return;
+            }
+            self.enforce_budget();
+        }
+    }
+
+    fn open_file(&self, first: &VideoSample) -> std::io::Result<OpenFile> {
+        let path = self.naming.path_for(first.pts);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut file = OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .open(&path)?;
+        let writer = Fmp4Writer::new(first.params.clone(), first.dts);
+        let init = writer.init_segment(first.pts);
+        file.write_all(&init)?;
+        Ok(OpenFile {
+            path,
+            file,
+            writer,
+            bytes: init.len() as u64,
+        })
+    }
+
+    /// Finishes the open file, if any (last fragment written), and records it as finished.
+    fn finish_file(&mut self, end: Option<MediaTime>) -> Option<PathBuf> {
+        let clip = self.clip.as_mut()?;
+        let mut f = clip.file.take()?;
+        let at = clip.last_pts.unwrap_or_default();
+        let result = match f.writer.finish(end) {
+            Some(fragment) => write_fragment(&mut f, &fragment),
+            None => Ok(()),
+        };
+        if let Err(e) = result {
+            self.storage_error(&e, at);
+        }
+        self.finished.push_back((f.path.clone(), f.bytes));
+        Some(f.path)
+    }
+
+    fn abandon_file(&mut self, at: MediaTime) {
+        if let Some(clip) = &mut self.clip {
+            if let Some(f) = clip.file.take() {
+                // The file stays valid up to its last complete fragment.
+                self.finished.push_back((f.path, f.bytes));
+            }
+            clip.retry_at = Some(at + RETRY_AFTER);
+        }
+    }
+
+    fn close_clip(&mut self, end: Option<MediaTime>) {
+        let Some(last) = self.clip.as_ref().and_then(|c| c.last_pts) else {
+            self.clip = None;
+            return;
+        };
+        self.finish_file(end);
+        let stop_time = end.unwrap_or(last);
+        if let Some(clip) = self.clip.take() {
+            for path in &clip.files {
+                self.event("RecordingStopped", path, stop_time, &clip.correlation_id);
+                self.event("RecordingAvailable", path, stop_time, &clip.correlation_id);
+            }
+        }
+        self.enforce_budget();
+    }
+
+    fn enforce_budget(&mut self) {
+        let Some(budget) = self.budget else { return };
+        let open = self
+            .clip
+            .as_ref()
+            .and_then(|c| c.file.as_ref())
+            .map(|f| f.bytes)
+            .unwrap_or(0);
+        let mut total: u64 = self.finished.iter().map(|(_, s)| s).sum::<u64>() + open;
+        while total > budget {
+            let Some((path, size)) = self.finished.pop_front() else {
+                break;
+            };
+            total -= size;
+            match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    let time = self.clip.as_ref().and_then(|c| c.last_pts).unwrap_or_default();
+                    self.events.emit(Event::new(
+                        EventClass::Operational,
+                        "RecordingDeleted",
+                        self.subject.clone(),
+                        time,
+                        json!({"outputType": "filePath", "outputLocation": path, "reason": "maximumSizeMiB", "bytes": size}),
+                    ));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => self.diagnostic(
+                    "StorageError",
+                    json!({"outputLocation": path, "detail": format!("cannot delete to stay within maximumSizeMiB: {e}")}),
+                    None,
+                ),
+            }
+        }
+    }
+
+    fn operational(&self, kind: &str, path: &Path, time: MediaTime) {
+        let correlation = self
+            .clip
+            .as_ref()
+            .map(|c| c.correlation_id.clone())
+            .unwrap_or_default();
+        self.event(kind, path, time, &correlation);
+    }
+
+    fn event(&self, kind: &str, path: &Path, time: MediaTime, correlation: &str) {
+        self.events.emit(
+            Event::new(
+                EventClass::Operational,
+                kind,
+                self.subject.clone(),
+                time,
+                json!({"outputType": "filePath", "outputLocation": path}),
+            )
+            .correlated(Some(correlation.to_string())),
+        );
+    }
+
+    fn storage_error(&self, e: &std::io::Error, time: MediaTime) {
+        let folder = self.naming.folder();
+        self.events.emit(Event::new(
+            EventClass::Diagnostics,
+            "StorageError",
+            self.subject.clone(),
+            time,
+            json!({"outputLocation": folder, "errorCode": format!("{:?}", e.kind()), "detail": e.to_string(), "retry": "the next key frame after 5 s"}),
+        ));
+    }
+
+    fn diagnostic(&self, kind: &str, body: serde_json::Value, time: Option<MediaTime>) {
+        self.events.emit(Event::new(
+            EventClass::Diagnostics,
+            kind,
+            self.subject.clone(),
+            time.unwrap_or_default(),
+            body,
+        ));
+    }
+}
+
+fn write_fragment(f: &mut OpenFile, fragment: &[u8]) -> std::io::Result<()> {
+    f.file.write_all(fragment)?;
+    // One fsync per fragment (≤ 1 s): a power cut loses at most the fragment in flight.
+    f.file.sync_data()?;
+    f.bytes += fragment.len() as u64;
+    Ok(())
+}

@@ -1,0 +1,172 @@
+//! The SignalGateProcessor node: the gate state machine plus the pre-roll buffer, turning media
+//! and events into clip commands for the sinks behind it.
+
+use crate::media::preroll::PrerollBuffer;
+use crate::media::sample::VideoSample;
+use crate::media::time::{MediaDuration, MediaTime};
+use crate::nodes::signal_gate::{EndReason, GateDecision, GateTiming, SignalGate};
+
+/// What a media sink behind a gate is told to do.
+#[derive(Clone, Debug)]
+pub enum ClipCommand {
+    /// A new clip (activation) begins; its samples follow.
+    Start {
+        /// Activation number, from 1.
+        activation: u64,
+        /// Media time the clip starts at.
+        start: MediaTime,
+        /// Media time of the earliest event.
+        first_event: MediaTime,
+        /// Correlation id of the opening event.
+        correlation_id: String,
+    },
+    /// A sample of the open clip.
+    Sample(VideoSample),
+    /// The clip is over.
+    End {
+        /// Activation number.
+        activation: u64,
+        /// Exclusive end on the media timeline.
+        end: MediaTime,
+        /// Why it ended.
+        reason: EndReason,
+    },
+    /// An event was dropped as a late arrival (for a diagnostics event).
+    LateEventDropped {
+        /// The event's media time.
+        media_time: MediaTime,
+        /// Its correlation id.
+        correlation_id: String,
+    },
+}
+
+/// Memory budget of one source's pre-roll buffer.
+pub const PREROLL_MAX_BYTES: usize = 64 * 1024 * 1024;
+
+/// A gate and its buffer.
+pub struct GateNode {
+    gate: SignalGate,
+    buffer: PrerollBuffer,
+    open: Option<u64>,
+}
+
+impl GateNode {
+    /// A closed gate. `latency_slack` is how old an event's media time may be and still find
+    /// its media in the buffer (processor latency).
+    pub fn new(timing: GateTiming, latency_slack: MediaDuration) -> Self {
+        Self {
+            gate: SignalGate::new(timing, latency_slack),
+            buffer: PrerollBuffer::new(timing.lookback() + latency_slack, PREROLL_MAX_BYTES),
+            open: None,
+        }
+    }
+
+    /// The media clock (newest sample).
+    pub fn clock(&self) -> Option<MediaTime> {
+        self.gate.clock()
+    }
+
+    /// Bytes held in the pre-roll buffer.
+    pub fn buffered_bytes(&self) -> usize {
+        self.buffer.bytes()
+    }
+
+    /// A media sample from the source.
+    pub fn on_sample(&mut self, sample: VideoSample) -> Vec<ClipCommand> {
+        let decisions = self.gate.on_sample(sample.pts, sample.key_frame);
+        let pts = sample.pts;
+        self.buffer.push(sample.clone());
+        let mut out = Vec::new();
+        let flushed_current = self.apply(decisions, &mut out, Some(pts));
+        if self.open.is_some() && !flushed_current {
+            out.push(ClipCommand::Sample(sample));
+        }
+        out
+    }
+
+    /// An event reached the gate.
+    pub fn on_event(&mut self, media_time: MediaTime, correlation_id: &str) -> Vec<ClipCommand> {
+        let decisions = self.gate.on_event(media_time, correlation_id);
+        let mut out = Vec::new();
+        self.apply(decisions, &mut out, None);
+        out
+    }
+
+    /// The wall clock says media time `now` has passed (media stopped flowing).
+    pub fn on_clock(&mut self, now: MediaTime) -> Vec<ClipCommand> {
+        let decisions = self.gate.on_clock(now);
+        let mut out = Vec::new();
+        self.apply(decisions, &mut out, None);
+        out
+    }
+
+    /// The pipeline stops: ends an open clip.
+    pub fn finish(&mut self) -> Vec<ClipCommand> {
+        let decisions = self.gate.finish();
+        let mut out = Vec::new();
+        self.apply(decisions, &mut out, None);
+        out
+    }
+
+    /// Applies decisions; returns true when the newest sample (`current`) was sent with a
+    /// start's pre-roll flush.
+    fn apply(
+        &mut self,
+        decisions: Vec<GateDecision>,
+        out: &mut Vec<ClipCommand>,
+        current: Option<MediaTime>,
+    ) -> bool {
+        let mut flushed_current = false;
+        for (i, d) in decisions.iter().enumerate() {
+            match d {
+                GateDecision::ClipStart {
+                    activation,
+                    start,
+                    first_event,
+                    correlation_id,
+                } => {
+                    out.push(ClipCommand::Start {
+                        activation: *activation,
+                        start: *start,
+                        first_event: *first_event,
+                        correlation_id: correlation_id.clone(),
+                    });
+                    let end = decisions[i..].iter().find_map(|d| match d {
+                        GateDecision::ClipEnd {
+                            activation: a, end, ..
+                        } if a == activation => Some(*end),
+                        _ => None,
+                    });
+                    for s in self.buffer.range(*start, end) {
+                        flushed_current |= Some(s.pts) == current;
+                        out.push(ClipCommand::Sample(s));
+                    }
+                    self.open = Some(*activation);
+                }
+                GateDecision::ClipEnd {
+                    activation,
+                    end,
+                    reason,
+                    ..
+                } => {
+                    out.push(ClipCommand::End {
+                        activation: *activation,
+                        end: *end,
+                        reason: *reason,
+                    });
+                    self.open = None;
+                    // The sample that closed the clip lies at or after its end.
+                    flushed_current = true;
+                }
+                GateDecision::LateEventDropped {
+                    media_time,
+                    correlation_id,
+                } => out.push(ClipCommand::LateEventDropped {
+                    media_time: *media_time,
+                    correlation_id: correlation_id.clone(),
+                }),
+            }
+        }
+        flushed_current
+    }
+}

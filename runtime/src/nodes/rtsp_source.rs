@@ -1,0 +1,270 @@
+//! The RtspSource node: pulls H.264/H.265 from a camera with retina, stamps each access unit with
+//! a UTC media time, and never gives up: a lost camera is reported and reconnected with capped
+//! exponential backoff.
+//!
+//! Timestamps: the RTP timestamp of each frame, anchored to the wall clock when the session's
+//! first frame arrives (RTCP sender reports are not used). After a reconnect the next sample is
+//! marked as a discontinuity and the timeline shows the gap as it was, never stretched.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result, anyhow, bail};
+use bytes::Bytes;
+use futures::StreamExt;
+use retina::client::{
+    Credentials as RtspCredentials, PlayOptions, SessionOptions, SetupOptions, Transport,
+};
+use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParametersCodec};
+use serde_json::json;
+use tokio::sync::{mpsc, watch};
+
+use crate::bus::event::{Event, EventClass};
+use crate::bus::event_log::EventBus;
+use crate::media::nal::is_random_access;
+use crate::media::sample::{VideoCodec, VideoParams, VideoSample};
+use crate::media::time::{MediaDuration, MediaTime};
+use crate::topology::model::{Credentials, RtspSourceConfig, RtspTransport};
+
+/// First reconnect delay; doubles up to [`MAX_BACKOFF`].
+pub const MIN_BACKOFF: Duration = Duration::from_millis(500);
+/// Longest reconnect delay.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A session that delivers no frame for this long is treated as lost.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Media time now, from the system clock.
+pub fn wall_now() -> MediaTime {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0);
+    MediaTime::from_nanos(nanos)
+}
+
+/// Runs the source until `shutdown` turns true, sending samples to `out`.
+pub async fn run_rtsp_source(
+    config: RtspSourceConfig,
+    subject: String,
+    events: EventBus,
+    out: mpsc::Sender<VideoSample>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut backoff = MIN_BACKOFF;
+    let mut after_gap = false;
+    loop {
+        let outcome = tokio::select! {
+            r = session(&config, &subject, &events, &out, after_gap) => r,
+            _ = shutdown.changed() => return,
+        };
+        if *shutdown.borrow() || out.is_closed() {
+            return;
+        }
+        let (kind, detail, delivered) = match outcome {
+            Ok(delivered) => (
+                "MediaSessionEnded",
+                "the camera ended the session".to_string(),
+                delivered,
+            ),
+            Err(SessionError { error, delivered }) => {
+                (classify(&error), format!("{error:#}"), delivered)
+            }
+        };
+        if delivered {
+            backoff = MIN_BACKOFF;
+        }
+        after_gap = true;
+        events.emit(Event::new(
+            EventClass::Diagnostics,
+            kind,
+            subject.clone(),
+            wall_now(),
+            json!({"url": redact(&config.endpoint.url), "detail": detail, "retryInSeconds": backoff.as_secs_f64()}),
+        ));
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shutdown.changed() => return,
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+struct SessionError {
+    error: anyhow::Error,
+    delivered: bool,
+}
+
+/// AVA's diagnostics names: AuthenticationError, NetworkError, MediaFormatError, ProtocolError.
+fn classify(e: &anyhow::Error) -> &'static str {
+    let text = format!("{e:#}").to_ascii_lowercase();
+    if text.contains("401") || text.contains("unauthorized") || text.contains("authenticat") {
+        "AuthenticationError"
+    } else if text.contains("codec") || text.contains("no video") {
+        "MediaFormatError"
+    } else if text.contains("connect")
+        || text.contains("refused")
+        || text.contains("timed out")
+        || text.contains("reset")
+        || text.contains("stalled")
+        || text.contains("eof")
+    {
+        "NetworkError"
+    } else {
+        "ProtocolError"
+    }
+}
+
+/// The URL without a password, for events.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => url.to_string(),
+    }
+}
+
+async fn session(
+    config: &RtspSourceConfig,
+    subject: &str,
+    events: &EventBus,
+    out: &mpsc::Sender<VideoSample>,
+    after_gap: bool,
+) -> Result<bool, SessionError> {
+    let mut delivered = false;
+    let r = session_inner(config, subject, events, out, after_gap, &mut delivered).await;
+    r.map(|()| delivered)
+        .map_err(|error| SessionError { error, delivered })
+}
+
+async fn session_inner(
+    config: &RtspSourceConfig,
+    subject: &str,
+    events: &EventBus,
+    out: &mpsc::Sender<VideoSample>,
+    after_gap: bool,
+    delivered: &mut bool,
+) -> Result<()> {
+    let mut url = url::Url::parse(&config.endpoint.url).context("bad RTSP URL")?;
+    let mut creds = match &config.endpoint.credentials {
+        Some(Credentials::UsernamePassword { username, password }) => Some(RtspCredentials {
+            username: username.clone(),
+            password: password.clone(),
+        }),
+        _ => None,
+    };
+    if creds.is_none() && !url.username().is_empty() {
+        creds = Some(RtspCredentials {
+            username: url.username().to_string(),
+            password: url.password().unwrap_or_default().to_string(),
+        });
+    }
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    let options = SessionOptions::default()
+        .creds(creds)
+        .user_agent("vigil".to_string());
+    let mut described = tokio::time::timeout(
+        STALL_TIMEOUT,
+        retina::client::Session::describe(url, options),
+    )
+    .await
+    .map_err(|_| anyhow!("connect timed out"))??;
+    let sdp = String::from_utf8_lossy(described.sdp()).to_string();
+    let video_index = described
+        .streams()
+        .iter()
+        .position(|s| s.media() == "video" && matches!(s.encoding_name(), "h264" | "h265"))
+        .ok_or_else(|| {
+            let found: Vec<String> = described
+                .streams()
+                .iter()
+                .map(|s| format!("{}/{}", s.media(), s.encoding_name()))
+                .collect();
+            anyhow!(
+                "no H.264 or H.265 video stream (unsupported codec; the camera offers {})",
+                found.join(", ")
+            )
+        })?;
+    let transport = match config.transport {
+        RtspTransport::Udp => Transport::Udp(Default::default()),
+        _ => Transport::Tcp(Default::default()),
+    };
+    described
+        .setup(
+            video_index,
+            SetupOptions::default()
+                .transport(transport)
+                .frame_format(FrameFormat::MP4),
+        )
+        .await?;
+    let playing = described.play(PlayOptions::default()).await?;
+    events.emit(Event::new(
+        EventClass::Diagnostics,
+        "MediaSessionEstablished",
+        subject.to_string(),
+        wall_now(),
+        json!({"sdp": sdp}),
+    ));
+    let mut demuxed = playing.demuxed()?;
+    let mut params: Option<Arc<VideoParams>> = None;
+    let mut anchor: Option<(i64, u32, MediaTime)> = None;
+    let mut first = true;
+    loop {
+        let item = match tokio::time::timeout(STALL_TIMEOUT, demuxed.next()).await {
+            Err(_) => bail!("stalled: no media for {} s", STALL_TIMEOUT.as_secs()),
+            Ok(None) => return Ok(()),
+            Ok(Some(item)) => item?,
+        };
+        let CodecItem::VideoFrame(frame) = item else {
+            continue;
+        };
+        if params.is_none() || frame.has_new_parameters() {
+            let stream = &demuxed.streams()[frame.stream_id()];
+            params = Some(Arc::new(video_params(stream.parameters())?));
+        }
+        let Some(p) = params.clone() else { continue };
+        let ts = frame.timestamp();
+        let clock = ts.clock_rate().get();
+        let (ts0, rate, wall0) = *anchor.get_or_insert((ts.timestamp(), clock, wall_now()));
+        let offset = i128::from(ts.timestamp() - ts0) * 1_000_000_000 / i128::from(rate);
+        let time = wall0 + MediaDuration::from_nanos(offset as i64);
+        let lost = frame.loss() > 0;
+        let data = Bytes::from(frame.into_data());
+        let sample = VideoSample {
+            pts: time,
+            dts: time,
+            key_frame: is_random_access(p.codec, &data),
+            data,
+            params: p,
+            discontinuity: (first && after_gap) || lost,
+        };
+        first = false;
+        if out.send(sample).await.is_err() {
+            return Ok(());
+        }
+        *delivered = true;
+    }
+}
+
+fn video_params(p: Option<ParametersRef<'_>>) -> Result<VideoParams> {
+    let Some(ParametersRef::Video(v)) = p else {
+        bail!("the video stream has no parameters yet");
+    };
+    let codec = match v.codec_params() {
+        VideoParametersCodec::H264 { .. } => VideoCodec::H264,
+        VideoParametersCodec::H265 { .. } => VideoCodec::H265,
+        _ => bail!("unsupported codec {}", v.rfc6381_codec()),
+    };
+    let (width, height) = v.pixel_dimensions();
+    Ok(VideoParams {
+        codec,
+        width,
+        height,
+        rfc6381_codec: v.rfc6381_codec().to_string(),
+        sample_entry: v.mp4_sample_entry().build()?,
+    })
+}

@@ -1,0 +1,207 @@
+//! `vigil run`: the live pipeline. The camera task feeds the gate task; triggers arrive over HTTP
+//! and MQTT; each file sink runs on its own thread (blocking file I/O, one fsync per fragment).
+//! SIGINT/SIGTERM close open files cleanly.
+
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+use tokio::sync::{mpsc, watch};
+
+use super::plan::{EVENT_LATENCY_SLACK, PipelinePlan, SinkPlan};
+use super::replay::dispatch;
+use crate::bus::event::{Event, EventClass, node_subject};
+use crate::bus::event_log::EventBus;
+use crate::bus::mqtt::{InputMessage, parse_broker, run_mqtt};
+use crate::bus::trigger::parse_trigger;
+use crate::cli::RunArgs;
+use crate::media::sample::VideoSample;
+use crate::media::time::{MediaDuration, MediaTime};
+use crate::nodes::file_sink::FileSink;
+use crate::nodes::gate_node::{ClipCommand, GateNode};
+use crate::nodes::rtsp_source::{run_rtsp_source, wall_now};
+use crate::topology::Topology;
+
+/// Media that stops for this long lets an open gate close on the wall clock.
+const MEDIA_STALL: Duration = Duration::from_secs(1);
+
+/// Runs `topology` until SIGINT or SIGTERM.
+pub fn run_until_signal(topology: &Topology, args: &RunArgs) -> Result<()> {
+    let plan = PipelinePlan::from_topology(topology)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(plan, args))
+}
+
+async fn run(plan: PipelinePlan, args: &RunArgs) -> Result<()> {
+    let Some((camera_name, camera)) = plan.camera.clone() else {
+        bail!("the topology has no RtspSource");
+    };
+    let bus = EventBus::new(&plan.pipeline, args.event_log.as_deref())
+        .context("cannot open the event log")?;
+    let (shutdown_tx, shutdown) = watch::channel(false);
+    let (input_tx, mut input_rx) = mpsc::channel::<InputMessage>(64);
+
+    let mut tasks = Vec::new();
+    if let Some(broker) = &args.mqtt {
+        let broker = parse_broker(broker).map_err(anyhow::Error::msg)?;
+        let (pub_tx, pub_rx) = mpsc::unbounded_channel();
+        bus.attach_mqtt(pub_tx);
+        tasks.push(tokio::spawn(run_mqtt(
+            broker,
+            bus.clone(),
+            input_tx.clone(),
+            pub_rx,
+            shutdown.clone(),
+        )));
+    }
+    let listener = tokio::net::TcpListener::bind(&args.http)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.http))?;
+    tracing::info!("HTTP listener on http://{}", listener.local_addr()?);
+    let input_names = plan.inputs.iter().map(|i| i.input_name.clone()).collect();
+    let http = tokio::spawn(crate::api::http::serve(
+        listener,
+        plan.pipeline.clone(),
+        input_names,
+        input_tx.clone(),
+        shutdown.clone(),
+    ));
+
+    let (media_tx, mut media_rx) = mpsc::channel::<VideoSample>(256);
+    let subject = node_subject(&plan.pipeline, "sources", &camera_name);
+    tasks.push(tokio::spawn(run_rtsp_source(
+        camera,
+        subject,
+        bus.clone(),
+        media_tx,
+        shutdown.clone(),
+    )));
+
+    // File sinks: a thread each.
+    let mut sink_threads = Vec::new();
+    let mut sink_senders: Vec<Vec<std_mpsc::Sender<ClipCommand>>> = Vec::new();
+    for gate in &plan.gates {
+        let mut senders = Vec::new();
+        for sink in &gate.sinks {
+            let SinkPlan::File {
+                config, subject, ..
+            } = sink;
+            let (tx, rx) = std_mpsc::channel::<ClipCommand>();
+            let (config, subject, bus) = (config.clone(), subject.clone(), bus.clone());
+            sink_threads.push(std::thread::spawn(move || {
+                let mut sink = FileSink::new(&config, subject, bus);
+                while let Ok(c) = rx.recv() {
+                    sink.handle(c);
+                }
+                sink.shutdown();
+            }));
+            senders.push(tx);
+        }
+        sink_senders.push(senders);
+    }
+
+    let mut gates: Vec<GateNode> = plan
+        .gates
+        .iter()
+        .map(|g| GateNode::new(g.timing, EVENT_LATENCY_SLACK))
+        .collect();
+    let mut last_sample: Option<(MediaTime, Instant)> = None;
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut signals = Signals::new()?;
+    let send = |g: usize, commands: Vec<ClipCommand>| {
+        for c in commands {
+            if let ClipCommand::LateEventDropped { .. } = c {
+                dispatch(&mut [], vec![c], &bus, &plan.gates[g].name, &plan.pipeline);
+                continue;
+            }
+            for tx in &sink_senders[g] {
+                let _ = tx.send(c.clone());
+            }
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = signals.recv() => break,
+            Some(sample) = media_rx.recv() => {
+                last_sample = Some((sample.pts, Instant::now()));
+                for (g, gate) in gates.iter_mut().enumerate() {
+                    send(g, gate.on_sample(sample.clone()));
+                }
+            }
+            Some(message) = input_rx.recv() => {
+                let Some(input) = plan.inputs.iter().find(|i| i.input_name == message.input) else { continue };
+                let source_subject = node_subject(&plan.pipeline, "sources", &input.node);
+                let arrival = gates.iter().find_map(|g| g.clock()).unwrap_or_else(wall_now);
+                match parse_trigger(&message.payload) {
+                    Err(e) => bus.emit(Event::new(
+                        EventClass::Diagnostics,
+                        "InvalidMessage",
+                        source_subject,
+                        arrival,
+                        json!({"input": message.input, "detail": e, "payload": String::from_utf8_lossy(&message.payload[..message.payload.len().min(512)])}),
+                    )),
+                    Ok(trigger) => {
+                        let media_time = trigger.event_time.unwrap_or(arrival);
+                        bus.emit(
+                            Event::new(EventClass::Operational, "TriggerReceived", source_subject, media_time, json!({"input": message.input, "body": trigger.body}))
+                                .correlated(Some(trigger.correlation_id.clone())),
+                        );
+                        for g in plan.gates_fed_by(&input.node).collect::<Vec<_>>() {
+                            let commands = gates[g].on_event(media_time, &trigger.correlation_id);
+                            send(g, commands);
+                        }
+                    }
+                }
+            }
+            _ = tick.tick() => {
+                if let Some((pts, at)) = last_sample {
+                    let idle = at.elapsed();
+                    if idle > MEDIA_STALL {
+                        let now = pts + MediaDuration::from_nanos(idle.as_nanos() as i64);
+                        for (g, gate) in gates.iter_mut().enumerate() {
+                            send(g, gate.on_clock(now));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    tracing::info!("stopping: closing open files");
+    for (g, gate) in gates.iter_mut().enumerate() {
+        send(g, gate.finish());
+    }
+    drop(sink_senders);
+    let _ = shutdown_tx.send(true);
+    for t in sink_threads {
+        let _ = t.join();
+    }
+    for t in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(3), t).await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(3), http).await;
+    Ok(())
+}
+
+/// SIGINT and SIGTERM.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Self> {
+        Ok(Self {
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?,
+        })
+    }
+
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = self.term.recv() => {}
+        }
+    }
+}

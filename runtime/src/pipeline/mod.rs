@@ -1,0 +1,5 @@
+//! Running a topology: the plan, the replay runner and the live runner.
+
+pub mod live;
+pub mod plan;
+pub mod replay;

@@ -1,0 +1,156 @@
+//! From a validated topology to what the runners wire: the camera, the gates with their event
+//! inputs and sinks, and the message inputs and outputs.
+
+use anyhow::{Result, bail};
+
+use crate::bus::event::node_subject;
+use crate::media::time::MediaDuration;
+use crate::nodes::signal_gate::GateTiming;
+use crate::topology::model::{FileSinkConfig, NodeConfig, RtspSourceConfig};
+use crate::topology::node_type::NodeType;
+use crate::topology::{Node, Topology};
+
+/// A media sink behind a gate.
+#[derive(Clone, Debug)]
+pub enum SinkPlan {
+    /// One MP4 file per activation.
+    File {
+        /// Node name.
+        name: String,
+        /// Settings.
+        config: FileSinkConfig,
+        /// Event subject.
+        subject: String,
+    },
+}
+
+/// A signal gate and what it feeds.
+#[derive(Clone, Debug)]
+pub struct GatePlan {
+    /// Node name.
+    pub name: String,
+    /// Timing.
+    pub timing: GateTiming,
+    /// Nodes whose events open this gate.
+    pub event_inputs: Vec<String>,
+    /// Sinks behind it.
+    pub sinks: Vec<SinkPlan>,
+}
+
+/// An IotHubMessageSource: trigger messages in.
+#[derive(Clone, Debug)]
+pub struct MessageInput {
+    /// Node name.
+    pub node: String,
+    /// `hubInputName`.
+    pub input_name: String,
+}
+
+/// Everything a runner needs.
+#[derive(Clone, Debug)]
+pub struct PipelinePlan {
+    /// Pipeline name.
+    pub pipeline: String,
+    /// The camera node's name and settings.
+    pub camera: Option<(String, RtspSourceConfig)>,
+    /// Gates.
+    pub gates: Vec<GatePlan>,
+    /// Trigger inputs.
+    pub inputs: Vec<MessageInput>,
+}
+
+/// How old an event's media time may be and still find its media in the pre-roll buffer.
+pub const EVENT_LATENCY_SLACK: MediaDuration = MediaDuration::from_secs(5);
+
+impl PipelinePlan {
+    /// Builds the plan; fails naming every node this runtime cannot run yet.
+    pub fn from_topology(t: &Topology) -> Result<Self> {
+        let not_runnable: Vec<String> = t
+            .nodes
+            .iter()
+            .filter(|n| {
+                !matches!(
+                    n.node_type,
+                    NodeType::RtspSource
+                        | NodeType::IotHubMessageSource
+                        | NodeType::SignalGateProcessor
+                        | NodeType::FileSink
+                )
+            })
+            .map(|n| format!("{} ({})", n.name, n.node_type.short_name()))
+            .collect();
+        if !not_runnable.is_empty() {
+            bail!(
+                "this build does not run these nodes yet: {} (it runs RtspSource, IotHubMessageSource, SignalGateProcessor and FileSink)",
+                not_runnable.join(", ")
+            );
+        }
+        let camera = t.nodes.iter().find_map(|n| match &n.config {
+            NodeConfig::RtspSource(c) => Some((n.name.clone(), c.clone())),
+            _ => None,
+        });
+        let inputs = t
+            .nodes
+            .iter()
+            .filter_map(|n| match &n.config {
+                NodeConfig::IotHubMessageSource(c) => Some(MessageInput {
+                    node: n.name.clone(),
+                    input_name: c.hub_input_name.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        let gates = t
+            .nodes
+            .iter()
+            .filter_map(|n| match &n.config {
+                NodeConfig::SignalGate(timing) => Some(gate_plan(t, n, *timing)),
+                _ => None,
+            })
+            .collect();
+        Ok(Self {
+            pipeline: t.pipeline_name.clone(),
+            camera,
+            gates,
+            inputs,
+        })
+    }
+
+    /// Gates that an event from node `source` opens.
+    pub fn gates_fed_by<'a>(&'a self, source: &'a str) -> impl Iterator<Item = usize> + 'a {
+        self.gates
+            .iter()
+            .enumerate()
+            .filter(move |(_, g)| g.event_inputs.iter().any(|i| i == source))
+            .map(|(i, _)| i)
+    }
+}
+
+fn gate_plan(t: &Topology, gate: &Node, timing: GateTiming) -> GatePlan {
+    let event_inputs = gate
+        .inputs
+        .iter()
+        .filter(|i| {
+            t.node(&i.node_name)
+                .is_some_and(|n| n.node_type != NodeType::RtspSource)
+        })
+        .map(|i| i.node_name.clone())
+        .collect();
+    let sinks = t
+        .consumers(&gate.name)
+        .filter_map(|n| match &n.config {
+            NodeConfig::FileSink(c) => Some(SinkPlan::File {
+                name: n.name.clone(),
+                config: c.clone(),
+                subject: node_subject(&t.pipeline_name, "sinks", &n.name),
+            }),
+            _ => None,
+        })
+        .collect();
+    GatePlan {
+        name: gate.name.clone(),
+        timing,
+        event_inputs,
+        sinks,
+    }
+}
