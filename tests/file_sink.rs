@@ -1,0 +1,215 @@
+//! FileSink behaviour that needs no camera: the disk quota, storage errors that are retried, and
+//! recovery of files a crash cut mid-fragment (checked with ffprobe).
+
+mod support;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use support::{clips, decodes_cleanly, mp4_files, probe, temp_dir, vigil};
+use vigil::bus::event_log::EventBus;
+use vigil::media::recovery::{Recovery, trim_incomplete_fragment};
+use vigil::media::sample::{VideoCodec, VideoParams, VideoSample};
+use vigil::media::time::{MediaDuration, MediaTime};
+use vigil::nodes::file_sink::FileSink;
+use vigil::nodes::gate_node::ClipCommand;
+use vigil::nodes::signal_gate::EndReason;
+use vigil::topology::model::FileSinkConfig;
+
+fn params() -> Arc<VideoParams> {
+    Arc::new(VideoParams {
+        codec: VideoCodec::H264,
+        width: 64,
+        height: 64,
+        rfc6381_codec: "avc1.42C00A".into(),
+        sample_entry: b"\0\0\0\x08avc1".to_vec(),
+    })
+}
+
+/// A one-second synthetic clip of 30 samples of `bytes_each` (an IDR first) starting at `start` s.
+fn clip(sink: &mut FileSink, activation: u64, start: i64, bytes_each: usize) {
+    let t0 = MediaTime::from_secs(1_800_000_000 + start);
+    sink.handle(ClipCommand::Start {
+        activation,
+        start: t0,
+        first_event: t0,
+        correlation_id: format!("c{activation}"),
+    });
+    for i in 0..30 {
+        let mut data = vec![0u8; bytes_each];
+        data[..4].copy_from_slice(&((bytes_each - 4) as u32).to_be_bytes());
+        data[4] = if i == 0 { 0x65 } else { 0x41 };
+        let t = t0 + MediaDuration::from_millis(i * 1000 / 30);
+        sink.handle(ClipCommand::Sample(VideoSample {
+            pts: t,
+            dts: t,
+            key_frame: i == 0,
+            data: Bytes::from(data),
+            params: params(),
+            discontinuity: false,
+        }));
+    }
+    sink.handle(ClipCommand::End {
+        activation,
+        end: t0 + MediaDuration::from_secs(1),
+        reason: EndReason::Minimum,
+    });
+}
+
+fn config(dir: &std::path::Path, mib: u64) -> FileSinkConfig {
+    FileSinkConfig {
+        base_directory_path: dir.to_path_buf(),
+        file_name_pattern: "cam-${System.Runtime.DateTime}".into(),
+        maximum_size_mib: Some(mib),
+    }
+}
+
+#[test]
+fn maximum_size_deletes_this_sinks_oldest_files_first() {
+    let dir = temp_dir("quota");
+    std::fs::write(dir.join("someone-else.mp4"), vec![0u8; 2 << 20]).expect("write");
+    let bus = EventBus::in_memory("p");
+    let mut sink = FileSink::new(&config(&dir, 1), "/s".into(), bus.clone());
+    // Five clips of ~300 KiB each into a 1 MiB budget.
+    for n in 0..5 {
+        clip(&mut sink, n + 1, 10 * n as i64, 10_240);
+    }
+    let ours: Vec<PathBuf> = mp4_files(&dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("/cam-"))
+        .collect();
+    let total: u64 = ours
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    assert!(total <= 1 << 20, "{total} bytes kept");
+    assert_eq!(ours.len(), 3, "{ours:?}");
+    // The newest three survive; the first two (oldest) were deleted, in order.
+    let deleted: Vec<String> = bus
+        .remembered()
+        .iter()
+        .filter(|e| e.kind == "RecordingDeleted")
+        .map(|e| e.body["outputLocation"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(deleted.len(), 2);
+    assert!(
+        deleted[0].ends_with("cam-20270115T080000Z.mp4"),
+        "{deleted:?}"
+    );
+    assert!(
+        deleted[1].ends_with("cam-20270115T080010Z.mp4"),
+        "{deleted:?}"
+    );
+    assert!(
+        dir.join("someone-else.mp4").exists(),
+        "files of others are never touched"
+    );
+}
+
+#[test]
+fn a_storage_error_is_reported_and_retried() {
+    let dir = temp_dir("storage");
+    let blocked = dir.join("blocked");
+    std::fs::write(&blocked, b"a file where the folder should be").expect("write");
+    let bus = EventBus::in_memory("p");
+    let mut sink = FileSink::new(&config(&blocked, 100), "/s".into(), bus.clone());
+    clip(&mut sink, 1, 0, 1000);
+    assert!(bus.remembered().iter().any(|e| e.kind == "StorageError"));
+    assert!(
+        !bus.remembered()
+            .iter()
+            .any(|e| e.kind == "RecordingStarted")
+    );
+    // The disk is fixed; the next activation records.
+    std::fs::remove_file(&blocked).expect("remove");
+    clip(&mut sink, 2, 10, 1000);
+    assert_eq!(mp4_files(&blocked).len(), 1);
+    assert!(
+        bus.remembered()
+            .iter()
+            .any(|e| e.kind == "RecordingAvailable")
+    );
+}
+
+/// A recording cut at any byte (as `kill -9` or a power cut would leave it) is trimmed back to
+/// its last complete fragment and then plays without errors.
+#[test]
+fn a_file_cut_anywhere_is_trimmed_to_its_last_complete_fragment() {
+    let dir = temp_dir("trim");
+    let events = dir.join("e.jsonl");
+    std::fs::write(&events, r#"{"at": 5, "input": "recordingTrigger"}"#).expect("write");
+    let clip = clips().join("camera-h264.mp4");
+    let out = dir.join("out");
+    let r = vigil(&[
+        "replay",
+        "topologies/door-sensor-to-files.json",
+        "--input",
+        &clip.to_string_lossy(),
+        "--events",
+        &events.to_string_lossy(),
+        "--set",
+        &format!("outputDirectory={}", out.display()),
+        "--event-log",
+        &dir.join("log").to_string_lossy(),
+    ]);
+    assert!(r.status.success());
+    let original = std::fs::read(&mp4_files(&out)[0]).expect("read");
+    // 15 one-second fragments; cut at a spread of offsets, including inside boxes' headers.
+    let mut checked = 0;
+    for cut in (original.len() / 3..original.len()).step_by(original.len() / 23) {
+        let path = dir.join(format!("cut-{cut}.mp4"));
+        std::fs::write(&path, &original[..cut]).expect("write");
+        match trim_incomplete_fragment(&path).expect("scan") {
+            Recovery::Trimmed { fragments, .. } | Recovery::Intact { fragments } => {
+                let p = probe(&path);
+                assert_eq!(p.frames, u64::from(fragments) * 30, "cut at {cut}");
+                assert!(decodes_cleanly(&path), "cut at {cut}");
+                checked += 1;
+            }
+            other => panic!("cut at {cut}: {other:?}"),
+        }
+    }
+    assert!(checked >= 15, "{checked} cuts checked");
+    // A file cut inside its init segment has nothing playable; files of others are left alone.
+    let tiny = dir.join("tiny.mp4");
+    std::fs::write(&tiny, &original[..100]).expect("write");
+    assert_eq!(
+        trim_incomplete_fragment(&tiny).expect("scan"),
+        Recovery::Unplayable
+    );
+    let theirs = clips().join("camera-h264.mp4");
+    assert_eq!(
+        trim_incomplete_fragment(&theirs).expect("scan"),
+        Recovery::NotOurs
+    );
+}
+
+#[test]
+fn the_sink_trims_its_damaged_files_when_it_starts() {
+    let dir = temp_dir("startup");
+    let bus = EventBus::in_memory("p");
+    let mut sink = FileSink::new(&config(&dir, 100), "/s".into(), bus);
+    clip(&mut sink, 1, 0, 2000);
+    clip(&mut sink, 2, 5, 2000);
+    drop(sink);
+    let files = mp4_files(&dir);
+    let len = std::fs::metadata(&files[1]).expect("meta").len();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&files[1])
+        .expect("open");
+    f.set_len(len - 100).expect("truncate");
+    let bus = EventBus::in_memory("p");
+    let _sink = FileSink::new(&config(&dir, 100), "/s".into(), bus.clone());
+    let recovered: Vec<_> = bus
+        .remembered()
+        .into_iter()
+        .filter(|e| e.kind == "RecordingRecovered" || e.kind == "RecordingUnplayable")
+        .collect();
+    assert_eq!(recovered.len(), 1, "{recovered:?}");
+    assert_eq!(
+        recovered[0].body["outputLocation"],
+        files[1].to_string_lossy().as_ref()
+    );
+}

@@ -1,0 +1,149 @@
+//! Shared helpers for the integration tests: generated clips, temp folders, ffprobe, the binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+static CLIPS: Mutex<()> = Mutex::new(());
+
+/// The generated test clips (640x360, 30 fps, 20 s, key frame every 1 s, motion 8–12 s),
+/// made once per checkout with scripts/peers/make-test-clips.sh.
+pub fn clips() -> PathBuf {
+    let dir = repo().join("target/test-clips");
+    let _guard = CLIPS.lock().unwrap_or_else(|e| e.into_inner());
+    if !dir.join("camera-h264.mp4").exists() || !dir.join("camera-h265.mp4").exists() {
+        let out = Command::new("bash")
+            .arg(repo().join("scripts/peers/make-test-clips.sh"))
+            .arg(&dir)
+            .env("SIZE", "640x360")
+            .output()
+            .expect("bash runs");
+        assert!(
+            out.status.success(),
+            "make-test-clips failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    dir
+}
+
+/// A fresh, empty folder under target/test-work.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = repo()
+        .join("target/test-work")
+        .join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+/// Runs the `vigil` binary in the repository root.
+pub fn vigil(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(args)
+        .current_dir(repo())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("vigil runs")
+}
+
+/// What ffprobe says about a file's video stream.
+#[derive(Debug, PartialEq)]
+pub struct Probe {
+    /// Codec name (`h264`, `hevc`).
+    pub codec: String,
+    /// Frames decoded.
+    pub frames: u64,
+    /// Stream duration in seconds.
+    pub duration: f64,
+}
+
+/// Probes `path` with ffprobe (counting frames); panics with ffprobe's words on any error.
+pub fn probe(path: &Path) -> Probe {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=codec_name,nb_read_frames,duration",
+            "-of",
+            "default=noprint_wrappers=1",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs (scripts/setup.sh installs it)");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "ffprobe {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let field = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap_or("")
+            .to_string()
+    };
+    Probe {
+        codec: field("codec_name"),
+        frames: field("nb_read_frames").parse().unwrap_or(0),
+        duration: field("duration").parse().unwrap_or(0.0),
+    }
+}
+
+/// Decodes the whole file with ffmpeg; true when it reports no error.
+pub fn decodes_cleanly(path: &Path) -> bool {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-nostdin", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    out.status.success() && out.stderr.is_empty()
+}
+
+/// The `.mp4` files in `dir`, sorted by name.
+pub fn mp4_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "mp4"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+/// The events of a JSON-lines log: (eventType suffix, body, correlationId).
+pub fn read_events(path: &Path) -> Vec<(String, serde_json::Value, Option<String>)> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| {
+            let kind = v["properties"]["eventType"]
+                .as_str()
+                .unwrap_or("")
+                .rsplit('.')
+                .next()
+                .unwrap_or("")
+                .to_string();
+            let corr = v["systemProperties"]["correlationId"]
+                .as_str()
+                .map(str::to_string);
+            (kind, v["body"].clone(), corr)
+        })
+        .collect()
+}
