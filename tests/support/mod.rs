@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests: generated clips, temp folders, ffprobe, the binary.
 #![allow(dead_code)]
 
+pub mod peers;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;

@@ -31,8 +31,9 @@ impl PrerollBuffer {
 
     /// Adds the newest sample and drops what is no longer needed.
     pub fn push(&mut self, sample: VideoSample) {
-        if sample.discontinuity && sample.key_frame {
-            // After a gap the old media cannot continue this stream's decode chain.
+        if sample.discontinuity {
+            // Media before a gap cannot continue the decode chain after it: a clip's pre-roll
+            // starts at the first key frame after the gap.
             self.clear();
         }
         self.bytes += sample.len();

@@ -234,10 +234,15 @@ async fn session_inner(
         let time = wall0 + MediaDuration::from_nanos(offset as i64);
         let lost = frame.loss() > 0;
         let data = Bytes::from(frame.into_data());
+        let key_frame = is_random_access(p.codec, &data);
+        if first && !key_frame {
+            // Nothing before the session's first key frame can be decoded.
+            continue;
+        }
         let sample = VideoSample {
             pts: time,
             dts: time,
-            key_frame: is_random_access(p.codec, &data),
+            key_frame,
             data,
             params: p,
             discontinuity: (first && after_gap) || lost,

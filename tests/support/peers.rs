@@ -1,0 +1,181 @@
+#![allow(dead_code)]
+//! Real peers for the live tests: the GStreamer RTSP camera, a Mosquitto broker, `vigil run`.
+//! Each is a child process killed when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{read_events, repo};
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A child process, killed on drop.
+pub struct Peer {
+    /// The process.
+    pub child: Child,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Peer {
+    /// Sends SIGINT (a clean stop) and waits up to 10 s.
+    pub fn interrupt(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends SIGKILL.
+    pub fn kill9(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-9", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// The looping RTSP camera serving `clip` on `port` at `/camera`, with Digest credentials.
+pub fn camera(clip: &Path, port: u16, user: &str, password: &str) -> Peer {
+    let mut child = Command::new("/usr/bin/python3")
+        .arg(repo().join("scripts/peers/rtsp-camera.py"))
+        .arg(clip)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--mount",
+            "/camera",
+            "--user",
+            user,
+            "--password",
+            password,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the RTSP camera starts (scripts/setup-media.sh installs GStreamer)");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    let _ = BufReader::new(stdout).read_line(&mut line);
+    assert!(line.starts_with("ready:"), "camera did not start: {line:?}");
+    Peer { child }
+}
+
+/// A Mosquitto broker on `port`.
+pub fn broker(port: u16) -> Peer {
+    let child = Command::new("mosquitto")
+        .args(["-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mosquitto starts (scripts/setup-media.sh installs it)");
+    wait_for_port(port);
+    Peer { child }
+}
+
+/// Waits until something listens on `port`.
+pub fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `vigil run` with `args`; its log goes to `<dir>/vigil.log`.
+pub fn vigil_run(dir: &Path, args: &[String]) -> Peer {
+    let log = std::fs::File::create(dir.join("vigil.log")).expect("log");
+    let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .arg("run")
+        .args(args)
+        .current_dir(repo())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("vigil starts");
+    Peer { child }
+}
+
+/// Polls the event log until an event of `kind` has appeared `count` times; returns all events.
+pub fn wait_for_event(
+    log: &Path,
+    kind: &str,
+    count: usize,
+    timeout: Duration,
+) -> Vec<(String, serde_json::Value, Option<String>)> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let events = read_events(log);
+        if events.iter().filter(|(k, _, _)| k == kind).count() >= count {
+            return events;
+        }
+        if Instant::now() > deadline {
+            let kinds: Vec<&str> = events.iter().map(|(k, _, _)| k.as_str()).collect();
+            panic!("no {count}× {kind} within {timeout:?}; events so far: {kinds:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Publishes `payload` on `topic` with mosquitto_pub.
+pub fn mqtt_publish(port: u16, topic: &str, payload: &str) {
+    let status = Command::new("mosquitto_pub")
+        .args([
+            "-p",
+            &port.to_string(),
+            "-t",
+            topic,
+            "-m",
+            payload,
+            "-q",
+            "1",
+        ])
+        .status()
+        .expect("mosquitto_pub runs");
+    assert!(status.success());
+}
+
+/// POSTs `body` to `url` with curl; returns the HTTP status.
+pub fn http_post(url: &str, body: &str) -> u16 {
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "POST",
+            "-d",
+            body,
+            url,
+        ])
+        .output()
+        .expect("curl runs");
+    String::from_utf8_lossy(&out.stdout).parse().unwrap_or(0)
+}
+
+/// Path of the event log in a test folder.
+pub fn event_log(dir: &Path) -> PathBuf {
+    dir.join("events.jsonl")
+}
