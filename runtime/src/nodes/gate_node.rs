@@ -56,7 +56,9 @@ impl GateNode {
     pub fn new(timing: GateTiming, latency_slack: MediaDuration) -> Self {
         Self {
             gate: SignalGate::new(timing, latency_slack),
-            buffer: PrerollBuffer::new(timing.lookback() + latency_slack, PREROLL_MAX_BYTES),
+            // |offset| + window (+ the GOP reaching back past it): what a clip can ask for. Events
+            // older than that still open a clip, from the oldest key frame held.
+            buffer: PrerollBuffer::new(timing.lookback(), PREROLL_MAX_BYTES),
             open: None,
         }
     }

@@ -29,8 +29,8 @@ const MEDIA_STALL: Duration = Duration::from_secs(1);
 /// Runs `topology` until SIGINT or SIGTERM.
 pub fn run_until_signal(topology: &Topology, args: &RunArgs) -> Result<()> {
     let plan = PipelinePlan::from_topology(topology)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread is plenty for a pipeline's network I/O; file sinks have their own threads.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(run(plan, args))
