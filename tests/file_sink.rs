@@ -35,6 +35,7 @@ fn clip(sink: &mut FileSink, activation: u64, start: i64, bytes_each: usize) {
         start: t0,
         first_event: t0,
         correlation_id: format!("c{activation}"),
+        audio: None,
     });
     for i in 0..30 {
         let mut data = vec![0u8; bytes_each];

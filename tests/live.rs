@@ -261,3 +261,55 @@ fn kill_9_mid_clip_leaves_a_playable_file() {
     );
     assert!(after.frames >= before.frames.saturating_sub(30));
 }
+
+/// A topology whose gate lets audio through records the camera's AAC track beside the video.
+#[test]
+fn aac_audio_is_recorded_when_the_selectors_let_it_through() {
+    let dir = temp_dir("live-aac");
+    let (cam_port, http_port) = (free_port(), free_port());
+    let _camera = camera(
+        &clips().join("camera-h264-aac.mp4"),
+        cam_port,
+        "vigil",
+        "vigil",
+    );
+    let mut args = run_args(&dir, cam_port, http_port, &[]);
+    args[0] = "topologies/door-sensor-to-files-audio.json".into();
+    let mut vigil = vigil_run(&dir, &args);
+    let log = event_log(&dir);
+    wait_for_event(&log, "MediaSessionEstablished", 1, Duration::from_secs(20));
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(http_post(&trigger_url(http_port), "{}"), 202);
+    wait_for_event(&log, "RecordingAvailable", 1, Duration::from_secs(30));
+    vigil.interrupt();
+    let files = mp4_files(&dir.join("out"));
+    assert_eq!(files.len(), 1);
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name,duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&files[0])
+        .output()
+        .expect("ffprobe");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let streams: Vec<(&str, f64)> = text
+        .lines()
+        .filter_map(|l| {
+            l.split_once(',')
+                .map(|(c, d)| (c, d.parse().unwrap_or(0.0)))
+        })
+        .collect();
+    assert_eq!(streams.len(), 2, "{text}");
+    assert_eq!(streams[0].0, "h264");
+    assert_eq!(streams[1].0, "aac");
+    assert!(
+        (streams[0].1 - streams[1].1).abs() < 1.0,
+        "audio and video lengths differ: {text}"
+    );
+    assert!(decodes_cleanly(&files[0]));
+}

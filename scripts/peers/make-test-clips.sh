@@ -71,3 +71,10 @@ gen camera-h264.mp4 -c:v libx264 -preset veryfast -profile:v main -bf 0 \
   -g $GOP -keyint_min $GOP -sc_threshold 0 -x264-params open-gop=0
 gen camera-h265.mp4 -c:v libx265 -preset ultrafast -tag:v hvc1 \
   -x265-params "no-open-gop=1:keyint=$GOP:min-keyint=$GOP:scenecut=0:bframes=0:log-level=error"
+# The H.264 clip with a 440 Hz AAC-LC tone (48 kHz mono), for audio recording tests.
+if [ ! -s "$OUT/camera-h264-aac.mp4" ] || [ "${FORCE:-0}" = 1 ]; then
+  ffmpeg -hide_banner -nostdin -loglevel error -y -i "$OUT/camera-h264.mp4" \
+    -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=$DUR" \
+    -map 0:v -map 1:a -c:v copy -c:a aac -b:a 64k -ac 1 -shortest -movflags +faststart \
+    "$OUT/.tmp-aac.mp4" && mv -f "$OUT/.tmp-aac.mp4" "$OUT/camera-h264-aac.mp4"
+fi

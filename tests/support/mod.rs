@@ -19,7 +19,10 @@ static CLIPS: Mutex<()> = Mutex::new(());
 pub fn clips() -> PathBuf {
     let dir = repo().join("target/test-clips");
     let _guard = CLIPS.lock().unwrap_or_else(|e| e.into_inner());
-    if !dir.join("camera-h264.mp4").exists() || !dir.join("camera-h265.mp4").exists() {
+    if ["camera-h264.mp4", "camera-h265.mp4", "camera-h264-aac.mp4"]
+        .iter()
+        .any(|f| !dir.join(f).exists())
+    {
         let out = Command::new("bash")
             .arg(repo().join("scripts/peers/make-test-clips.sh"))
             .arg(&dir)

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::mp4_box::{PutBe, write_box, write_full_box};
-use super::sample::{VideoParams, VideoSample};
+use super::sample::{AudioParams, AudioSample, VideoParams, VideoSample};
 use super::time::{MediaDuration, MediaTime};
 
 /// Track timescale: 90 kHz, the RTP video clock.
@@ -23,6 +23,8 @@ const SECONDS_1900_TO_1970: u64 = 2_208_988_800;
 #[derive(Debug)]
 pub struct Fmp4Writer {
     params: Arc<VideoParams>,
+    audio: Option<Arc<AudioParams>>,
+    pending_audio: Vec<AudioSample>,
     base: MediaTime,
     sequence: u32,
     pending: Vec<VideoSample>,
@@ -31,10 +33,13 @@ pub struct Fmp4Writer {
 }
 
 impl Fmp4Writer {
-    /// A writer whose decode time 0 is `base` (the first sample's decode time).
-    pub fn new(params: Arc<VideoParams>, base: MediaTime) -> Self {
+    /// A writer whose decode time 0 is `base` (the first sample's decode time); with `audio`,
+    /// the file gets a second (AAC) track.
+    pub fn new(params: Arc<VideoParams>, base: MediaTime, audio: Option<Arc<AudioParams>>) -> Self {
         Self {
             params,
+            audio,
+            pending_audio: Vec::new(),
             base,
             sequence: 0,
             pending: Vec::new(),
@@ -77,7 +82,7 @@ impl Fmp4Writer {
                 b.extend_from_slice(&[0; 10]);
                 put_matrix(b);
                 b.extend_from_slice(&[0; 24]);
-                b.u32(2);
+                b.u32(3);
             });
             write_box(b, b"trak", |b| {
                 write_full_box(b, b"tkhd", 0, 3, |b| {
@@ -134,14 +139,20 @@ impl Fmp4Writer {
                     });
                 });
             });
+            if let Some(a) = &self.audio {
+                write_audio_trak(b, a, mp4_time);
+            }
             write_box(b, b"mvex", |b| {
-                write_full_box(b, b"trex", 0, 0, |b| {
-                    b.u32(1);
-                    b.u32(1);
-                    b.u32(0);
-                    b.u32(0);
-                    b.u32(0);
-                });
+                let tracks = if self.audio.is_some() { 2 } else { 1 };
+                for track in 1..=tracks {
+                    write_full_box(b, b"trex", 0, 0, |b| {
+                        b.u32(track);
+                        b.u32(1);
+                        b.u32(0);
+                        b.u32(0);
+                        b.u32(0);
+                    });
+                }
             });
         });
         out
@@ -164,6 +175,19 @@ impl Fmp4Writer {
         };
         self.pending.push(sample);
         fragment
+    }
+
+    /// Adds an audio frame; it goes out with the video fragment it falls in. Frames before the
+    /// file's start, or when the file has no audio track, are ignored.
+    pub fn push_audio(&mut self, sample: AudioSample) {
+        if self
+            .audio
+            .as_ref()
+            .is_some_and(|a| a.clock_rate == sample.params.clock_rate)
+            && sample.pts >= self.base
+        {
+            self.pending_audio.push(sample);
+        }
     }
 
     /// Ends the file: returns the last fragment. Its last sample lasts until `end` when given
@@ -206,8 +230,22 @@ impl Fmp4Writer {
             b.u64(ntp_timestamp(first.dts));
             b.u64(base_decode);
         });
+        // Audio up to the end of this fragment travels with it.
+        let fragment_end = next_dts.or_else(|| samples.last().map(|s| s.dts));
+        let split = self
+            .pending_audio
+            .iter()
+            .position(|a| fragment_end.is_some_and(|e| a.pts >= e) && next_dts.is_some())
+            .unwrap_or(self.pending_audio.len());
+        let audio: Vec<AudioSample> = self.pending_audio.drain(..split).collect();
+        let audio_rate = self.audio.as_ref().map(|a| a.clock_rate).unwrap_or(48_000);
+        let audio_ticks = |t: MediaTime| -> u64 {
+            let nanos = i128::from((t - self.base).as_nanos()).max(0);
+            (nanos * i128::from(audio_rate) / 1_000_000_000) as u64
+        };
         let moof_start = out.len();
         let mut data_offset_at = 0;
+        let mut audio_offset_at = None;
         write_box(&mut out, b"moof", |b| {
             write_full_box(b, b"mfhd", 0, 0, |b| b.u32(self.sequence));
             write_box(b, b"traf", |b| {
@@ -230,18 +268,99 @@ impl Fmp4Writer {
                     }
                 });
             });
+            if let Some(first_audio) = audio.first() {
+                write_box(b, b"traf", |b| {
+                    write_full_box(b, b"tfhd", 0, 0x02_0000, |b| b.u32(2));
+                    write_full_box(b, b"tfdt", 1, 0, |b| b.u64(audio_ticks(first_audio.pts)));
+                    write_full_box(b, b"trun", 0, 0x0000_0301, |b| {
+                        b.u32(audio.len() as u32);
+                        audio_offset_at = Some(b.len());
+                        b.u32(0);
+                        for a in &audio {
+                            b.u32(a.frames);
+                            b.u32(a.data.len() as u32);
+                        }
+                    });
+                });
+            }
         });
         let moof_len = out.len() - moof_start;
+        let video_bytes: usize = samples.iter().map(|s| s.len()).sum();
+        let audio_bytes: usize = audio.iter().map(|a| a.data.len()).sum();
         let data_offset = (moof_len + 8) as u32;
         out[data_offset_at..data_offset_at + 4].copy_from_slice(&data_offset.to_be_bytes());
-        let mdat_len: usize = samples.iter().map(|s| s.len()).sum::<usize>() + 8;
-        out.u32(mdat_len as u32);
+        if let Some(at) = audio_offset_at {
+            let offset = data_offset + video_bytes as u32;
+            out[at..at + 4].copy_from_slice(&offset.to_be_bytes());
+        }
+        out.u32((video_bytes + audio_bytes + 8) as u32);
         out.extend_from_slice(b"mdat");
         for s in &samples {
             out.extend_from_slice(&s.data);
         }
+        for a in &audio {
+            out.extend_from_slice(&a.data);
+        }
         Some(out)
     }
+}
+
+fn write_audio_trak(b: &mut Vec<u8>, a: &AudioParams, mp4_time: u32) {
+    write_box(b, b"trak", |b| {
+        write_full_box(b, b"tkhd", 0, 3, |b| {
+            b.u32(mp4_time);
+            b.u32(mp4_time);
+            b.u32(2);
+            b.u32(0);
+            b.u32(0);
+            b.extend_from_slice(&[0; 8]);
+            b.u16(0);
+            b.u16(1);
+            b.u16(0x0100);
+            b.u16(0);
+            put_matrix(b);
+            b.u32(0);
+            b.u32(0);
+        });
+        write_box(b, b"mdia", |b| {
+            write_full_box(b, b"mdhd", 0, 0, |b| {
+                b.u32(mp4_time);
+                b.u32(mp4_time);
+                b.u32(a.clock_rate);
+                b.u32(0);
+                b.u16(0x55c4);
+                b.u16(0);
+            });
+            write_full_box(b, b"hdlr", 0, 0, |b| {
+                b.u32(0);
+                b.extend_from_slice(b"soun");
+                b.extend_from_slice(&[0; 12]);
+                b.extend_from_slice(b"Vigil audio\0");
+            });
+            write_box(b, b"minf", |b| {
+                write_full_box(b, b"smhd", 0, 0, |b| b.u32(0));
+                write_box(b, b"dinf", |b| {
+                    write_full_box(b, b"dref", 0, 0, |b| {
+                        b.u32(1);
+                        write_full_box(b, b"url ", 0, 1, |_| {});
+                    });
+                });
+                write_box(b, b"stbl", |b| {
+                    write_full_box(b, b"stsd", 0, 0, |b| {
+                        b.u32(1);
+                        b.extend_from_slice(&a.sample_entry);
+                    });
+                    write_full_box(b, b"stts", 0, 0, |b| b.u32(0));
+                    write_full_box(b, b"stsc", 0, 0, |b| b.u32(0));
+                    write_full_box(b, b"stsz", 0, 0, |b| {
+                        b.u32(0);
+                        b.u32(0);
+                    });
+                    write_full_box(b, b"stco", 0, 0, |b| b.u32(0));
+                });
+            });
+        });
+    });
 }
 
 fn put_matrix(b: &mut Vec<u8>) {

@@ -4,13 +4,14 @@
 
 use std::collections::VecDeque;
 
-use super::sample::VideoSample;
+use super::sample::{AudioSample, VideoSample};
 use super::time::{MediaDuration, MediaTime};
 
 /// Recent samples of one stream, oldest first, always starting at a key frame once one was seen.
 #[derive(Debug)]
 pub struct PrerollBuffer {
     samples: VecDeque<VideoSample>,
+    audio: VecDeque<AudioSample>,
     lookback: MediaDuration,
     max_bytes: usize,
     bytes: usize,
@@ -22,6 +23,7 @@ impl PrerollBuffer {
     pub fn new(lookback: MediaDuration, max_bytes: usize) -> Self {
         Self {
             samples: VecDeque::new(),
+            audio: VecDeque::new(),
             lookback,
             max_bytes,
             bytes: 0,
@@ -73,6 +75,29 @@ impl PrerollBuffer {
         }
     }
 
+    /// Adds an audio frame; audio older than the oldest video held is dropped.
+    pub fn push_audio(&mut self, sample: AudioSample) {
+        self.bytes += sample.data.len();
+        self.audio.push_back(sample);
+        let oldest = self.oldest();
+        while let Some(a) = self.audio.front() {
+            if oldest.is_some_and(|o| a.pts >= o) {
+                break;
+            }
+            self.bytes -= a.data.len();
+            self.audio.pop_front();
+        }
+    }
+
+    /// The buffered audio frames in `[start, end)`.
+    pub fn audio_range(&self, start: MediaTime, end: Option<MediaTime>) -> Vec<AudioSample> {
+        self.audio
+            .iter()
+            .filter(|a| a.pts >= start && end.is_none_or(|e| a.pts < e))
+            .cloned()
+            .collect()
+    }
+
     /// The buffered samples whose presentation time is in `[start, end)`, starting at the first
     /// key frame at or after `start`.
     pub fn range(&self, start: MediaTime, end: Option<MediaTime>) -> Vec<VideoSample> {
@@ -87,6 +112,7 @@ impl PrerollBuffer {
     /// Empties the buffer.
     pub fn clear(&mut self) {
         self.samples.clear();
+        self.audio.clear();
         self.bytes = 0;
     }
 

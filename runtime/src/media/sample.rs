@@ -60,3 +60,36 @@ impl VideoSample {
         self.data.is_empty()
     }
 }
+
+/// What a muxer needs to know about an audio stream (AAC).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AudioParams {
+    /// Samples per second (the track timescale).
+    pub clock_rate: u32,
+    /// RFC 6381 codec string, e.g. `mp4a.40.2`.
+    pub rfc6381_codec: String,
+    /// The complete ISO BMFF sample entry box (`mp4a` with `esds`).
+    pub sample_entry: Vec<u8>,
+}
+
+/// One AAC frame.
+#[derive(Clone, Debug)]
+pub struct AudioSample {
+    /// Presentation time on the UTC media timeline.
+    pub pts: MediaTime,
+    /// Length in samples of `params.clock_rate`.
+    pub frames: u32,
+    /// Raw AAC access unit.
+    pub data: Bytes,
+    /// Stream parameters.
+    pub params: Arc<AudioParams>,
+}
+
+/// A video or audio sample, as the source emits them.
+#[derive(Clone, Debug)]
+pub enum MediaItem {
+    /// Video access unit.
+    Video(VideoSample),
+    /// Audio frame.
+    Audio(AudioSample),
+}

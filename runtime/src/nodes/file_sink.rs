@@ -16,7 +16,9 @@ use crate::bus::event::{Event, EventClass};
 use crate::bus::event_log::EventBus;
 use crate::media::fmp4::Fmp4Writer;
 use crate::media::recovery::{Recovery, trim_incomplete_fragment};
-use crate::media::sample::VideoSample;
+use std::sync::Arc;
+
+use crate::media::sample::{AudioParams, VideoSample};
 use crate::media::time::{MediaDuration, MediaTime};
 use crate::topology::model::FileSinkConfig;
 
@@ -34,6 +36,7 @@ struct OpenFile {
 struct Clip {
     activation: u64,
     correlation_id: String,
+    audio: Option<Arc<AudioParams>>,
     file: Option<OpenFile>,
     retry_at: Option<MediaTime>,
     last_pts: Option<MediaTime>,
@@ -125,12 +128,14 @@ impl FileSink {
             ClipCommand::Start {
                 activation,
                 correlation_id,
+                audio,
                 ..
             } => {
                 self.close_clip(None);
                 self.clip = Some(Clip {
                     activation,
                     correlation_id,
+                    audio,
                     file: None,
                     retry_at: None,
                     last_pts: None,
@@ -138,6 +143,11 @@ impl FileSink {
                 });
             }
             ClipCommand::Sample(sample) => self.write_sample(sample),
+            ClipCommand::Audio(sample) => {
+                if let Some(f) = self.clip.as_mut().and_then(|c| c.file.as_mut()) {
+                    f.writer.push_audio(sample);
+                }
+            }
             ClipCommand::End {
                 activation, end, ..
             } => {
@@ -174,7 +184,8 @@ impl FileSink {
             if !sample.key_frame || clip.retry_at.is_some_and(|t| sample.pts < t) {
                 return;
             }
-            match self.open_file(&sample) {
+            let audio = clip.audio.clone();
+            match self.open_file(&sample, audio) {
                 Ok(f) => {
                     let path = f.path.clone();
                     if let Some(clip) = &mut self.clip {
@@ -203,7 +214,11 @@ impl FileSink {
         }
     }
 
-    fn open_file(&self, first: &VideoSample) -> std::io::Result<OpenFile> {
+    fn open_file(
+        &self,
+        first: &VideoSample,
+        audio: Option<Arc<AudioParams>>,
+    ) -> std::io::Result<OpenFile> {
         let path = self.naming.path_for(first.pts);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -212,7 +227,7 @@ impl FileSink {
             .create_new(true)
             .write(true)
             .open(&path)?;
-        let writer = Fmp4Writer::new(first.params.clone(), first.dts);
+        let writer = Fmp4Writer::new(first.params.clone(), first.dts, audio);
         let init = writer.init_segment(first.pts);
         file.write_all(&init)?;
         Ok(OpenFile {

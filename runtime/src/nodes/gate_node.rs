@@ -2,7 +2,9 @@
 //! and events into clip commands for the sinks behind it.
 
 use crate::media::preroll::PrerollBuffer;
-use crate::media::sample::VideoSample;
+use std::sync::Arc;
+
+use crate::media::sample::{AudioParams, AudioSample, VideoSample};
 use crate::media::time::{MediaDuration, MediaTime};
 use crate::nodes::signal_gate::{EndReason, GateDecision, GateTiming, SignalGate};
 
@@ -19,9 +21,13 @@ pub enum ClipCommand {
         first_event: MediaTime,
         /// Correlation id of the opening event.
         correlation_id: String,
+        /// The audio stream's parameters, when the source carries audio to this gate.
+        audio: Option<Arc<AudioParams>>,
     },
     /// A sample of the open clip.
     Sample(VideoSample),
+    /// An audio frame of the open clip.
+    Audio(AudioSample),
     /// The clip is over.
     End {
         /// Activation number.
@@ -48,6 +54,8 @@ pub struct GateNode {
     gate: SignalGate,
     buffer: PrerollBuffer,
     open: Option<u64>,
+    open_start: MediaTime,
+    audio: Option<Arc<AudioParams>>,
 }
 
 impl GateNode {
@@ -60,6 +68,8 @@ impl GateNode {
             // older than that still open a clip, from the oldest key frame held.
             buffer: PrerollBuffer::new(timing.lookback(), PREROLL_MAX_BYTES),
             open: None,
+            open_start: MediaTime::default(),
+            audio: None,
         }
     }
 
@@ -84,6 +94,17 @@ impl GateNode {
             out.push(ClipCommand::Sample(sample));
         }
         out
+    }
+
+    /// An audio frame from the source (it does not move the gate's clock).
+    pub fn on_audio(&mut self, sample: AudioSample) -> Vec<ClipCommand> {
+        self.audio = Some(sample.params.clone());
+        self.buffer.push_audio(sample.clone());
+        if self.open.is_some() && sample.pts >= self.open_start {
+            vec![ClipCommand::Audio(sample)]
+        } else {
+            Vec::new()
+        }
     }
 
     /// An event reached the gate.
@@ -132,6 +153,7 @@ impl GateNode {
                         start: *start,
                         first_event: *first_event,
                         correlation_id: correlation_id.clone(),
+                        audio: self.audio.clone(),
                     });
                     let end = decisions[i..].iter().find_map(|d| match d {
                         GateDecision::ClipEnd {
@@ -143,7 +165,11 @@ impl GateNode {
                         flushed_current |= Some(s.pts) == current;
                         out.push(ClipCommand::Sample(s));
                     }
+                    for a in self.buffer.audio_range(*start, end) {
+                        out.push(ClipCommand::Audio(a));
+                    }
                     self.open = Some(*activation);
+                    self.open_start = *start;
                 }
                 GateDecision::ClipEnd {
                     activation,

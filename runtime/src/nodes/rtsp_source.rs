@@ -22,7 +22,9 @@ use tokio::sync::{mpsc, watch};
 use crate::bus::event::{Event, EventClass};
 use crate::bus::event_log::EventBus;
 use crate::media::nal::is_random_access;
-use crate::media::sample::{VideoCodec, VideoParams, VideoSample};
+use crate::media::sample::{
+    AudioParams, AudioSample, MediaItem, VideoCodec, VideoParams, VideoSample,
+};
 use crate::media::time::{MediaDuration, MediaTime};
 use crate::topology::model::{Credentials, RtspSourceConfig, RtspTransport};
 
@@ -42,19 +44,24 @@ pub fn wall_now() -> MediaTime {
     MediaTime::from_nanos(nanos)
 }
 
-/// Runs the source until `shutdown` turns true, sending samples to `out`.
+/// What the source sends downstream.
+pub type MediaSender = mpsc::Sender<MediaItem>;
+
+/// Runs the source until `shutdown` turns true, sending samples to `out`. With `audio`, an AAC
+/// stream (when the camera has one) is received too.
 pub async fn run_rtsp_source(
     config: RtspSourceConfig,
+    audio: bool,
     subject: String,
     events: EventBus,
-    out: mpsc::Sender<VideoSample>,
+    out: MediaSender,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut backoff = MIN_BACKOFF;
     let mut after_gap = false;
     loop {
         let outcome = tokio::select! {
-            r = session(&config, &subject, &events, &out, after_gap) => r,
+            r = session(&config, audio, &subject, &events, &out, after_gap) => r,
             _ = shutdown.changed() => return,
         };
         if *shutdown.borrow() || out.is_closed() {
@@ -129,22 +136,33 @@ pub fn redact(url: &str) -> String {
 
 async fn session(
     config: &RtspSourceConfig,
+    audio: bool,
     subject: &str,
     events: &EventBus,
-    out: &mpsc::Sender<VideoSample>,
+    out: &MediaSender,
     after_gap: bool,
 ) -> Result<bool, SessionError> {
     let mut delivered = false;
-    let r = session_inner(config, subject, events, out, after_gap, &mut delivered).await;
+    let r = session_inner(
+        config,
+        audio,
+        subject,
+        events,
+        out,
+        after_gap,
+        &mut delivered,
+    )
+    .await;
     r.map(|()| delivered)
         .map_err(|error| SessionError { error, delivered })
 }
 
 async fn session_inner(
     config: &RtspSourceConfig,
+    audio: bool,
     subject: &str,
     events: &EventBus,
-    out: &mpsc::Sender<VideoSample>,
+    out: &MediaSender,
     after_gap: bool,
     delivered: &mut bool,
 ) -> Result<()> {
@@ -193,14 +211,29 @@ async fn session_inner(
         RtspTransport::Udp => Transport::Udp(Default::default()),
         _ => Transport::Tcp(Default::default()),
     };
+    let audio_index = described
+        .streams()
+        .iter()
+        .position(|s| s.media() == "audio" && s.encoding_name() == "mpeg4-generic")
+        .filter(|_| audio);
     described
         .setup(
             video_index,
             SetupOptions::default()
-                .transport(transport)
+                .transport(transport.clone())
                 .frame_format(FrameFormat::MP4),
         )
         .await?;
+    if let Some(i) = audio_index {
+        described
+            .setup(
+                i,
+                SetupOptions::default()
+                    .transport(transport)
+                    .frame_format(FrameFormat::MP4),
+            )
+            .await?;
+    }
     let playing = described.play(PlayOptions::default()).await?;
     events.emit(Event::new(
         EventClass::Diagnostics,
@@ -212,6 +245,8 @@ async fn session_inner(
     let mut demuxed = playing.demuxed()?;
     let mut params: Option<Arc<VideoParams>> = None;
     let mut anchor: Option<(i64, u32, MediaTime)> = None;
+    let mut audio_params: Option<Arc<AudioParams>> = None;
+    let mut audio_anchor: Option<(i64, MediaTime)> = None;
     let mut first = true;
     loop {
         let item = match tokio::time::timeout(STALL_TIMEOUT, demuxed.next()).await {
@@ -219,8 +254,33 @@ async fn session_inner(
             Ok(None) => return Ok(()),
             Ok(Some(item)) => item?,
         };
-        let CodecItem::VideoFrame(frame) = item else {
-            continue;
+        let frame = match item {
+            CodecItem::VideoFrame(f) => f,
+            // Audio starts once video has; both clocks are anchored to the wall clock on arrival.
+            CodecItem::AudioFrame(a) if !first => {
+                if audio_params.is_none() {
+                    let stream = &demuxed.streams()[a.stream_id()];
+                    audio_params = aac_params(stream.parameters()).map(Arc::new);
+                }
+                let Some(p) = audio_params.clone() else {
+                    continue;
+                };
+                let ts = a.timestamp();
+                let (ats0, awall0) = *audio_anchor.get_or_insert((ts.timestamp(), wall_now()));
+                let offset = i128::from(ts.timestamp() - ats0) * 1_000_000_000
+                    / i128::from(p.clock_rate.max(1));
+                let sample = AudioSample {
+                    pts: awall0 + MediaDuration::from_nanos(offset as i64),
+                    frames: a.frame_length().get(),
+                    data: Bytes::copy_from_slice(a.data()),
+                    params: p,
+                };
+                if out.send(MediaItem::Audio(sample)).await.is_err() {
+                    return Ok(());
+                }
+                continue;
+            }
+            _ => continue,
         };
         if params.is_none() || frame.has_new_parameters() {
             let stream = &demuxed.streams()[frame.stream_id()];
@@ -248,11 +308,22 @@ async fn session_inner(
             discontinuity: (first && after_gap) || lost,
         };
         first = false;
-        if out.send(sample).await.is_err() {
+        if out.send(MediaItem::Video(sample)).await.is_err() {
             return Ok(());
         }
         *delivered = true;
     }
+}
+
+fn aac_params(p: Option<ParametersRef<'_>>) -> Option<AudioParams> {
+    let Some(ParametersRef::Audio(a)) = p else {
+        return None;
+    };
+    Some(AudioParams {
+        clock_rate: a.clock_rate(),
+        rfc6381_codec: a.rfc6381_codec().unwrap_or("mp4a.40.2").to_string(),
+        sample_entry: a.mp4_sample_entry().build().ok()?,
+    })
 }
 
 fn video_params(p: Option<ParametersRef<'_>>) -> Result<VideoParams> {

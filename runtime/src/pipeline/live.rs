@@ -16,7 +16,7 @@ use crate::bus::event_log::EventBus;
 use crate::bus::mqtt::{InputMessage, parse_broker, run_mqtt};
 use crate::bus::trigger::parse_trigger;
 use crate::cli::RunArgs;
-use crate::media::sample::VideoSample;
+use crate::media::sample::MediaItem;
 use crate::media::time::{MediaDuration, MediaTime};
 use crate::nodes::file_sink::FileSink;
 use crate::nodes::gate_node::{ClipCommand, GateNode};
@@ -71,10 +71,11 @@ async fn run(plan: PipelinePlan, args: &RunArgs) -> Result<()> {
         shutdown.clone(),
     ));
 
-    let (media_tx, mut media_rx) = mpsc::channel::<VideoSample>(256);
+    let (media_tx, mut media_rx) = mpsc::channel::<MediaItem>(256);
     let subject = node_subject(&plan.pipeline, "sources", &camera_name);
     tasks.push(tokio::spawn(run_rtsp_source(
         camera,
+        plan.record_audio,
         subject,
         bus.clone(),
         media_tx,
@@ -126,12 +127,19 @@ async fn run(plan: PipelinePlan, args: &RunArgs) -> Result<()> {
     loop {
         tokio::select! {
             _ = signals.recv() => break,
-            Some(sample) = media_rx.recv() => {
-                last_sample = Some((sample.pts, Instant::now()));
-                for (g, gate) in gates.iter_mut().enumerate() {
-                    send(g, gate.on_sample(sample.clone()));
+            Some(item) = media_rx.recv() => match item {
+                MediaItem::Video(sample) => {
+                    last_sample = Some((sample.pts, Instant::now()));
+                    for (g, gate) in gates.iter_mut().enumerate() {
+                        send(g, gate.on_sample(sample.clone()));
+                    }
                 }
-            }
+                MediaItem::Audio(sample) => {
+                    for (g, gate) in gates.iter_mut().enumerate() {
+                        send(g, gate.on_audio(sample.clone()));
+                    }
+                }
+            },
             Some(message) = input_rx.recv() => {
                 let Some(input) = plan.inputs.iter().find(|i| i.input_name == message.input) else { continue };
                 let source_subject = node_subject(&plan.pipeline, "sources", &input.node);

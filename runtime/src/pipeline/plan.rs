@@ -57,6 +57,9 @@ pub struct PipelinePlan {
     pub gates: Vec<GatePlan>,
     /// Trigger inputs.
     pub inputs: Vec<MessageInput>,
+    /// True when a media sink takes audio (its edge from the gate and the gate's edge from the
+    /// camera both let audio through).
+    pub record_audio: bool,
 }
 
 /// How old an event's media time may be and still find its media in the pre-roll buffer.
@@ -113,6 +116,7 @@ impl PipelinePlan {
             camera,
             gates,
             inputs,
+            record_audio: audio_selected(t),
         })
     }
 
@@ -124,6 +128,28 @@ impl PipelinePlan {
             .filter(move |(_, g)| g.event_inputs.iter().any(|i| i == source))
             .map(|(i, _)| i)
     }
+}
+
+fn audio_selected(t: &Topology) -> bool {
+    use crate::topology::model::MediaType;
+    t.nodes
+        .iter()
+        .filter(|n| n.node_type.is_media_sink())
+        .any(|sink| {
+            sink.inputs
+                .iter()
+                .filter(|i| i.accepts(MediaType::Audio))
+                .any(|i| {
+                    t.node(&i.node_name).is_some_and(|gate| {
+                        gate.node_type == NodeType::SignalGateProcessor
+                            && gate.inputs.iter().any(|gi| {
+                                gi.accepts(MediaType::Audio)
+                                    && t.node(&gi.node_name)
+                                        .is_some_and(|n| n.node_type == NodeType::RtspSource)
+                            })
+                    })
+                })
+        })
 }
 
 fn gate_plan(t: &Topology, gate: &Node, timing: GateTiming) -> GatePlan {
