@@ -313,3 +313,35 @@ fn aac_audio_is_recorded_when_the_selectors_let_it_through() {
     );
     assert!(decodes_cleanly(&files[0]));
 }
+
+/// Basic authentication and RTP over UDP (our extension to AVA's TCP-only transport).
+#[test]
+fn basic_auth_over_udp_records() {
+    let dir = temp_dir("live-udp");
+    let (cam_port, http_port) = (free_port(), free_port());
+    let _camera = support::peers::camera_with(
+        &clips().join("camera-h264.mp4"),
+        cam_port,
+        "vigil",
+        "vigil",
+        &["--auth", "basic", "--protocols", "udp"],
+    );
+    let mut vigil = vigil_run(
+        &dir,
+        &run_args(&dir, cam_port, http_port, &["--set", "rtspTransport=udp"]),
+    );
+    let log = event_log(&dir);
+    wait_for_event(&log, "MediaSessionEstablished", 1, Duration::from_secs(20));
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(http_post(&trigger_url(http_port), "{}"), 202);
+    wait_for_event(&log, "RecordingAvailable", 1, Duration::from_secs(30));
+    vigil.interrupt();
+    let files = mp4_files(&dir.join("out"));
+    assert_eq!(files.len(), 1);
+    let p = probe(&files[0]);
+    assert!(
+        (7.0..=9.0).contains(&p.duration),
+        "3 s of pre-roll held + 5 s: {p:?}"
+    );
+    assert!(decodes_cleanly(&files[0]));
+}

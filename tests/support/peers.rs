@@ -57,6 +57,11 @@ impl Peer {
 
 /// The looping RTSP camera serving `clip` on `port` at `/camera`, with Digest credentials.
 pub fn camera(clip: &Path, port: u16, user: &str, password: &str) -> Peer {
+    camera_with(clip, port, user, password, &[])
+}
+
+/// The camera with extra rtsp-camera.py options (`--auth basic`, `--protocols udp`).
+pub fn camera_with(clip: &Path, port: u16, user: &str, password: &str, extra: &[&str]) -> Peer {
     let mut child = Command::new("/usr/bin/python3")
         .arg(repo().join("scripts/peers/rtsp-camera.py"))
         .arg(clip)
@@ -70,6 +75,7 @@ pub fn camera(clip: &Path, port: u16, user: &str, password: &str) -> Peer {
             "--password",
             password,
         ])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
