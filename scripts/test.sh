@@ -8,4 +8,8 @@ cargo fmt --all --check
 echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
 echo "== cargo test"
-cargo test --workspace
+mkdir -p target
+cargo test --workspace --all-targets 2>&1 | tee target/test-output.txt
+# One closing line for the whole run (cargo prints one summary per test binary).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "tests: %d passed, %d failed\n", p, f; exit (f > 0) }' target/test-output.txt
