@@ -18,6 +18,12 @@ for component in rustfmt clippy; do
     fi
 done
 
+# Guest components are built for WebAssembly (wasm32-wasip2).
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+    echo "setup: rustup target add wasm32-wasip2"
+    rustup target add wasm32-wasip2
+fi
+
 # Media tools and test peers (ffmpeg, GStreamer RTSP server, Mosquitto, libav*-dev), when the
 # media scripts are present.
 if [ -x scripts/setup-media.sh ]; then

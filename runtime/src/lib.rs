@@ -9,3 +9,4 @@ pub mod media;
 pub mod nodes;
 pub mod pipeline;
 pub mod topology;
+pub mod wasm;

@@ -82,14 +82,17 @@ impl EventBus {
     /// Emits an operational or diagnostics event on `vigil/<pipeline>/events`.
     pub fn emit(&self, event: Event) {
         let topic = format!("vigil/{}/events", self.pipeline);
-        self.publish(topic, event);
+        self.publish(event, &[topic]);
     }
 
-    /// Emits an event on an explicit topic (IotHubMessageSink outputs).
-    pub fn publish(&self, topic: String, event: Event) {
+    /// Writes `event` to the log once and publishes it on each MQTT topic (none: log only).
+    pub fn publish(&self, event: Event, topics: &[String]) {
         match event.class {
-            EventClass::Diagnostics => {
+            EventClass::Diagnostics if event.kind != "MediaSessionEstablished" => {
                 tracing::warn!(subject = %event.subject, body = %event.body, "{}", event.kind)
+            }
+            EventClass::Analytics => {
+                tracing::debug!(subject = %event.subject, body = %event.body, "{}", event.kind)
             }
             _ => tracing::info!(subject = %event.subject, body = %event.body, "{}", event.kind),
         }
@@ -104,10 +107,12 @@ impl EventBus {
             }
         }
         if let Some(tx) = &o.mqtt {
-            let _ = tx.send(Publication {
-                topic,
-                event: event.clone(),
-            });
+            for topic in topics {
+                let _ = tx.send(Publication {
+                    topic: topic.clone(),
+                    event: event.clone(),
+                });
+            }
         }
         if let Some(mem) = &mut o.memory {
             mem.push(event);

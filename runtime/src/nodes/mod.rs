@@ -3,5 +3,6 @@
 pub mod file_naming;
 pub mod file_sink;
 pub mod gate_node;
+pub mod motion_detection;
 pub mod rtsp_source;
 pub mod signal_gate;

@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::plan::{EVENT_LATENCY_SLACK, PipelinePlan, SinkPlan};
 use super::replay::dispatch;
+use crate::bus::event::Event as BusEvent;
 use crate::bus::event::{Event, EventClass, node_subject};
 use crate::bus::event_log::EventBus;
 use crate::bus::mqtt::{InputMessage, parse_broker, run_mqtt};
@@ -20,6 +21,7 @@ use crate::media::sample::MediaItem;
 use crate::media::time::{MediaDuration, MediaTime};
 use crate::nodes::file_sink::FileSink;
 use crate::nodes::gate_node::{ClipCommand, GateNode};
+use crate::nodes::motion_detection::MotionNode;
 use crate::nodes::rtsp_source::{run_rtsp_source, wall_now};
 use crate::topology::Topology;
 
@@ -105,6 +107,49 @@ async fn run(plan: PipelinePlan, args: &RunArgs) -> Result<()> {
         sink_senders.push(senders);
     }
 
+    // Motion detectors: a thread each (decoding and the component), fed by the gate task.
+    let (analytics_tx, mut analytics_rx) = mpsc::unbounded_channel::<(usize, BusEvent)>();
+    let mut motion_feeds = Vec::new();
+    for (p, proc_plan) in plan.processors.iter().enumerate() {
+        let (tx, rx) = std_mpsc::sync_channel::<crate::media::sample::VideoSample>(120);
+        let out = analytics_tx.clone();
+        let (ready_tx, ready_rx) = std_mpsc::channel::<Result<()>>();
+        let (proc_plan, bus) = (proc_plan.clone(), bus.clone());
+        sink_threads.push(std::thread::spawn(move || {
+            // The decoder lives and dies on this thread.
+            let mut node = match MotionNode::new(
+                &proc_plan.name,
+                &proc_plan.config,
+                proc_plan.subject.clone(),
+                bus,
+            ) {
+                Ok(n) => {
+                    let _ = ready_tx.send(Ok(()));
+                    n
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            };
+            let mut last_check = Instant::now();
+            while let Ok(sample) = rx.recv() {
+                if last_check.elapsed() > Duration::from_secs(1) {
+                    last_check = Instant::now();
+                    node.check_for_new_module(sample.pts);
+                }
+                if let Some(event) = node.on_sample(&sample) {
+                    let _ = out.send((p, event));
+                }
+            }
+        }));
+        ready_rx
+            .recv()
+            .map_err(|_| anyhow::anyhow!("the motion thread died"))??;
+        motion_feeds.push((tx, false));
+    }
+    drop(analytics_tx);
+
     let mut gates: Vec<GateNode> = plan
         .gates
         .iter()
@@ -130,6 +175,24 @@ async fn run(plan: PipelinePlan, args: &RunArgs) -> Result<()> {
             Some(item) = media_rx.recv() => match item {
                 MediaItem::Video(sample) => {
                     last_sample = Some((sample.pts, Instant::now()));
+                    for (p, (tx, skipping)) in motion_feeds.iter_mut().enumerate() {
+                        // A detector that falls behind skips to the next key frame (it cannot decode
+                        // a P-frame whose reference it missed).
+                        let was_skipping = *skipping;
+                        if was_skipping && !sample.key_frame {
+                            continue;
+                        }
+                        *skipping = tx.try_send(sample.clone()).is_err();
+                        if *skipping && !was_skipping {
+                            bus.emit(BusEvent::new(
+                                EventClass::Diagnostics,
+                                "DataDropped",
+                                plan.processors[p].subject.clone(),
+                                sample.pts,
+                                json!({"dataType": "video", "detail": "motion detection is behind; skipping to the next key frame"}),
+                            ));
+                        }
+                    }
                     for (g, gate) in gates.iter_mut().enumerate() {
                         send(g, gate.on_sample(sample.clone()));
                     }
@@ -165,6 +228,16 @@ async fn run(plan: PipelinePlan, args: &RunArgs) -> Result<()> {
                     }
                 }
             }
+            Some((p, event)) = analytics_rx.recv() => {
+                let node = &plan.processors[p].name;
+                let topics: Vec<String> = plan.topics_fed_by(node).collect();
+                let (time, id) = (event.time, event.message_id.clone());
+                bus.publish(event, &topics);
+                for g in plan.gates_fed_by(node).collect::<Vec<_>>() {
+                    let commands = gates[g].on_event(time, &id);
+                    send(g, commands);
+                }
+            }
             _ = tick.tick() => {
                 if let Some((pts, at)) = last_sample {
                     let idle = at.elapsed();
@@ -183,6 +256,7 @@ async fn run(plan: PipelinePlan, args: &RunArgs) -> Result<()> {
         send(g, gate.finish());
     }
     drop(sink_senders);
+    drop(motion_feeds);
     let _ = shutdown_tx.send(true);
     for t in sink_threads {
         let _ = t.join();

@@ -6,7 +6,7 @@ use anyhow::{Result, bail};
 use crate::bus::event::node_subject;
 use crate::media::time::MediaDuration;
 use crate::nodes::signal_gate::GateTiming;
-use crate::topology::model::{FileSinkConfig, NodeConfig, RtspSourceConfig};
+use crate::topology::model::{FileSinkConfig, MotionDetectionConfig, NodeConfig, RtspSourceConfig};
 use crate::topology::node_type::NodeType;
 use crate::topology::{Node, Topology};
 
@@ -46,6 +46,28 @@ pub struct MessageInput {
     pub input_name: String,
 }
 
+/// A processor that produces events.
+#[derive(Clone, Debug)]
+pub struct ProcessorPlan {
+    /// Node name.
+    pub name: String,
+    /// Event subject.
+    pub subject: String,
+    /// Settings.
+    pub config: MotionDetectionConfig,
+}
+
+/// An IotHubMessageSink: events out on `vigil/<pipeline>/outputs/<hubOutputName>`.
+#[derive(Clone, Debug)]
+pub struct MessageOutput {
+    /// Node name.
+    pub node: String,
+    /// `hubOutputName`.
+    pub output_name: String,
+    /// Nodes whose events it publishes.
+    pub inputs: Vec<String>,
+}
+
 /// Everything a runner needs.
 #[derive(Clone, Debug)]
 pub struct PipelinePlan {
@@ -57,6 +79,10 @@ pub struct PipelinePlan {
     pub gates: Vec<GatePlan>,
     /// Trigger inputs.
     pub inputs: Vec<MessageInput>,
+    /// Motion detectors.
+    pub processors: Vec<ProcessorPlan>,
+    /// Event outputs.
+    pub outputs: Vec<MessageOutput>,
     /// True when a media sink takes audio (its edge from the gate and the gate's edge from the
     /// camera both let audio through).
     pub record_audio: bool,
@@ -78,13 +104,15 @@ impl PipelinePlan {
                         | NodeType::IotHubMessageSource
                         | NodeType::SignalGateProcessor
                         | NodeType::FileSink
+                        | NodeType::MotionDetectionProcessor
+                        | NodeType::IotHubMessageSink
                 )
             })
             .map(|n| format!("{} ({})", n.name, n.node_type.short_name()))
             .collect();
         if !not_runnable.is_empty() {
             bail!(
-                "this build does not run these nodes yet: {} (it runs RtspSource, IotHubMessageSource, SignalGateProcessor and FileSink)",
+                "this build does not run these nodes yet: {} (it runs RtspSource, IotHubMessageSource, MotionDetectionProcessor, SignalGateProcessor, FileSink and IotHubMessageSink)",
                 not_runnable.join(", ")
             );
         }
@@ -111,13 +139,47 @@ impl PipelinePlan {
                 _ => None,
             })
             .collect();
+        let processors = t
+            .nodes
+            .iter()
+            .filter_map(|n| match &n.config {
+                NodeConfig::MotionDetection(c) => Some(ProcessorPlan {
+                    name: n.name.clone(),
+                    subject: node_subject(&t.pipeline_name, "processors", &n.name),
+                    config: c.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        let outputs = t
+            .nodes
+            .iter()
+            .filter_map(|n| match &n.config {
+                NodeConfig::IotHubMessageSink(c) => Some(MessageOutput {
+                    node: n.name.clone(),
+                    output_name: c.hub_output_name.clone(),
+                    inputs: n.inputs.iter().map(|i| i.node_name.clone()).collect(),
+                }),
+                _ => None,
+            })
+            .collect();
         Ok(Self {
             pipeline: t.pipeline_name.clone(),
             camera,
             gates,
             inputs,
+            processors,
+            outputs,
             record_audio: audio_selected(t),
         })
+    }
+
+    /// MQTT topics an event from node `source` is published on.
+    pub fn topics_fed_by<'a>(&'a self, source: &'a str) -> impl Iterator<Item = String> + 'a {
+        self.outputs
+            .iter()
+            .filter(move |o| o.inputs.iter().any(|i| i == source))
+            .map(|o| format!("vigil/{}/outputs/{}", self.pipeline, o.output_name))
     }
 
     /// Gates that an event from node `source` opens.

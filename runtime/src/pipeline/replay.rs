@@ -15,6 +15,7 @@ use crate::media::mp4_reader::Mp4Video;
 use crate::media::time::{MediaDuration, MediaTime};
 use crate::nodes::file_sink::FileSink;
 use crate::nodes::gate_node::{ClipCommand, GateNode};
+use crate::nodes::motion_detection::MotionNode;
 
 /// One line of the events file.
 #[derive(Debug, Deserialize)]
@@ -105,6 +106,11 @@ pub fn replay(
                 .collect()
         })
         .collect();
+    let mut motion: Vec<MotionNode> = plan
+        .processors
+        .iter()
+        .map(|p| MotionNode::new(&p.name, &p.config, p.subject.clone(), bus.clone()))
+        .collect::<Result<_>>()?;
     let mut report = ReplayReport::default();
     let mut pending = events.iter().peekable();
     let deliver = |gates: &mut Vec<GateNode>,
@@ -155,6 +161,19 @@ pub fn replay(
                 &plan.pipeline,
             );
         }
+        // A processor's event arrives at the media time of the frame it was computed from.
+        for (p, node) in motion.iter_mut().enumerate() {
+            if let Some(event) = node.on_sample(&sample) {
+                route_analytics(
+                    plan,
+                    &plan.processors[p].name,
+                    event,
+                    &mut gates,
+                    &mut sinks,
+                    bus,
+                );
+            }
+        }
         while let Some(e) = pending.next_if(|e| start + secs(e.at) <= pts) {
             deliver(&mut gates, &mut sinks, e, start + secs(e.at));
             report.events += 1;
@@ -178,6 +197,30 @@ pub fn replay(
         sink.shutdown();
     }
     Ok(report)
+}
+
+/// Publishes a processor's event on the IotHubMessageSinks it feeds and opens the gates it feeds.
+pub fn route_analytics(
+    plan: &PipelinePlan,
+    node: &str,
+    event: Event,
+    gates: &mut [GateNode],
+    sinks: &mut [Vec<FileSink>],
+    bus: &EventBus,
+) {
+    let topics: Vec<String> = plan.topics_fed_by(node).collect();
+    let (time, id) = (event.time, event.message_id.clone());
+    bus.publish(event, &topics);
+    for g in plan.gates_fed_by(node).collect::<Vec<_>>() {
+        let commands = gates[g].on_event(time, &id);
+        dispatch(
+            &mut sinks[g],
+            commands,
+            bus,
+            &plan.gates[g].name,
+            &plan.pipeline,
+        );
+    }
 }
 
 fn secs(s: f64) -> MediaDuration {

@@ -1,0 +1,547 @@
+//! Motion detection on an 8-bit luma plane, in the manner of Frigate (running-average background,
+//! absolute difference, threshold, dilate, connected regions with an area filter, nearby boxes
+//! merged) and Motion (light-switch detection, isolated pixels ignored, threshold that follows the
+//! noise level).
+//!
+//! Per frame:
+//! 1. 3x3 box blur of the luma (sensor noise / 3).
+//! 2. Global lighting model: a robust fit `frame ≈ gain * background + offset` over the pixels that
+//!    did not change much. The background is corrected with it, so slow ramps (and auto exposure)
+//!    leave no residual. A large per-frame change of the model, or a fit that most pixels
+//!    disagree with, is a lighting change (IR switch, lights on): the background is re-seeded
+//!    and no motion is reported.
+//! 3. Residual `|frame - corrected background|`; noise sigma from its median (MAD); a pixel has
+//!    changed when its residual exceeds `max(threshold, noise_factor * sigma)`.
+//! 4. Despeckle: a changed pixel needs at least 3 changed neighbours (isolated pixels and thin
+//!    lines go). If more than 40% of the image is left, it is a lighting change (as above).
+//! 5. Dilate, 8-connected regions, area filter (area counted in despeckled pixels), boxes
+//!    within a small gap merged; boxes are tight around the changed pixels, normalised to 0..1.
+//! 6. Background update: running average, slower where motion was found.
+//!
+//! All buffers are allocated when the frame size is first seen and reused afterwards.
+
+/// The sensitivity levels of AVA's MotionDetectionProcessor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sensitivity {
+    Low,
+    Medium,
+    High,
+}
+
+/// What a sensitivity level means in numbers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Params {
+    /// Minimum residual (luma levels, after the 3x3 blur) for a pixel to count as changed.
+    pub threshold: f32,
+    /// The per-pixel threshold is at least this many noise sigmas.
+    pub noise_factor: f32,
+    /// Minimum area of a region, as a fraction of the frame (despeckled changed pixels).
+    pub min_area: f32,
+}
+
+impl Sensitivity {
+    pub fn parse(s: &str) -> Option<Sensitivity> {
+        let s = s.trim();
+        [Sensitivity::Low, Sensitivity::Medium, Sensitivity::High]
+            .into_iter()
+            .find(|v| v.name().eq_ignore_ascii_case(s))
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Sensitivity::Low => "low",
+            Sensitivity::Medium => "medium",
+            Sensitivity::High => "high",
+        }
+    }
+
+    pub fn params(self) -> Params {
+        match self {
+            Sensitivity::Low => Params { threshold: 35.0, noise_factor: 5.0, min_area: 0.005 },
+            Sensitivity::Medium => Params { threshold: 25.0, noise_factor: 4.0, min_area: 0.0015 },
+            Sensitivity::High => Params { threshold: 15.0, noise_factor: 3.0, min_area: 0.0004 },
+        }
+    }
+}
+
+/// Frames that only seed the background after a (re)start or a change of frame size.
+pub const WARMUP_FRAMES: u32 = 4;
+/// Frames after a lighting change during which the background is relearnt fast and no motion
+/// is reported.
+pub const SETTLE_FRAMES: u32 = 2;
+/// Background learning rate where no motion was found.
+const ALPHA_STILL: f32 = 0.05;
+/// Background learning rate on changed pixels (an object that stops is absorbed in ~5-10 s).
+const ALPHA_MOTION: f32 = 0.025;
+/// Background learning rate while settling after a lighting change.
+const ALPHA_SETTLE: f32 = 0.5;
+/// More than this fraction of changed pixels (after despeckle) is a lighting change.
+const LIGHT_FRACTION: f32 = 0.40;
+/// A global brightness change of more than this many levels from one frame to the next is a
+/// lighting change.
+const LIGHT_SHIFT: f32 = 24.0;
+/// A global contrast (gain) change outside this range from one frame to the next is a
+/// lighting change.
+const LIGHT_GAIN: (f32, f32) = (0.75, 1.33);
+/// Pixels whose difference from the median difference exceeds this take no part in the
+/// lighting fit (moving objects, mostly).
+const FIT_GATE: f32 = 40.0;
+/// If fewer than this fraction of pixels agree with the median difference, most of the image
+/// changed in different ways: a lighting change.
+const FIT_MIN_INLIERS: f32 = 0.5;
+/// Ridge term of the gain fit (levels²): pulls the gain towards 1 on flat scenes.
+const FIT_RIDGE: f64 = 16.0;
+/// At most this many regions are reported (the largest).
+const MAX_REGIONS: usize = 32;
+/// Bins per luma level of the residual histogram (noise estimate), and its size.
+const NOISE_BINS_PER_LEVEL: f32 = 4.0;
+const NOISE_BINS: usize = 256;
+
+/// A moving region, normalised to the frame: left, top, width, height in 0..1.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Region {
+    pub l: f32,
+    pub t: f32,
+    pub w: f32,
+    pub h: f32,
+}
+
+/// What the detector did with the last frame.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Phase {
+    /// No frame yet, or the frame was unusable.
+    #[default]
+    Idle,
+    /// Seeding the background.
+    WarmUp,
+    /// This frame was a lighting change: background re-seeded.
+    LightingChange,
+    /// Relearning the background after a lighting change.
+    Settling,
+    /// Normal detection.
+    Detecting,
+}
+
+/// Numbers about the last frame, for tests and diagnostics.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Stats {
+    pub phase: Phase,
+    /// Per-pixel threshold used (levels).
+    pub threshold: f32,
+    /// Estimated noise sigma of the residual (levels).
+    pub noise_sigma: f32,
+    /// Global brightness change since the previous frame (levels).
+    pub shift: f32,
+    /// Global contrast change since the previous frame.
+    pub gain: f32,
+    /// Fraction of pixels changed after despeckle.
+    pub changed_fraction: f32,
+}
+
+/// A box in pixels, inclusive, with its area in changed pixels.
+#[derive(Clone, Copy, Debug)]
+struct PixelBox {
+    x0: usize,
+    y0: usize,
+    x1: usize,
+    y1: usize,
+    area: usize,
+}
+
+impl PixelBox {
+    fn near(&self, o: &PixelBox, gap: usize) -> bool {
+        self.x0 <= o.x1 + gap && o.x0 <= self.x1 + gap && self.y0 <= o.y1 + gap && o.y0 <= self.y1 + gap
+    }
+
+    fn absorb(&mut self, o: &PixelBox) {
+        self.x0 = self.x0.min(o.x0);
+        self.y0 = self.y0.min(o.y0);
+        self.x1 = self.x1.max(o.x1);
+        self.y1 = self.y1.max(o.y1);
+        self.area += o.area;
+    }
+}
+
+pub struct Detector {
+    params: Params,
+    width: usize,
+    height: usize,
+    /// Frames seeded into the background since the last (re)start.
+    seeded: u32,
+    /// Frames left to settle after a lighting change.
+    settle: u32,
+    /// Background (blurred luma, float).
+    bg: Vec<f32>,
+    /// Current frame, blurred.
+    cur: Vec<f32>,
+    /// |residual| per pixel.
+    diff: Vec<f32>,
+    /// Horizontal blur sums.
+    rows: Vec<u16>,
+    /// Changed pixels, then dilated and consumed by the region search.
+    mask: Vec<u8>,
+    /// Changed pixels after despeckle.
+    spots: Vec<u8>,
+    /// Dilation scratch.
+    scratch: Vec<u8>,
+    stack: Vec<u32>,
+    boxes: Vec<PixelBox>,
+    hist: Vec<u32>,
+    regions: Vec<Region>,
+    stats: Stats,
+}
+
+impl Detector {
+    pub fn new(sensitivity: Sensitivity) -> Detector {
+        Detector::with_params(sensitivity.params())
+    }
+
+    pub fn with_params(params: Params) -> Detector {
+        Detector {
+            params,
+            width: 0,
+            height: 0,
+            seeded: 0,
+            settle: 0,
+            bg: Vec::new(),
+            cur: Vec::new(),
+            diff: Vec::new(),
+            rows: Vec::new(),
+            mask: Vec::new(),
+            spots: Vec::new(),
+            scratch: Vec::new(),
+            stack: Vec::new(),
+            boxes: Vec::new(),
+            hist: Vec::new(),
+            regions: Vec::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn params(&self) -> Params {
+        self.params
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Forgets the background: the next frames seed it again.
+    pub fn reset(&mut self) {
+        self.seeded = 0;
+        self.settle = 0;
+    }
+
+    /// Processes one frame (`luma` is `stride * height` bytes, `width <= stride`) and returns the
+    /// moving regions, largest first; empty when nothing moved.
+    pub fn process(&mut self, width: u32, height: u32, stride: u32, luma: &[u8]) -> &[Region] {
+        self.regions.clear();
+        self.stats = Stats { gain: 1.0, ..Stats::default() };
+        let (w, h, s) = (width as usize, height as usize, stride as usize);
+        if w == 0 || h == 0 || s < w || luma.len() < s * (h - 1) + w {
+            return &self.regions;
+        }
+        if w != self.width || h != self.height {
+            self.resize(w, h);
+        }
+        self.blur(luma, s);
+
+        if self.seeded < WARMUP_FRAMES {
+            if self.seeded == 0 {
+                self.bg.copy_from_slice(&self.cur);
+            } else {
+                // Cumulative mean of the warm-up frames.
+                self.learn_uniform(1.0 / (self.seeded + 1) as f32);
+            }
+            self.seeded += 1;
+            self.stats.phase = Phase::WarmUp;
+            return &self.regions;
+        }
+        if self.settle > 0 {
+            self.learn_uniform(ALPHA_SETTLE);
+            self.settle -= 1;
+            self.stats.phase = Phase::Settling;
+            return &self.regions;
+        }
+
+        let Some((gain, offset, shift)) = self.fit_lighting() else {
+            return self.lighting_change();
+        };
+        self.stats.gain = gain;
+        self.stats.shift = shift;
+        if shift.abs() > LIGHT_SHIFT || gain < LIGHT_GAIN.0 || gain > LIGHT_GAIN.1 {
+            return self.lighting_change();
+        }
+
+        let threshold = self.residuals(gain, offset);
+        let n = w * h;
+        let mut any = false;
+        for (m, &d) in self.mask.iter_mut().zip(&self.diff) {
+            *m = (d > threshold) as u8;
+            any |= *m != 0;
+        }
+        let changed = if any { self.despeckle() } else { 0 };
+        self.stats.changed_fraction = changed as f32 / n as f32;
+        self.stats.phase = Phase::Detecting;
+        if self.stats.changed_fraction > LIGHT_FRACTION {
+            return self.lighting_change();
+        }
+
+        if changed > 0 {
+            self.dilate();
+            self.find_regions();
+            for (b, (&c, &s)) in self.bg.iter_mut().zip(self.cur.iter().zip(&self.spots)) {
+                let a = if s != 0 { ALPHA_MOTION } else { ALPHA_STILL };
+                *b += a * (c - *b);
+            }
+        } else {
+            self.learn_uniform(ALPHA_STILL);
+        }
+        &self.regions
+    }
+
+    fn resize(&mut self, w: usize, h: usize) {
+        let n = w * h;
+        self.width = w;
+        self.height = h;
+        self.bg.resize(n, 0.0);
+        self.cur.resize(n, 0.0);
+        self.diff.resize(n, 0.0);
+        self.rows.resize(n, 0);
+        self.mask.resize(n, 0);
+        self.spots.resize(n, 0);
+        self.scratch.resize(n, 0);
+        self.hist.resize(512.max(NOISE_BINS), 0);
+        self.reset();
+    }
+
+    /// 3x3 box blur with replicated edges, into `cur`.
+    fn blur(&mut self, luma: &[u8], stride: usize) {
+        let (w, h) = (self.width, self.height);
+        for y in 0..h {
+            let row = &luma[y * stride..y * stride + w];
+            let out = &mut self.rows[y * w..(y + 1) * w];
+            if w == 1 {
+                out[0] = 3 * row[0] as u16;
+                continue;
+            }
+            out[0] = 2 * row[0] as u16 + row[1] as u16;
+            for x in 1..w - 1 {
+                out[x] = row[x - 1] as u16 + row[x] as u16 + row[x + 1] as u16;
+            }
+            out[w - 1] = row[w - 2] as u16 + 2 * row[w - 1] as u16;
+        }
+        for y in 0..h {
+            let (above, below) = (y.saturating_sub(1), (y + 1).min(h - 1));
+            let (a, m, b) = (&self.rows[above * w..][..w], &self.rows[y * w..][..w], &self.rows[below * w..][..w]);
+            for (x, c) in self.cur[y * w..(y + 1) * w].iter_mut().enumerate() {
+                *c = (a[x] + m[x] + b[x]) as f32 * (1.0 / 9.0);
+            }
+        }
+    }
+
+    fn learn_uniform(&mut self, alpha: f32) {
+        for (b, &c) in self.bg.iter_mut().zip(&self.cur) {
+            *b += alpha * (c - *b);
+        }
+    }
+
+    /// Re-seeds the background from the current frame; nothing is reported.
+    fn lighting_change(&mut self) -> &[Region] {
+        self.regions.clear();
+        self.bg.copy_from_slice(&self.cur);
+        self.settle = SETTLE_FRAMES;
+        self.stats.phase = Phase::LightingChange;
+        &self.regions
+    }
+
+    /// Fits `cur ≈ gain * bg + offset` over the pixels near the median difference.
+    /// Returns (gain, offset, mean shift), or None when too few pixels agree.
+    fn fit_lighting(&mut self) -> Option<(f32, f32, f32)> {
+        let n = self.cur.len();
+        let hist = &mut self.hist[..512];
+        hist.fill(0);
+        for (&c, &b) in self.cur.iter().zip(&self.bg) {
+            let bin = ((c - b).round() as i32 + 256).clamp(0, 511);
+            hist[bin as usize] += 1;
+        }
+        let median = median_bin(hist, n) as f32 - 256.0;
+
+        let (mut k, mut sx, mut sy, mut sxx, mut sxy) = (0usize, 0f64, 0f64, 0f64, 0f64);
+        for (&c, &b) in self.cur.iter().zip(&self.bg) {
+            if (c - b - median).abs() < FIT_GATE {
+                let (x, y) = (b as f64, c as f64);
+                k += 1;
+                sx += x;
+                sy += y;
+                sxx += x * x;
+                sxy += x * y;
+            }
+        }
+        if (k as f32) < FIT_MIN_INLIERS * n as f32 {
+            return None;
+        }
+        let kf = k as f64;
+        let (mx, my) = (sx / kf, sy / kf);
+        let var = (sxx / kf - mx * mx).max(0.0);
+        let cov = sxy / kf - mx * my;
+        let gain = ((cov + FIT_RIDGE) / (var + FIT_RIDGE)).clamp(0.5, 2.0);
+        let offset = my - gain * mx;
+        Some((gain as f32, offset as f32, (my - mx) as f32))
+    }
+
+    /// Corrects the background for the lighting, fills `diff` with |residual|, estimates the
+    /// noise and returns the per-pixel threshold.
+    fn residuals(&mut self, gain: f32, offset: f32) -> f32 {
+        let n = self.cur.len();
+        let hist = &mut self.hist[..NOISE_BINS];
+        hist.fill(0);
+        for ((b, &c), d) in self.bg.iter_mut().zip(&self.cur).zip(self.diff.iter_mut()) {
+            *b = gain * *b + offset;
+            let r = (c - *b).abs();
+            *d = r;
+            hist[((r * NOISE_BINS_PER_LEVEL) as usize).min(NOISE_BINS - 1)] += 1;
+        }
+        let mad = (median_bin(hist, n) as f32 + 0.5) / NOISE_BINS_PER_LEVEL;
+        let sigma = 1.4826 * mad;
+        let threshold = self.params.threshold.max(self.params.noise_factor * sigma);
+        self.stats.noise_sigma = sigma;
+        self.stats.threshold = threshold;
+        threshold
+    }
+
+    /// Keeps changed pixels with at least 3 changed neighbours (in `spots`); returns their count.
+    fn despeckle(&mut self) -> usize {
+        let (w, h) = (self.width, self.height);
+        let mut count = 0;
+        for y in 0..h {
+            for x in 0..w {
+                let i = y * w + x;
+                let mut keep = 0u8;
+                if self.mask[i] != 0 {
+                    let mut neighbours = 0;
+                    for yy in y.saturating_sub(1)..=(y + 1).min(h - 1) {
+                        for xx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
+                            neighbours += self.mask[yy * w + xx] as u32;
+                        }
+                    }
+                    keep = (neighbours > 3) as u8; // itself + at least 3
+                }
+                self.spots[i] = keep;
+                count += keep as usize;
+            }
+        }
+        count
+    }
+
+    /// Dilation radius in pixels: 2 at 320 wide.
+    fn radius(&self) -> usize {
+        (self.width / 160).clamp(1, 4)
+    }
+
+    /// `mask` = `spots` dilated by a square of side 2r+1.
+    fn dilate(&mut self) {
+        let (w, h, r) = (self.width, self.height, self.radius());
+        for y in 0..h {
+            let src = &self.spots[y * w..(y + 1) * w];
+            let dst = &mut self.scratch[y * w..(y + 1) * w];
+            for x in 0..w {
+                dst[x] = src[x.saturating_sub(r)..=(x + r).min(w - 1)].iter().fold(0, |a, &v| a | v);
+            }
+        }
+        for y in 0..h {
+            let (y0, y1) = (y.saturating_sub(r), (y + r).min(h - 1));
+            for x in 0..w {
+                let mut v = 0;
+                for yy in y0..=y1 {
+                    v |= self.scratch[yy * w + x];
+                }
+                self.mask[y * w + x] = v;
+            }
+        }
+    }
+
+    /// 8-connected regions of `mask` (consumed), boxed around their `spots`, filtered by area,
+    /// merged when close; fills `regions`.
+    fn find_regions(&mut self) {
+        let (w, h) = (self.width, self.height);
+        self.boxes.clear();
+        for start in 0..w * h {
+            if self.mask[start] == 0 {
+                continue;
+            }
+            self.mask[start] = 0;
+            self.stack.clear();
+            self.stack.push(start as u32);
+            let mut b = PixelBox { x0: usize::MAX, y0: usize::MAX, x1: 0, y1: 0, area: 0 };
+            while let Some(i) = self.stack.pop() {
+                let i = i as usize;
+                let (x, y) = (i % w, i / w);
+                if self.spots[i] != 0 {
+                    b.absorb(&PixelBox { x0: x, y0: y, x1: x, y1: y, area: 1 });
+                }
+                for yy in y.saturating_sub(1)..=(y + 1).min(h - 1) {
+                    for xx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
+                        let j = yy * w + xx;
+                        if self.mask[j] != 0 {
+                            self.mask[j] = 0;
+                            self.stack.push(j as u32);
+                        }
+                    }
+                }
+            }
+            if b.area > 0 {
+                self.boxes.push(b);
+            }
+        }
+
+        // Merge boxes that overlap or nearly touch (parts of one object), until none do.
+        let gap = (w.max(h) / 40).max(2);
+        let mut merged = true;
+        while merged {
+            merged = false;
+            let mut i = 0;
+            while i < self.boxes.len() {
+                let mut j = i + 1;
+                while j < self.boxes.len() {
+                    if self.boxes[i].near(&self.boxes[j], gap) {
+                        let o = self.boxes.swap_remove(j);
+                        self.boxes[i].absorb(&o);
+                        merged = true;
+                    } else {
+                        j += 1;
+                    }
+                }
+                i += 1;
+            }
+        }
+
+        let min_area = ((self.params.min_area * (w * h) as f32).ceil() as usize).max(4);
+        self.boxes.retain(|b| b.area >= min_area);
+        self.boxes.sort_unstable_by(|a, b| b.area.cmp(&a.area));
+        self.boxes.truncate(MAX_REGIONS);
+        let (wf, hf) = (w as f32, h as f32);
+        self.regions.extend(self.boxes.iter().map(|b| Region {
+            l: b.x0 as f32 / wf,
+            t: b.y0 as f32 / hf,
+            w: (b.x1 + 1 - b.x0) as f32 / wf,
+            h: (b.y1 + 1 - b.y0) as f32 / hf,
+        }));
+    }
+}
+
+/// Index of the bin holding the median of `total` samples.
+fn median_bin(hist: &[u32], total: usize) -> usize {
+    let half = total.div_ceil(2) as u64;
+    let mut acc = 0u64;
+    for (i, &c) in hist.iter().enumerate() {
+        acc += c as u64;
+        if acc >= half {
+            return i;
+        }
+    }
+    hist.len() - 1
+}
+
+#[cfg(test)]
+mod tests;

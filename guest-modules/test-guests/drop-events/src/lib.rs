@@ -1,0 +1,18 @@
+//! Test guest: an event filter that drops every event (hot-swap tests).
+
+wit_bindgen::generate!({ world: "event-filter", path: "../../../wit" });
+
+
+struct Drop;
+
+impl Guest for Drop {
+    fn init(_config: Config) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn process_event(_event: Event) -> Vec<Event> {
+        Vec::new()
+    }
+}
+
+export!(Drop);

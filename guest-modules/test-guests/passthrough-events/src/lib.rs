@@ -1,0 +1,18 @@
+//! Test guest: an event filter that passes every event on unchanged (hot-swap tests).
+
+wit_bindgen::generate!({ world: "event-filter", path: "../../../wit" });
+
+
+struct Passthrough;
+
+impl Guest for Passthrough {
+    fn init(_config: Config) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn process_event(event: Event) -> Vec<Event> {
+        vec![event]
+    }
+}
+
+export!(Passthrough);

@@ -1,0 +1,240 @@
+//! Decoding for the nodes that need pixels (motion detection, custom frame filters): FFmpeg's
+//! libavcodec through `ffmpeg-next`, H.264 and H.265, once per source. Samples arrive in ISO BMFF
+//! framing; they are turned into Annex B with the parameter sets of the sample entry in front of
+//! each key frame, so no unsafe extradata handling is needed. Frames come out as an 8-bit luma
+//! plane (and RGB on request) scaled to the size a consumer asks for.
+
+use anyhow::{Context, Result, anyhow, bail};
+use ffmpeg::format::Pixel;
+use ffmpeg::software::scaling;
+use ffmpeg_next as ffmpeg;
+
+use super::mp4_box::children;
+use super::sample::{VideoCodec, VideoParams, VideoSample};
+use super::time::MediaTime;
+
+/// A decoded frame, scaled.
+#[derive(Clone, Debug)]
+pub struct DecodedFrame {
+    /// Media time of the frame.
+    pub pts: MediaTime,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// 8-bit luma, `width * height` bytes, rows packed.
+    pub luma: Vec<u8>,
+    /// Interleaved RGB, `width * height * 3` bytes, when asked for.
+    pub rgb: Option<Vec<u8>>,
+}
+
+/// One video decoder and its scalers.
+pub struct Decoder {
+    decoder: ffmpeg::decoder::Video,
+    params: VideoParams,
+    parameter_sets: Vec<u8>,
+    scaler: Option<(scaling::Context, Pixel, u32, u32, u32, u32)>,
+    rgb_scaler: Option<(scaling::Context, Pixel, u32, u32, u32, u32)>,
+    pending: std::collections::VecDeque<MediaTime>,
+}
+
+/// Initialises FFmpeg once (quiet logging).
+fn init_ffmpeg() -> Result<()> {
+    static INIT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let ok = *INIT.get_or_init(|| {
+        let ok = ffmpeg::init().is_ok();
+        ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Error);
+        ok
+    });
+    if ok {
+        Ok(())
+    } else {
+        bail!("FFmpeg failed to initialise")
+    }
+}
+
+impl Decoder {
+    /// A decoder for the stream described by `params`.
+    pub fn new(params: &VideoParams) -> Result<Self> {
+        init_ffmpeg()?;
+        let id = match params.codec {
+            VideoCodec::H264 => ffmpeg::codec::Id::H264,
+            VideoCodec::H265 => ffmpeg::codec::Id::HEVC,
+        };
+        let codec = ffmpeg::decoder::find(id)
+            .ok_or_else(|| anyhow!("FFmpeg has no {:?} decoder", params.codec))?;
+        // One thread: frames come out in the call that completes them (no frame-threading delay).
+        let ctx = ffmpeg::codec::context::Context::new_with_codec(codec);
+        let decoder = ctx
+            .decoder()
+            .video()
+            .context("cannot open the video decoder")?;
+        Ok(Self {
+            decoder,
+            parameter_sets: parameter_sets(params)?,
+            params: params.clone(),
+            scaler: None,
+            rgb_scaler: None,
+            pending: Default::default(),
+        })
+    }
+
+    /// The stream this decoder was made for.
+    pub fn params(&self) -> &VideoParams {
+        &self.params
+    }
+
+    /// Decodes one sample; returns the frames it completed, scaled to `width` (height keeps the
+    /// aspect ratio, rounded to even), with RGB when `rgb`.
+    pub fn decode(
+        &mut self,
+        sample: &VideoSample,
+        width: u32,
+        rgb: bool,
+    ) -> Result<Vec<DecodedFrame>> {
+        let mut annex_b = Vec::with_capacity(sample.data.len() + self.parameter_sets.len());
+        if sample.key_frame {
+            annex_b.extend_from_slice(&self.parameter_sets);
+        }
+        for nal in super::nal::nal_units(&sample.data) {
+            annex_b.extend_from_slice(&[0, 0, 0, 1]);
+            annex_b.extend_from_slice(nal);
+        }
+        let mut packet = ffmpeg::Packet::copy(&annex_b);
+        packet.set_pts(Some(sample.pts.as_nanos() / 1000));
+        self.pending.push_back(sample.pts);
+        self.decoder
+            .send_packet(&packet)
+            .context("decoder rejected a packet")?;
+        let mut out = Vec::new();
+        let mut frame = ffmpeg::frame::Video::empty();
+        while self.decoder.receive_frame(&mut frame).is_ok() {
+            let pts = frame
+                .pts()
+                .map(|us| MediaTime::from_nanos(us * 1000))
+                .or_else(|| self.pending.front().copied())
+                .unwrap_or(sample.pts);
+            while self.pending.front().is_some_and(|p| *p <= pts) {
+                self.pending.pop_front();
+            }
+            out.push(self.scale(&frame, pts, width, rgb)?);
+        }
+        if self.pending.len() > 64 {
+            self.pending.pop_front();
+        }
+        Ok(out)
+    }
+
+    fn scale(
+        &mut self,
+        frame: &ffmpeg::frame::Video,
+        pts: MediaTime,
+        width: u32,
+        rgb: bool,
+    ) -> Result<DecodedFrame> {
+        let (sw, sh) = (frame.width(), frame.height());
+        let dw = width.clamp(16, sw.max(16)) & !1;
+        let dh = ((u64::from(sh) * u64::from(dw) / u64::from(sw.max(1))) as u32).max(2) & !1;
+        let luma = run_scaler(&mut self.scaler, frame, Pixel::GRAY8, dw, dh)?;
+        let rgb = if rgb {
+            Some(run_scaler(
+                &mut self.rgb_scaler,
+                frame,
+                Pixel::RGB24,
+                dw,
+                dh,
+            )?)
+        } else {
+            None
+        };
+        Ok(DecodedFrame {
+            pts,
+            width: dw,
+            height: dh,
+            luma,
+            rgb,
+        })
+    }
+}
+
+type Scaler = Option<(scaling::Context, Pixel, u32, u32, u32, u32)>;
+
+fn run_scaler(
+    slot: &mut Scaler,
+    frame: &ffmpeg::frame::Video,
+    to: Pixel,
+    dw: u32,
+    dh: u32,
+) -> Result<Vec<u8>> {
+    let key = (frame.format(), frame.width(), frame.height(), dw, dh);
+    let stale = slot
+        .as_ref()
+        .is_none_or(|(_, f, w, h, ow, oh)| (*f, *w, *h, *ow, *oh) != key);
+    if stale {
+        let ctx = scaling::Context::get(key.0, key.1, key.2, to, dw, dh, scaling::Flags::BILINEAR)
+            .context("cannot create a scaler")?;
+        *slot = Some((ctx, key.0, key.1, key.2, dw, dh));
+    }
+    let Some((ctx, ..)) = slot.as_mut() else {
+        bail!("no scaler")
+    };
+    let mut out = ffmpeg::frame::Video::empty();
+    ctx.run(frame, &mut out).context("scaling failed")?;
+    let bpp = if to == Pixel::RGB24 { 3 } else { 1 } as usize;
+    let row = dw as usize * bpp;
+    let stride = out.stride(0);
+    let data = out.data(0);
+    let mut packed = Vec::with_capacity(row * dh as usize);
+    for y in 0..dh as usize {
+        packed.extend_from_slice(&data[y * stride..y * stride + row]);
+    }
+    Ok(packed)
+}
+
+/// The parameter sets of a sample entry (avcC or hvcC), in Annex B.
+fn parameter_sets(params: &VideoParams) -> Result<Vec<u8>> {
+    let entry = params.sample_entry.get(8 + 78..).unwrap_or_default();
+    let boxes = children(entry);
+    let mut out = Vec::new();
+    let mut push = |nal: &[u8]| {
+        out.extend_from_slice(&[0, 0, 0, 1]);
+        out.extend_from_slice(nal);
+    };
+    let be16 = |b: &[u8], at: usize| {
+        b.get(at..at + 2)
+            .map(|s| usize::from(u16::from_be_bytes([s[0], s[1]])))
+    };
+    if let Some((_, c)) = boxes.iter().find(|(b, _)| &b.kind == b"avcC") {
+        let mut at = 5;
+        for _ in 0..2 {
+            let count = usize::from(*c.get(at).unwrap_or(&0) & if at == 5 { 0x1f } else { 0xff });
+            at += 1;
+            for _ in 0..count {
+                let len = be16(c, at).ok_or_else(|| anyhow!("truncated avcC"))?;
+                push(
+                    c.get(at + 2..at + 2 + len)
+                        .ok_or_else(|| anyhow!("truncated avcC"))?,
+                );
+                at += 2 + len;
+            }
+        }
+    } else if let Some((_, c)) = boxes.iter().find(|(b, _)| &b.kind == b"hvcC") {
+        let arrays = usize::from(*c.get(22).unwrap_or(&0));
+        let mut at = 23;
+        for _ in 0..arrays {
+            let count = be16(c, at + 1).ok_or_else(|| anyhow!("truncated hvcC"))?;
+            at += 3;
+            for _ in 0..count {
+                let len = be16(c, at).ok_or_else(|| anyhow!("truncated hvcC"))?;
+                push(
+                    c.get(at + 2..at + 2 + len)
+                        .ok_or_else(|| anyhow!("truncated hvcC"))?,
+                );
+                at += 2 + len;
+            }
+        }
+    } else {
+        bail!("the sample entry has no avcC or hvcC box");
+    }
+    Ok(out)
+}

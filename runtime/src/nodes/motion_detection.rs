@@ -1,0 +1,213 @@
+//! The MotionDetectionProcessor node: decodes the camera's video (once, here), hands downscaled
+//! luma frames to a WebAssembly frame filter (the built-in `motion-detector`, or the component
+//! the node's `module` names), and turns what it finds into AVA `Analytics.Inference` events.
+//! At most one event per `eventAggregationWindow`; frames are analysed at up to
+//! [`ANALYSIS_FPS`] per second. Faults of the component are reported, never fatal.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use serde_json::json;
+
+use crate::bus::event::{Event, EventClass};
+use crate::bus::event_log::EventBus;
+use crate::media::decode::Decoder;
+use crate::media::sample::VideoSample;
+use crate::media::time::{MediaDuration, MediaTime};
+use crate::topology::model::{MotionDetectionConfig, Sensitivity};
+use crate::wasm::bindings::{Frame, Inference};
+use crate::wasm::convert::inference_json;
+use crate::wasm::filter::{FilterHost, Limits, Outcome};
+use crate::wasm::module::{LoadedModule, ModuleSource};
+
+/// Most frames per second handed to the detector.
+pub const ANALYSIS_FPS: i64 = 10;
+
+/// One MotionDetectionProcessor.
+pub struct MotionNode {
+    subject: String,
+    events: EventBus,
+    source: ModuleSource,
+    host: FilterHost,
+    decoder: Option<Decoder>,
+    window: MediaDuration,
+    last_analysed: Option<MediaTime>,
+    last_event: Option<MediaTime>,
+    module_modified: Option<std::time::SystemTime>,
+}
+
+impl MotionNode {
+    /// Loads the node's module and initialises it with the node's properties.
+    pub fn new(
+        name: &str,
+        config: &MotionDetectionConfig,
+        subject: String,
+        events: EventBus,
+    ) -> Result<Self> {
+        let source = ModuleSource::parse(config.module.as_deref().unwrap_or("motion-detector"));
+        let module = source.load().with_context(|| format!("node '{name}'"))?;
+        let settings = vec![
+            (
+                "sensitivity".to_string(),
+                match config.sensitivity {
+                    Sensitivity::Low => "low",
+                    Sensitivity::Medium => "medium",
+                    Sensitivity::High => "high",
+                }
+                .to_string(),
+            ),
+            (
+                "outputMotionRegion".to_string(),
+                config.output_motion_region.to_string(),
+            ),
+        ];
+        let host = FilterHost::new(name, module, settings, Limits::default())
+            .with_context(|| format!("node '{name}'"))?;
+        Ok(Self {
+            subject,
+            events,
+            module_modified: source.modified(),
+            source,
+            host,
+            decoder: None,
+            window: config.event_aggregation_window,
+            last_analysed: None,
+            last_event: None,
+        })
+    }
+
+    /// The module in use.
+    pub fn module(&self) -> &Arc<LoadedModule> {
+        self.host.module()
+    }
+
+    /// One video sample; returns the analytics event when motion was found (at most one per
+    /// aggregation window). Decoding happens for every sample; analysis at most at ANALYSIS_FPS.
+    pub fn on_sample(&mut self, sample: &VideoSample) -> Option<Event> {
+        let width = self.host.frame_request().map(|r| r.width).unwrap_or(320);
+        let rgb = self.host.frame_request().is_some_and(|r| r.rgb);
+        if self
+            .decoder
+            .as_ref()
+            .is_none_or(|d| d.params() != sample.params.as_ref())
+        {
+            if !sample.key_frame {
+                return None;
+            }
+            match Decoder::new(&sample.params) {
+                Ok(d) => self.decoder = Some(d),
+                Err(e) => {
+                    self.diagnostic("MediaFormatError", sample.pts, format!("{e:#}"));
+                    return None;
+                }
+            }
+        }
+        let decoder = self.decoder.as_mut()?;
+        let frames = match decoder.decode(sample, width, rgb) {
+            Ok(f) => f,
+            Err(e) => {
+                self.decoder = None;
+                self.diagnostic(
+                    "MediaFormatError",
+                    sample.pts,
+                    format!("decode failed: {e:#}"),
+                );
+                return None;
+            }
+        };
+        let mut event = None;
+        for f in frames {
+            let due = self.last_analysed.is_none_or(|t| {
+                f.pts - t >= MediaDuration::from_nanos(1_000_000_000 / ANALYSIS_FPS) || f.pts < t
+            });
+            if !due {
+                continue;
+            }
+            self.last_analysed = Some(f.pts);
+            let frame = Frame {
+                width: f.width,
+                height: f.height,
+                stride: f.width,
+                timestamp_ns: f.pts.as_nanos(),
+                luma: f.luma,
+                rgb: f.rgb,
+            };
+            match self.host.process_frame(&frame) {
+                Outcome::Done(found) if !found.is_empty() => {
+                    if let Some(e) = self.aggregate(f.pts, &found) {
+                        event = Some(e);
+                    }
+                }
+                Outcome::Done(_) | Outcome::Skipped => {}
+                Outcome::Fault(why) => self.module_fault(f.pts, why),
+            }
+        }
+        event
+    }
+
+    fn aggregate(&mut self, at: MediaTime, found: &[Inference]) -> Option<Event> {
+        if self
+            .last_event
+            .is_some_and(|t| at >= t && at - t < self.window)
+        {
+            return None;
+        }
+        self.last_event = Some(at);
+        let inferences: Vec<serde_json::Value> = found.iter().map(inference_json).collect();
+        Some(Event::new(
+            EventClass::Analytics,
+            "Inference",
+            self.subject.clone(),
+            at,
+            json!({"timestamp": at.as_90khz_ticks(), "inferences": inferences}),
+        ))
+    }
+
+    /// Checks the module file and swaps in a new version between two frames.
+    pub fn check_for_new_module(&mut self, at: MediaTime) {
+        let modified = self.source.modified();
+        if modified.is_none() || modified == self.module_modified {
+            return;
+        }
+        self.module_modified = modified;
+        let result = self.source.load().and_then(|m| self.host.swap(m));
+        match result {
+            Ok(()) => {
+                let m = self.host.module().clone();
+                self.events.emit(Event::new(
+                    EventClass::Operational,
+                    "ModuleSwapped",
+                    self.subject.clone(),
+                    at,
+                    json!({"module": m.origin, "hash": m.hash}),
+                ));
+            }
+            Err(e) => self.diagnostic(
+                "ModuleLoadError",
+                at,
+                format!("{e:#}; the previous module keeps running"),
+            ),
+        }
+    }
+
+    fn module_fault(&self, at: MediaTime, why: String) {
+        let m = self.host.module();
+        self.events.emit(Event::new(
+            EventClass::Diagnostics,
+            "ModuleFault",
+            self.subject.clone(),
+            at,
+            json!({"module": m.origin, "hash": m.hash, "frameTime": at.to_string(), "detail": why}),
+        ));
+    }
+
+    fn diagnostic(&self, kind: &str, at: MediaTime, detail: String) {
+        self.events.emit(Event::new(
+            EventClass::Diagnostics,
+            kind,
+            self.subject.clone(),
+            at,
+            json!({"detail": detail}),
+        ));
+    }
+}

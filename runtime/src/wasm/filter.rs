@@ -1,0 +1,270 @@
+//! Running one node's component: a sandboxed instance with a call deadline and a memory limit.
+//! A trap, an overrun deadline or a memory fault costs that call only: the instance is dropped
+//! and the next call gets a fresh one (its `init` runs again); after three faults in a row calls
+//! are skipped for a backoff that doubles up to a minute. `swap` replaces the module between two
+//! calls and keeps the old one when the new one fails to start.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Result, anyhow, bail};
+use wasmtime::Store;
+use wasmtime::component::{HasSelf, Linker};
+
+use super::bindings::event::EventFilter;
+use super::bindings::frame::FrameFilter;
+use super::bindings::{Event, Frame, FrameRequest, Inference};
+use super::engine::{EPOCH_TICK, engine};
+use super::module::{LoadedModule, World};
+use super::state::GuestState;
+
+/// Per-node limits.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Longest a single call may run.
+    pub call_deadline: Duration,
+    /// Most linear memory an instance may have.
+    pub memory_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            call_deadline: Duration::from_millis(250),
+            memory_bytes: 64 << 20,
+        }
+    }
+}
+
+/// What a call gave.
+#[derive(Debug)]
+pub enum Outcome<T> {
+    /// The guest answered.
+    Done(T),
+    /// Not called: the module is backing off after repeated faults.
+    Skipped,
+    /// The call failed (trap, deadline, memory); the words say which.
+    Fault(String),
+}
+
+enum Bound {
+    Frame(FrameFilter),
+    Event(EventFilter),
+}
+
+struct Live {
+    store: Store<GuestState>,
+    bound: Bound,
+}
+
+/// A node's component and its current instance.
+pub struct FilterHost {
+    node: String,
+    module: Arc<LoadedModule>,
+    config: Vec<(String, String)>,
+    limits: Limits,
+    live: Option<Live>,
+    request: Option<FrameRequest>,
+    failures: u32,
+    backoff_until_ns: i64,
+}
+
+const FAULTS_BEFORE_BACKOFF: u32 = 3;
+const MAX_BACKOFF_SECS: i64 = 60;
+
+impl FilterHost {
+    /// Instantiates `module` for `node` and runs its `init` with `config`.
+    pub fn new(
+        node: &str,
+        module: Arc<LoadedModule>,
+        config: Vec<(String, String)>,
+        limits: Limits,
+    ) -> Result<Self> {
+        let mut host = Self {
+            node: node.to_string(),
+            module,
+            config,
+            limits,
+            live: None,
+            request: None,
+            failures: 0,
+            backoff_until_ns: i64::MIN,
+        };
+        let (live, request) = host.instantiate(&host.module.clone())?;
+        host.live = Some(live);
+        host.request = request;
+        Ok(host)
+    }
+
+    /// The module running now.
+    pub fn module(&self) -> &Arc<LoadedModule> {
+        &self.module
+    }
+
+    /// What a frame filter asked for in `init`.
+    pub fn frame_request(&self) -> Option<FrameRequest> {
+        self.request
+    }
+
+    fn instantiate(&self, module: &Arc<LoadedModule>) -> Result<(Live, Option<FrameRequest>)> {
+        let engine = engine()?;
+        let mut linker: Linker<GuestState> = Linker::new(engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| anyhow!("{e:#}"))?;
+        let mut store = Store::new(
+            engine,
+            GuestState::new(&self.node, self.limits.memory_bytes),
+        );
+        store.limiter(|s| &mut s.limits);
+        self.arm_deadline(&mut store);
+        match module.world {
+            World::Frame => {
+                FrameFilter::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut linker, |s| s)
+                    .map_err(|e| anyhow!("{e:#}"))?;
+                let bound = FrameFilter::instantiate(&mut store, &module.component, &linker)
+                    .map_err(|e| anyhow!("{}: cannot instantiate: {e:#}", module.origin))?;
+                let request = bound
+                    .call_init(&mut store, &self.config)
+                    .map_err(|e| anyhow!("{}: init trapped: {e:#}", module.origin))?
+                    .map_err(|e| {
+                        anyhow!("{}: init refused the configuration: {e}", module.origin)
+                    })?;
+                Ok((
+                    Live {
+                        store,
+                        bound: Bound::Frame(bound),
+                    },
+                    Some(request),
+                ))
+            }
+            World::Event => {
+                EventFilter::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut linker, |s| s)
+                    .map_err(|e| anyhow!("{e:#}"))?;
+                let bound = EventFilter::instantiate(&mut store, &module.component, &linker)
+                    .map_err(|e| anyhow!("{}: cannot instantiate: {e:#}", module.origin))?;
+                bound
+                    .call_init(&mut store, &self.config)
+                    .map_err(|e| anyhow!("{}: init trapped: {e:#}", module.origin))?
+                    .map_err(|e| {
+                        anyhow!("{}: init refused the configuration: {e}", module.origin)
+                    })?;
+                Ok((
+                    Live {
+                        store,
+                        bound: Bound::Event(bound),
+                    },
+                    None,
+                ))
+            }
+        }
+    }
+
+    fn arm_deadline(&self, store: &mut Store<GuestState>) {
+        let ticks = (self.limits.call_deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+    }
+
+    /// Replaces the module. The new one is instantiated and initialised first; if that fails,
+    /// the old one keeps running and the error is returned.
+    pub fn swap(&mut self, module: Arc<LoadedModule>) -> Result<()> {
+        if module.world != self.module.world {
+            bail!(
+                "{} implements the {:?} world, this node needs {:?}",
+                module.origin,
+                module.world,
+                self.module.world
+            );
+        }
+        let (live, request) = self.instantiate(&module)?;
+        self.live = Some(live);
+        self.request = request;
+        self.module = module;
+        self.failures = 0;
+        self.backoff_until_ns = i64::MIN;
+        Ok(())
+    }
+
+    /// Calls `process-frame`.
+    pub fn process_frame(&mut self, frame: &Frame) -> Outcome<Vec<Inference>> {
+        self.call(frame.timestamp_ns, |live| match &live.bound {
+            Bound::Frame(f) => f.call_process_frame(&mut live.store, frame),
+            Bound::Event(_) => Err(wasmtime::Error::msg("not a frame filter")),
+        })
+    }
+
+    /// Calls `process-event`.
+    pub fn process_event(&mut self, event: &Event) -> Outcome<Vec<Event>> {
+        self.call(event.timestamp_ns, |live| match &live.bound {
+            Bound::Event(f) => f.call_process_event(&mut live.store, event),
+            Bound::Frame(_) => Err(wasmtime::Error::msg("not an event filter")),
+        })
+    }
+
+    fn call<T>(
+        &mut self,
+        now_ns: i64,
+        f: impl FnOnce(&mut Live) -> wasmtime::Result<T>,
+    ) -> Outcome<T> {
+        if now_ns < self.backoff_until_ns {
+            return Outcome::Skipped;
+        }
+        if self.live.is_none() {
+            match self.instantiate(&self.module.clone()) {
+                Ok((live, request)) => {
+                    self.live = Some(live);
+                    self.request = request;
+                }
+                Err(e) => return self.fault(now_ns, format!("{e:#}")),
+            }
+        }
+        let deadline_ticks =
+            (self.limits.call_deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        let Some(live) = self.live.as_mut() else {
+            return Outcome::Skipped;
+        };
+        live.store.data_mut().now_ns = now_ns;
+        live.store.set_epoch_deadline(deadline_ticks);
+        match f(live) {
+            Ok(v) => {
+                self.failures = 0;
+                Outcome::Done(v)
+            }
+            Err(e) => {
+                self.live = None;
+                self.fault(now_ns, describe_fault(&e, &self.limits))
+            }
+        }
+    }
+
+    fn fault<T>(&mut self, now_ns: i64, message: String) -> Outcome<T> {
+        self.failures += 1;
+        if self.failures >= FAULTS_BEFORE_BACKOFF {
+            let secs = 1i64 << (self.failures - FAULTS_BEFORE_BACKOFF).min(6);
+            self.backoff_until_ns =
+                now_ns.saturating_add(secs.min(MAX_BACKOFF_SECS) * 1_000_000_000);
+            return Outcome::Fault(format!(
+                "{message}; {} faults in a row, calls paused for {}s",
+                self.failures,
+                secs.min(MAX_BACKOFF_SECS)
+            ));
+        }
+        Outcome::Fault(message)
+    }
+}
+
+fn describe_fault(e: &wasmtime::Error, limits: &Limits) -> String {
+    let text = format!("{e:#}");
+    match e.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => format!(
+            "deadline: the call ran longer than {} ms",
+            limits.call_deadline.as_millis()
+        ),
+        _ if text.contains("memory") && (text.contains("grow") || text.contains("limit")) => {
+            format!(
+                "memory: the instance hit its {} MiB limit ({text})",
+                limits.memory_bytes >> 20
+            )
+        }
+        _ => format!("trap: {text}"),
+    }
+}

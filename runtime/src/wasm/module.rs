@@ -1,0 +1,148 @@
+//! Loading filter components: from a `.wasm` file or a built-in name, with a content hash, the
+//! world it implements, and a file watch for hot swap.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use anyhow::{Context, Result, anyhow, bail};
+use wasmtime::component::Component;
+
+use super::engine::engine;
+
+/// Which WIT world a component implements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum World {
+    /// `frame-filter`: called per decoded frame.
+    Frame,
+    /// `event-filter`: called per event.
+    Event,
+}
+
+/// A compiled component.
+pub struct LoadedModule {
+    /// Where it came from: a path, or `builtin:<name>`.
+    pub origin: String,
+    /// Content hash (hex), reported on every swap.
+    pub hash: String,
+    /// Its world.
+    pub world: World,
+    /// The compiled component.
+    pub component: Component,
+}
+
+impl std::fmt::Debug for LoadedModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({:?}, {})",
+            self.origin,
+            self.world,
+            &self.hash[..12.min(self.hash.len())]
+        )
+    }
+}
+
+/// Components built into the binary, by name.
+pub fn builtin(name: &str) -> Option<&'static [u8]> {
+    match name {
+        "motion-detector" => Some(include_bytes!(concat!(
+            env!("OUT_DIR"),
+            "/guests/motion_detector.wasm"
+        ))),
+        _ => None,
+    }
+}
+
+/// Names of the built-in components.
+pub const BUILTINS: &[&str] = &["motion-detector"];
+
+/// Where a module comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ModuleSource {
+    /// A built-in component.
+    Builtin(String),
+    /// A `.wasm` file (watched for hot swap).
+    File(PathBuf),
+}
+
+impl ModuleSource {
+    /// A module reference as written in a topology: a built-in name, else a path.
+    pub fn parse(text: &str) -> Self {
+        let name = text.strip_prefix("builtin:").unwrap_or(text);
+        if builtin(name).is_some() && !Path::new(text).exists() {
+            ModuleSource::Builtin(name.to_string())
+        } else {
+            ModuleSource::File(PathBuf::from(text))
+        }
+    }
+
+    /// Reads and compiles the module.
+    pub fn load(&self) -> Result<Arc<LoadedModule>> {
+        let (origin, bytes) = match self {
+            ModuleSource::Builtin(name) => (
+                format!("builtin:{name}"),
+                builtin(name)
+                    .ok_or_else(|| {
+                        anyhow!(
+                            "no built-in module '{name}' (built-ins: {})",
+                            BUILTINS.join(", ")
+                        )
+                    })?
+                    .to_vec(),
+            ),
+            ModuleSource::File(path) => (
+                path.display().to_string(),
+                std::fs::read(path)
+                    .with_context(|| format!("cannot read module {}", path.display()))?,
+            ),
+        };
+        load_bytes(&origin, &bytes).map(Arc::new)
+    }
+
+    /// The file's modification time, for the watch (none for built-ins).
+    pub fn modified(&self) -> Option<SystemTime> {
+        match self {
+            ModuleSource::File(p) => std::fs::metadata(p).and_then(|m| m.modified()).ok(),
+            ModuleSource::Builtin(_) => None,
+        }
+    }
+}
+
+/// Compiles `bytes` (served from the on-disk cache when seen before) and finds its world.
+pub fn load_bytes(origin: &str, bytes: &[u8]) -> Result<LoadedModule> {
+    let engine = engine()?;
+    let component = Component::new(engine, bytes)
+        .map_err(|e| anyhow!("{origin}: not a valid component: {e:#}"))?;
+    let ty = component.component_type();
+    let exports: Vec<String> = ty
+        .exports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    let world = if exports.iter().any(|e| e == "process-frame") {
+        World::Frame
+    } else if exports.iter().any(|e| e == "process-event") {
+        World::Event
+    } else {
+        bail!(
+            "{origin}: exports neither process-frame nor process-event (found: {}); build it for the vigil:filter frame-filter or event-filter world",
+            exports.join(", ")
+        );
+    };
+    Ok(LoadedModule {
+        origin: origin.to_string(),
+        hash: content_hash(bytes),
+        world,
+        component,
+    })
+}
+
+/// FNV-1a 128-bit of the bytes, hex: stable across builds and platforms.
+pub fn content_hash(bytes: &[u8]) -> String {
+    let mut h: u128 = 0x6c62272e07bb014262b821756295c58d;
+    for b in bytes {
+        h ^= u128::from(*b);
+        h = h.wrapping_mul(0x0000000001000000000000000000013B);
+    }
+    format!("{h:032x}")
+}

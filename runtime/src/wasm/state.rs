@@ -1,0 +1,83 @@
+//! What a guest instance can reach: logging, the stream clock, and an empty WASI context (no
+//! files, sockets, environment or arguments), within a memory limit.
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::bindings;
+
+/// Per-instance host state.
+pub struct GuestState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    /// Memory limit of the instance.
+    pub limits: StoreLimits,
+    /// The node the instance belongs to (log prefix).
+    pub node: String,
+    /// The stream clock for `now-ns`: UTC ns of the frame or event being processed.
+    pub now_ns: i64,
+}
+
+impl GuestState {
+    /// A sandboxed state with a memory limit of `memory_bytes`.
+    pub fn new(node: &str, memory_bytes: usize) -> Self {
+        let wasi = WasiCtxBuilder::new()
+            .allow_blocking_current_thread(false)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(memory_bytes)
+                .instances(4)
+                .tables(16)
+                .memories(4)
+                .trap_on_grow_failure(true)
+                .build(),
+            node: node.to_string(),
+            now_ns: 0,
+        }
+    }
+
+    fn log(&self, level: &str, message: &str) {
+        let message: String = message.chars().take(2000).collect();
+        match level {
+            "error" => tracing::error!(node = %self.node, "guest: {message}"),
+            "warn" => tracing::warn!(node = %self.node, "guest: {message}"),
+            "info" => tracing::info!(node = %self.node, "guest: {message}"),
+            _ => tracing::debug!(node = %self.node, "guest: {message}"),
+        }
+    }
+}
+
+impl WasiView for GuestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl bindings::frame::vigil::filter::host::Host for GuestState {
+    fn log(&mut self, level: bindings::frame::vigil::filter::host::Level, message: String) {
+        use bindings::frame::vigil::filter::host::Level;
+        let l = match level {
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        };
+        GuestState::log(self, l, &message);
+    }
+
+    fn now_ns(&mut self) -> i64 {
+        self.now_ns
+    }
+}
+
+impl bindings::frame::vigil::filter::types::Host for GuestState {}
