@@ -14,9 +14,12 @@
 //!    changed when its residual exceeds `max(threshold, noise_factor * sigma)`.
 //! 4. Despeckle: a changed pixel needs at least 3 changed neighbours (isolated pixels and thin
 //!    lines go). If more than 40% of the image is left, it is a lighting change (as above).
-//! 5. Dilate, 8-connected regions, area filter (area counted in despeckled pixels), boxes
-//!    within a small gap merged; boxes are tight around the changed pixels, normalised to 0..1.
-//! 6. Background update: running average, slower where motion was found.
+//! 5. Dilate, 8-connected regions, boxes within a small gap merged; boxes are tight around the
+//!    changed pixels, normalised to 0..1. A region is reported when its area (despeckled changed
+//!    pixels) reaches the minimum and part of it also changed since the previous frame: a
+//!    "ghost" (the background where an object stood) or an object that stopped is not motion.
+//! 6. Background update: running average; slower where something moves, faster where the
+//!    frame differs from the background but not from the previous frame (ghosts fade quickly).
 //!
 //! All buffers are allocated when the frame size is first seen and reused afterwards.
 
@@ -71,8 +74,14 @@ pub const WARMUP_FRAMES: u32 = 4;
 pub const SETTLE_FRAMES: u32 = 2;
 /// Background learning rate where no motion was found.
 const ALPHA_STILL: f32 = 0.05;
-/// Background learning rate on changed pixels (an object that stops is absorbed in ~5-10 s).
+/// Background learning rate on pixels that moved (differ from the background and from the
+/// previous frame).
 const ALPHA_MOTION: f32 = 0.025;
+/// Background learning rate on pixels that differ from the background but not from the
+/// previous frame: ghosts and objects that stopped are absorbed in a few seconds.
+const ALPHA_STATIC: f32 = 0.1;
+/// A region needs at least 1/this of its area to have changed since the previous frame.
+const MOVING_SHARE: usize = 16;
 /// Background learning rate while settling after a lighting change.
 const ALPHA_SETTLE: f32 = 0.5;
 /// More than this fraction of changed pixels (after despeckle) is a lighting change.
@@ -146,6 +155,8 @@ struct PixelBox {
     x1: usize,
     y1: usize,
     area: usize,
+    /// Of `area`, the pixels that also changed since the previous frame.
+    moving: usize,
 }
 
 impl PixelBox {
@@ -159,6 +170,7 @@ impl PixelBox {
         self.x1 = self.x1.max(o.x1);
         self.y1 = self.y1.max(o.y1);
         self.area += o.area;
+        self.moving += o.moving;
     }
 }
 
@@ -174,6 +186,12 @@ pub struct Detector {
     bg: Vec<f32>,
     /// Current frame, blurred.
     cur: Vec<f32>,
+    /// Previous frame, blurred.
+    prev: Vec<f32>,
+    /// This frame's lighting fit (gain, offset) and per-pixel threshold.
+    gain: f32,
+    offset: f32,
+    threshold: f32,
     /// |residual| per pixel.
     diff: Vec<f32>,
     /// Horizontal blur sums.
@@ -182,7 +200,7 @@ pub struct Detector {
     mask: Vec<u8>,
     /// Changed pixels after despeckle.
     spots: Vec<u8>,
-    /// Dilation scratch.
+    /// Dilation scratch, then the changed pixels that also changed since the previous frame.
     scratch: Vec<u8>,
     stack: Vec<u32>,
     boxes: Vec<PixelBox>,
@@ -205,6 +223,10 @@ impl Detector {
             settle: 0,
             bg: Vec::new(),
             cur: Vec::new(),
+            prev: Vec::new(),
+            gain: 1.0,
+            offset: 0.0,
+            threshold: 0.0,
             diff: Vec::new(),
             rows: Vec::new(),
             mask: Vec::new(),
@@ -245,7 +267,13 @@ impl Detector {
             self.resize(w, h);
         }
         self.blur(luma, s);
+        self.step();
+        std::mem::swap(&mut self.cur, &mut self.prev);
+        &self.regions
+    }
 
+    /// Runs the blurred frame in `cur` through the current phase.
+    fn step(&mut self) {
         if self.seeded < WARMUP_FRAMES {
             if self.seeded == 0 {
                 self.bg.copy_from_slice(&self.cur);
@@ -255,26 +283,29 @@ impl Detector {
             }
             self.seeded += 1;
             self.stats.phase = Phase::WarmUp;
-            return &self.regions;
+            return;
         }
         if self.settle > 0 {
             self.learn_uniform(ALPHA_SETTLE);
             self.settle -= 1;
             self.stats.phase = Phase::Settling;
-            return &self.regions;
+            return;
         }
 
         let Some((gain, offset, shift)) = self.fit_lighting() else {
-            return self.lighting_change();
+            self.lighting_change();
+            return;
         };
         self.stats.gain = gain;
         self.stats.shift = shift;
         if shift.abs() > LIGHT_SHIFT || gain < LIGHT_GAIN.0 || gain > LIGHT_GAIN.1 {
-            return self.lighting_change();
+            self.lighting_change();
+            return;
         }
 
         let threshold = self.residuals(gain, offset);
-        let n = w * h;
+        (self.gain, self.offset, self.threshold) = (gain, offset, threshold);
+        let n = self.cur.len();
         let mut any = false;
         for (m, &d) in self.mask.iter_mut().zip(&self.diff) {
             *m = (d > threshold) as u8;
@@ -284,20 +315,27 @@ impl Detector {
         self.stats.changed_fraction = changed as f32 / n as f32;
         self.stats.phase = Phase::Detecting;
         if self.stats.changed_fraction > LIGHT_FRACTION {
-            return self.lighting_change();
+            self.lighting_change();
+            return;
         }
 
         if changed > 0 {
             self.dilate();
+            self.mark_moving();
             self.find_regions();
-            for (b, (&c, &s)) in self.bg.iter_mut().zip(self.cur.iter().zip(&self.spots)) {
-                let a = if s != 0 { ALPHA_MOTION } else { ALPHA_STILL };
+            for (b, ((&c, &s), &m)) in self.bg.iter_mut().zip(self.cur.iter().zip(&self.spots).zip(&self.scratch)) {
+                let a = if s == 0 {
+                    ALPHA_STILL
+                } else if m != 0 {
+                    ALPHA_MOTION
+                } else {
+                    ALPHA_STATIC
+                };
                 *b += a * (c - *b);
             }
         } else {
             self.learn_uniform(ALPHA_STILL);
         }
-        &self.regions
     }
 
     fn resize(&mut self, w: usize, h: usize) {
@@ -306,6 +344,7 @@ impl Detector {
         self.height = h;
         self.bg.resize(n, 0.0);
         self.cur.resize(n, 0.0);
+        self.prev.resize(n, 0.0);
         self.diff.resize(n, 0.0);
         self.rows.resize(n, 0);
         self.mask.resize(n, 0);
@@ -347,12 +386,11 @@ impl Detector {
     }
 
     /// Re-seeds the background from the current frame; nothing is reported.
-    fn lighting_change(&mut self) -> &[Region] {
+    fn lighting_change(&mut self) {
         self.regions.clear();
         self.bg.copy_from_slice(&self.cur);
         self.settle = SETTLE_FRAMES;
         self.stats.phase = Phase::LightingChange;
-        &self.regions
     }
 
     /// Fits `cur ≈ gain * bg + offset` over the pixels near the median difference.
@@ -461,6 +499,15 @@ impl Detector {
         }
     }
 
+    /// `scratch` = changed pixels (`spots`) that also changed since the previous frame (with the
+    /// same lighting correction as the background).
+    fn mark_moving(&mut self) {
+        let (gain, offset, threshold) = (self.gain, self.offset, self.threshold);
+        for (i, m) in self.scratch.iter_mut().enumerate() {
+            *m = (self.spots[i] != 0 && (self.cur[i] - (gain * self.prev[i] + offset)).abs() > threshold) as u8;
+        }
+    }
+
     /// 8-connected regions of `mask` (consumed), boxed around their `spots`, filtered by area,
     /// merged when close; fills `regions`.
     fn find_regions(&mut self) {
@@ -473,12 +520,13 @@ impl Detector {
             self.mask[start] = 0;
             self.stack.clear();
             self.stack.push(start as u32);
-            let mut b = PixelBox { x0: usize::MAX, y0: usize::MAX, x1: 0, y1: 0, area: 0 };
+            let mut b = PixelBox { x0: usize::MAX, y0: usize::MAX, x1: 0, y1: 0, area: 0, moving: 0 };
             while let Some(i) = self.stack.pop() {
                 let i = i as usize;
                 let (x, y) = (i % w, i / w);
                 if self.spots[i] != 0 {
-                    b.absorb(&PixelBox { x0: x, y0: y, x1: x, y1: y, area: 1 });
+                    let moving = self.scratch[i] as usize;
+                    b.absorb(&PixelBox { x0: x, y0: y, x1: x, y1: y, area: 1, moving });
                 }
                 for yy in y.saturating_sub(1)..=(y + 1).min(h - 1) {
                     for xx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
@@ -517,7 +565,7 @@ impl Detector {
         }
 
         let min_area = ((self.params.min_area * (w * h) as f32).ceil() as usize).max(4);
-        self.boxes.retain(|b| b.area >= min_area);
+        self.boxes.retain(|b| b.area >= min_area && b.moving >= (b.area / MOVING_SHARE).max(2));
         self.boxes.sort_unstable_by(|a, b| b.area.cmp(&a.area));
         self.boxes.truncate(MAX_REGIONS);
         let (wf, hf) = (w as f32, h as f32);

@@ -217,6 +217,46 @@ fn ir_switch_is_not_motion_and_detection_resumes() {
 }
 
 #[test]
+fn object_that_stops_or_leaves_is_not_motion() {
+    let mut d = Detector::new(Sensitivity::Medium);
+    let mut rng = Rng(16);
+    warm(&mut d, &mut rng, 2.0, 10);
+    let at = |i: usize| Box_ { x: 40 + 6 * i, y: 50, w: 30, h: 30, luma: 230.0 };
+    for i in 0..10 {
+        assert!(!run(&mut d, &frame(&mut rng, 1.0, 0.0, 2.0, &[at(i)])).is_empty(), "moving frame {i}");
+    }
+    // Stops: at most one more frame of motion.
+    let reported = (0..30).filter(|_| !run(&mut d, &frame(&mut rng, 1.0, 0.0, 2.0, &[at(9)])).is_empty()).count();
+    assert!(reported <= 1, "stopped: {reported}");
+    // Leaves (vanishes): the frame it leaves is motion, its ghost is not.
+    assert!(!run(&mut d, &frame(&mut rng, 1.0, 0.0, 2.0, &[])).is_empty());
+    let reported = (0..30).filter(|_| !run(&mut d, &frame(&mut rng, 1.0, 0.0, 2.0, &[])).is_empty()).count();
+    assert!(reported <= 1, "ghost: {reported}");
+}
+
+#[test]
+fn ir_switch_while_object_moves_leaves_no_lasting_ghost() {
+    let mut d = Detector::new(Sensitivity::Medium);
+    let mut rng = Rng(17);
+    warm(&mut d, &mut rng, 2.0, 10);
+    for i in 0..40 {
+        let b = Box_ { x: 10 + 7 * i, y: 80, w: 24, h: 24, luma: 20.0 };
+        let offset = if i >= 10 { 60.0 } else { 0.0 };
+        let r = run(&mut d, &frame(&mut rng, 1.0, offset, 2.0, &[b]));
+        if i == 10 {
+            assert!(r.is_empty(), "{r:?}");
+        }
+        if i >= 10 + SETTLE_FRAMES as usize + 1 {
+            assert!(r.iter().any(|r| covers(r, &b)), "frame {i}: {r:?}");
+        }
+        if i >= 10 + SETTLE_FRAMES as usize + 6 {
+            assert_eq!(r.len(), 1, "frame {i}: {r:?}");
+            assert!(r[0].w < 2.0 * 24.0 / W as f32, "frame {i}: {r:?}");
+        }
+    }
+}
+
+#[test]
 fn large_scene_change_is_lighting_not_motion() {
     // Half the image changes in different directions at once (not a global gain/offset).
     let mut d = Detector::new(Sensitivity::High);

@@ -1,0 +1,194 @@
+//! WebAssembly filters: faults are contained (a guest that loops forever, one that allocates
+//! without bound, one that traps), hot swap between calls, and motion detection through the
+//! built-in component in a replayed pipeline.
+
+mod support;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use support::{clips, mp4_files, probe, read_events, temp_dir, vigil};
+use vigil::wasm::bindings::{Event, Frame, Inference};
+use vigil::wasm::filter::{FilterHost, Limits, Outcome};
+use vigil::wasm::module::{LoadedModule, ModuleSource, World};
+
+fn guest(name: &str) -> PathBuf {
+    PathBuf::from(env!("VIGIL_GUEST_DIR")).join(format!("{name}.wasm"))
+}
+
+fn load(name: &str) -> Arc<LoadedModule> {
+    ModuleSource::File(guest(name)).load().expect("guest loads")
+}
+
+fn frame(second: i64) -> Frame {
+    Frame {
+        width: 160,
+        height: 90,
+        stride: 160,
+        timestamp_ns: 1_800_000_000_000_000_000 + second * 1_000_000_000,
+        luma: vec![0; 160 * 90],
+        rgb: None,
+    }
+}
+
+fn limits() -> Limits {
+    Limits {
+        call_deadline: Duration::from_millis(100),
+        memory_bytes: 32 << 20,
+    }
+}
+
+#[test]
+fn a_guest_that_loops_forever_is_stopped_at_its_deadline_then_backed_off() {
+    let mut host = FilterHost::new("spin", load("spin"), vec![], limits()).expect("init");
+    let started = std::time::Instant::now();
+    for s in 0..3 {
+        match host.process_frame(&frame(s)) {
+            Outcome::Fault(why) => assert!(why.starts_with("deadline"), "{why}"),
+            other => panic!("expected a deadline fault, got {other:?}"),
+        }
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // Three faults in a row (the last at 2 s): calls pause for 1 s of stream time, then resume
+    // with a fresh instance.
+    assert!(matches!(host.process_frame(&frame(2)), Outcome::Skipped));
+    assert!(matches!(host.process_frame(&frame(5)), Outcome::Fault(_)));
+}
+
+#[test]
+fn a_guest_that_allocates_without_bound_hits_its_memory_limit() {
+    let mut host = FilterHost::new("hog", load("hog"), vec![], limits()).expect("init");
+    match host.process_frame(&frame(0)) {
+        Outcome::Fault(why) => assert!(why.contains("memory") || why.starts_with("trap"), "{why}"),
+        other => panic!("expected a fault, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_trapping_guest_costs_only_that_call() {
+    let mut host = FilterHost::new("trap", load("trap"), vec![], limits()).expect("init");
+    let mut done = 0;
+    for s in 0..4 {
+        match host.process_frame(&frame(s * 2)) {
+            Outcome::Done(found) => {
+                assert!(
+                    matches!(found.as_slice(), [Inference::Motion(None)]),
+                    "{found:?}"
+                );
+                done += 1;
+            }
+            other => panic!("even second {}: {other:?}", s * 2),
+        }
+        assert!(
+            matches!(host.process_frame(&frame(s * 2 + 1)), Outcome::Fault(ref w) if w.starts_with("trap"))
+        );
+    }
+    assert_eq!(done, 4, "a fresh instance serves the call after each trap");
+}
+
+#[test]
+fn swap_replaces_the_module_between_calls_and_keeps_the_old_one_on_failure() {
+    let event = Event {
+        timestamp_ns: 1,
+        inferences: vec![Inference::Motion(None)],
+    };
+    let mut host =
+        FilterHost::new("f", load("passthrough_events"), vec![], limits()).expect("init");
+    assert_eq!(host.module().world, World::Event);
+    assert!(matches!(host.process_event(&event), Outcome::Done(ref v) if v.len() == 1));
+    let old_hash = host.module().hash.clone();
+    // A frame filter cannot replace an event filter: refused, the old module keeps running.
+    assert!(host.swap(load("trap")).is_err());
+    assert_eq!(host.module().hash, old_hash);
+    assert!(matches!(host.process_event(&event), Outcome::Done(ref v) if v.len() == 1));
+    host.swap(load("drop_events")).expect("swap");
+    assert_ne!(host.module().hash, old_hash);
+    assert!(matches!(host.process_event(&event), Outcome::Done(ref v) if v.is_empty()));
+}
+
+fn replay_motion(name: &str, module: &str, events: &str) -> PathBuf {
+    let dir = temp_dir(name);
+    let ev = dir.join("events.jsonl");
+    std::fs::write(&ev, events).expect("write");
+    let clip = clips().join("camera-h264.mp4");
+    let out = vigil(&[
+        "replay",
+        "tests/topologies/valid/motion-or-door.json",
+        "--input",
+        &clip.to_string_lossy(),
+        "--events",
+        &ev.to_string_lossy(),
+        "--start-time",
+        "2026-03-01T12:00:00Z",
+        "--event-log",
+        &dir.join("log.jsonl").to_string_lossy(),
+        "--set",
+        &format!("outputDirectory={}", dir.join("out").display()),
+        "--set",
+        &format!("motionModule={module}"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+/// The clip's box moves between 8 s and 12 s: one file, from the key frame 3 s before the
+/// first motion, with motion events carrying boxes.
+#[test]
+fn builtin_motion_detector_records_the_motion_episode() {
+    let dir = replay_motion("motion", "motion-detector", "");
+    let files = mp4_files(&dir.join("out"));
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(
+        files[0]
+            .to_string_lossy()
+            .ends_with("motion-MotionOrDoorToFiles-20260301T120005Z.mp4"),
+        "{files:?}"
+    );
+    let events = read_events(&dir.join("log.jsonl"));
+    let motion: Vec<_> = events.iter().filter(|(k, _, _)| k == "Inference").collect();
+    assert!(!motion.is_empty());
+    let first_box = &motion[0].1["inferences"][0]["motion"]["box"];
+    assert!(first_box["l"].as_f64().is_some(), "{first_box}");
+    // The box is on the road (y from 0.62 of the height).
+    let t = first_box["t"].as_f64().unwrap_or(0.0);
+    assert!((0.5..0.8).contains(&t), "{first_box}");
+    // Clip: 5 s to the end of the file (20 s), the gate still open at the end.
+    assert_eq!(probe(&files[0]).frames, 15 * 30);
+}
+
+/// A guest that loops forever is reported per fault and backed off; the door trigger still
+/// records.
+#[test]
+fn a_faulty_module_never_stops_recording() {
+    let spin = guest("spin");
+    let dir = replay_motion(
+        "faulty",
+        &spin.to_string_lossy(),
+        r#"{"at": 10, "input": "recordingTrigger"}"#,
+    );
+    let files = mp4_files(&dir.join("out"));
+    assert_eq!(files.len(), 1);
+    let events = read_events(&dir.join("log.jsonl"));
+    let faults: Vec<_> = events
+        .iter()
+        .filter(|(k, _, _)| k == "ModuleFault")
+        .collect();
+    assert!(faults.len() >= 3, "{} faults", faults.len());
+    assert!(
+        faults[0].1["detail"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("deadline")
+    );
+    assert!(
+        faults[0].1["module"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("spin.wasm")
+    );
+}
