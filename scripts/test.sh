@@ -7,9 +7,11 @@ echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
-echo "== cargo test"
 mkdir -p target
+echo "== guest modules: native unit tests"
+cargo test --quiet --manifest-path guest-modules/Cargo.toml -p motion-detector 2>&1 | tee target/guest-test-output.txt | tail -3
+echo "== cargo test"
 cargo test --workspace --all-targets 2>&1 | tee target/test-output.txt
 # One closing line for the whole run (cargo prints one summary per test binary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
-     END { printf "tests: %d passed, %d failed\n", p, f; exit (f > 0) }' target/test-output.txt
+     END { printf "tests: %d passed, %d failed\n", p, f; exit (f > 0) }' target/guest-test-output.txt target/test-output.txt

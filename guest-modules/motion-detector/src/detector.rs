@@ -18,8 +18,8 @@
 //!    changed pixels, normalised to 0..1. A region is reported when its area (despeckled changed
 //!    pixels) reaches the minimum and part of it also changed since the previous frame: a
 //!    "ghost" (the background where an object stood) or an object that stopped is not motion.
-//! 6. Background update: running average; slower where something moves, faster where the
-//!    frame differs from the background but not from the previous frame (ghosts fade quickly).
+//! 6. Background update: running average; slower in regions that move, faster in changed
+//!    regions that do not (ghosts fade quickly).
 //!
 //! All buffers are allocated when the frame size is first seen and reused afterwards.
 
@@ -74,11 +74,11 @@ pub const WARMUP_FRAMES: u32 = 4;
 pub const SETTLE_FRAMES: u32 = 2;
 /// Background learning rate where no motion was found.
 const ALPHA_STILL: f32 = 0.05;
-/// Background learning rate on pixels that moved (differ from the background and from the
-/// previous frame).
+/// Background learning rate on changed pixels of a region that moves (enough of it differs
+/// from the previous frame too).
 const ALPHA_MOTION: f32 = 0.025;
-/// Background learning rate on pixels that differ from the background but not from the
-/// previous frame: ghosts and objects that stopped are absorbed in a few seconds.
+/// Background learning rate on changed pixels of a region that does not move: ghosts and
+/// objects that stopped are absorbed in a few seconds.
 const ALPHA_STATIC: f32 = 0.1;
 /// A region needs at least 1/this of its area to have changed since the previous frame.
 const MOVING_SHARE: usize = 16;
@@ -157,6 +157,8 @@ struct PixelBox {
     area: usize,
     /// Of `area`, the pixels that also changed since the previous frame.
     moving: usize,
+    /// Index of the box this one was merged into (itself when not merged).
+    root: usize,
 }
 
 impl PixelBox {
@@ -203,7 +205,13 @@ pub struct Detector {
     /// Dilation scratch, then the changed pixels that also changed since the previous frame.
     scratch: Vec<u8>,
     stack: Vec<u32>,
+    /// Region index of each pixel of the dilated mask.
+    labels: Vec<u32>,
     boxes: Vec<PixelBox>,
+    /// Per region index: 1 when its (merged) region moves.
+    region_moves: Vec<u8>,
+    /// Regions to report, by index.
+    picked: Vec<usize>,
     hist: Vec<u32>,
     regions: Vec<Region>,
     stats: Stats,
@@ -233,7 +241,10 @@ impl Detector {
             spots: Vec::new(),
             scratch: Vec::new(),
             stack: Vec::new(),
+            labels: Vec::new(),
             boxes: Vec::new(),
+            region_moves: Vec::new(),
+            picked: Vec::new(),
             hist: Vec::new(),
             regions: Vec::new(),
             stats: Stats::default(),
@@ -323,10 +334,10 @@ impl Detector {
             self.dilate();
             self.mark_moving();
             self.find_regions();
-            for (b, ((&c, &s), &m)) in self.bg.iter_mut().zip(self.cur.iter().zip(&self.spots).zip(&self.scratch)) {
-                let a = if s == 0 {
+            for (i, (b, &c)) in self.bg.iter_mut().zip(&self.cur).enumerate() {
+                let a = if self.spots[i] == 0 {
                     ALPHA_STILL
-                } else if m != 0 {
+                } else if self.region_moves[self.labels[i] as usize] != 0 {
                     ALPHA_MOTION
                 } else {
                     ALPHA_STATIC
@@ -350,6 +361,7 @@ impl Detector {
         self.mask.resize(n, 0);
         self.spots.resize(n, 0);
         self.scratch.resize(n, 0);
+        self.labels.resize(n, 0);
         self.hist.resize(512.max(NOISE_BINS), 0);
         self.reset();
     }
@@ -508,8 +520,9 @@ impl Detector {
         }
     }
 
-    /// 8-connected regions of `mask` (consumed), boxed around their `spots`, filtered by area,
-    /// merged when close; fills `regions`.
+    /// 8-connected regions of `mask` (consumed, each pixel labelled with its region in `labels`),
+    /// boxed around their `spots`, merged when close, filtered by area and movement; fills
+    /// `regions` and `region_moves`.
     fn find_regions(&mut self) {
         let (w, h) = (self.width, self.height);
         self.boxes.clear();
@@ -517,16 +530,18 @@ impl Detector {
             if self.mask[start] == 0 {
                 continue;
             }
+            let k = self.boxes.len();
             self.mask[start] = 0;
             self.stack.clear();
             self.stack.push(start as u32);
-            let mut b = PixelBox { x0: usize::MAX, y0: usize::MAX, x1: 0, y1: 0, area: 0, moving: 0 };
+            let mut b = PixelBox { x0: usize::MAX, y0: usize::MAX, x1: 0, y1: 0, area: 0, moving: 0, root: k };
             while let Some(i) = self.stack.pop() {
                 let i = i as usize;
+                self.labels[i] = k as u32;
                 let (x, y) = (i % w, i / w);
                 if self.spots[i] != 0 {
                     let moving = self.scratch[i] as usize;
-                    b.absorb(&PixelBox { x0: x, y0: y, x1: x, y1: y, area: 1, moving });
+                    b.absorb(&PixelBox { x0: x, y0: y, x1: x, y1: y, area: 1, moving, root: k });
                 }
                 for yy in y.saturating_sub(1)..=(y + 1).min(h - 1) {
                     for xx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
@@ -538,42 +553,59 @@ impl Detector {
                     }
                 }
             }
-            if b.area > 0 {
-                self.boxes.push(b);
-            }
+            // Every region holds at least one changed pixel: the dilation grew from them.
+            self.boxes.push(b);
         }
 
-        // Merge boxes that overlap or nearly touch (parts of one object), until none do.
+        // Merge boxes that overlap or nearly touch (parts of one object), until none do; a box
+        // merged into another keeps the index of the one that absorbed it (always lower).
         let gap = (w.max(h) / 40).max(2);
         let mut merged = true;
         while merged {
             merged = false;
-            let mut i = 0;
-            while i < self.boxes.len() {
-                let mut j = i + 1;
-                while j < self.boxes.len() {
-                    if self.boxes[i].near(&self.boxes[j], gap) {
-                        let o = self.boxes.swap_remove(j);
+            for i in 0..self.boxes.len() {
+                if self.boxes[i].root != i {
+                    continue;
+                }
+                for j in i + 1..self.boxes.len() {
+                    if self.boxes[j].root == j && self.boxes[i].near(&self.boxes[j], gap) {
+                        let o = self.boxes[j];
                         self.boxes[i].absorb(&o);
+                        self.boxes[j].root = i;
                         merged = true;
-                    } else {
-                        j += 1;
                     }
                 }
-                i += 1;
             }
         }
+        for k in 0..self.boxes.len() {
+            self.boxes[k].root = self.boxes[self.boxes[k].root].root;
+        }
 
+        // A region moves when enough of it changed since the previous frame; it is reported
+        // when it also has the minimum area.
         let min_area = ((self.params.min_area * (w * h) as f32).ceil() as usize).max(4);
-        self.boxes.retain(|b| b.area >= min_area && b.moving >= (b.area / MOVING_SHARE).max(2));
-        self.boxes.sort_unstable_by(|a, b| b.area.cmp(&a.area));
-        self.boxes.truncate(MAX_REGIONS);
+        self.region_moves.clear();
+        self.picked.clear();
+        for k in 0..self.boxes.len() {
+            let b = self.boxes[self.boxes[k].root];
+            let moves = b.moving >= (b.area / MOVING_SHARE).max(2);
+            self.region_moves.push(moves as u8);
+            if self.boxes[k].root == k && moves && b.area >= min_area {
+                self.picked.push(k);
+            }
+        }
+        let boxes = &self.boxes;
+        self.picked.sort_unstable_by(|&a, &b| boxes[b].area.cmp(&boxes[a].area));
+        self.picked.truncate(MAX_REGIONS);
         let (wf, hf) = (w as f32, h as f32);
-        self.regions.extend(self.boxes.iter().map(|b| Region {
-            l: b.x0 as f32 / wf,
-            t: b.y0 as f32 / hf,
-            w: (b.x1 + 1 - b.x0) as f32 / wf,
-            h: (b.y1 + 1 - b.y0) as f32 / hf,
+        self.regions.extend(self.picked.iter().map(|&k| {
+            let b = &boxes[k];
+            Region {
+                l: b.x0 as f32 / wf,
+                t: b.y0 as f32 / hf,
+                w: (b.x1 + 1 - b.x0) as f32 / wf,
+                h: (b.y1 + 1 - b.y0) as f32 / hf,
+            }
         }));
     }
 }
