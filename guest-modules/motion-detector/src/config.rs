@@ -19,7 +19,11 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { sensitivity: Sensitivity::Medium, output_region: true, frame_width: DEFAULT_FRAME_WIDTH }
+        Settings {
+            sensitivity: Sensitivity::Medium,
+            output_region: true,
+            frame_width: DEFAULT_FRAME_WIDTH,
+        }
     }
 }
 
@@ -40,7 +44,9 @@ impl Settings {
                 } else if value.eq_ignore_ascii_case("false") {
                     false
                 } else {
-                    return Err(format!("outputMotionRegion must be true or false, not {value:?}"));
+                    return Err(format!(
+                        "outputMotionRegion must be true or false, not {value:?}"
+                    ));
                 };
             } else if name.eq_ignore_ascii_case("frameWidth") {
                 s.frame_width = value
@@ -65,26 +71,59 @@ mod tests {
     use super::*;
 
     fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
-        p.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        p.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
     fn defaults() {
-        let s = Settings::parse(&pairs(&[("@type", "#Microsoft.VideoAnalyzer.MotionDetectionProcessor")])).unwrap();
-        assert_eq!(s, Settings { sensitivity: Sensitivity::Medium, output_region: true, frame_width: 320 });
+        let s = Settings::parse(&pairs(&[(
+            "@type",
+            "#Microsoft.VideoAnalyzer.MotionDetectionProcessor",
+        )]))
+        .unwrap();
+        assert_eq!(
+            s,
+            Settings {
+                sensitivity: Sensitivity::Medium,
+                output_region: true,
+                frame_width: 320
+            }
+        );
     }
 
     #[test]
     fn values_case_insensitive() {
-        let s = Settings::parse(&pairs(&[("sensitivity", "HIGH"), ("outputMotionRegion", "False"), ("frameWidth", "160")]))
-            .unwrap();
-        assert_eq!(s, Settings { sensitivity: Sensitivity::High, output_region: false, frame_width: 160 });
-        assert_eq!(Settings::parse(&pairs(&[("sensitivity", " Low ")])).unwrap().sensitivity, Sensitivity::Low);
+        let s = Settings::parse(&pairs(&[
+            ("sensitivity", "HIGH"),
+            ("outputMotionRegion", "False"),
+            ("frameWidth", "160"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            s,
+            Settings {
+                sensitivity: Sensitivity::High,
+                output_region: false,
+                frame_width: 160
+            }
+        );
+        assert_eq!(
+            Settings::parse(&pairs(&[("sensitivity", " Low ")]))
+                .unwrap()
+                .sensitivity,
+            Sensitivity::Low
+        );
     }
 
     #[test]
     fn bad_values_are_errors() {
-        assert!(Settings::parse(&pairs(&[("sensitivity", "extreme")])).unwrap_err().contains("sensitivity"));
+        assert!(
+            Settings::parse(&pairs(&[("sensitivity", "extreme")]))
+                .unwrap_err()
+                .contains("sensitivity")
+        );
         assert!(Settings::parse(&pairs(&[("outputMotionRegion", "yes")])).is_err());
         assert!(Settings::parse(&pairs(&[("frameWidth", "0")])).is_err());
         assert!(Settings::parse(&pairs(&[("frameWidth", "wide")])).is_err());

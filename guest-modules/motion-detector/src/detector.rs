@@ -60,9 +60,21 @@ impl Sensitivity {
 
     pub fn params(self) -> Params {
         match self {
-            Sensitivity::Low => Params { threshold: 35.0, noise_factor: 5.0, min_area: 0.005 },
-            Sensitivity::Medium => Params { threshold: 25.0, noise_factor: 4.0, min_area: 0.0015 },
-            Sensitivity::High => Params { threshold: 15.0, noise_factor: 3.0, min_area: 0.0004 },
+            Sensitivity::Low => Params {
+                threshold: 35.0,
+                noise_factor: 5.0,
+                min_area: 0.005,
+            },
+            Sensitivity::Medium => Params {
+                threshold: 25.0,
+                noise_factor: 4.0,
+                min_area: 0.0015,
+            },
+            Sensitivity::High => Params {
+                threshold: 15.0,
+                noise_factor: 3.0,
+                min_area: 0.0004,
+            },
         }
     }
 }
@@ -163,7 +175,10 @@ struct PixelBox {
 
 impl PixelBox {
     fn near(&self, o: &PixelBox, gap: usize) -> bool {
-        self.x0 <= o.x1 + gap && o.x0 <= self.x1 + gap && self.y0 <= o.y1 + gap && o.y0 <= self.y1 + gap
+        self.x0 <= o.x1 + gap
+            && o.x0 <= self.x1 + gap
+            && self.y0 <= o.y1 + gap
+            && o.y0 <= self.y1 + gap
     }
 
     fn absorb(&mut self, o: &PixelBox) {
@@ -269,7 +284,10 @@ impl Detector {
     /// moving regions, largest first; empty when nothing moved.
     pub fn process(&mut self, width: u32, height: u32, stride: u32, luma: &[u8]) -> &[Region] {
         self.regions.clear();
-        self.stats = Stats { gain: 1.0, ..Stats::default() };
+        self.stats = Stats {
+            gain: 1.0,
+            ..Stats::default()
+        };
         let (w, h, s) = (width as usize, height as usize, stride as usize);
         if w == 0 || h == 0 || s < w || luma.len() < s * (h - 1) + w {
             return &self.regions;
@@ -384,7 +402,11 @@ impl Detector {
         }
         for y in 0..h {
             let (above, below) = (y.saturating_sub(1), (y + 1).min(h - 1));
-            let (a, m, b) = (&self.rows[above * w..][..w], &self.rows[y * w..][..w], &self.rows[below * w..][..w]);
+            let (a, m, b) = (
+                &self.rows[above * w..][..w],
+                &self.rows[y * w..][..w],
+                &self.rows[below * w..][..w],
+            );
             for (x, c) in self.cur[y * w..(y + 1) * w].iter_mut().enumerate() {
                 *c = (a[x] + m[x] + b[x]) as f32 * (1.0 / 9.0);
             }
@@ -496,7 +518,9 @@ impl Detector {
             let src = &self.spots[y * w..(y + 1) * w];
             let dst = &mut self.scratch[y * w..(y + 1) * w];
             for x in 0..w {
-                dst[x] = src[x.saturating_sub(r)..=(x + r).min(w - 1)].iter().fold(0, |a, &v| a | v);
+                dst[x] = src[x.saturating_sub(r)..=(x + r).min(w - 1)]
+                    .iter()
+                    .fold(0, |a, &v| a | v);
             }
         }
         for y in 0..h {
@@ -516,7 +540,9 @@ impl Detector {
     fn mark_moving(&mut self) {
         let (gain, offset, threshold) = (self.gain, self.offset, self.threshold);
         for (i, m) in self.scratch.iter_mut().enumerate() {
-            *m = (self.spots[i] != 0 && (self.cur[i] - (gain * self.prev[i] + offset)).abs() > threshold) as u8;
+            *m = (self.spots[i] != 0
+                && (self.cur[i] - (gain * self.prev[i] + offset)).abs() > threshold)
+                as u8;
         }
     }
 
@@ -534,14 +560,30 @@ impl Detector {
             self.mask[start] = 0;
             self.stack.clear();
             self.stack.push(start as u32);
-            let mut b = PixelBox { x0: usize::MAX, y0: usize::MAX, x1: 0, y1: 0, area: 0, moving: 0, root: k };
+            let mut b = PixelBox {
+                x0: usize::MAX,
+                y0: usize::MAX,
+                x1: 0,
+                y1: 0,
+                area: 0,
+                moving: 0,
+                root: k,
+            };
             while let Some(i) = self.stack.pop() {
                 let i = i as usize;
                 self.labels[i] = k as u32;
                 let (x, y) = (i % w, i / w);
                 if self.spots[i] != 0 {
                     let moving = self.scratch[i] as usize;
-                    b.absorb(&PixelBox { x0: x, y0: y, x1: x, y1: y, area: 1, moving, root: k });
+                    b.absorb(&PixelBox {
+                        x0: x,
+                        y0: y,
+                        x1: x,
+                        y1: y,
+                        area: 1,
+                        moving,
+                        root: k,
+                    });
                 }
                 for yy in y.saturating_sub(1)..=(y + 1).min(h - 1) {
                     for xx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
@@ -595,7 +637,8 @@ impl Detector {
             }
         }
         let boxes = &self.boxes;
-        self.picked.sort_unstable_by(|&a, &b| boxes[b].area.cmp(&boxes[a].area));
+        self.picked
+            .sort_unstable_by(|&a, &b| boxes[b].area.cmp(&boxes[a].area));
         self.picked.truncate(MAX_REGIONS);
         let (wf, hf) = (w as f32, h as f32);
         self.regions.extend(self.picked.iter().map(|&k| {

@@ -6,6 +6,7 @@ pub mod config;
 pub mod detector;
 
 #[cfg(target_arch = "wasm32")]
+#[allow(clippy::too_many_arguments)] // in the generated bindings
 mod component {
     wit_bindgen::generate!({ world: "frame-filter", path: "../../wit" });
 
@@ -48,7 +49,10 @@ mod component {
                 output_region: settings.output_region,
             };
             *STATE.lock().unwrap_or_else(|e| e.into_inner()) = Some(state);
-            Ok(FrameRequest { width: settings.frame_width, rgb: false })
+            Ok(FrameRequest {
+                width: settings.frame_width,
+                rgb: false,
+            })
         }
 
         fn process_frame(frame: Frame) -> Vec<Inference> {
@@ -58,7 +62,10 @@ mod component {
                 detector: Detector::new(Settings::default().sensitivity),
                 output_region: Settings::default().output_region,
             });
-            let regions = state.detector.process(frame.width, frame.height, frame.stride, &frame.luma);
+            let regions =
+                state
+                    .detector
+                    .process(frame.width, frame.height, frame.stride, &frame.luma);
             if regions.is_empty() {
                 Vec::new()
             } else if !state.output_region {
@@ -66,7 +73,14 @@ mod component {
             } else {
                 regions
                     .iter()
-                    .map(|r| Inference::Motion(Some(Rect { l: r.l, t: r.t, w: r.w, h: r.h })))
+                    .map(|r| {
+                        Inference::Motion(Some(Rect {
+                            l: r.l,
+                            t: r.t,
+                            w: r.w,
+                            h: r.h,
+                        }))
+                    })
                     .collect()
             }
         }

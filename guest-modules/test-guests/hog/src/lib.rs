@@ -1,6 +1,8 @@
 //! Test guest: `process-frame` allocates without bound (1 MiB blocks kept forever), so the
 //! host's memory limit must stop it.
 
+#![allow(clippy::too_many_arguments)] // in the generated bindings
+
 wit_bindgen::generate!({ world: "frame-filter", path: "../../../wit" });
 
 use std::sync::Mutex;
@@ -11,7 +13,10 @@ struct Hog;
 
 impl Guest for Hog {
     fn init(_config: Config) -> Result<FrameRequest, String> {
-        Ok(FrameRequest { width: 160, rgb: false })
+        Ok(FrameRequest {
+            width: 160,
+            rgb: false,
+        })
     }
 
     fn process_frame(frame: Frame) -> Vec<Inference> {

@@ -1,14 +1,18 @@
 //! Test guest: `process-frame` never returns (a busy loop the optimiser cannot remove), so the
 //! host's per-call deadline (epoch interruption / fuel) must stop it.
 
-wit_bindgen::generate!({ world: "frame-filter", path: "../../../wit" });
+#![allow(clippy::too_many_arguments)] // in the generated bindings
 
+wit_bindgen::generate!({ world: "frame-filter", path: "../../../wit" });
 
 struct Spin;
 
 impl Guest for Spin {
     fn init(_config: Config) -> Result<FrameRequest, String> {
-        Ok(FrameRequest { width: 160, rgb: false })
+        Ok(FrameRequest {
+            width: 160,
+            rgb: false,
+        })
     }
 
     fn process_frame(frame: Frame) -> Vec<Inference> {
