@@ -192,3 +192,53 @@ fn a_faulty_module_never_stops_recording() {
             .ends_with("spin.wasm")
     );
 }
+
+/// AVA's `evr-motion-file-sink` topology, unchanged (it writes to /var/media), replayed over the
+/// clip whose box moves from 8 s to 12 s: one file from the key frame at 8 s to the end.
+#[test]
+fn ava_evr_motion_file_sink_runs_unchanged() {
+    let topology =
+        support::repo().join("../shared/ava-topologies/live/evr-motion-file-sink/topology.json");
+    if !topology.exists() {
+        println!("skipped: ../shared/ava-topologies not found");
+        return;
+    }
+    let dir = temp_dir("ava-motion");
+    let pipeline = format!("test-{}", std::process::id());
+    let clip = clips().join("camera-h264.mp4");
+    let out = vigil(&[
+        "replay",
+        &topology.to_string_lossy(),
+        "--input",
+        &clip.to_string_lossy(),
+        "--start-time",
+        "2026-03-01T12:00:00Z",
+        "--pipeline-name",
+        &pipeline,
+        "--set",
+        "rtspUrl=rtsp://camera.invalid/replaced-by-the-file",
+        "--event-log",
+        &dir.join("log.jsonl").to_string_lossy(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected = PathBuf::from(format!(
+        "/var/media/sampleFilesFromEVR-motion-EVRToFilesOnMotionDetection-{pipeline}-filesinkOutput-20260301T120008Z.mp4"
+    ));
+    let p = probe(&expected);
+    let _ = std::fs::remove_file(&expected);
+    assert_eq!(p.frames, 12 * 30, "{p:?}");
+    let events = read_events(&dir.join("log.jsonl"));
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|(k, _, _)| k.as_str())
+        .filter(|k| *k != "Inference")
+        .collect();
+    assert_eq!(
+        kinds,
+        vec!["RecordingStarted", "RecordingStopped", "RecordingAvailable"]
+    );
+}
