@@ -1,0 +1,98 @@
+//! Motion detection live: the GStreamer camera loops the clip (a box moves 8–12 s into each
+//! 20 s loop); `vigil run` records each motion episode with its pre-roll, and swaps the
+//! detector's module file while it runs.
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use support::peers::{camera, event_log, free_port, vigil_run, wait_for_event};
+use support::{clips, decodes_cleanly, mp4_files, read_events, temp_dir};
+use vigil::bus::trigger::parse_utc;
+
+fn args(dir: &std::path::Path, cam_port: u16, module: &str) -> Vec<String> {
+    [
+        "tests/topologies/valid/motion-or-door.json",
+        "--pipeline-name",
+        "yard",
+        "--set",
+        &format!("rtspUrl=rtsp://127.0.0.1:{cam_port}/camera"),
+        "--set",
+        &format!("outputDirectory={}", dir.join("out").display()),
+        "--set",
+        &format!("motionModule={module}"),
+        "--event-log",
+        &event_log(dir).to_string_lossy(),
+        "--http",
+        &format!("127.0.0.1:{}", free_port()),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// The eventTime of the first event of `kind` in the log.
+fn time_of(log: &std::path::Path, kind: &str) -> vigil::media::time::MediaTime {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let line = text
+        .lines()
+        .find(|l| l.contains(&format!(".{kind}\"")))
+        .unwrap_or_else(|| panic!("no {kind}"));
+    let v: serde_json::Value = serde_json::from_str(line).expect("json");
+    parse_utc(v["properties"]["eventTime"].as_str().unwrap_or("")).expect("time")
+}
+
+#[test]
+fn a_motion_episode_is_recorded_from_the_key_frame_before_its_pre_roll() {
+    let dir = temp_dir("live-motion");
+    let cam_port = free_port();
+    let _camera = camera(&clips().join("camera-h264.mp4"), cam_port, "vigil", "vigil");
+    let mut vigil = vigil_run(&dir, &args(&dir, cam_port, "motion-detector"));
+    let log = event_log(&dir);
+    wait_for_event(&log, "RecordingAvailable", 1, Duration::from_secs(60));
+    vigil.interrupt();
+    let first_motion = time_of(&log, "Inference");
+    let started = time_of(&log, "RecordingStarted");
+    let wanted = first_motion - vigil::media::time::MediaDuration::from_secs(3);
+    let early = wanted - started;
+    assert!(
+        early >= vigil::media::time::MediaDuration::ZERO
+            && early <= vigil::media::time::MediaDuration::from_secs(1),
+        "the clip starts {early} before first motion − 3 s (allowed: up to one 1 s GOP)"
+    );
+    let files = mp4_files(&dir.join("out"));
+    assert_eq!(files.len(), 1, "one file per episode: {files:?}");
+    assert!(decodes_cleanly(&files[0]));
+}
+
+#[test]
+fn the_detector_module_is_swapped_while_recording_runs() {
+    let dir = temp_dir("live-swap");
+    let cam_port = free_port();
+    let _camera = camera(&clips().join("camera-h264.mp4"), cam_port, "vigil", "vigil");
+    let guests = PathBuf::from(env!("VIGIL_GUEST_DIR"));
+    let module = dir.join("detector.wasm");
+    std::fs::copy(guests.join("trap.wasm"), &module).expect("copy");
+    let mut vigil = vigil_run(&dir, &args(&dir, cam_port, &module.to_string_lossy()));
+    let log = event_log(&dir);
+    wait_for_event(&log, "MediaSessionEstablished", 1, Duration::from_secs(20));
+    std::thread::sleep(Duration::from_secs(2));
+    // A file that is not a component: reported, the old module keeps running.
+    std::fs::write(&module, b"not wasm").expect("write");
+    wait_for_event(&log, "ModuleLoadError", 1, Duration::from_secs(10));
+    std::fs::copy(guests.join("motion_detector.wasm"), &module).expect("copy");
+    let events = wait_for_event(&log, "ModuleSwapped", 1, Duration::from_secs(10));
+    vigil.interrupt();
+    let swapped = events
+        .iter()
+        .find(|(k, _, _)| k == "ModuleSwapped")
+        .expect("swap");
+    let bytes = std::fs::read(guests.join("motion_detector.wasm")).expect("read");
+    assert_eq!(
+        swapped.1["hash"],
+        vigil::wasm::module::content_hash(&bytes).as_str()
+    );
+    // The trap guest faulted on odd seconds before the swap; the pipeline kept running.
+    assert!(read_events(&log).iter().any(|(k, _, _)| k == "ModuleFault"));
+}
