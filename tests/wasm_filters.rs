@@ -242,3 +242,48 @@ fn ava_evr_motion_file_sink_runs_unchanged() {
         vec!["RecordingStarted", "RecordingStopped", "RecordingAvailable"]
     );
 }
+
+fn replay_filtered(name: &str, filter: &str) -> PathBuf {
+    let dir = temp_dir(name);
+    let clip = clips().join("camera-h264.mp4");
+    let out = vigil(&[
+        "replay",
+        "tests/topologies/valid/motion-through-filter.json",
+        "--input",
+        &clip.to_string_lossy(),
+        "--start-time",
+        "2026-03-01T12:00:00Z",
+        "--event-log",
+        &dir.join("log.jsonl").to_string_lossy(),
+        "--set",
+        &format!("outputDirectory={}", dir.join("out").display()),
+        "--set",
+        &format!("filterModule={}", guest(filter).display()),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+/// A `#Vigil.WasmProcessor` event filter decides: passing motion events on records the episode,
+/// dropping them records nothing; what it passes is logged as its own analytics, correlated with
+/// the motion event it came from.
+#[test]
+fn an_event_filter_component_decides_what_opens_the_gate() {
+    let passed = replay_filtered("filter-pass", "passthrough_events");
+    assert_eq!(mp4_files(&passed.join("out")).len(), 1);
+    let events = read_events(&passed.join("log.jsonl"));
+    let from_filter: Vec<_> = events
+        .iter()
+        .filter(|(k, _, c)| k == "Inference" && c.is_some())
+        .collect();
+    assert!(
+        !from_filter.is_empty(),
+        "the filter's events carry the motion event's id"
+    );
+    let dropped = replay_filtered("filter-drop", "drop_events");
+    assert!(mp4_files(&dropped.join("out")).is_empty());
+}

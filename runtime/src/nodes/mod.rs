@@ -1,5 +1,6 @@
 //! Node implementations, one file per node type.
 
+pub mod event_filter;
 pub mod file_naming;
 pub mod file_sink;
 pub mod gate_node;

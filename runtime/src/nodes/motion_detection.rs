@@ -45,7 +45,6 @@ impl MotionNode {
         events: EventBus,
     ) -> Result<Self> {
         let source = ModuleSource::parse(config.module.as_deref().unwrap_or("motion-detector"));
-        let module = source.load().with_context(|| format!("node '{name}'"))?;
         let settings = vec![
             (
                 "sensitivity".to_string(),
@@ -61,6 +60,27 @@ impl MotionNode {
                 config.output_motion_region.to_string(),
             ),
         ];
+        Self::with_module(
+            name,
+            source,
+            settings,
+            config.event_aggregation_window,
+            subject,
+            events,
+        )
+    }
+
+    /// A frame-filter node running `source` with `settings` (a `#Vigil.WasmProcessor` whose
+    /// component implements the frame-filter world); at most one event per `window`.
+    pub fn with_module(
+        name: &str,
+        source: ModuleSource,
+        settings: Vec<(String, String)>,
+        window: MediaDuration,
+        subject: String,
+        events: EventBus,
+    ) -> Result<Self> {
+        let module = source.load().with_context(|| format!("node '{name}'"))?;
         let host = FilterHost::new(name, module, settings, Limits::default())
             .with_context(|| format!("node '{name}'"))?;
         Ok(Self {
@@ -70,7 +90,7 @@ impl MotionNode {
             source,
             host,
             decoder: None,
-            window: config.event_aggregation_window,
+            window,
             last_analysed: None,
             last_event: None,
         })

@@ -10,7 +10,8 @@ use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
 use super::plan::{EVENT_LATENCY_SLACK, PipelinePlan, SinkPlan};
-use super::replay::dispatch;
+use super::replay::{dispatch, frame_node};
+use super::routing::EventRouter;
 use crate::bus::event::Event as BusEvent;
 use crate::bus::event::{Event, EventClass, node_subject};
 use crate::bus::event_log::EventBus;
@@ -21,7 +22,6 @@ use crate::media::sample::MediaItem;
 use crate::media::time::{MediaDuration, MediaTime};
 use crate::nodes::file_sink::FileSink;
 use crate::nodes::gate_node::{ClipCommand, GateNode};
-use crate::nodes::motion_detection::MotionNode;
 use crate::nodes::rtsp_source::{run_rtsp_source, wall_now};
 use crate::topology::Topology;
 
@@ -110,19 +110,19 @@ async fn run(plan: PipelinePlan, args: &RunArgs) -> Result<()> {
     // Motion detectors: a thread each (decoding and the component), fed by the gate task.
     let (analytics_tx, mut analytics_rx) = mpsc::unbounded_channel::<(usize, BusEvent)>();
     let mut motion_feeds = Vec::new();
-    for (p, proc_plan) in plan.processors.iter().enumerate() {
+    for (p, proc_plan) in plan
+        .processors
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.needs_frames())
+    {
         let (tx, rx) = std_mpsc::sync_channel::<crate::media::sample::VideoSample>(120);
         let out = analytics_tx.clone();
         let (ready_tx, ready_rx) = std_mpsc::channel::<Result<()>>();
         let (proc_plan, bus) = (proc_plan.clone(), bus.clone());
         sink_threads.push(std::thread::spawn(move || {
             // The decoder lives and dies on this thread.
-            let mut node = match MotionNode::new(
-                &proc_plan.name,
-                &proc_plan.config,
-                proc_plan.subject.clone(),
-                bus,
-            ) {
+            let mut node = match frame_node(&proc_plan, &bus) {
                 Ok(n) => {
                     let _ = ready_tx.send(Ok(()));
                     n
@@ -146,9 +146,10 @@ async fn run(plan: PipelinePlan, args: &RunArgs) -> Result<()> {
         ready_rx
             .recv()
             .map_err(|_| anyhow::anyhow!("the motion thread died"))??;
-        motion_feeds.push((tx, false));
+        motion_feeds.push((p, tx, false));
     }
     drop(analytics_tx);
+    let mut router = EventRouter::new(&plan, &bus)?;
 
     let mut gates: Vec<GateNode> = plan
         .gates
@@ -175,7 +176,7 @@ async fn run(plan: PipelinePlan, args: &RunArgs) -> Result<()> {
             Some(item) = media_rx.recv() => match item {
                 MediaItem::Video(sample) => {
                     last_sample = Some((sample.pts, Instant::now()));
-                    for (p, (tx, skipping)) in motion_feeds.iter_mut().enumerate() {
+                    for (p, tx, skipping) in motion_feeds.iter_mut() {
                         // A detector that falls behind skips to the next key frame (it cannot decode
                         // a P-frame whose reference it missed).
                         let was_skipping = *skipping;
@@ -187,7 +188,7 @@ async fn run(plan: PipelinePlan, args: &RunArgs) -> Result<()> {
                             bus.emit(BusEvent::new(
                                 EventClass::Diagnostics,
                                 "DataDropped",
-                                plan.processors[p].subject.clone(),
+                                plan.processors[*p].subject.clone(),
                                 sample.pts,
                                 json!({"dataType": "video", "detail": "motion detection is behind; skipping to the next key frame"}),
                             ));
@@ -221,8 +222,10 @@ async fn run(plan: PipelinePlan, args: &RunArgs) -> Result<()> {
                             Event::new(EventClass::Operational, "TriggerReceived", source_subject, media_time, json!({"input": message.input, "body": trigger.body}))
                                 .correlated(Some(trigger.correlation_id.clone())),
                         );
-                        for g in plan.gates_fed_by(&input.node).collect::<Vec<_>>() {
-                            let commands = gates[g].on_event(media_time, &trigger.correlation_id);
+                        let event = BusEvent::new(EventClass::Analytics, "Trigger", node_subject(&plan.pipeline, "sources", &input.node), media_time, trigger.body.clone())
+                            .correlated(Some(trigger.correlation_id.clone()));
+                        for (g, time, correlation) in router.route(&plan, &input.node, event, false, &bus) {
+                            let commands = gates[g].on_event(time, &correlation);
                             send(g, commands);
                         }
                     }
@@ -230,11 +233,8 @@ async fn run(plan: PipelinePlan, args: &RunArgs) -> Result<()> {
             }
             Some((p, event)) = analytics_rx.recv() => {
                 let node = &plan.processors[p].name;
-                let topics: Vec<String> = plan.topics_fed_by(node).collect();
-                let (time, id) = (event.time, event.message_id.clone());
-                bus.publish(event, &topics);
-                for g in plan.gates_fed_by(node).collect::<Vec<_>>() {
-                    let commands = gates[g].on_event(time, &id);
+                for (g, time, correlation) in router.route(&plan, node, event, true, &bus) {
+                    let commands = gates[g].on_event(time, &correlation);
                     send(g, commands);
                 }
             }

@@ -3,3 +3,4 @@
 pub mod live;
 pub mod plan;
 pub mod replay;
+pub mod routing;

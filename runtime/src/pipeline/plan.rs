@@ -9,6 +9,7 @@ use crate::nodes::signal_gate::GateTiming;
 use crate::topology::model::{FileSinkConfig, MotionDetectionConfig, NodeConfig, RtspSourceConfig};
 use crate::topology::node_type::NodeType;
 use crate::topology::{Node, Topology};
+use crate::wasm::module::{ModuleSource, World};
 
 /// A media sink behind a gate.
 #[derive(Clone, Debug)]
@@ -46,6 +47,27 @@ pub struct MessageInput {
     pub input_name: String,
 }
 
+/// What a processor runs.
+#[derive(Clone, Debug)]
+pub enum ProcessorKind {
+    /// MotionDetectionProcessor.
+    Motion(MotionDetectionConfig),
+    /// `#Vigil.WasmProcessor` with a frame-filter component.
+    FrameFilter {
+        /// The component.
+        module: ModuleSource,
+        /// Its configuration.
+        settings: Vec<(String, String)>,
+    },
+    /// `#Vigil.WasmProcessor` with an event-filter component.
+    EventFilter {
+        /// The component.
+        module: ModuleSource,
+        /// Its configuration.
+        settings: Vec<(String, String)>,
+    },
+}
+
 /// A processor that produces events.
 #[derive(Clone, Debug)]
 pub struct ProcessorPlan {
@@ -53,8 +75,17 @@ pub struct ProcessorPlan {
     pub name: String,
     /// Event subject.
     pub subject: String,
-    /// Settings.
-    pub config: MotionDetectionConfig,
+    /// What it runs.
+    pub kind: ProcessorKind,
+    /// Nodes it reads.
+    pub inputs: Vec<String>,
+}
+
+impl ProcessorPlan {
+    /// True for processors that need decoded frames.
+    pub fn needs_frames(&self) -> bool {
+        !matches!(self.kind, ProcessorKind::EventFilter { .. })
+    }
 }
 
 /// An IotHubMessageSink: events out on `vigil/<pipeline>/outputs/<hubOutputName>`.
@@ -105,6 +136,7 @@ impl PipelinePlan {
                         | NodeType::SignalGateProcessor
                         | NodeType::FileSink
                         | NodeType::MotionDetectionProcessor
+                        | NodeType::WasmProcessor
                         | NodeType::IotHubMessageSink
                 )
             })
@@ -112,7 +144,7 @@ impl PipelinePlan {
             .collect();
         if !not_runnable.is_empty() {
             bail!(
-                "this build does not run these nodes yet: {} (it runs RtspSource, IotHubMessageSource, MotionDetectionProcessor, SignalGateProcessor, FileSink and IotHubMessageSink)",
+                "this build does not run these nodes yet: {} (it runs RtspSource, IotHubMessageSource, MotionDetectionProcessor, #Vigil.WasmProcessor, SignalGateProcessor, FileSink and IotHubMessageSink)",
                 not_runnable.join(", ")
             );
         }
@@ -139,18 +171,34 @@ impl PipelinePlan {
                 _ => None,
             })
             .collect();
-        let processors = t
-            .nodes
-            .iter()
-            .filter_map(|n| match &n.config {
-                NodeConfig::MotionDetection(c) => Some(ProcessorPlan {
-                    name: n.name.clone(),
-                    subject: node_subject(&t.pipeline_name, "processors", &n.name),
-                    config: c.clone(),
-                }),
-                _ => None,
-            })
-            .collect();
+        let mut processors = Vec::new();
+        for n in &t.nodes {
+            let kind = match &n.config {
+                NodeConfig::MotionDetection(c) => ProcessorKind::Motion(c.clone()),
+                NodeConfig::WasmProcessor(c) => {
+                    let module = ModuleSource::parse(&c.module);
+                    let loaded = module
+                        .load()
+                        .map_err(|e| anyhow::anyhow!("node '{}': {e:#}", n.name))?;
+                    let settings = c
+                        .configuration
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    match loaded.world {
+                        World::Frame => ProcessorKind::FrameFilter { module, settings },
+                        World::Event => ProcessorKind::EventFilter { module, settings },
+                    }
+                }
+                _ => continue,
+            };
+            processors.push(ProcessorPlan {
+                name: n.name.clone(),
+                subject: node_subject(&t.pipeline_name, "processors", &n.name),
+                kind,
+                inputs: n.inputs.iter().map(|i| i.node_name.clone()).collect(),
+            });
+        }
         let outputs = t
             .nodes
             .iter()
@@ -180,6 +228,18 @@ impl PipelinePlan {
             .iter()
             .filter(move |o| o.inputs.iter().any(|i| i == source))
             .map(|o| format!("vigil/{}/outputs/{}", self.pipeline, o.output_name))
+    }
+
+    /// Event filters that read events from node `source`.
+    pub fn filters_fed_by<'a>(&'a self, source: &'a str) -> impl Iterator<Item = usize> + 'a {
+        self.processors
+            .iter()
+            .enumerate()
+            .filter(move |(_, p)| {
+                matches!(p.kind, ProcessorKind::EventFilter { .. })
+                    && p.inputs.iter().any(|i| i == source)
+            })
+            .map(|(i, _)| i)
     }
 
     /// Gates that an event from node `source` opens.

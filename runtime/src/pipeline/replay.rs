@@ -8,7 +8,8 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::plan::{EVENT_LATENCY_SLACK, PipelinePlan, SinkPlan};
+use super::plan::{EVENT_LATENCY_SLACK, PipelinePlan, ProcessorKind, SinkPlan};
+use super::routing::EventRouter;
 use crate::bus::event::{Event, EventClass, node_subject};
 use crate::bus::event_log::EventBus;
 use crate::media::mp4_reader::Mp4Video;
@@ -106,17 +107,97 @@ pub fn replay(
                 .collect()
         })
         .collect();
-    let mut motion: Vec<MotionNode> = plan
+    let mut frame_nodes: Vec<(usize, MotionNode)> = plan
         .processors
         .iter()
-        .map(|p| MotionNode::new(&p.name, &p.config, p.subject.clone(), bus.clone()))
+        .enumerate()
+        .filter(|(_, p)| p.needs_frames())
+        .map(|(i, p)| Ok((i, frame_node(p, bus)?)))
         .collect::<Result<_>>()?;
+    let mut router = EventRouter::new(plan, bus)?;
     let mut report = ReplayReport::default();
     let mut pending = events.iter().peekable();
-    let deliver = |gates: &mut Vec<GateNode>,
-                   sinks: &mut Vec<Vec<FileSink>>,
-                   e: &ReplayEvent,
-                   at: MediaTime| {
+    let mut state = Replayed {
+        gates: &mut gates,
+        sinks: &mut sinks,
+        router: &mut router,
+    };
+    for sample in video.samples(start) {
+        let sample = sample?;
+        let pts = sample.pts;
+        report.samples += 1;
+        for (g, gate) in state.gates.iter_mut().enumerate() {
+            let commands = gate.on_sample(sample.clone());
+            dispatch(
+                &mut state.sinks[g],
+                commands,
+                bus,
+                &plan.gates[g].name,
+                &plan.pipeline,
+            );
+        }
+        // A processor's event arrives at the media time of the frame it was computed from.
+        for (p, node) in frame_nodes.iter_mut() {
+            if let Some(event) = node.on_sample(&sample) {
+                state.route(plan, &plan.processors[*p].name, event, true, bus);
+            }
+        }
+        while let Some(e) = pending.next_if(|e| start + secs(e.at) <= pts) {
+            state.trigger(plan, e, start + secs(e.at), bus);
+            report.events += 1;
+        }
+    }
+    for e in pending {
+        state.trigger(plan, e, start + secs(e.at), bus);
+        report.events += 1;
+    }
+    for (g, gate) in state.gates.iter_mut().enumerate() {
+        let commands = gate.finish();
+        dispatch(
+            &mut state.sinks[g],
+            commands,
+            bus,
+            &plan.gates[g].name,
+            &plan.pipeline,
+        );
+    }
+    for sink in state.sinks.iter_mut().flatten() {
+        sink.shutdown();
+    }
+    Ok(report)
+}
+
+/// The replay's gates, sinks and event filters.
+struct Replayed<'a> {
+    gates: &'a mut Vec<GateNode>,
+    sinks: &'a mut Vec<Vec<FileSink>>,
+    router: &'a mut EventRouter,
+}
+
+impl Replayed<'_> {
+    /// Routes an event of `node` and opens the gates it reaches.
+    fn route(
+        &mut self,
+        plan: &PipelinePlan,
+        node: &str,
+        event: Event,
+        publish: bool,
+        bus: &EventBus,
+    ) {
+        for (g, time, correlation) in self.router.route(plan, node, event, publish, bus) {
+            let commands = self.gates[g].on_event(time, &correlation);
+            dispatch(
+                &mut self.sinks[g],
+                commands,
+                bus,
+                &plan.gates[g].name,
+                &plan.pipeline,
+            );
+        }
+    }
+
+    /// A line of the events file reaches its IotHubMessageSource at media time `at`.
+    fn trigger(&mut self, plan: &PipelinePlan, e: &ReplayEvent, at: MediaTime, bus: &EventBus) {
         let Some(input) = plan.inputs.iter().find(|i| i.input_name == e.input) else {
             return;
         };
@@ -126,100 +207,42 @@ pub fn replay(
             .and_then(|v| v.as_str())
             .map(str::to_string)
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let subject = node_subject(&plan.pipeline, "sources", &input.node);
         bus.emit(
             Event::new(
                 EventClass::Operational,
                 "TriggerReceived",
-                node_subject(&plan.pipeline, "sources", &input.node),
+                subject.clone(),
                 at,
                 json!({"input": e.input, "body": e.body}),
             )
             .correlated(Some(correlation.clone())),
         );
-        for g in plan.gates_fed_by(&input.node) {
-            let commands = gates[g].on_event(at, &correlation);
-            dispatch(
-                &mut sinks[g],
-                commands,
-                bus,
-                &plan.gates[g].name,
-                &plan.pipeline,
-            );
-        }
-    };
-    for sample in video.samples(start) {
-        let sample = sample?;
-        let pts = sample.pts;
-        report.samples += 1;
-        for (g, gate) in gates.iter_mut().enumerate() {
-            let commands = gate.on_sample(sample.clone());
-            dispatch(
-                &mut sinks[g],
-                commands,
-                bus,
-                &plan.gates[g].name,
-                &plan.pipeline,
-            );
-        }
-        // A processor's event arrives at the media time of the frame it was computed from.
-        for (p, node) in motion.iter_mut().enumerate() {
-            if let Some(event) = node.on_sample(&sample) {
-                route_analytics(
-                    plan,
-                    &plan.processors[p].name,
-                    event,
-                    &mut gates,
-                    &mut sinks,
-                    bus,
-                );
-            }
-        }
-        while let Some(e) = pending.next_if(|e| start + secs(e.at) <= pts) {
-            deliver(&mut gates, &mut sinks, e, start + secs(e.at));
-            report.events += 1;
-        }
+        let trigger = Event::new(
+            EventClass::Analytics,
+            "Trigger",
+            subject,
+            at,
+            e.body.clone(),
+        )
+        .correlated(Some(correlation));
+        self.route(plan, &input.node, trigger, false, bus);
     }
-    for e in pending {
-        deliver(&mut gates, &mut sinks, e, start + secs(e.at));
-        report.events += 1;
-    }
-    for (g, gate) in gates.iter_mut().enumerate() {
-        let commands = gate.finish();
-        dispatch(
-            &mut sinks[g],
-            commands,
-            bus,
-            &plan.gates[g].name,
-            &plan.pipeline,
-        );
-    }
-    for sink in sinks.iter_mut().flatten() {
-        sink.shutdown();
-    }
-    Ok(report)
 }
 
-/// Publishes a processor's event on the IotHubMessageSinks it feeds and opens the gates it feeds.
-pub fn route_analytics(
-    plan: &PipelinePlan,
-    node: &str,
-    event: Event,
-    gates: &mut [GateNode],
-    sinks: &mut [Vec<FileSink>],
-    bus: &EventBus,
-) {
-    let topics: Vec<String> = plan.topics_fed_by(node).collect();
-    let (time, id) = (event.time, event.message_id.clone());
-    bus.publish(event, &topics);
-    for g in plan.gates_fed_by(node).collect::<Vec<_>>() {
-        let commands = gates[g].on_event(time, &id);
-        dispatch(
-            &mut sinks[g],
-            commands,
-            bus,
-            &plan.gates[g].name,
-            &plan.pipeline,
-        );
+/// The node that runs a frame-filter processor (motion detection or a frame-filter WasmProcessor).
+pub fn frame_node(p: &super::plan::ProcessorPlan, bus: &EventBus) -> Result<MotionNode> {
+    match &p.kind {
+        ProcessorKind::Motion(c) => MotionNode::new(&p.name, c, p.subject.clone(), bus.clone()),
+        ProcessorKind::FrameFilter { module, settings } => MotionNode::with_module(
+            &p.name,
+            module.clone(),
+            settings.clone(),
+            MediaDuration::ZERO,
+            p.subject.clone(),
+            bus.clone(),
+        ),
+        ProcessorKind::EventFilter { .. } => anyhow::bail!("node '{}' is an event filter", p.name),
     }
 }
 
