@@ -12,6 +12,8 @@ set -euo pipefail
 PKGS=(
   # (a) test media
   ffmpeg fonts-dejavu-core curl
+  # real CCTV footage for the motion-quality test (vtest.avi)
+  opencv-doc
   # (b) GStreamer RTSP server (scripts/peers/rtsp-camera.py runs under /usr/bin/python3)
   python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-rtsp-server-1.0
   gstreamer1.0-tools gstreamer1.0-rtsp gstreamer1.0-plugins-base gstreamer1.0-plugins-good
