@@ -13,6 +13,7 @@ use support::{clips, repo};
 use vigil::bus::event_log::EventBus;
 use vigil::media::mp4_reader::Mp4Video;
 use vigil::media::time::{MediaDuration, MediaTime};
+use vigil::nodes::frame_hub::FrameHub;
 use vigil::nodes::motion_detection::MotionNode;
 use vigil::topology::model::{MotionDetectionConfig, Sensitivity};
 
@@ -27,14 +28,15 @@ fn motion_seconds(clip: &Path, sensitivity: Sensitivity) -> (BTreeSet<i64>, i64)
         event_aggregation_window: MediaDuration::ZERO,
         module: None,
     };
-    let mut node =
-        MotionNode::new("motion", &config, "/m".into(), EventBus::in_memory("q")).expect("node");
+    let bus = EventBus::in_memory("q");
+    let node = MotionNode::new("motion", &config, "/m".into(), bus.clone()).expect("node");
+    let mut hub = FrameHub::new(vec![(0, node)], "/camera".into(), bus);
     let mut seconds = BTreeSet::new();
     let mut last = START;
     for sample in video.samples(START) {
         let sample = sample.expect("sample");
         last = sample.pts;
-        if let Some(e) = node.on_sample(&sample) {
+        for (_, e) in hub.on_sample(&sample) {
             seconds.insert((e.time - START).as_nanos() / 1_000_000_000);
         }
     }
@@ -146,4 +148,11 @@ fn motion_quality_per_second() {
         ),
     }
     println!("{}", table.join("\n"));
+}
+
+/// H.265 is decoded too: the same episode is found in the H.265 clip.
+#[test]
+fn motion_is_found_in_h265() {
+    let (found, _) = motion_seconds(&clips().join("camera-h265.mp4"), Sensitivity::Medium);
+    assert_eq!(found, (8..12).collect::<BTreeSet<i64>>());
 }

@@ -255,7 +255,11 @@ def main():
     path = os.path.abspath(path)
 
     Gst.init(None)
-    vcodec, has_aac = probe(path)
+    try:
+        vcodec, has_aac = probe(path)
+    except GLib.Error as e:
+        print(f"rtsp-camera: {path}: {e.message}", file=sys.stderr)
+        return 2
     if vcodec is None:
         print(f"rtsp-camera: {path}: no H.264/H.265 video stream", file=sys.stderr)
         return 2

@@ -33,8 +33,7 @@ pub struct Decoder {
     decoder: ffmpeg::decoder::Video,
     params: VideoParams,
     parameter_sets: Vec<u8>,
-    scaler: Option<(scaling::Context, Pixel, u32, u32, u32, u32)>,
-    rgb_scaler: Option<(scaling::Context, Pixel, u32, u32, u32, u32)>,
+    scalers: Scalers,
     pending: std::collections::VecDeque<MediaTime>,
 }
 
@@ -73,8 +72,7 @@ impl Decoder {
             decoder,
             parameter_sets: parameter_sets(params)?,
             params: params.clone(),
-            scaler: None,
-            rgb_scaler: None,
+            scalers: Vec::new(),
             pending: Default::default(),
         })
     }
@@ -84,14 +82,12 @@ impl Decoder {
         &self.params
     }
 
-    /// Decodes one sample; returns the frames it completed, scaled to `width` (height keeps the
-    /// aspect ratio, rounded to even), with RGB when `rgb`.
+    /// Decodes one sample; returns the frames it completed, with their media times. The frames
+    /// stay on this thread (FFmpeg's types are not `Send`); scale them with [`Decoder::scale`].
     pub fn decode(
         &mut self,
         sample: &VideoSample,
-        width: u32,
-        rgb: bool,
-    ) -> Result<Vec<DecodedFrame>> {
+    ) -> Result<Vec<(MediaTime, ffmpeg::frame::Video)>> {
         let mut annex_b = Vec::with_capacity(sample.data.len() + self.parameter_sets.len());
         if sample.key_frame {
             annex_b.extend_from_slice(&self.parameter_sets);
@@ -117,7 +113,10 @@ impl Decoder {
             while self.pending.front().is_some_and(|p| *p <= pts) {
                 self.pending.pop_front();
             }
-            out.push(self.scale(&frame, pts, width, rgb)?);
+            out.push((
+                pts,
+                std::mem::replace(&mut frame, ffmpeg::frame::Video::empty()),
+            ));
         }
         if self.pending.len() > 64 {
             self.pending.pop_front();
@@ -125,7 +124,9 @@ impl Decoder {
         Ok(out)
     }
 
-    fn scale(
+    /// Scales a decoded frame to `width` (height keeps the aspect ratio, rounded to even), with
+    /// RGB when `rgb`. Scalers are kept per output size, so several consumers share a decode.
+    pub fn scale(
         &mut self,
         frame: &ffmpeg::frame::Video,
         pts: MediaTime,
@@ -135,15 +136,9 @@ impl Decoder {
         let (sw, sh) = (frame.width(), frame.height());
         let dw = width.clamp(16, sw.max(16)) & !1;
         let dh = ((u64::from(sh) * u64::from(dw) / u64::from(sw.max(1))) as u32).max(2) & !1;
-        let luma = run_scaler(&mut self.scaler, frame, Pixel::GRAY8, dw, dh)?;
+        let luma = run_scaler(&mut self.scalers, frame, Pixel::GRAY8, dw, dh)?;
         let rgb = if rgb {
-            Some(run_scaler(
-                &mut self.rgb_scaler,
-                frame,
-                Pixel::RGB24,
-                dw,
-                dh,
-            )?)
+            Some(run_scaler(&mut self.scalers, frame, Pixel::RGB24, dw, dh)?)
         } else {
             None
         };
@@ -157,27 +152,32 @@ impl Decoder {
     }
 }
 
-type Scaler = Option<(scaling::Context, Pixel, u32, u32, u32, u32)>;
+/// Scalers by (input format, input size, output format, output size).
+type ScalerKey = (Pixel, u32, u32, Pixel, u32, u32);
+type Scalers = Vec<(ScalerKey, scaling::Context)>;
 
 fn run_scaler(
-    slot: &mut Scaler,
+    scalers: &mut Scalers,
     frame: &ffmpeg::frame::Video,
     to: Pixel,
     dw: u32,
     dh: u32,
 ) -> Result<Vec<u8>> {
-    let key = (frame.format(), frame.width(), frame.height(), dw, dh);
-    let stale = slot
-        .as_ref()
-        .is_none_or(|(_, f, w, h, ow, oh)| (*f, *w, *h, *ow, *oh) != key);
-    if stale {
-        let ctx = scaling::Context::get(key.0, key.1, key.2, to, dw, dh, scaling::Flags::BILINEAR)
-            .context("cannot create a scaler")?;
-        *slot = Some((ctx, key.0, key.1, key.2, dw, dh));
-    }
-    let Some((ctx, ..)) = slot.as_mut() else {
-        bail!("no scaler")
+    let key = (frame.format(), frame.width(), frame.height(), to, dw, dh);
+    let index = match scalers.iter().position(|(k, _)| *k == key) {
+        Some(i) => i,
+        None => {
+            let ctx =
+                scaling::Context::get(key.0, key.1, key.2, to, dw, dh, scaling::Flags::BILINEAR)
+                    .context("cannot create a scaler")?;
+            if scalers.len() >= 8 {
+                scalers.remove(0);
+            }
+            scalers.push((key, ctx));
+            scalers.len() - 1
+        }
     };
+    let ctx = &mut scalers[index].1;
     let mut out = ffmpeg::frame::Video::empty();
     ctx.run(frame, &mut out).context("scaling failed")?;
     let bpp = if to == Pixel::RGB24 { 3 } else { 1 } as usize;

@@ -3,6 +3,7 @@
 pub mod event_filter;
 pub mod file_naming;
 pub mod file_sink;
+pub mod frame_hub;
 pub mod gate_node;
 pub mod motion_detection;
 pub mod rtsp_source;

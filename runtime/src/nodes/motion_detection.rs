@@ -1,5 +1,5 @@
-//! The MotionDetectionProcessor node: decodes the camera's video (once, here), hands downscaled
-//! luma frames to a WebAssembly frame filter (the built-in `motion-detector`, or the component
+//! The MotionDetectionProcessor node (and frame-filter WasmProcessors): hands the downscaled
+//! luma frames the [`FrameHub`](super::frame_hub::FrameHub) decodes to a WebAssembly frame filter (the built-in `motion-detector`, or the component
 //! the node's `module` names), and turns what it finds into AVA `Analytics.Inference` events.
 //! At most one event per `eventAggregationWindow`; frames are analysed at up to
 //! [`ANALYSIS_FPS`] per second. Faults of the component are reported, never fatal.
@@ -11,8 +11,7 @@ use serde_json::json;
 
 use crate::bus::event::{Event, EventClass};
 use crate::bus::event_log::EventBus;
-use crate::media::decode::Decoder;
-use crate::media::sample::VideoSample;
+use crate::media::decode::DecodedFrame;
 use crate::media::time::{MediaDuration, MediaTime};
 use crate::topology::model::{MotionDetectionConfig, Sensitivity};
 use crate::wasm::bindings::{Frame, Inference};
@@ -29,7 +28,6 @@ pub struct MotionNode {
     events: EventBus,
     source: ModuleSource,
     host: FilterHost,
-    decoder: Option<Decoder>,
     window: MediaDuration,
     last_analysed: Option<MediaTime>,
     last_event: Option<MediaTime>,
@@ -89,7 +87,6 @@ impl MotionNode {
             module_modified: source.modified(),
             source,
             host,
-            decoder: None,
             window,
             last_analysed: None,
             last_event: None,
@@ -101,68 +98,41 @@ impl MotionNode {
         self.host.module()
     }
 
-    /// One video sample; returns the analytics event when motion was found (at most one per
-    /// aggregation window). Decoding happens for every sample; analysis at most at ANALYSIS_FPS.
-    pub fn on_sample(&mut self, sample: &VideoSample) -> Option<Event> {
-        let width = self.host.frame_request().map(|r| r.width).unwrap_or(320);
-        let rgb = self.host.frame_request().is_some_and(|r| r.rgb);
-        if self
-            .decoder
-            .as_ref()
-            .is_none_or(|d| d.params() != sample.params.as_ref())
-        {
-            if !sample.key_frame {
-                return None;
-            }
-            match Decoder::new(&sample.params) {
-                Ok(d) => self.decoder = Some(d),
-                Err(e) => {
-                    self.diagnostic("MediaFormatError", sample.pts, format!("{e:#}"));
-                    return None;
-                }
-            }
-        }
-        let decoder = self.decoder.as_mut()?;
-        let frames = match decoder.decode(sample, width, rgb) {
-            Ok(f) => f,
-            Err(e) => {
-                self.decoder = None;
-                self.diagnostic(
-                    "MediaFormatError",
-                    sample.pts,
-                    format!("decode failed: {e:#}"),
-                );
-                return None;
-            }
+    /// The frame size this node wants for a frame at `pts`, or `None` when the frame is not due
+    /// (analysis runs at most at ANALYSIS_FPS).
+    pub fn wants(&self, pts: MediaTime) -> Option<(u32, bool)> {
+        let due = self.last_analysed.is_none_or(|t| {
+            pts - t >= MediaDuration::from_nanos(1_000_000_000 / ANALYSIS_FPS) || pts < t
+        });
+        due.then(|| {
+            let request = self.host.frame_request();
+            (
+                request.map(|r| r.width).unwrap_or(320),
+                request.is_some_and(|r| r.rgb),
+            )
+        })
+    }
+
+    /// Analyses one decoded frame; returns the analytics event when something was found (at most
+    /// one per aggregation window).
+    pub fn on_frame(&mut self, f: DecodedFrame) -> Option<Event> {
+        self.last_analysed = Some(f.pts);
+        let frame = Frame {
+            width: f.width,
+            height: f.height,
+            stride: f.width,
+            timestamp_ns: f.pts.as_nanos(),
+            luma: f.luma,
+            rgb: f.rgb,
         };
-        let mut event = None;
-        for f in frames {
-            let due = self.last_analysed.is_none_or(|t| {
-                f.pts - t >= MediaDuration::from_nanos(1_000_000_000 / ANALYSIS_FPS) || f.pts < t
-            });
-            if !due {
-                continue;
-            }
-            self.last_analysed = Some(f.pts);
-            let frame = Frame {
-                width: f.width,
-                height: f.height,
-                stride: f.width,
-                timestamp_ns: f.pts.as_nanos(),
-                luma: f.luma,
-                rgb: f.rgb,
-            };
-            match self.host.process_frame(&frame) {
-                Outcome::Done(found) if !found.is_empty() => {
-                    if let Some(e) = self.aggregate(f.pts, &found) {
-                        event = Some(e);
-                    }
-                }
-                Outcome::Done(_) | Outcome::Skipped => {}
-                Outcome::Fault(why) => self.module_fault(f.pts, why),
+        match self.host.process_frame(&frame) {
+            Outcome::Done(found) if !found.is_empty() => self.aggregate(f.pts, &found),
+            Outcome::Done(_) | Outcome::Skipped => None,
+            Outcome::Fault(why) => {
+                self.module_fault(f.pts, why);
+                None
             }
         }
-        event
     }
 
     fn aggregate(&mut self, at: MediaTime, found: &[Inference]) -> Option<Event> {

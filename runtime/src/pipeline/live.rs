@@ -10,7 +10,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
 use super::plan::{EVENT_LATENCY_SLACK, PipelinePlan, SinkPlan};
-use super::replay::{dispatch, frame_node};
+use super::replay::{dispatch, frame_hub};
 use super::routing::EventRouter;
 use crate::bus::event::Event as BusEvent;
 use crate::bus::event::{Event, EventClass, node_subject};
@@ -107,25 +107,20 @@ async fn run(plan: PipelinePlan, args: &RunArgs) -> Result<()> {
         sink_senders.push(senders);
     }
 
-    // Motion detectors: a thread each (decoding and the component), fed by the gate task.
+    // Pixels: one thread decodes the camera once for every node that needs frames.
     let (analytics_tx, mut analytics_rx) = mpsc::unbounded_channel::<(usize, BusEvent)>();
     let mut motion_feeds = Vec::new();
-    for (p, proc_plan) in plan
-        .processors
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| p.needs_frames())
-    {
+    if plan.processors.iter().any(|p| p.needs_frames()) {
         let (tx, rx) = std_mpsc::sync_channel::<crate::media::sample::VideoSample>(120);
         let out = analytics_tx.clone();
         let (ready_tx, ready_rx) = std_mpsc::channel::<Result<()>>();
-        let (proc_plan, bus) = (proc_plan.clone(), bus.clone());
+        let (thread_plan, bus) = (plan.clone(), bus.clone());
         sink_threads.push(std::thread::spawn(move || {
             // The decoder lives and dies on this thread.
-            let mut node = match frame_node(&proc_plan, &bus) {
-                Ok(n) => {
+            let mut hub = match frame_hub(&thread_plan, &bus) {
+                Ok(h) => {
                     let _ = ready_tx.send(Ok(()));
-                    n
+                    h
                 }
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
@@ -136,17 +131,18 @@ async fn run(plan: PipelinePlan, args: &RunArgs) -> Result<()> {
             while let Ok(sample) = rx.recv() {
                 if last_check.elapsed() > Duration::from_secs(1) {
                     last_check = Instant::now();
-                    node.check_for_new_module(sample.pts);
+                    hub.check_for_new_modules(sample.pts);
                 }
-                if let Some(event) = node.on_sample(&sample) {
-                    let _ = out.send((p, event));
+                for event in hub.on_sample(&sample) {
+                    let _ = out.send(event);
                 }
             }
         }));
         ready_rx
             .recv()
-            .map_err(|_| anyhow::anyhow!("the motion thread died"))??;
-        motion_feeds.push((p, tx, false));
+            .map_err(|_| anyhow::anyhow!("the decoding thread died"))??;
+        let camera_subject = node_subject(&plan.pipeline, "sources", &camera_name);
+        motion_feeds.push((camera_subject, tx, false));
     }
     drop(analytics_tx);
     let mut router = EventRouter::new(&plan, &bus)?;
@@ -176,7 +172,7 @@ async fn run(plan: PipelinePlan, args: &RunArgs) -> Result<()> {
             Some(item) = media_rx.recv() => match item {
                 MediaItem::Video(sample) => {
                     last_sample = Some((sample.pts, Instant::now()));
-                    for (p, tx, skipping) in motion_feeds.iter_mut() {
+                    for (subject, tx, skipping) in motion_feeds.iter_mut() {
                         // A detector that falls behind skips to the next key frame (it cannot decode
                         // a P-frame whose reference it missed).
                         let was_skipping = *skipping;
@@ -188,9 +184,9 @@ async fn run(plan: PipelinePlan, args: &RunArgs) -> Result<()> {
                             bus.emit(BusEvent::new(
                                 EventClass::Diagnostics,
                                 "DataDropped",
-                                plan.processors[*p].subject.clone(),
+                                subject.clone(),
                                 sample.pts,
-                                json!({"dataType": "video", "detail": "motion detection is behind; skipping to the next key frame"}),
+                                json!({"dataType": "video", "detail": "frame analysis is behind; skipping to the next key frame"}),
                             ));
                         }
                     }

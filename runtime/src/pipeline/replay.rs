@@ -15,6 +15,7 @@ use crate::bus::event_log::EventBus;
 use crate::media::mp4_reader::Mp4Video;
 use crate::media::time::{MediaDuration, MediaTime};
 use crate::nodes::file_sink::FileSink;
+use crate::nodes::frame_hub::FrameHub;
 use crate::nodes::gate_node::{ClipCommand, GateNode};
 use crate::nodes::motion_detection::MotionNode;
 
@@ -107,13 +108,7 @@ pub fn replay(
                 .collect()
         })
         .collect();
-    let mut frame_nodes: Vec<(usize, MotionNode)> = plan
-        .processors
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| p.needs_frames())
-        .map(|(i, p)| Ok((i, frame_node(p, bus)?)))
-        .collect::<Result<_>>()?;
+    let mut hub = frame_hub(plan, bus)?;
     let mut router = EventRouter::new(plan, bus)?;
     let mut report = ReplayReport::default();
     let mut pending = events.iter().peekable();
@@ -137,10 +132,8 @@ pub fn replay(
             );
         }
         // A processor's event arrives at the media time of the frame it was computed from.
-        for (p, node) in frame_nodes.iter_mut() {
-            if let Some(event) = node.on_sample(&sample) {
-                state.route(plan, &plan.processors[*p].name, event, true, bus);
-            }
+        for (p, event) in hub.on_sample(&sample) {
+            state.route(plan, &plan.processors[p].name, event, true, bus);
         }
         while let Some(e) = pending.next_if(|e| start + secs(e.at) <= pts) {
             state.trigger(plan, e, start + secs(e.at), bus);
@@ -228,6 +221,23 @@ impl Replayed<'_> {
         .correlated(Some(correlation));
         self.route(plan, &input.node, trigger, false, bus);
     }
+}
+
+/// The decoder and frame nodes of a pipeline (none decode when no node needs pixels).
+pub fn frame_hub(plan: &PipelinePlan, bus: &EventBus) -> Result<FrameHub> {
+    let nodes = plan
+        .processors
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.needs_frames())
+        .map(|(i, p)| Ok((i, frame_node(p, bus)?)))
+        .collect::<Result<_>>()?;
+    let subject = plan
+        .camera
+        .as_ref()
+        .map(|(name, _)| node_subject(&plan.pipeline, "sources", name))
+        .unwrap_or_default();
+    Ok(FrameHub::new(nodes, subject, bus.clone()))
 }
 
 /// The node that runs a frame-filter processor (motion detection or a frame-filter WasmProcessor).
