@@ -18,6 +18,8 @@ pub struct EventFilterNode {
     subject: String,
     events: EventBus,
     host: FilterHost,
+    source: ModuleSource,
+    modified: Option<std::time::SystemTime>,
 }
 
 impl EventFilterNode {
@@ -41,7 +43,38 @@ impl EventFilterNode {
             subject,
             events,
             host,
+            source: source.clone(),
+            modified: source.modified(),
         })
+    }
+
+    /// Swaps in a new version of the module file, between two events; a module that fails to
+    /// load is reported and the old one keeps running.
+    pub fn check_for_new_module(&mut self, at: MediaTime) {
+        let modified = self.source.modified();
+        if modified.is_none() || modified == self.modified {
+            return;
+        }
+        self.modified = modified;
+        match self.source.load().and_then(|m| self.host.swap(m)) {
+            Ok(()) => {
+                let m = self.host.module();
+                self.events.emit(Event::new(
+                    EventClass::Operational,
+                    "ModuleSwapped",
+                    self.subject.clone(),
+                    at,
+                    json!({"module": m.origin, "hash": m.hash}),
+                ));
+            }
+            Err(e) => self.events.emit(Event::new(
+                EventClass::Diagnostics,
+                "ModuleLoadError",
+                self.subject.clone(),
+                at,
+                json!({"detail": format!("{e:#}; the previous module keeps running")}),
+            )),
+        }
     }
 
     /// Filters one event; returns the events to pass on.

@@ -146,6 +146,7 @@ async fn run(plan: PipelinePlan, args: &RunArgs) -> Result<()> {
     }
     drop(analytics_tx);
     let mut router = EventRouter::new(&plan, &bus)?;
+    let mut last_module_check = Instant::now();
 
     let mut gates: Vec<GateNode> = plan
         .gates
@@ -235,6 +236,10 @@ async fn run(plan: PipelinePlan, args: &RunArgs) -> Result<()> {
                 }
             }
             _ = tick.tick() => {
+                if last_module_check.elapsed() > Duration::from_secs(1) {
+                    last_module_check = Instant::now();
+                    router.check_for_new_modules(gates.iter().find_map(|g| g.clock()).unwrap_or_else(wall_now));
+                }
                 if let Some((pts, at)) = last_sample {
                     let idle = at.elapsed();
                     if idle > MEDIA_STALL {

@@ -39,6 +39,13 @@ impl EventRouter {
         Ok(Self { filters })
     }
 
+    /// Lets each event filter swap in a new version of its module file.
+    pub fn check_for_new_modules(&mut self, at: MediaTime) {
+        for f in self.filters.iter_mut().flatten() {
+            f.check_for_new_module(at);
+        }
+    }
+
     /// Routes `event`, emitted by `node`; `publish` says whether to log/publish it (a trigger is
     /// logged already). Returns the gates to open.
     pub fn route(
