@@ -96,3 +96,75 @@ fn the_detector_module_is_swapped_while_recording_runs() {
     // The trap guest faulted on odd seconds before the swap; the pipeline kept running.
     assert!(read_events(&log).iter().any(|(k, _, _)| k == "ModuleFault"));
 }
+
+/// AVA's `motion-detection` topology, unchanged: motion inferences are published on the
+/// IotHubMessageSink's topic, `vigil/<pipeline>/outputs/inferenceOutput`, through Mosquitto.
+#[test]
+fn ava_motion_detection_publishes_inferences_on_mqtt() {
+    let topology =
+        support::repo().join("../shared/ava-topologies/live/motion-detection/topology.json");
+    if !topology.exists() {
+        println!("skipped: ../shared/ava-topologies not found");
+        return;
+    }
+    let dir = temp_dir("live-ava-motion");
+    let (cam_port, mqtt_port) = (free_port(), free_port());
+    let _camera = camera(&clips().join("camera-h264.mp4"), cam_port, "vigil", "vigil");
+    let _broker = support::peers::broker(mqtt_port);
+    let received = dir.join("outputs.txt");
+    let _sub = support::peers::Peer {
+        child: std::process::Command::new("mosquitto_sub")
+            .args([
+                "-p",
+                &mqtt_port.to_string(),
+                "-t",
+                "vigil/cam1/outputs/inferenceOutput",
+                "-C",
+                "1",
+            ])
+            .stdout(std::fs::File::create(&received).expect("file"))
+            .spawn()
+            .expect("mosquitto_sub"),
+    };
+    let args: Vec<String> = [
+        topology.to_string_lossy().to_string(),
+        "--pipeline-name".into(),
+        "cam1".into(),
+        "--set".into(),
+        format!("rtspUrl=rtsp://127.0.0.1:{cam_port}/camera"),
+        "--set".into(),
+        "rtspUserName=vigil".into(),
+        "--set".into(),
+        "rtspPassword=vigil".into(),
+        "--mqtt".into(),
+        format!("127.0.0.1:{mqtt_port}"),
+        "--event-log".into(),
+        event_log(&dir).to_string_lossy().to_string(),
+        "--http".into(),
+        format!("127.0.0.1:{}", free_port()),
+    ]
+    .to_vec();
+    let mut vigil = vigil_run(&dir, &args);
+    wait_for_event(&event_log(&dir), "Inference", 1, Duration::from_secs(40));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(&received)
+        .unwrap_or_default()
+        .is_empty()
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    vigil.interrupt();
+    let text = std::fs::read_to_string(&received).unwrap_or_default();
+    let event: serde_json::Value =
+        serde_json::from_str(text.trim()).expect("an event on the outputs topic");
+    assert_eq!(
+        event["properties"]["eventType"],
+        "Microsoft.VideoAnalyzer.Analytics.Inference"
+    );
+    assert_eq!(
+        event["properties"]["subject"],
+        "/livePipelines/cam1/processors/motionDetection"
+    );
+    assert_eq!(event["body"]["inferences"][0]["type"], "motion");
+}
