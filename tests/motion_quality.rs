@@ -21,6 +21,12 @@ const START: MediaTime = MediaTime::from_secs(1_800_000_000);
 
 /// Seconds (from the start) in which the detector reported motion, and the clip's length.
 fn motion_seconds(clip: &Path, sensitivity: Sensitivity) -> (BTreeSet<i64>, i64) {
+    let (seconds, len, _) = motion_run(clip, sensitivity);
+    (seconds, len)
+}
+
+/// As [`motion_seconds`], plus the boxes reported, as (time in s, l, t, w, h).
+fn motion_run(clip: &Path, sensitivity: Sensitivity) -> (BTreeSet<i64>, i64, Vec<(f64, [f64; 4])>) {
     let video = Mp4Video::open(clip).expect("clip");
     let config = MotionDetectionConfig {
         sensitivity,
@@ -32,15 +38,28 @@ fn motion_seconds(clip: &Path, sensitivity: Sensitivity) -> (BTreeSet<i64>, i64)
     let node = MotionNode::new("motion", &config, "/m".into(), bus.clone()).expect("node");
     let mut hub = FrameHub::new(vec![(0, node)], "/camera".into(), bus);
     let mut seconds = BTreeSet::new();
+    let mut boxes = Vec::new();
     let mut last = START;
     for sample in video.samples(START) {
         let sample = sample.expect("sample");
         last = sample.pts;
         for (_, e) in hub.on_sample(&sample) {
             seconds.insert((e.time - START).as_nanos() / 1_000_000_000);
+            for i in e.body["inferences"].as_array().into_iter().flatten() {
+                let b = &i["motion"]["box"];
+                let v = |k: &str| b[k].as_f64().unwrap_or(f64::NAN);
+                boxes.push((
+                    (e.time - START).as_secs_f64(),
+                    [v("l"), v("t"), v("w"), v("h")],
+                ));
+            }
         }
     }
-    (seconds, (last - START).as_nanos() / 1_000_000_000 + 1)
+    (
+        seconds,
+        (last - START).as_nanos() / 1_000_000_000 + 1,
+        boxes,
+    )
 }
 
 /// Per-second precision and recall against `truth`.
@@ -113,7 +132,32 @@ fn motion_quality_per_second() {
     let moving = clips().join("camera-h264.mp4");
     let truth: BTreeSet<i64> = (8..12).collect();
     for s in [Sensitivity::Low, Sensitivity::Medium, Sensitivity::High] {
-        let (found, _) = motion_seconds(&moving, s);
+        let (found, _, boxes) = motion_run(&moving, s);
+        // The box (1/12 × 1/6 of the frame) crosses the road at 0.62 of the height, left to
+        // right: every event in 8–12 s has a region on it (High may add the on-screen clock).
+        let times: BTreeSet<i64> = boxes
+            .iter()
+            .map(|(t, _)| (t * 1000.0) as i64)
+            .filter(|ms| (8000..12000).contains(ms))
+            .collect();
+        assert!(!times.is_empty(), "{s:?}: no boxes during the episode");
+        for ms in times {
+            let t = ms as f64 / 1000.0;
+            let expected_centre = (t - 8.0) / 4.0 * (1.0 + 1.0 / 12.0) - 1.0 / 24.0;
+            let on_object = boxes
+                .iter()
+                .filter(|(bt, _)| (*bt * 1000.0) as i64 == ms)
+                .any(|(_, [l, top, w, h])| {
+                    (top - 0.62).abs() < 0.06
+                        && (h - 1.0 / 6.0).abs() < 0.08
+                        && *w < 0.2
+                        && (l + w / 2.0 - expected_centre).abs() < 0.12
+                });
+            assert!(
+                on_object,
+                "{s:?} at {t:.1} s: no box on the moving object (expected centre x≈{expected_centre:.2}, y≈0.70): {boxes:?}"
+            );
+        }
         let (p, r) = score(&found, &truth);
         table.push(format!(
             "| moving box 8–12 s | {s:?} | {found:?} | {p:.2} | {r:.2} |"
