@@ -25,8 +25,11 @@ fn motion_seconds(clip: &Path, sensitivity: Sensitivity) -> (BTreeSet<i64>, i64)
     (seconds, len)
 }
 
-/// As [`motion_seconds`], plus the boxes reported, as (time in s, l, t, w, h).
-fn motion_run(clip: &Path, sensitivity: Sensitivity) -> (BTreeSet<i64>, i64, Vec<(f64, [f64; 4])>) {
+/// A reported box: (time in s, [l, t, w, h]).
+type TimedBox = (f64, [f64; 4]);
+
+/// As [`motion_seconds`], plus the boxes reported.
+fn motion_run(clip: &Path, sensitivity: Sensitivity) -> (BTreeSet<i64>, i64, Vec<TimedBox>) {
     let video = Mp4Video::open(clip).expect("clip");
     let config = MotionDetectionConfig {
         sensitivity,
