@@ -22,7 +22,7 @@ fn main() {
         guests.join("Cargo.lock").display()
     );
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
-    for dir in ["motion-detector", "test-guests"] {
+    for dir in ["motion-detector", "object-filter", "test-guests"] {
         println!("cargo:rerun-if-changed={}", guests.join(dir).display());
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());

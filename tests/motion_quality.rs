@@ -13,7 +13,7 @@ use support::{clips, repo};
 use vigil::bus::event_log::EventBus;
 use vigil::media::mp4_reader::Mp4Video;
 use vigil::media::time::{MediaDuration, MediaTime};
-use vigil::nodes::frame_hub::FrameHub;
+use vigil::nodes::frame_hub::{FrameConsumer, FrameHub, HubNode};
 use vigil::nodes::motion_detection::MotionNode;
 use vigil::topology::model::{MotionDetectionConfig, Sensitivity};
 
@@ -39,7 +39,12 @@ fn motion_run(clip: &Path, sensitivity: Sensitivity) -> (BTreeSet<i64>, i64, Vec
     };
     let bus = EventBus::in_memory("q");
     let node = MotionNode::new("motion", &config, "/m".into(), bus.clone()).expect("node");
-    let mut hub = FrameHub::new(vec![(0, node)], "/camera".into(), bus);
+    let node = HubNode {
+        index: 0,
+        input: None,
+        consumer: FrameConsumer::Filter(node),
+    };
+    let mut hub = FrameHub::new(vec![node], "/camera".into(), bus);
     let mut seconds = BTreeSet::new();
     let mut boxes = Vec::new();
     let mut last = START;

@@ -1,5 +1,6 @@
 //! HTTP listener: `POST /pipelines/<pipeline>/inputs/<hubInputName>` delivers a trigger, exactly
-//! like an MQTT message on `vigil/<pipeline>/inputs/<hubInputName>`; `GET /healthz` answers ok.
+//! like an MQTT message on `vigil/<pipeline>/inputs/<hubInputName>`; `GET /healthz` answers ok;
+//! `GET /metrics` serves the pipeline's counters as Prometheus text.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -8,6 +9,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use tokio::sync::{mpsc, watch};
 
+use crate::bus::metrics::Metrics;
 use crate::bus::mqtt::InputMessage;
 
 #[derive(Clone)]
@@ -15,6 +17,7 @@ struct AppState {
     pipeline: String,
     inputs: Vec<String>,
     tx: mpsc::Sender<InputMessage>,
+    metrics: Metrics,
 }
 
 /// Serves the API on `listener` until `shutdown`.
@@ -23,15 +26,26 @@ pub async fn serve(
     pipeline: String,
     inputs: Vec<String>,
     tx: mpsc::Sender<InputMessage>,
+    metrics: Metrics,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let state = AppState {
         pipeline,
         inputs,
         tx,
+        metrics,
     };
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/metrics",
+            get(|State(state): State<AppState>| async move {
+                (
+                    [("content-type", "text/plain; version=0.0.4")],
+                    state.metrics.render(),
+                )
+            }),
+        )
         .route("/pipelines/{pipeline}/inputs/{input}", post(post_input))
         .with_state(state);
     axum::serve(listener, app)

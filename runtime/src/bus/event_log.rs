@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::event::{Event, EventClass};
+use super::metrics::Metrics;
 
 /// An event with the MQTT topic it belongs on.
 #[derive(Clone, Debug)]
@@ -31,6 +32,7 @@ struct Outputs {
 pub struct EventBus {
     pipeline: String,
     outputs: Arc<Mutex<Outputs>>,
+    metrics: Metrics,
 }
 
 impl EventBus {
@@ -53,6 +55,7 @@ impl EventBus {
                 log,
                 ..Outputs::default()
             })),
+            metrics: Metrics::default(),
         })
     }
 
@@ -64,7 +67,13 @@ impl EventBus {
                 memory: Some(Vec::new()),
                 ..Outputs::default()
             })),
+            metrics: Metrics::default(),
         }
+    }
+
+    /// The pipeline's counters (served on `GET /metrics`).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Also publishes every event to MQTT through `sender`.

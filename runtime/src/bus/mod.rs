@@ -1,6 +1,7 @@
-//! Events: AVA's envelope, the event log, MQTT in and out.
+//! Events: AVA's envelope, the event log, MQTT in and out, metrics.
 
 pub mod event;
 pub mod event_log;
+pub mod metrics;
 pub mod mqtt;
 pub mod trigger;

@@ -38,7 +38,7 @@ pub struct Decoder {
 }
 
 /// Initialises FFmpeg once (quiet logging).
-fn init_ffmpeg() -> Result<()> {
+pub(crate) fn init_ffmpeg() -> Result<()> {
     static INIT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let ok = *INIT.get_or_init(|| {
         let ok = ffmpeg::init().is_ok();
@@ -149,6 +149,19 @@ impl Decoder {
             luma,
             rgb,
         })
+    }
+}
+
+impl Decoder {
+    /// Scales a decoded frame to exactly `width`×`height` packed RGB24 (for images sent to
+    /// inference services; the caller keeps the aspect ratio as its scale mode says).
+    pub fn scale_rgb(
+        &mut self,
+        frame: &ffmpeg::frame::Video,
+        width: u32,
+        height: u32,
+    ) -> Result<Vec<u8>> {
+        run_scaler(&mut self.scalers, frame, Pixel::RGB24, width, height)
     }
 }
 

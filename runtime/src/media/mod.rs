@@ -3,6 +3,7 @@
 
 pub mod decode;
 pub mod fmp4;
+pub mod image;
 pub mod mp4_box;
 pub mod mp4_reader;
 pub mod nal;

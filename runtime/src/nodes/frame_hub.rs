@@ -1,9 +1,13 @@
 //! Pixels for every node that needs them: one decoder per source, each frame decoded once and
-//! scaled to the size each node asks for (motion detection, frame-filter WasmProcessors). Runs
-//! on one thread in a live pipeline (FFmpeg's frames stay there) and inline in replay.
+//! scaled to the size each node asks for (motion detection, frame-filter WasmProcessors, HTTP
+//! extensions). Frames flow along the topology: a node reading the camera sees every frame; a
+//! node reading a motion detector sees only the frames it forwards (those with motion), marked
+//! as annotated. Runs on one thread in a live pipeline (FFmpeg's frames stay there) and inline in
+//! replay.
 
 use serde_json::json;
 
+use super::http_extension::HttpExtensionNode;
 use super::motion_detection::MotionNode;
 use crate::bus::event::{Event, EventClass};
 use crate::bus::event_log::EventBus;
@@ -11,20 +15,52 @@ use crate::media::decode::Decoder;
 use crate::media::sample::VideoSample;
 use crate::media::time::MediaTime;
 
-/// The decoder and the frame nodes it feeds, by processor index.
+/// What a node does with frames.
+pub enum FrameConsumer {
+    /// Motion detection or a frame-filter WasmProcessor.
+    Filter(MotionNode),
+    /// An HttpExtension.
+    Extension(HttpExtensionNode),
+}
+
+/// A node of the hub: its processor index, the processor it reads frames from (none: the
+/// camera), and what it does.
+pub struct HubNode {
+    /// Processor index in the plan.
+    pub index: usize,
+    /// Processor index of its frame input; `None` for the camera.
+    pub input: Option<usize>,
+    /// The node.
+    pub consumer: FrameConsumer,
+}
+
+/// The decoder and the frame nodes it feeds, in topological order.
 pub struct FrameHub {
     decoder: Option<Decoder>,
-    nodes: Vec<(usize, MotionNode)>,
+    nodes: Vec<HubNode>,
     subject: String,
     events: EventBus,
 }
 
 impl FrameHub {
-    /// A hub feeding `nodes`; diagnostics carry `subject` (the camera).
-    pub fn new(nodes: Vec<(usize, MotionNode)>, subject: String, events: EventBus) -> Self {
+    /// A hub feeding `nodes` (any order); diagnostics carry `subject` (the camera).
+    pub fn new(mut nodes: Vec<HubNode>, subject: String, events: EventBus) -> Self {
+        // Topological order: a node after the node it reads (the graph is acyclic).
+        let mut ordered: Vec<HubNode> = Vec::with_capacity(nodes.len());
+        while !nodes.is_empty() {
+            let ready = nodes.iter().position(|n| {
+                n.input.is_none_or(|i| {
+                    ordered.iter().any(|o| o.index == i) || !nodes.iter().any(|m| m.index == i)
+                })
+            });
+            match ready {
+                Some(at) => ordered.push(nodes.remove(at)),
+                None => ordered.append(&mut nodes),
+            }
+        }
         Self {
             decoder: None,
-            nodes,
+            nodes: ordered,
             subject,
             events,
         }
@@ -70,30 +106,52 @@ impl FrameHub {
                 return out;
             }
         };
+        let mut forwarded: Vec<usize> = Vec::with_capacity(self.nodes.len());
         for (pts, frame) in &frames {
-            for (p, node) in self.nodes.iter_mut() {
-                let Some((width, rgb)) = node.wants(*pts) else {
+            forwarded.clear();
+            for node in self.nodes.iter_mut() {
+                let annotated = node.input.is_some();
+                if node.input.is_some_and(|i| !forwarded.contains(&i)) {
                     continue;
-                };
+                }
                 let Some(decoder) = self.decoder.as_mut() else {
                     return out;
                 };
-                match decoder.scale(frame, *pts, width, rgb) {
-                    Ok(scaled) => {
-                        if let Some(e) = node.on_frame(scaled) {
-                            out.push((*p, e));
+                let result = match &mut node.consumer {
+                    FrameConsumer::Filter(filter) => {
+                        let mut event = None;
+                        if let Some((width, rgb)) = filter.wants(*pts) {
+                            match decoder.scale(frame, *pts, width, rgb) {
+                                Ok(scaled) => event = filter.on_frame(scaled),
+                                Err(e) => {
+                                    diagnostic(&self.events, &self.subject, *pts, format!("{e:#}"))
+                                }
+                            }
+                        }
+                        if filter.forwards() {
+                            forwarded.push(node.index);
+                        }
+                        event
+                    }
+                    FrameConsumer::Extension(extension) => {
+                        match extension.wants(*pts, annotated, frame.width(), frame.height()) {
+                            Some(layout) => match decoder.scale_rgb(
+                                frame,
+                                layout.content_width,
+                                layout.content_height,
+                            ) {
+                                Ok(rgb) => extension.on_image(*pts, &rgb, layout),
+                                Err(e) => {
+                                    diagnostic(&self.events, &self.subject, *pts, format!("{e:#}"));
+                                    None
+                                }
+                            },
+                            None => None,
                         }
                     }
-                    Err(e) => {
-                        let detail = format!("{e:#}");
-                        self.events.emit(Event::new(
-                            EventClass::Diagnostics,
-                            "MediaFormatError",
-                            self.subject.clone(),
-                            *pts,
-                            json!({"detail": detail}),
-                        ));
-                    }
+                };
+                if let Some(e) = result {
+                    out.push((node.index, e));
                 }
             }
         }
@@ -102,18 +160,24 @@ impl FrameHub {
 
     /// Lets each node swap in a new version of its module file.
     pub fn check_for_new_modules(&mut self, at: MediaTime) {
-        for (_, node) in self.nodes.iter_mut() {
-            node.check_for_new_module(at);
+        for node in self.nodes.iter_mut() {
+            if let FrameConsumer::Filter(filter) = &mut node.consumer {
+                filter.check_for_new_module(at);
+            }
         }
     }
 
     fn diagnostic(&self, at: MediaTime, detail: String) {
-        self.events.emit(Event::new(
-            EventClass::Diagnostics,
-            "MediaFormatError",
-            self.subject.clone(),
-            at,
-            json!({"detail": detail}),
-        ));
+        diagnostic(&self.events, &self.subject, at, detail);
     }
+}
+
+fn diagnostic(events: &EventBus, subject: &str, at: MediaTime, detail: String) {
+    events.emit(Event::new(
+        EventClass::Diagnostics,
+        "MediaFormatError",
+        subject.to_string(),
+        at,
+        json!({"detail": detail}),
+    ));
 }

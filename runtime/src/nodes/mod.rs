@@ -1,10 +1,12 @@
 //! Node implementations, one file per node type.
 
 pub mod event_filter;
+pub mod extension_client;
 pub mod file_naming;
 pub mod file_sink;
 pub mod frame_hub;
 pub mod gate_node;
+pub mod http_extension;
 pub mod motion_detection;
 pub mod rtsp_source;
 pub mod signal_gate;

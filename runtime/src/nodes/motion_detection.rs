@@ -31,6 +31,7 @@ pub struct MotionNode {
     window: MediaDuration,
     last_analysed: Option<MediaTime>,
     last_event: Option<MediaTime>,
+    in_motion: bool,
     module_modified: Option<std::time::SystemTime>,
 }
 
@@ -90,6 +91,7 @@ impl MotionNode {
             window,
             last_analysed: None,
             last_event: None,
+            in_motion: false,
         })
     }
 
@@ -125,7 +127,9 @@ impl MotionNode {
             luma: f.luma,
             rgb: f.rgb,
         };
-        match self.host.process_frame(&frame) {
+        let outcome = self.host.process_frame(&frame);
+        self.in_motion = matches!(&outcome, Outcome::Done(found) if !found.is_empty());
+        match outcome {
             Outcome::Done(found) if !found.is_empty() => self.aggregate(f.pts, &found),
             Outcome::Done(_) | Outcome::Skipped => None,
             Outcome::Fault(why) => {
@@ -133,6 +137,13 @@ impl MotionNode {
                 None
             }
         }
+    }
+
+    /// True while the last analysed frame had motion (or, for a custom frame filter, produced
+    /// inferences): the node forwards the frames from then until the next analysis says
+    /// otherwise (AVA's motion processor passes on only frames with motion, ava-spec §2.3).
+    pub fn forwards(&self) -> bool {
+        self.in_motion
     }
 
     fn aggregate(&mut self, at: MediaTime, found: &[Inference]) -> Option<Event> {

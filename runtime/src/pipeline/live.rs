@@ -70,6 +70,7 @@ async fn run(plan: PipelinePlan, args: &RunArgs) -> Result<()> {
         plan.pipeline.clone(),
         input_names,
         input_tx.clone(),
+        bus.metrics().clone(),
         shutdown.clone(),
     ));
 
@@ -113,11 +114,12 @@ async fn run(plan: PipelinePlan, args: &RunArgs) -> Result<()> {
     if plan.processors.iter().any(|p| p.needs_frames()) {
         let (tx, rx) = std_mpsc::sync_channel::<crate::media::sample::VideoSample>(120);
         let out = analytics_tx.clone();
+        let deliver = analytics_tx.clone();
         let (ready_tx, ready_rx) = std_mpsc::channel::<Result<()>>();
         let (thread_plan, bus) = (plan.clone(), bus.clone());
         sink_threads.push(std::thread::spawn(move || {
             // The decoder lives and dies on this thread.
-            let mut hub = match frame_hub(&thread_plan, &bus) {
+            let mut hub = match frame_hub(&thread_plan, &bus, Some(deliver)) {
                 Ok(h) => {
                     let _ = ready_tx.send(Ok(()));
                     h

@@ -6,7 +6,9 @@ use anyhow::{Result, bail};
 use crate::bus::event::node_subject;
 use crate::media::time::MediaDuration;
 use crate::nodes::signal_gate::GateTiming;
-use crate::topology::model::{FileSinkConfig, MotionDetectionConfig, NodeConfig, RtspSourceConfig};
+use crate::topology::model::{
+    FileSinkConfig, HttpExtensionConfig, MotionDetectionConfig, NodeConfig, RtspSourceConfig,
+};
 use crate::topology::node_type::NodeType;
 use crate::topology::{Node, Topology};
 use crate::wasm::module::{ModuleSource, World};
@@ -59,6 +61,8 @@ pub enum ProcessorKind {
         /// Its configuration.
         settings: Vec<(String, String)>,
     },
+    /// HttpExtension: sampled frames to an inference service.
+    HttpExtension(HttpExtensionConfig),
     /// `#Vigil.WasmProcessor` with an event-filter component.
     EventFilter {
         /// The component.
@@ -137,6 +141,7 @@ impl PipelinePlan {
                         | NodeType::FileSink
                         | NodeType::MotionDetectionProcessor
                         | NodeType::WasmProcessor
+                        | NodeType::HttpExtension
                         | NodeType::IotHubMessageSink
                 )
             })
@@ -144,7 +149,7 @@ impl PipelinePlan {
             .collect();
         if !not_runnable.is_empty() {
             bail!(
-                "this build does not run these nodes yet: {} (it runs RtspSource, IotHubMessageSource, MotionDetectionProcessor, #Vigil.WasmProcessor, SignalGateProcessor, FileSink and IotHubMessageSink)",
+                "this build does not run these nodes yet: {} (it runs RtspSource, IotHubMessageSource, MotionDetectionProcessor, HttpExtension, #Vigil.WasmProcessor, SignalGateProcessor, FileSink and IotHubMessageSink)",
                 not_runnable.join(", ")
             );
         }
@@ -175,6 +180,16 @@ impl PipelinePlan {
         for n in &t.nodes {
             let kind = match &n.config {
                 NodeConfig::MotionDetection(c) => ProcessorKind::Motion(c.clone()),
+                NodeConfig::HttpExtension(c) => {
+                    if !c.endpoint.url.to_ascii_lowercase().starts_with("http://") {
+                        bail!(
+                            "node '{}': endpoint '{}': this build talks plain http:// to inference services (no TLS yet)",
+                            n.name,
+                            c.endpoint.url
+                        );
+                    }
+                    ProcessorKind::HttpExtension(c.clone())
+                }
                 NodeConfig::WasmProcessor(c) => {
                     let module = ModuleSource::parse(&c.module);
                     let loaded = module

@@ -15,8 +15,9 @@ use crate::bus::event_log::EventBus;
 use crate::media::mp4_reader::Mp4Video;
 use crate::media::time::{MediaDuration, MediaTime};
 use crate::nodes::file_sink::FileSink;
-use crate::nodes::frame_hub::FrameHub;
+use crate::nodes::frame_hub::{FrameConsumer, FrameHub, HubNode};
 use crate::nodes::gate_node::{ClipCommand, GateNode};
+use crate::nodes::http_extension::HttpExtensionNode;
 use crate::nodes::motion_detection::MotionNode;
 
 /// One line of the events file.
@@ -108,7 +109,7 @@ pub fn replay(
                 .collect()
         })
         .collect();
-    let mut hub = frame_hub(plan, bus)?;
+    let mut hub = frame_hub(plan, bus, None)?;
     let mut router = EventRouter::new(plan, bus)?;
     let mut report = ReplayReport::default();
     let mut pending = events.iter().peekable();
@@ -223,14 +224,51 @@ impl Replayed<'_> {
     }
 }
 
-/// The decoder and frame nodes of a pipeline (none decode when no node needs pixels).
-pub fn frame_hub(plan: &PipelinePlan, bus: &EventBus) -> Result<FrameHub> {
+/// Where a live pipeline's HTTP extensions deliver their events (with the processor index);
+/// replay runs requests inline instead.
+pub type ExtensionEvents = tokio::sync::mpsc::UnboundedSender<(usize, Event)>;
+
+/// The decoder and frame nodes of a pipeline (none decode when no node needs pixels). With
+/// `deliver`, HTTP extensions send from their own threads; without, inline.
+pub fn frame_hub(
+    plan: &PipelinePlan,
+    bus: &EventBus,
+    deliver: Option<ExtensionEvents>,
+) -> Result<FrameHub> {
     let nodes = plan
         .processors
         .iter()
         .enumerate()
         .filter(|(_, p)| p.needs_frames())
-        .map(|(i, p)| Ok((i, frame_node(p, bus)?)))
+        .map(|(i, p)| {
+            let input = p.inputs.iter().find_map(|name| {
+                plan.processors
+                    .iter()
+                    .position(|q| &q.name == name && q.needs_frames())
+            });
+            let consumer = match &p.kind {
+                ProcessorKind::HttpExtension(c) => FrameConsumer::Extension(match &deliver {
+                    Some(tx) => {
+                        let tx = tx.clone();
+                        HttpExtensionNode::threaded(
+                            c,
+                            p.subject.clone(),
+                            bus.clone(),
+                            Box::new(move |e| {
+                                let _ = tx.send((i, e));
+                            }),
+                        )?
+                    }
+                    None => HttpExtensionNode::inline(c, p.subject.clone(), bus.clone())?,
+                }),
+                _ => FrameConsumer::Filter(frame_node(p, bus)?),
+            };
+            Ok(HubNode {
+                index: i,
+                input,
+                consumer,
+            })
+        })
         .collect::<Result<_>>()?;
     let subject = plan
         .camera
@@ -252,7 +290,7 @@ pub fn frame_node(p: &super::plan::ProcessorPlan, bus: &EventBus) -> Result<Moti
             p.subject.clone(),
             bus.clone(),
         ),
-        ProcessorKind::EventFilter { .. } => anyhow::bail!("node '{}' is an event filter", p.name),
+        _ => anyhow::bail!("node '{}' is not a frame filter", p.name),
     }
 }
 

@@ -50,12 +50,16 @@ pub fn builtin(name: &str) -> Option<&'static [u8]> {
             env!("OUT_DIR"),
             "/guests/motion_detector.wasm"
         ))),
+        "object-filter" => Some(include_bytes!(concat!(
+            env!("OUT_DIR"),
+            "/guests/object_filter.wasm"
+        ))),
         _ => None,
     }
 }
 
 /// Names of the built-in components.
-pub const BUILTINS: &[&str] = &["motion-detector"];
+pub const BUILTINS: &[&str] = &["motion-detector", "object-filter"];
 
 /// Where a module comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,0 +1,431 @@
+//! Images for inference services (HttpExtension `image` property): where the source frame lands in
+//! the requested image (scale modes pad / preserveAspectRatio / stretch), and the encodings AVA
+//! offers (JPEG with a quality, PNG, BMP, raw pixels). Input is packed RGB24 of the content size,
+//! which [`Decoder::scale_rgb`](super::decode::Decoder::scale_rgb) produces from a decoded frame.
+
+use anyhow::{Context, Result, anyhow, bail};
+use ffmpeg::format::Pixel;
+use ffmpeg_next as ffmpeg;
+
+use crate::topology::model::{ImageFormat, ImageScale, ScaleMode};
+
+/// Where the frame goes in the image sent: the image size and the content rectangle inside it
+/// (the rest is black padding; only `pad` mode pads).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageLayout {
+    /// Image width.
+    pub width: u32,
+    /// Image height.
+    pub height: u32,
+    /// Left of the content.
+    pub content_x: u32,
+    /// Top of the content.
+    pub content_y: u32,
+    /// Width of the content.
+    pub content_width: u32,
+    /// Height of the content.
+    pub content_height: u32,
+}
+
+impl ImageLayout {
+    /// The layout for a `source_width`×`source_height` frame under `scale` (none: source size).
+    pub fn new(source_width: u32, source_height: u32, scale: Option<&ImageScale>) -> Self {
+        let (sw, sh) = (source_width.max(1), source_height.max(1));
+        let full = |w: u32, h: u32| Self {
+            width: w,
+            height: h,
+            content_x: 0,
+            content_y: 0,
+            content_width: w,
+            content_height: h,
+        };
+        let Some(scale) = scale else {
+            return full(sw, sh);
+        };
+        let scaled = |n: u32, num: u32, den: u32| {
+            ((u64::from(n) * u64::from(num) + u64::from(den) / 2) / u64::from(den)).max(1) as u32
+        };
+        // The largest size with the source's aspect ratio that fits in w×h.
+        let fit = |w: u32, h: u32| {
+            if u64::from(w) * u64::from(sh) <= u64::from(h) * u64::from(sw) {
+                (w, scaled(sh, w, sw).min(h))
+            } else {
+                (scaled(sw, h, sh).min(w), h)
+            }
+        };
+        match (scale.mode, scale.width, scale.height) {
+            (ScaleMode::Stretch, Some(w), Some(h)) => full(w, h),
+            (ScaleMode::Pad, Some(w), Some(h)) => {
+                let (cw, ch) = fit(w, h);
+                Self {
+                    width: w,
+                    height: h,
+                    content_x: (w - cw) / 2,
+                    content_y: (h - ch) / 2,
+                    content_width: cw,
+                    content_height: ch,
+                }
+            }
+            (_, Some(w), Some(h)) => {
+                let (cw, ch) = fit(w, h);
+                full(cw, ch)
+            }
+            (_, Some(w), None) => full(w, scaled(sh, w, sw)),
+            (_, None, Some(h)) => full(scaled(sw, h, sh), h),
+            (_, None, None) => full(sw, sh),
+        }
+    }
+
+    /// True when the content does not fill the image.
+    pub fn is_padded(&self) -> bool {
+        self.content_width != self.width || self.content_height != self.height
+    }
+
+    /// Maps a box normalised to the image sent (as the service answers) to the frame: padding
+    /// removed, clipped to the frame. `None` when the box lies entirely in the padding.
+    pub fn unpad(&self, l: f64, t: f64, w: f64, h: f64) -> Option<[f64; 4]> {
+        let map = |start: f64, len: f64, full: u32, offset: u32, content: u32| {
+            let (full, offset, content) = (f64::from(full), f64::from(offset), f64::from(content));
+            let a = ((start * full - offset) / content).clamp(0.0, 1.0);
+            let b = (((start + len) * full - offset) / content).clamp(0.0, 1.0);
+            (a, b - a)
+        };
+        let (l2, w2) = map(l, w, self.width, self.content_x, self.content_width);
+        let (t2, h2) = map(t, h, self.height, self.content_y, self.content_height);
+        (w2 > 0.0 && h2 > 0.0).then_some([l2, t2, w2, h2])
+    }
+}
+
+/// An encoded image ready to POST.
+#[derive(Clone, Debug)]
+pub struct EncodedImage {
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// `Content-Type`.
+    pub content_type: &'static str,
+    /// Where the frame is inside it.
+    pub layout: ImageLayout,
+    /// For raw images: the pixel format name.
+    pub pixel_format: Option<String>,
+}
+
+/// Puts `content` (packed RGB24 of the layout's content size) on a black canvas of the image size
+/// and encodes it as `format`.
+pub fn encode_image(
+    content: &[u8],
+    layout: ImageLayout,
+    format: &ImageFormat,
+) -> Result<EncodedImage> {
+    let canvas = pad(content, &layout)?;
+    let (w, h) = (layout.width, layout.height);
+    let (bytes, content_type, pixel_format) = match format {
+        ImageFormat::Jpeg { quality } => (jpeg(&canvas, w, h, *quality)?, "image/jpeg", None),
+        ImageFormat::Png => (png(&canvas, w, h)?, "image/png", None),
+        ImageFormat::Bmp => (bmp(&canvas, w, h), "image/bmp", None),
+        ImageFormat::Raw { pixel_format } => (
+            raw(&canvas, w, h, pixel_format)?,
+            "image/x-raw",
+            Some(pixel_format.clone()),
+        ),
+    };
+    Ok(EncodedImage {
+        bytes,
+        content_type,
+        layout,
+        pixel_format,
+    })
+}
+
+fn pad(content: &[u8], layout: &ImageLayout) -> Result<Vec<u8>> {
+    let (cw, ch) = (
+        layout.content_width as usize,
+        layout.content_height as usize,
+    );
+    if content.len() != cw * ch * 3 {
+        bail!(
+            "content is {} bytes, expected {}×{}×3",
+            content.len(),
+            cw,
+            ch
+        );
+    }
+    if !layout.is_padded() {
+        return Ok(content.to_vec());
+    }
+    let (w, x0, y0) = (
+        layout.width as usize,
+        layout.content_x as usize,
+        layout.content_y as usize,
+    );
+    let mut canvas = vec![0u8; w * layout.height as usize * 3];
+    for (y, row) in content.chunks_exact(cw * 3).enumerate() {
+        let at = ((y0 + y) * w + x0) * 3;
+        canvas[at..at + cw * 3].copy_from_slice(row);
+    }
+    Ok(canvas)
+}
+
+fn jpeg(rgb: &[u8], w: u32, h: u32, quality: u8) -> Result<Vec<u8>> {
+    let (w16, h16) = (
+        u16::try_from(w).map_err(|_| anyhow!("JPEG images are at most 65535 pixels wide"))?,
+        u16::try_from(h).map_err(|_| anyhow!("JPEG images are at most 65535 pixels high"))?,
+    );
+    let mut out = Vec::with_capacity(rgb.len() / 8);
+    jpeg_encoder::Encoder::new(&mut out, quality.clamp(1, 100))
+        .encode(rgb, w16, h16, jpeg_encoder::ColorType::Rgb)
+        .context("JPEG encoding failed")?;
+    Ok(out)
+}
+
+/// 24-bit BMP, bottom-up rows padded to 4 bytes, BGR.
+fn bmp(rgb: &[u8], w: u32, h: u32) -> Vec<u8> {
+    let row = (w as usize * 3).div_ceil(4) * 4;
+    let size = 54 + row * h as usize;
+    let mut out = Vec::with_capacity(size);
+    out.extend_from_slice(b"BM");
+    out.extend_from_slice(&(size as u32).to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&54u32.to_le_bytes());
+    out.extend_from_slice(&40u32.to_le_bytes());
+    out.extend_from_slice(&(w as i32).to_le_bytes());
+    out.extend_from_slice(&(h as i32).to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&24u16.to_le_bytes());
+    out.extend_from_slice(&[0; 4]); // BI_RGB
+    out.extend_from_slice(&((row * h as usize) as u32).to_le_bytes());
+    out.extend_from_slice(&2835u32.to_le_bytes()); // 72 dpi
+    out.extend_from_slice(&2835u32.to_le_bytes());
+    out.extend_from_slice(&[0; 8]);
+    for src in rgb.chunks_exact(w as usize * 3).rev() {
+        for px in src.chunks_exact(3) {
+            out.extend_from_slice(&[px[2], px[1], px[0]]);
+        }
+        out.resize(out.len() + row - w as usize * 3, 0);
+    }
+    out
+}
+
+fn rgb_frame(rgb: &[u8], w: u32, h: u32) -> ffmpeg::frame::Video {
+    let mut frame = ffmpeg::frame::Video::new(Pixel::RGB24, w, h);
+    let stride = frame.stride(0);
+    let row = w as usize * 3;
+    let data = frame.data_mut(0);
+    for (y, src) in rgb.chunks_exact(row).enumerate() {
+        data[y * stride..y * stride + row].copy_from_slice(src);
+    }
+    frame
+}
+
+fn png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>> {
+    super::decode::init_ffmpeg()?;
+    let codec =
+        ffmpeg::encoder::find(ffmpeg::codec::Id::PNG).ok_or_else(|| anyhow!("no PNG encoder"))?;
+    let mut encoder = ffmpeg::codec::context::Context::new_with_codec(codec)
+        .encoder()
+        .video()
+        .context("cannot create the PNG encoder")?;
+    encoder.set_width(w);
+    encoder.set_height(h);
+    encoder.set_format(Pixel::RGB24);
+    encoder.set_time_base((1, 1));
+    let mut encoder = encoder
+        .open_as(codec)
+        .context("cannot open the PNG encoder")?;
+    let mut frame = rgb_frame(rgb, w, h);
+    frame.set_pts(Some(0));
+    encoder.send_frame(&frame).context("PNG encoding failed")?;
+    encoder.send_eof().context("PNG encoding failed")?;
+    let mut packet = ffmpeg::Packet::empty();
+    encoder
+        .receive_packet(&mut packet)
+        .context("PNG encoding produced nothing")?;
+    Ok(packet.data().unwrap_or_default().to_vec())
+}
+
+/// AVA's raw pixel formats and FFmpeg's names for them, with bytes per pixel (packed formats).
+const RAW_FORMATS: &[(&str, Pixel, usize)] = &[
+    ("yuv420p", Pixel::YUV420P, 1),
+    ("rgb565be", Pixel::RGB565BE, 2),
+    ("rgb565le", Pixel::RGB565LE, 2),
+    ("rgb555be", Pixel::RGB555BE, 2),
+    ("rgb555le", Pixel::RGB555LE, 2),
+    ("rgb24", Pixel::RGB24, 3),
+    ("bgr24", Pixel::BGR24, 3),
+    ("argb", Pixel::ARGB, 4),
+    ("rgba", Pixel::RGBA, 4),
+    ("abgr", Pixel::ABGR, 4),
+    ("bgra", Pixel::BGRA, 4),
+];
+
+/// True for the pixel formats `ImageFormatRaw` accepts.
+pub fn is_raw_pixel_format(name: &str) -> bool {
+    RAW_FORMATS
+        .iter()
+        .any(|(n, _, _)| n.eq_ignore_ascii_case(name))
+}
+
+/// Raw pixels, rows packed with no padding; yuv420p as three planes (Y, then U, then V, chroma
+/// planes of ⌈w/2⌉×⌈h/2⌉).
+fn raw(rgb: &[u8], w: u32, h: u32, pixel_format: &str) -> Result<Vec<u8>> {
+    let (_, pixel, bpp) = RAW_FORMATS
+        .iter()
+        .find(|(n, _, _)| n.eq_ignore_ascii_case(pixel_format))
+        .ok_or_else(|| anyhow!("unknown raw pixel format '{pixel_format}'"))?;
+    if *pixel == Pixel::RGB24 {
+        return Ok(rgb.to_vec());
+    }
+    super::decode::init_ffmpeg()?;
+    let input = rgb_frame(rgb, w, h);
+    let mut ctx = ffmpeg::software::scaling::Context::get(
+        Pixel::RGB24,
+        w,
+        h,
+        *pixel,
+        w,
+        h,
+        ffmpeg::software::scaling::Flags::BILINEAR | ffmpeg::software::scaling::Flags::ACCURATE_RND,
+    )
+    .context("cannot create a pixel converter")?;
+    let mut out = ffmpeg::frame::Video::empty();
+    ctx.run(&input, &mut out)
+        .context("pixel conversion failed")?;
+    let mut bytes = Vec::new();
+    let planes = if *pixel == Pixel::YUV420P { 3 } else { 1 };
+    for plane in 0..planes {
+        let (pw, ph) = if plane == 0 {
+            (w as usize, h as usize)
+        } else {
+            ((w as usize).div_ceil(2), (h as usize).div_ceil(2))
+        };
+        let row = pw * bpp;
+        let stride = out.stride(plane);
+        let data = out.data(plane);
+        for y in 0..ph {
+            bytes.extend_from_slice(&data[y * stride..y * stride + row]);
+        }
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scale(mode: ScaleMode, width: Option<u32>, height: Option<u32>) -> ImageScale {
+        ImageScale {
+            mode,
+            width,
+            height,
+        }
+    }
+
+    #[test]
+    fn pad_centres_the_frame_with_bars() {
+        let l = ImageLayout::new(
+            1920,
+            1080,
+            Some(&scale(ScaleMode::Pad, Some(416), Some(416))),
+        );
+        assert_eq!(
+            (l.width, l.height, l.content_x, l.content_y),
+            (416, 416, 0, 91)
+        );
+        assert_eq!((l.content_width, l.content_height), (416, 234));
+        assert!(l.is_padded());
+    }
+
+    #[test]
+    fn preserve_aspect_ratio_fits_the_tighter_side_or_derives_the_other() {
+        let both = ImageLayout::new(
+            1920,
+            1080,
+            Some(&scale(ScaleMode::PreserveAspectRatio, Some(416), Some(416))),
+        );
+        assert_eq!((both.width, both.height), (416, 234));
+        assert!(!both.is_padded());
+        let h = ImageLayout::new(
+            640,
+            360,
+            Some(&scale(ScaleMode::PreserveAspectRatio, None, Some(180))),
+        );
+        assert_eq!((h.width, h.height), (320, 180));
+        let stretch = ImageLayout::new(
+            640,
+            360,
+            Some(&scale(ScaleMode::Stretch, Some(300), Some(300))),
+        );
+        assert_eq!(
+            (stretch.width, stretch.height, stretch.content_y),
+            (300, 300, 0)
+        );
+        assert_eq!(ImageLayout::new(640, 360, None).width, 640);
+    }
+
+    #[test]
+    fn boxes_lose_the_padding() {
+        // AVA's example: 0.2 padding on each side; (0.2, 0, 0.6, 1) is the whole frame.
+        let l = ImageLayout {
+            width: 100,
+            height: 100,
+            content_x: 20,
+            content_y: 0,
+            content_width: 60,
+            content_height: 100,
+        };
+        let b = l.unpad(0.2, 0.0, 0.6, 1.0).expect("inside");
+        for (got, want) in b.iter().zip([0.0, 0.0, 1.0, 1.0]) {
+            assert!((got - want).abs() < 1e-9, "{b:?}");
+        }
+        let half = l.unpad(0.5, 0.5, 0.3, 0.5).expect("inside");
+        assert!(
+            (half[0] - 0.5).abs() < 1e-9 && (half[2] - 0.5).abs() < 1e-9,
+            "{half:?}"
+        );
+        assert_eq!(l.unpad(0.0, 0.0, 0.1, 0.1), None, "a box in the bar");
+    }
+
+    #[test]
+    fn bmp_is_bottom_up_bgr_with_padded_rows() {
+        // 2×2: red, green / blue, white.
+        let rgb = [255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255];
+        let b = bmp(&rgb, 2, 2);
+        assert_eq!(&b[..2], b"BM");
+        assert_eq!(b.len(), 54 + 8 * 2);
+        // First stored row is the bottom one: blue, white, 2 bytes of padding.
+        assert_eq!(&b[54..62], &[255, 0, 0, 255, 255, 255, 0, 0]);
+        assert_eq!(&b[62..68], &[0, 0, 255, 0, 255, 0]);
+    }
+
+    #[test]
+    fn every_format_encodes_a_padded_frame() {
+        let layout = ImageLayout::new(64, 32, Some(&scale(ScaleMode::Pad, Some(64), Some(64))));
+        let content = vec![200u8; 64 * 32 * 3];
+        for format in [
+            ImageFormat::Jpeg { quality: 90 },
+            ImageFormat::Png,
+            ImageFormat::Bmp,
+            ImageFormat::Raw {
+                pixel_format: "yuv420p".into(),
+            },
+            ImageFormat::Raw {
+                pixel_format: "bgra".into(),
+            },
+        ] {
+            let image = encode_image(&content, layout, &format).expect("encodes");
+            match format {
+                ImageFormat::Jpeg { .. } => assert_eq!(&image.bytes[..2], &[0xff, 0xd8]),
+                ImageFormat::Png => assert_eq!(&image.bytes[1..4], b"PNG"),
+                ImageFormat::Bmp => assert_eq!(image.bytes.len(), 54 + 64 * 3 * 64),
+                ImageFormat::Raw { ref pixel_format } if pixel_format == "yuv420p" => {
+                    assert_eq!(image.bytes.len(), 64 * 64 * 3 / 2);
+                    assert!(image.bytes[0] < 20, "top bar is black luma");
+                }
+                ImageFormat::Raw { .. } => {
+                    assert_eq!(image.bytes.len(), 64 * 64 * 4);
+                    let mid = (32 * 64 + 32) * 4;
+                    assert_eq!(&image.bytes[mid..mid + 3], &[200, 200, 200]);
+                }
+            }
+        }
+    }
+}
