@@ -143,6 +143,9 @@ fn assert_scene(
     }
 }
 
+/// Name, `image.scale`, `image.format`, image size, content rectangle (x, y, w, h).
+type ImageCase = (&'static str, Value, Value, (u32, u32), (u32, u32, u32, u32));
+
 fn first_request(server: &InferServer) -> Received {
     let requests = server.requests();
     let first = requests
@@ -161,7 +164,7 @@ fn first_request(server: &InferServer) -> Received {
 #[test]
 fn each_format_and_scale_mode_reaches_the_server_as_asked() {
     let clip = clips().join("camera-h264.mp4");
-    let cases: Vec<(&str, Value, Value, (u32, u32), (u32, u32, u32, u32))> = vec![
+    let cases: Vec<ImageCase> = vec![
         (
             "jpeg-pad",
             json!({"mode": "pad", "width": "416", "height": "416"}),
