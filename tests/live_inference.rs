@@ -1,0 +1,195 @@
+//! Live HttpExtension runs against real peers: the GStreamer RTSP camera looping the generated
+//! clip, the inference stand-in (scripts/peers/infer-server.py), a Mosquitto broker and the
+//! outside decision process of AVA's round trip (scripts/peers/inference-decider.py).
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use support::inference::InferServer;
+use support::peers::{
+    Peer, broker, camera, event_log, free_port, http_post, vigil_run, wait_for_event, wait_for_port,
+};
+use support::{clips, decodes_cleanly, mp4_files, probe, repo, temp_dir};
+
+fn set(name: &str, value: impl std::fmt::Display) -> [String; 2] {
+    ["--set".into(), format!("{name}={value}")]
+}
+
+/// The same inferences decide two recordings in one pipeline: in-process through the
+/// object-filter component, and over MQTT through an outside process that publishes a trigger
+/// with the inference's eventTime. Both gates write the same clips: same first frame (the file
+/// name is its UTC time), same frame count.
+#[test]
+fn in_process_rule_and_mqtt_round_trip_record_the_same_clips() {
+    let dir = temp_dir("live-both-ways");
+    let (cam_port, mqtt_port, http_port, infer_port) =
+        (free_port(), free_port(), free_port(), free_port());
+    let _camera = camera(&clips().join("camera-h264.mp4"), cam_port, "vigil", "vigil");
+    let _broker = broker(mqtt_port);
+    let server = InferServer::start(infer_port, &dir.join("requests"));
+    let pipeline = "bothways";
+    let _decider = Peer {
+        child: Command::new("python3")
+            .arg(repo().join("scripts/peers/inference-decider.py"))
+            .args(["--port", &mqtt_port.to_string(), "--pipeline", pipeline])
+            .args(["--labels", "truck"])
+            .stdout(std::fs::File::create(dir.join("decider.log")).expect("log"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the decider starts"),
+    };
+    let mut args: Vec<String> = vec![
+        "tests/topologies/valid/inference-both-ways.json".into(),
+        "--pipeline-name".into(),
+        pipeline.into(),
+        "--event-log".into(),
+        event_log(&dir).to_string_lossy().into(),
+        "--http".into(),
+        format!("127.0.0.1:{http_port}"),
+        "--mqtt".into(),
+        format!("127.0.0.1:{mqtt_port}"),
+    ];
+    args.extend(set(
+        "rtspUrl",
+        format!("rtsp://127.0.0.1:{cam_port}/camera"),
+    ));
+    args.extend(set("inferencingUrl", server.url()));
+    args.extend(set("samplesPerSecond", 2));
+    args.extend(set("minActivation", "PT6S"));
+    args.extend(set("maxActivation", "PT20S"));
+    args.extend(set("outputDirectory", dir.join("out").display()));
+    let mut vigil = vigil_run(&dir, &args);
+    // One episode of the red box (8–12 s of each 20 s loop) gives one clip on each path.
+    let events = wait_for_event(
+        &event_log(&dir),
+        "RecordingAvailable",
+        2,
+        Duration::from_secs(75),
+    );
+    vigil.interrupt();
+    let triggers = events
+        .iter()
+        .filter(|(k, _, _)| k == "TriggerReceived")
+        .count();
+    assert!(triggers >= 1, "the decider's triggers arrived over MQTT");
+    let local = mp4_files(&dir.join("out/in-process"));
+    let remote = mp4_files(&dir.join("out/round-trip"));
+    assert!(!local.is_empty() && !remote.is_empty());
+    let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().to_string());
+    assert_eq!(
+        name(&local[0]),
+        name(&remote[0]),
+        "both clips start at the same frame"
+    );
+    let (a, b) = (probe(&local[0]), probe(&remote[0]));
+    assert!(decodes_cleanly(&local[0]) && decodes_cleanly(&remote[0]));
+    assert_eq!(a.frames, b.frames, "same frames: {a:?} {b:?}");
+    assert!(
+        a.duration > 11.0,
+        "5 s of pre-roll + at least 6 s: {}",
+        a.duration
+    );
+}
+
+/// The service is down when the pipeline starts, then comes up slow (1.5 s per answer at 5
+/// samples/s): outages are reported and retried, frames due while a request is in flight are
+/// skipped and counted in /metrics, and a trigger records its clip on time all along.
+#[test]
+fn absent_then_slow_service_never_stalls_the_recording() {
+    let dir = temp_dir("live-slow-service");
+    let (cam_port, http_port, infer_port) = (free_port(), free_port(), free_port());
+    let _camera = camera(&clips().join("camera-h264.mp4"), cam_port, "vigil", "vigil");
+    let pipeline = "slowservice";
+    let mut args: Vec<String> = vec![
+        "topologies/inference-roundtrip-to-files.json".into(),
+        "--pipeline-name".into(),
+        pipeline.into(),
+        "--event-log".into(),
+        event_log(&dir).to_string_lossy().into(),
+        "--http".into(),
+        format!("127.0.0.1:{http_port}"),
+    ];
+    args.extend(set(
+        "rtspUrl",
+        format!("rtsp://127.0.0.1:{cam_port}/camera"),
+    ));
+    args.extend(set(
+        "inferencingUrl",
+        format!("http://127.0.0.1:{infer_port}/score"),
+    ));
+    args.extend(set("samplesPerSecond", 5));
+    args.extend(set("minActivation", "PT5S"));
+    args.extend(set("maxActivation", "PT10S"));
+    args.extend(set("outputDirectory", dir.join("out").display()));
+    let mut vigil = vigil_run(&dir, &args);
+    let events = wait_for_event(&event_log(&dir), "NetworkError", 1, Duration::from_secs(30));
+    let outage = events
+        .iter()
+        .find(|(k, _, _)| k == "NetworkError")
+        .map(|(_, b, _)| b.clone())
+        .expect("reported");
+    assert_eq!(outage["errorCode"], "connectionFailed");
+
+    let server = InferServer::start(infer_port, &dir.join("requests"));
+    server.control(r#"{"delay_ms": 1500}"#);
+    wait_for_port(http_port);
+    let url = format!("http://127.0.0.1:{http_port}/pipelines/{pipeline}/inputs/recordingTrigger");
+    // Let the pre-roll buffer fill, then trigger.
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(http_post(&url, "{}"), 202);
+    let events = wait_for_event(
+        &event_log(&dir),
+        "RecordingAvailable",
+        1,
+        Duration::from_secs(30),
+    );
+    let metrics = Command::new("curl")
+        .args(["-s", &format!("http://127.0.0.1:{http_port}/metrics")])
+        .output()
+        .expect("curl runs");
+    let metrics = String::from_utf8_lossy(&metrics.stdout).to_string();
+    vigil.interrupt();
+
+    let files = mp4_files(&dir.join("out"));
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(decodes_cleanly(&files[0]));
+    let p = probe(&files[0]);
+    assert!(
+        (p.duration - 10.0).abs() <= 1.1,
+        "5 s pre-roll + 5 s, within a GOP: {}",
+        p.duration
+    );
+    assert!(
+        (p.frames as f64 - p.duration * 30.0).abs() <= 2.0,
+        "no frame lost: {p:?}"
+    );
+    assert!(!server.requests().is_empty(), "requests resumed");
+    let counter = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let busy =
+        counter("vigil_extension_samples_skipped_total{node=\"inferenceClient\",reason=\"busy\"}");
+    let backoff = counter(
+        "vigil_extension_samples_skipped_total{node=\"inferenceClient\",reason=\"backoff\"}",
+    );
+    assert!(
+        busy > 0,
+        "frames skipped while busy are counted:\n{metrics}"
+    );
+    assert!(backoff > 0, "frames skipped while backing off:\n{metrics}");
+    assert!(
+        events.iter().any(|(k, b, _)| k == "DataDropped"
+            && b["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("inference service"))),
+        "skips are reported"
+    );
+}
