@@ -585,8 +585,10 @@ fn raw_clip() {
     for (i, f) in data.chunks_exact(w * h).enumerate() {
         let r = d.process(w as u32, h as u32, w as u32, f).to_vec();
         let s = d.stats();
-        let boxes: Vec<String> =
-            r.iter().map(|r| format!("({:.2},{:.2} {:.2}x{:.2})", r.l, r.t, r.w, r.h)).collect();
+        let boxes: Vec<String> = r
+            .iter()
+            .map(|r| format!("({:.2},{:.2} {:.2}x{:.2})", r.l, r.t, r.w, r.h))
+            .collect();
         println!(
             "{i:4} {:?} thr {:.1} sigma {:.2} shift {:+.1} gain {:.3} changed {:.4} {}",
             s.phase,

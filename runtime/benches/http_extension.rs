@@ -1,0 +1,213 @@
+//! `cargo bench --bench http_extension`: the cost of the HttpExtension path per sampled frame
+//! once the frame is decoded (decoding is shared with every other node): scale 1080p to
+//! 416×234, pad to 416×416, encode JPEG (quality 90), POST on loopback to a server answering
+//! 204. Reports wall and thread-CPU milliseconds per frame, frames/s per core, the split between
+//! scaling, encoding and the request, and FFmpeg doing the same scale+pad+JPEG in the same run
+//! (its decode-only time subtracted).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use vigil::bus::event_log::EventBus;
+use vigil::media::decode::Decoder;
+use vigil::media::image::encode_image;
+use vigil::media::mp4_reader::Mp4Video;
+use vigil::media::time::MediaTime;
+use vigil::nodes::http_extension::HttpExtensionNode;
+use vigil::topology::model::{
+    Endpoint, HttpExtensionConfig, ImageFormat, ImageProperties, ImageScale, SamplingOptions,
+    ScaleMode,
+};
+
+const FRAMES: usize = 60;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A 1080p30 H.264 clip of busy synthetic video (made once).
+fn clip() -> PathBuf {
+    let path = repo().join("target/bench-clips/1080p-3s.mp4");
+    if !path.exists() {
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
+        let status = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+            .arg("testsrc2=s=1920x1080:r=30:d=3,noise=alls=8:allf=t")
+            .args([
+                "-c:v", "libx264", "-preset", "veryfast", "-b:v", "4M", "-g", "30",
+            ])
+            .args(["-pix_fmt", "yuv420p"])
+            .arg(&path)
+            .status()
+            .expect("ffmpeg runs");
+        assert!(status.success());
+    }
+    path
+}
+
+/// CPU time of this thread, in seconds (Linux schedstat, nanoseconds).
+fn thread_cpu() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .map(|ns| ns / 1e9)
+        .unwrap_or(0.0)
+}
+
+/// A loopback HTTP server that answers every POST with 204; returns its URL.
+fn start_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            listener.set_nonblocking(true).expect("nonblocking");
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            let app = axum::Router::new().route(
+                "/score",
+                axum::routing::post(|_: axum::body::Bytes| async {
+                    axum::http::StatusCode::NO_CONTENT
+                }),
+            );
+            axum::serve(listener, app).await.expect("serves");
+        });
+    });
+    format!("http://{addr}/score")
+}
+
+/// Seconds FFmpeg (one thread) takes for `filters` on the first FRAMES frames of `clip`.
+fn ffmpeg_seconds(clip: &Path, filters: Option<&str>) -> f64 {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-v", "error", "-threads", "1", "-i"]).arg(clip);
+    cmd.args(["-frames:v", &FRAMES.to_string(), "-filter_threads", "1"]);
+    match filters {
+        Some(vf) => cmd.args([
+            "-vf",
+            vf,
+            "-q:v",
+            "3",
+            "-f",
+            "image2pipe",
+            "-c:v",
+            "mjpeg",
+            "-",
+        ]),
+        None => cmd.args(["-f", "null", "-"]),
+    };
+    let start = Instant::now();
+    let out = cmd.output().expect("ffmpeg runs");
+    assert!(out.status.success());
+    start.elapsed().as_secs_f64()
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("http_extension: run with `cargo bench --bench http_extension`");
+        return;
+    }
+    let clip = clip();
+    let video = Mp4Video::open(&clip).expect("clip opens");
+    let mut decoder: Option<Decoder> = None;
+    let mut frames = Vec::new();
+    for sample in video.samples(MediaTime::from_nanos(0)) {
+        let sample = sample.expect("sample");
+        let d = decoder.get_or_insert_with(|| Decoder::new(&sample.params).expect("decoder"));
+        frames.extend(d.decode(&sample).expect("decodes"));
+        if frames.len() >= FRAMES {
+            break;
+        }
+    }
+    let mut decoder = decoder.expect("a decoder");
+    frames.truncate(FRAMES);
+    let config = HttpExtensionConfig {
+        endpoint: Endpoint {
+            url: start_server(),
+            credentials: None,
+            tls: None,
+        },
+        image: ImageProperties {
+            scale: Some(ImageScale {
+                mode: ScaleMode::Pad,
+                width: Some(416),
+                height: Some(416),
+            }),
+            format: ImageFormat::Jpeg { quality: 90 },
+        },
+        sampling: SamplingOptions {
+            skip_samples_without_annotation: false,
+            maximum_samples_per_second: None,
+        },
+    };
+    let bus = EventBus::in_memory("bench");
+    let mut node =
+        HttpExtensionNode::inline(&config, "/bench/inference".into(), bus.clone()).expect("node");
+    let rounds = 5;
+    let pts_of = |round: usize, i: usize| {
+        MediaTime::from_nanos(((round * frames.len() + i) as i64) * 33_333_333)
+    };
+    // Pass 1: the split between scaling and encoding.
+    let (mut scale_s, mut encode_s) = (0.0, 0.0);
+    for _ in 0..rounds {
+        for (_, frame) in &frames {
+            let layout = vigil::media::image::ImageLayout::new(
+                frame.width(),
+                frame.height(),
+                config.image.scale.as_ref(),
+            );
+            let t0 = Instant::now();
+            let rgb = decoder
+                .scale_rgb(frame, layout.content_width, layout.content_height)
+                .expect("scales");
+            let t1 = Instant::now();
+            let encoded = encode_image(&rgb, layout, &config.image.format).expect("encodes");
+            std::hint::black_box(encoded.bytes.len());
+            scale_s += (t1 - t0).as_secs_f64();
+            encode_s += t1.elapsed().as_secs_f64();
+        }
+    }
+    // Pass 2: the node's whole path, as the frame hub runs it.
+    let cpu_start = thread_cpu();
+    let wall_start = Instant::now();
+    for round in 0..rounds {
+        for (i, (_, frame)) in frames.iter().enumerate() {
+            let pts = pts_of(round, i);
+            let Some(layout) = node.wants(pts, false, frame.width(), frame.height()) else {
+                panic!("every frame is due");
+            };
+            let rgb = decoder
+                .scale_rgb(frame, layout.content_width, layout.content_height)
+                .expect("scales");
+            node.on_image(pts, &rgb, layout);
+        }
+    }
+    let n = (rounds * frames.len()) as f64;
+    let wall_ms = wall_start.elapsed().as_secs_f64() / n * 1e3;
+    let cpu_ms = (thread_cpu() - cpu_start) / n * 1e3;
+    let (scale_ms, encode_ms) = (scale_s / n * 1e3, encode_s / n * 1e3);
+    let post_ms = (wall_ms - scale_ms - encode_ms).max(0.0);
+    let failures = bus
+        .remembered()
+        .iter()
+        .filter(|e| e.kind.ends_with("Error"))
+        .count();
+    assert_eq!(failures, 0, "every request succeeded");
+    println!(
+        "1080p -> 416x416 JPEG q90 + POST on loopback, {} frames × {rounds}:",
+        frames.len()
+    );
+    println!(
+        "  {wall_ms:.2} ms per frame wall ({scale_ms:.2} scale, {encode_ms:.2} encode, {post_ms:.2} request), {cpu_ms:.2} ms thread CPU"
+    );
+    println!("  {:.0} frames/s per core", 1000.0 / cpu_ms.max(1e-9));
+    let decode_only = ffmpeg_seconds(&clip, None);
+    let with_jpeg = ffmpeg_seconds(&clip, Some("scale=416:234,pad=416:416:0:91"));
+    let ffmpeg_ms = (with_jpeg - decode_only).max(0.0) / FRAMES as f64 * 1e3;
+    println!(
+        "  FFmpeg scale+pad+JPEG (decode subtracted): {ffmpeg_ms:.2} ms per frame; vigil (scale+encode, no request) / FFmpeg = {:.2}",
+        (scale_ms + encode_ms) / ffmpeg_ms.max(1e-9)
+    );
+}
