@@ -52,7 +52,8 @@ impl Sampler {
     /// True when a frame at `pts` is due.
     pub fn is_due(&self, pts: MediaTime) -> bool {
         match (self.period, self.next_due) {
-            (Some(_), Some(due)) => pts >= due || pts + MediaDuration::from_secs(2) < due,
+            // Earlier than the last sample taken: the stream went back (a replayed loop).
+            (Some(period), Some(due)) => pts >= due || pts < due - period,
             _ => true,
         }
     }
@@ -445,6 +446,19 @@ mod tests {
         }
         assert_eq!(taken.len(), 120);
         assert!(taken.windows(2).all(|w| w[1] - w[0] == 15), "{taken:?}");
+        // Slower than a frame every 2 s too (AVA's httpExtension topology: 0.2/s).
+        let mut slow = Sampler::new(Some(0.2));
+        let picked: Vec<i64> = (0..600)
+            .filter(|f| {
+                let pts = at(f * 1000 / 30);
+                let due = slow.is_due(pts);
+                if due {
+                    slow.take(pts);
+                }
+                due
+            })
+            .collect();
+        assert_eq!(picked, vec![0, 150, 300, 450]);
         let mut all = Sampler::new(None);
         assert!(all.is_due(at(0)));
         all.take(at(0));
