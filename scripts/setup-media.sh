@@ -26,6 +26,8 @@ PKGS=(
   # (d) Rust build: ffmpeg-next / ffmpeg-sys-next (bindgen) and openh264 asm
   libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libavdevice-dev
   libswscale-dev libswresample-dev clang libclang-dev pkg-config nasm
+  # archive catalog (rusqlite links the system SQLite)
+  libsqlite3-dev
 )
 
 SUDO=${SUDO:-}

@@ -3,6 +3,7 @@
 //! Video Analyzer topology JSON.
 
 pub mod api;
+pub mod archive;
 pub mod bus;
 pub mod cli;
 pub mod media;

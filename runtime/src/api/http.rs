@@ -27,6 +27,7 @@ pub async fn serve(
     inputs: Vec<String>,
     tx: mpsc::Sender<InputMessage>,
     metrics: Metrics,
+    extra: Router,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let state = AppState {
@@ -47,7 +48,8 @@ pub async fn serve(
             }),
         )
         .route("/pipelines/{pipeline}/inputs/{input}", post(post_input))
-        .with_state(state);
+        .with_state(state)
+        .merge(extra);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = shutdown.changed().await;

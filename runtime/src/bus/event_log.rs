@@ -25,7 +25,11 @@ struct Outputs {
     log: Option<Box<dyn Write + Send>>,
     mqtt: Option<UnboundedSender<Publication>>,
     memory: Option<Vec<Event>>,
+    recent: std::collections::VecDeque<Event>,
 }
+
+/// Events kept for `GET /api/events`.
+const RECENT_EVENTS: usize = 1000;
 
 /// A handle to the event outputs of one pipeline.
 #[derive(Clone)]
@@ -69,6 +73,15 @@ impl EventBus {
             })),
             metrics: Metrics::default(),
         }
+    }
+
+    /// The last `limit` events (at most 1000), oldest first.
+    pub fn recent(&self, limit: usize) -> Vec<Event> {
+        let Ok(o) = self.outputs.lock() else {
+            return Vec::new();
+        };
+        let skip = o.recent.len().saturating_sub(limit);
+        o.recent.iter().skip(skip).cloned().collect()
     }
 
     /// The pipeline's counters (served on `GET /metrics`).
@@ -123,6 +136,10 @@ impl EventBus {
                 });
             }
         }
+        if o.recent.len() >= RECENT_EVENTS {
+            o.recent.pop_front();
+        }
+        o.recent.push_back(event.clone());
         if let Some(mem) = &mut o.memory {
             mem.push(event);
         }

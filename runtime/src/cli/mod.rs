@@ -30,6 +30,19 @@ pub enum Command {
     /// Feed a recorded MP4 file through a topology's gate and sinks as fast as the CPU allows,
     /// with external events from a JSON-lines file; outputs are those of a live run.
     Replay(ReplayArgs),
+    /// Serve a video archive (playback API and web page) without running a pipeline.
+    Serve(ServeArgs),
+}
+
+/// `vigil serve` options.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The archive directory (a VideoSink's `localMediaCachePath`, or `--archive` of run/replay).
+    #[arg(long, value_name = "DIR")]
+    pub archive: PathBuf,
+    /// Address of the HTTP listener.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
+    pub http: String,
 }
 
 /// `vigil run` options.
@@ -48,6 +61,10 @@ pub struct RunArgs {
     /// Address of the HTTP listener (trigger inputs, health).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
     pub http: String,
+    /// Archive directory of the VideoSinks (segments and catalog), instead of the first
+    /// VideoSink's `localMediaCachePath`.
+    #[arg(long, value_name = "DIR")]
+    pub archive: Option<PathBuf>,
 }
 
 /// `vigil replay` options.
@@ -63,6 +80,10 @@ pub struct ReplayArgs {
     /// "<hubInputName>", "body": {...}}.
     #[arg(long, value_name = "FILE.jsonl")]
     pub events: Option<PathBuf>,
+    /// Archive directory of the VideoSinks (segments and catalog), instead of the first
+    /// VideoSink's `localMediaCachePath`.
+    #[arg(long, value_name = "DIR")]
+    pub archive: Option<PathBuf>,
     /// UTC time of the file's first sample (default: the time recorded in the file, else
     /// 1970-01-01T00:00:00Z).
     #[arg(long, value_name = "ISO8601")]
@@ -99,6 +120,7 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate(&args),
         Command::Run(args) => run(&args),
         Command::Replay(args) => replay(&args),
+        Command::Serve(args) => serve(&args),
     }
 }
 
@@ -215,7 +237,8 @@ fn run_replay(
     args: &ReplayArgs,
 ) -> anyhow::Result<crate::pipeline::replay::ReplayReport> {
     use crate::pipeline::{plan::PipelinePlan, replay};
-    let plan = PipelinePlan::from_topology(topology)?;
+    let mut plan = PipelinePlan::from_topology(topology)?;
+    plan.override_archive(args.archive.as_deref());
     let video = crate::media::mp4_reader::Mp4Video::open(&args.input)?;
     let start = match &args.start_time {
         Some(t) => crate::bus::trigger::parse_utc(t).map_err(anyhow::Error::msg)?,
@@ -228,6 +251,17 @@ fn run_replay(
     let bus =
         crate::bus::event_log::EventBus::new(&topology.pipeline_name, args.event_log.as_deref())?;
     replay::replay(&plan, &video, start, &events, &bus)
+}
+
+fn serve(args: &ServeArgs) -> ExitCode {
+    init_tracing();
+    match crate::api::serve_archive(&args.archive, &args.http) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vigil serve: {e:#}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// Logs to stderr; `RUST_LOG` filters (default: info).

@@ -43,6 +43,11 @@ impl Mp4Video {
             .with_context(|| format!("{}: not a readable MP4", path.display()))
     }
 
+    /// Indexes an MP4 file already in memory.
+    pub fn from_bytes(data: Vec<u8>) -> Result<Self> {
+        Self::parse(Bytes::from(data)).context("not a readable MP4")
+    }
+
     fn parse(data: Bytes) -> Result<Self> {
         let top = children(&data);
         let moov = top

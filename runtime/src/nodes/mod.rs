@@ -10,3 +10,4 @@ pub mod http_extension;
 pub mod motion_detection;
 pub mod rtsp_source;
 pub mod signal_gate;
+pub mod video_sink;

@@ -9,9 +9,10 @@ use anyhow::{Context, Result, bail};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
-use super::plan::{EVENT_LATENCY_SLACK, PipelinePlan, SinkPlan};
+use super::plan::{EVENT_LATENCY_SLACK, PipelinePlan};
 use super::replay::{dispatch, frame_hub};
 use super::routing::EventRouter;
+use super::sinks::MediaSink;
 use crate::bus::event::Event as BusEvent;
 use crate::bus::event::{Event, EventClass, node_subject};
 use crate::bus::event_log::EventBus;
@@ -20,7 +21,6 @@ use crate::bus::trigger::parse_trigger;
 use crate::cli::RunArgs;
 use crate::media::sample::MediaItem;
 use crate::media::time::{MediaDuration, MediaTime};
-use crate::nodes::file_sink::FileSink;
 use crate::nodes::gate_node::{ClipCommand, GateNode};
 use crate::nodes::rtsp_source::{run_rtsp_source, wall_now};
 use crate::topology::Topology;
@@ -30,7 +30,8 @@ const MEDIA_STALL: Duration = Duration::from_secs(1);
 
 /// Runs `topology` until SIGINT or SIGTERM.
 pub fn run_until_signal(topology: &Topology, args: &RunArgs) -> Result<()> {
-    let plan = PipelinePlan::from_topology(topology)?;
+    let mut plan = PipelinePlan::from_topology(topology)?;
+    plan.override_archive(args.archive.as_deref());
     // One thread is plenty for a pipeline's network I/O; file sinks have their own threads.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -44,6 +45,10 @@ async fn run(plan: PipelinePlan, args: &RunArgs) -> Result<()> {
     };
     let bus = EventBus::new(&plan.pipeline, args.event_log.as_deref())
         .context("cannot open the event log")?;
+    let archive = plan.archive.clone().unwrap_or_default();
+    if plan.archive.is_some() {
+        crate::archive::open_archive(&archive, &bus, wall_now())?;
+    }
     let (shutdown_tx, shutdown) = watch::channel(false);
     let (input_tx, mut input_rx) = mpsc::channel::<InputMessage>(64);
 
@@ -71,6 +76,11 @@ async fn run(plan: PipelinePlan, args: &RunArgs) -> Result<()> {
         input_names,
         input_tx.clone(),
         bus.metrics().clone(),
+        crate::api::playback::routes(crate::api::playback::PlaybackState::new(
+            plan.archive.clone(),
+            bus.clone(),
+            None,
+        )?),
         shutdown.clone(),
     ));
 
@@ -85,19 +95,16 @@ async fn run(plan: PipelinePlan, args: &RunArgs) -> Result<()> {
         shutdown.clone(),
     )));
 
-    // File sinks: a thread each.
+    // Media sinks: a thread each.
     let mut sink_threads = Vec::new();
     let mut sink_senders: Vec<Vec<std_mpsc::Sender<ClipCommand>>> = Vec::new();
     for gate in &plan.gates {
         let mut senders = Vec::new();
         for sink in &gate.sinks {
-            let SinkPlan::File {
-                config, subject, ..
-            } = sink;
             let (tx, rx) = std_mpsc::channel::<ClipCommand>();
-            let (config, subject, bus) = (config.clone(), subject.clone(), bus.clone());
+            let (sink, archive, bus) = (sink.clone(), archive.clone(), bus.clone());
             sink_threads.push(std::thread::spawn(move || {
-                let mut sink = FileSink::new(&config, subject, bus);
+                let mut sink = MediaSink::new(&sink, &archive, &bus);
                 while let Ok(c) = rx.recv() {
                     sink.handle(c);
                 }

@@ -4,3 +4,4 @@ pub mod live;
 pub mod plan;
 pub mod replay;
 pub mod routing;
+pub mod sinks;

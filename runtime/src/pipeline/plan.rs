@@ -8,6 +8,7 @@ use crate::media::time::MediaDuration;
 use crate::nodes::signal_gate::GateTiming;
 use crate::topology::model::{
     FileSinkConfig, HttpExtensionConfig, MotionDetectionConfig, NodeConfig, RtspSourceConfig,
+    VideoSinkConfig,
 };
 use crate::topology::node_type::NodeType;
 use crate::topology::{Node, Topology};
@@ -22,6 +23,15 @@ pub enum SinkPlan {
         name: String,
         /// Settings.
         config: FileSinkConfig,
+        /// Event subject.
+        subject: String,
+    },
+    /// Clips appended to a named video in the archive.
+    Video {
+        /// Node name.
+        name: String,
+        /// Settings.
+        config: VideoSinkConfig,
         /// Event subject.
         subject: String,
     },
@@ -118,6 +128,9 @@ pub struct PipelinePlan {
     pub processors: Vec<ProcessorPlan>,
     /// Event outputs.
     pub outputs: Vec<MessageOutput>,
+    /// The archive directory of the VideoSinks (the first one's `localMediaCachePath`, else
+    /// `./archive`; `--archive` overrides it); none without a VideoSink.
+    pub archive: Option<std::path::PathBuf>,
     /// True when a media sink takes audio (its edge from the gate and the gate's edge from the
     /// camera both let audio through).
     pub record_audio: bool,
@@ -139,6 +152,7 @@ impl PipelinePlan {
                         | NodeType::IotHubMessageSource
                         | NodeType::SignalGateProcessor
                         | NodeType::FileSink
+                        | NodeType::VideoSink
                         | NodeType::MotionDetectionProcessor
                         | NodeType::WasmProcessor
                         | NodeType::HttpExtension
@@ -149,7 +163,7 @@ impl PipelinePlan {
             .collect();
         if !not_runnable.is_empty() {
             bail!(
-                "this build does not run these nodes yet: {} (it runs RtspSource, IotHubMessageSource, MotionDetectionProcessor, HttpExtension, #Vigil.WasmProcessor, SignalGateProcessor, FileSink and IotHubMessageSink)",
+                "this build does not run these nodes yet: {} (it runs RtspSource, IotHubMessageSource, MotionDetectionProcessor, HttpExtension, #Vigil.WasmProcessor, SignalGateProcessor, FileSink, VideoSink and IotHubMessageSink)",
                 not_runnable.join(", ")
             );
         }
@@ -234,7 +248,22 @@ impl PipelinePlan {
             processors,
             outputs,
             record_audio: audio_selected(t),
+            archive: t.nodes.iter().find_map(|n| match &n.config {
+                NodeConfig::VideoSink(c) => Some(
+                    c.local_media_cache_path
+                        .clone()
+                        .unwrap_or_else(|| std::path::PathBuf::from("./archive")),
+                ),
+                _ => None,
+            }),
         })
+    }
+
+    /// Uses `dir` as the archive of the VideoSinks, when given and there are any.
+    pub fn override_archive(&mut self, dir: Option<&std::path::Path>) {
+        if let (Some(dir), Some(archive)) = (dir, self.archive.as_mut()) {
+            *archive = dir.to_path_buf();
+        }
     }
 
     /// MQTT topics an event from node `source` is published on.
@@ -303,6 +332,11 @@ fn gate_plan(t: &Topology, gate: &Node, timing: GateTiming) -> GatePlan {
         .consumers(&gate.name)
         .filter_map(|n| match &n.config {
             NodeConfig::FileSink(c) => Some(SinkPlan::File {
+                name: n.name.clone(),
+                config: c.clone(),
+                subject: node_subject(&t.pipeline_name, "sinks", &n.name),
+            }),
+            NodeConfig::VideoSink(c) => Some(SinkPlan::Video {
                 name: n.name.clone(),
                 config: c.clone(),
                 subject: node_subject(&t.pipeline_name, "sinks", &n.name),

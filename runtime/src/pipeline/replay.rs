@@ -8,13 +8,13 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::plan::{EVENT_LATENCY_SLACK, PipelinePlan, ProcessorKind, SinkPlan};
+use super::plan::{EVENT_LATENCY_SLACK, PipelinePlan, ProcessorKind};
 use super::routing::EventRouter;
+use super::sinks::MediaSink;
 use crate::bus::event::{Event, EventClass, node_subject};
 use crate::bus::event_log::EventBus;
 use crate::media::mp4_reader::Mp4Video;
 use crate::media::time::{MediaDuration, MediaTime};
-use crate::nodes::file_sink::FileSink;
 use crate::nodes::frame_hub::{FrameConsumer, FrameHub, HubNode};
 use crate::nodes::gate_node::{ClipCommand, GateNode};
 use crate::nodes::http_extension::HttpExtensionNode;
@@ -95,17 +95,17 @@ pub fn replay(
         .iter()
         .map(|g| GateNode::new(g.timing, EVENT_LATENCY_SLACK))
         .collect();
-    let mut sinks: Vec<Vec<FileSink>> = plan
+    let archive = plan.archive.clone().unwrap_or_default();
+    if plan.archive.is_some() {
+        crate::archive::open_archive(&archive, bus, start)?;
+    }
+    let mut sinks: Vec<Vec<MediaSink>> = plan
         .gates
         .iter()
         .map(|g| {
             g.sinks
                 .iter()
-                .map(|s| match s {
-                    SinkPlan::File {
-                        config, subject, ..
-                    } => FileSink::new(config, subject.clone(), bus.clone()),
-                })
+                .map(|s| MediaSink::new(s, &archive, bus))
                 .collect()
         })
         .collect();
@@ -164,7 +164,7 @@ pub fn replay(
 /// The replay's gates, sinks and event filters.
 struct Replayed<'a> {
     gates: &'a mut Vec<GateNode>,
-    sinks: &'a mut Vec<Vec<FileSink>>,
+    sinks: &'a mut Vec<Vec<MediaSink>>,
     router: &'a mut EventRouter,
 }
 
@@ -300,7 +300,7 @@ fn secs(s: f64) -> MediaDuration {
 
 /// Hands a gate's commands to its sinks, and reports dropped late events.
 pub fn dispatch(
-    sinks: &mut [FileSink],
+    sinks: &mut [MediaSink],
     commands: Vec<ClipCommand>,
     bus: &EventBus,
     gate: &str,

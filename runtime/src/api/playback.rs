@@ -1,0 +1,384 @@
+//! Playback of the video archive and the web page, on the pipeline's HTTP listener:
+//!
+//! * `GET /api/videos`: the videos, each with its recorded ranges and whether it is recording;
+//! * `GET /api/videos/{name}/availableMedia?precision=&startTime=&endTime=`: AVA's query (§10.4);
+//! * `GET /api/videos/{name}/manifest.m3u8?startTime=&endTime=`: HLS (live while recording);
+//! * `GET /api/videos/{name}/media/{segment}`: a segment file, with HTTP byte ranges;
+//! * `GET /api/videos/{name}/download.mp4?startTime=&endTime=`: one MP4 of the range;
+//! * `GET /api/events?limit=`: the pipeline's recent events;
+//! * `GET /`: the web page (assets embedded in the binary).
+//!
+//! Ranges: both bounds ISO 8601 UTC, at most 24 h apart; none: the most recent 4 h; a start
+//! alone: 24 h from it (AVA's manifest rules).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::archive::available::{Precision, TimeRange, available_media, merge_ranges, query_range};
+use crate::archive::catalog::{Catalog, SegmentRow};
+use crate::archive::export::{SegmentBytes, export_mp4};
+use crate::archive::hls::playlist;
+use crate::bus::event_log::EventBus;
+use crate::media::time::{MediaDuration, MediaTime};
+
+/// Reads a segment that is not in the local cache (from the object store).
+pub type RemoteReader = Arc<dyn Fn(&SegmentRow) -> anyhow::Result<Vec<u8>> + Send + Sync>;
+
+/// What the playback routes need.
+#[derive(Clone)]
+pub struct PlaybackState {
+    catalog: Option<Arc<Mutex<Catalog>>>,
+    archive: PathBuf,
+    bus: EventBus,
+    remote: Option<RemoteReader>,
+}
+
+impl PlaybackState {
+    /// Routes over the archive at `archive` (none: the pipeline has no VideoSink), events from
+    /// `bus`, evicted segments read through `remote`.
+    pub fn new(
+        archive: Option<PathBuf>,
+        bus: EventBus,
+        remote: Option<RemoteReader>,
+    ) -> anyhow::Result<Self> {
+        let catalog = match &archive {
+            Some(dir) => Some(Arc::new(Mutex::new(Catalog::open(dir)?))),
+            None => None,
+        };
+        Ok(Self {
+            catalog,
+            archive: archive.unwrap_or_default(),
+            bus,
+            remote,
+        })
+    }
+}
+
+/// The routes.
+pub fn routes(state: PlaybackState) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/assets/hls.min.js", get(hls_js))
+        .route("/api/events", get(events))
+        .route("/api/videos", get(videos))
+        .route("/api/videos/{name}/availableMedia", get(available))
+        .route("/api/videos/{name}/manifest.m3u8", get(manifest))
+        .route("/api/videos/{name}/media/{segment}", get(media))
+        .route("/api/videos/{name}/download.mp4", get(download))
+        .with_state(state)
+}
+
+async fn page() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        include_str!("web/index.html"),
+    )
+}
+
+async fn hls_js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript"),
+            (header::CACHE_CONTROL, "max-age=86400"),
+        ],
+        include_bytes!("web/hls.min.js").as_slice(),
+    )
+}
+
+fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
+    (status, axum::Json(json!({"error": message.to_string()}))).into_response()
+}
+
+#[derive(Deserialize)]
+struct Limit {
+    limit: Option<usize>,
+}
+
+async fn events(State(s): State<PlaybackState>, Query(q): Query<Limit>) -> Response {
+    let events: Vec<Value> = s
+        .bus
+        .recent(q.limit.unwrap_or(200))
+        .iter()
+        .map(|e| e.to_json())
+        .collect();
+    axum::Json(json!({"events": events})).into_response()
+}
+
+/// Runs `f` on the catalog in a blocking thread.
+async fn with_catalog<T: Send + 'static>(
+    s: &PlaybackState,
+    f: impl FnOnce(&Catalog) -> anyhow::Result<T> + Send + 'static,
+) -> Result<T, Response> {
+    let Some(catalog) = s.catalog.clone() else {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "this pipeline has no VideoSink",
+        ));
+    };
+    let joined = tokio::task::spawn_blocking(move || {
+        // A panic in one request must not take the catalog from the others.
+        let c = catalog.lock().unwrap_or_else(|e| e.into_inner());
+        f(&c)
+    })
+    .await;
+    match joined {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(error(StatusCode::BAD_REQUEST, format!("{e:#}"))),
+        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e)),
+    }
+}
+
+fn ranges_json(ranges: &[TimeRange]) -> Value {
+    Value::Array(
+        ranges
+            .iter()
+            .map(|r| json!({"start": r.start.to_string(), "end": r.end.to_string()}))
+            .collect(),
+    )
+}
+
+async fn videos(State(s): State<PlaybackState>) -> Response {
+    let result = with_catalog(&s, |c| {
+        let all = TimeRange {
+            start: MediaTime::from_secs(0),
+            end: MediaTime::from_secs(9_000_000_000),
+        };
+        let mut out = Vec::new();
+        for v in c.videos()? {
+            let segments = c.segments_between(&v.name, all.start, all.end)?;
+            let recording = segments.iter().any(|s| s.recording);
+            out.push(json!({
+                "name": v.name, "title": v.title, "description": v.description,
+                "createdAt": v.created.to_string(), "recording": recording,
+                "segmentLength": format!("PT{}S", v.segment_length_ns / 1_000_000_000),
+                "timeRanges": ranges_json(&merge_ranges(&segments, all)),
+            }));
+        }
+        Ok(json!({"videos": out}))
+    })
+    .await;
+    match result {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RangeQuery {
+    precision: Option<String>,
+    start_time: Option<String>,
+    end_time: Option<String>,
+}
+
+async fn available(
+    State(s): State<PlaybackState>,
+    Path(name): Path<String>,
+    Query(q): Query<RangeQuery>,
+) -> Response {
+    let result = with_catalog(&s, move |c| {
+        let precision = Precision::parse(q.precision.as_deref().unwrap_or("full"))?;
+        let range = query_range(precision, q.start_time.as_deref(), q.end_time.as_deref())?;
+        ensure_video(c, &name)?;
+        let ranges = available_media(c, &name, precision, range)?;
+        Ok(json!({"timeRanges": ranges_json(&ranges)}))
+    })
+    .await;
+    match result {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(r) => r,
+    }
+}
+
+fn ensure_video(c: &Catalog, name: &str) -> anyhow::Result<()> {
+    if c.videos()?.iter().any(|v| v.name == name) {
+        Ok(())
+    } else {
+        anyhow::bail!("no video '{name}'")
+    }
+}
+
+/// A playback range: AVA's manifest rules, at most 24 h.
+fn playback_range(start: Option<&str>, end: Option<&str>) -> anyhow::Result<TimeRange> {
+    let parse = |t: &str| crate::bus::trigger::parse_utc(t).map_err(anyhow::Error::msg);
+    let day = MediaDuration::from_secs(86_400);
+    let range = match (start, end) {
+        (Some(s), Some(e)) => TimeRange {
+            start: parse(s)?,
+            end: parse(e)?,
+        },
+        (Some(s), None) => {
+            let start = parse(s)?;
+            TimeRange {
+                start,
+                end: start + day,
+            }
+        }
+        (None, None) => {
+            let now = crate::nodes::rtsp_source::wall_now();
+            TimeRange {
+                start: now - MediaDuration::from_secs(4 * 3600),
+                end: now + day,
+            }
+        }
+        (None, Some(_)) => anyhow::bail!("endTime needs a startTime"),
+    };
+    if range.end <= range.start {
+        anyhow::bail!("startTime must be before endTime");
+    }
+    if start.is_some() && end.is_some() && range.end - range.start > day {
+        anyhow::bail!("a playback range spans at most 24 hours");
+    }
+    Ok(range)
+}
+
+async fn manifest(
+    State(s): State<PlaybackState>,
+    Path(name): Path<String>,
+    Query(q): Query<RangeQuery>,
+) -> Response {
+    let video = name.clone();
+    let result = with_catalog(&s, move |c| {
+        ensure_video(c, &video)?;
+        let range = playback_range(q.start_time.as_deref(), q.end_time.as_deref())?;
+        playlist(c, &video, range, |id| format!("media/{id}"))
+    })
+    .await;
+    match result {
+        Ok(p) if p.fragments == 0 && !p.live => {
+            error(StatusCode::NOT_FOUND, "nothing recorded in that range")
+        }
+        Ok(p) => (
+            [
+                (header::CONTENT_TYPE, "application/vnd.apple.mpegurl"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            p.text,
+        )
+            .into_response(),
+        Err(r) => r,
+    }
+}
+
+/// `Range: bytes=a-b` → (a, b inclusive), clamped to `len`.
+fn byte_range(headers: &HeaderMap, len: u64) -> Option<(u64, u64)> {
+    let spec = headers
+        .get(header::RANGE)?
+        .to_str()
+        .ok()?
+        .strip_prefix("bytes=")?;
+    let (a, b) = spec.split_once('-')?;
+    let (start, end) = match (a.trim(), b.trim()) {
+        ("", suffix) => {
+            let n: u64 = suffix.parse().ok()?;
+            (len.saturating_sub(n), len.checked_sub(1)?)
+        }
+        (a, "") => (a.parse().ok()?, len.checked_sub(1)?),
+        (a, b) => (
+            a.parse().ok()?,
+            b.parse::<u64>().ok()?.min(len.checked_sub(1)?),
+        ),
+    };
+    (start <= end).then_some((start, end))
+}
+
+struct ArchiveBytes {
+    dir: PathBuf,
+    remote: Option<RemoteReader>,
+}
+
+impl SegmentBytes for ArchiveBytes {
+    fn read(&self, s: &SegmentRow) -> anyhow::Result<Vec<u8>> {
+        if s.local {
+            return Ok(std::fs::read(self.dir.join(&s.path))?);
+        }
+        match &self.remote {
+            Some(remote) => remote(s),
+            None => anyhow::bail!("segment {} is not in the local cache", s.id),
+        }
+    }
+}
+
+async fn media(
+    State(s): State<PlaybackState>,
+    Path((name, segment)): Path<(String, i64)>,
+    headers: HeaderMap,
+) -> Response {
+    let reader = ArchiveBytes {
+        dir: s.archive.clone(),
+        remote: s.remote.clone(),
+    };
+    let result = with_catalog(&s, move |c| {
+        let seg = c
+            .segment(segment)?
+            .filter(|x| x.video == name)
+            .ok_or_else(|| anyhow::anyhow!("no segment {segment} in video '{name}'"))?;
+        let mut bytes = reader.read(&seg)?;
+        bytes.truncate(seg.bytes.max(0) as usize);
+        Ok(bytes)
+    })
+    .await;
+    let bytes = match result {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let len = bytes.len() as u64;
+    let mut response = match byte_range(&headers, len) {
+        Some((a, b)) => {
+            let mut r = bytes[a as usize..=b as usize].to_vec().into_response();
+            *r.status_mut() = StatusCode::PARTIAL_CONTENT;
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes {a}-{b}/{len}")) {
+                r.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            r
+        }
+        None => bytes.into_response(),
+    };
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    response
+}
+
+async fn download(
+    State(s): State<PlaybackState>,
+    Path(name): Path<String>,
+    Query(q): Query<RangeQuery>,
+) -> Response {
+    let reader = ArchiveBytes {
+        dir: s.archive.clone(),
+        remote: s.remote.clone(),
+    };
+    let video = name.clone();
+    let result = with_catalog(&s, move |c| {
+        ensure_video(c, &video)?;
+        let range = playback_range(q.start_time.as_deref(), q.end_time.as_deref())?;
+        let bytes = export_mp4(c, &video, range, &reader)?;
+        Ok((bytes, range))
+    })
+    .await;
+    match result {
+        Ok((bytes, range)) => {
+            let file = format!(
+                "attachment; filename=\"{name}-{}.mp4\"",
+                range.start.to_string().replace([':', '.'], "")
+            );
+            let mut r = bytes.into_response();
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+            if let Ok(v) = HeaderValue::from_str(&file) {
+                r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+            }
+            r
+        }
+        Err(r) => r,
+    }
+}

@@ -1,0 +1,238 @@
+//! `availableMedia` (ava-spec §10.4): the recorded time ranges of a video at year, month, day or
+//! full precision, with AVA's span limits, and the time ranges the playback routes accept.
+
+use anyhow::{Result, bail};
+
+use super::catalog::{Catalog, SegmentRow};
+use crate::media::time::{MediaDuration, MediaTime};
+
+/// `precision`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    /// `YYYY`.
+    Year,
+    /// `YYYY-MM`.
+    Month,
+    /// `YYYY-MM-DD`.
+    Day,
+    /// Full ISO 8601 date and time.
+    Full,
+}
+
+impl Precision {
+    /// Parses `year|month|day|full` (case-insensitive).
+    pub fn parse(s: &str) -> Result<Self> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "year" => Self::Year,
+            "month" => Self::Month,
+            "day" => Self::Day,
+            "full" => Self::Full,
+            other => bail!("precision must be year, month, day or full, not '{other}'"),
+        })
+    }
+}
+
+/// A UTC range [start, end).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeRange {
+    /// Start.
+    pub start: MediaTime,
+    /// End (exclusive).
+    pub end: MediaTime,
+}
+
+fn civil(t: MediaTime) -> jiff::civil::DateTime {
+    let ts = jiff::Timestamp::from_nanosecond(i128::from(t.as_nanos()))
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    jiff::tz::Offset::UTC.to_datetime(ts)
+}
+
+fn utc(dt: jiff::civil::DateTime) -> Result<MediaTime> {
+    let ts = jiff::tz::Offset::UTC.to_timestamp(dt)?;
+    Ok(MediaTime::from_nanos(ts.as_nanosecond() as i64))
+}
+
+/// Parses a bound at `precision`; an end bound covers its whole period (`2026-01` ends at
+/// 2026-02-01).
+fn parse_bound(text: &str, precision: Precision, end: bool) -> Result<MediaTime> {
+    let text = text.trim();
+    let date = |y: i16, m: i8, d: i8| -> Result<jiff::civil::DateTime> {
+        Ok(jiff::civil::date(y, m, d).at(0, 0, 0, 0))
+    };
+    let bad = || {
+        anyhow::anyhow!(
+            "'{text}' is not a {precision:?} bound (expected {})",
+            match precision {
+                Precision::Year => "YYYY",
+                Precision::Month => "YYYY-MM",
+                Precision::Day => "YYYY-MM-DD",
+                Precision::Full => "an ISO 8601 date and time such as 2026-01-01T00:00:00Z",
+            }
+        )
+    };
+    let parts: Vec<&str> = text.split('-').collect();
+    let num = |s: &str| s.parse::<i16>().map_err(|_| bad());
+    let start = match precision {
+        Precision::Year if parts.len() == 1 => date(num(parts[0])?, 1, 1)?,
+        Precision::Month if parts.len() == 2 => date(num(parts[0])?, num(parts[1])? as i8, 1)?,
+        Precision::Day if parts.len() == 3 => {
+            date(num(parts[0])?, num(parts[1])? as i8, num(parts[2])? as i8)?
+        }
+        Precision::Full => {
+            let ts: jiff::Timestamp = text.parse().map_err(|_| bad())?;
+            return Ok(MediaTime::from_nanos(ts.as_nanosecond() as i64));
+        }
+        _ => return Err(bad()),
+    };
+    let start = if end {
+        match precision {
+            Precision::Year => start.checked_add(jiff::Span::new().years(1))?,
+            Precision::Month => start.checked_add(jiff::Span::new().months(1))?,
+            _ => start.checked_add(jiff::Span::new().days(1))?,
+        }
+    } else {
+        start
+    };
+    utc(start)
+}
+
+/// The range an `availableMedia` query asks for, checked against AVA's span limits.
+pub fn query_range(
+    precision: Precision,
+    start: Option<&str>,
+    end: Option<&str>,
+) -> Result<TimeRange> {
+    let (start, end) = match (start, end) {
+        (Some(s), Some(e)) => (
+            parse_bound(s, precision, false)?,
+            parse_bound(e, precision, true)?,
+        ),
+        (None, None) if precision == Precision::Year => {
+            (MediaTime::from_secs(0), MediaTime::from_secs(9_000_000_000))
+        }
+        _ => bail!("startTime and endTime are both required unless precision is year"),
+    };
+    if end <= start {
+        bail!("startTime must be before endTime");
+    }
+    let (s, e) = (civil(start), civil(end - MediaDuration::from_nanos(1)));
+    let months = (i32::from(e.year()) - i32::from(s.year())) * 12 + i32::from(e.month())
+        - i32::from(s.month());
+    let too_long = match precision {
+        Precision::Year => false,
+        Precision::Month => months >= 12,
+        Precision::Day => end - start > MediaDuration::from_secs(31 * 86_400),
+        Precision::Full => end - start > MediaDuration::from_secs(25 * 3_600),
+    };
+    if too_long {
+        bail!(
+            "the span is too long for precision {precision:?} (year: any; month: 12 months; day: 31 days; full: 25 hours)"
+        );
+    }
+    Ok(TimeRange { start, end })
+}
+
+/// Merges segments into continuous ranges (segments of one clip that touch), clipped to `within`.
+pub fn merge_ranges(segments: &[SegmentRow], within: TimeRange) -> Vec<TimeRange> {
+    let mut out: Vec<TimeRange> = Vec::new();
+    for s in segments {
+        if s.end <= s.start {
+            continue;
+        }
+        let r = TimeRange {
+            start: s.start.max(within.start),
+            end: s.end.min(within.end),
+        };
+        if r.end <= r.start {
+            continue;
+        }
+        match out.last_mut() {
+            // Touching (within one frame at 10 fps): one range.
+            Some(last) if r.start <= last.end + MediaDuration::from_nanos(100_000_000) => {
+                last.end = last.end.max(r.end);
+            }
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+/// The recorded ranges of `video` in `range` at `precision`: full precision gives exact ranges;
+/// coarser precisions give the periods (years, months, days) that hold media.
+pub fn available_media(
+    catalog: &Catalog,
+    video: &str,
+    precision: Precision,
+    range: TimeRange,
+) -> Result<Vec<TimeRange>> {
+    let segments = catalog.segments_between(video, range.start, range.end)?;
+    let exact = merge_ranges(&segments, range);
+    if precision == Precision::Full {
+        return Ok(exact);
+    }
+    let mut periods: Vec<TimeRange> = Vec::new();
+    for r in exact {
+        let mut t = r.start;
+        while t < r.end {
+            let c = civil(t);
+            let start = match precision {
+                Precision::Year => jiff::civil::date(c.year(), 1, 1),
+                Precision::Month => jiff::civil::date(c.year(), c.month(), 1),
+                _ => c.date(),
+            }
+            .at(0, 0, 0, 0);
+            let span = match precision {
+                Precision::Year => jiff::Span::new().years(1),
+                Precision::Month => jiff::Span::new().months(1),
+                _ => jiff::Span::new().days(1),
+            };
+            let period = TimeRange {
+                start: utc(start)?,
+                end: utc(start.checked_add(span)?)?,
+            };
+            if periods.last() != Some(&period) {
+                periods.push(period);
+            }
+            t = period.end;
+        }
+    }
+    Ok(periods)
+}
+
+/// Formats a UTC time as AVA does in `availableMedia` (`2026-01-01T00:00:04.000Z`).
+pub fn iso(t: MediaTime) -> String {
+    t.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn span_limits_follow_ava() {
+        assert!(query_range(Precision::Year, None, None).is_ok());
+        assert!(query_range(Precision::Month, Some("2026-01"), Some("2026-12")).is_ok());
+        assert!(query_range(Precision::Month, Some("2026-01"), Some("2027-01")).is_err());
+        assert!(query_range(Precision::Day, Some("2026-01-01"), Some("2026-01-31")).is_ok());
+        assert!(query_range(Precision::Day, Some("2026-01-01"), Some("2026-02-01")).is_err());
+        assert!(
+            query_range(
+                Precision::Full,
+                Some("2026-01-01T00:00:00Z"),
+                Some("2026-01-02T01:00:00Z")
+            )
+            .is_ok()
+        );
+        assert!(
+            query_range(
+                Precision::Full,
+                Some("2026-01-01T00:00:00Z"),
+                Some("2026-01-02T01:00:01Z")
+            )
+            .is_err()
+        );
+        assert!(query_range(Precision::Day, Some("2026-01-01"), None).is_err());
+        let r = query_range(Precision::Month, Some("2026-01"), Some("2026-01")).expect("ok");
+        assert_eq!(r.end - r.start, MediaDuration::from_secs(31 * 86_400));
+    }
+}

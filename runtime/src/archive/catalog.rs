@@ -1,0 +1,448 @@
+//! The archive catalog: which video has which segments and fragments, their UTC ranges, sizes,
+//! content hashes, and whether each segment is in the local cache and in the object store.
+//! SQLite in WAL mode with `synchronous=FULL`: a fragment is recorded only after its bytes are
+//! fsync'd to the segment file, so after a crash the catalog never points at bytes that are not
+//! on disk; the start-up repair ([`super::repair`]) trims what a crash left beyond the catalog.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::media::time::MediaTime;
+
+/// A video: a named archive that gate openings append clips to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VideoRow {
+    /// Name.
+    pub name: String,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Creation time.
+    pub created: MediaTime,
+    /// Segment length in nanoseconds.
+    pub segment_length_ns: i64,
+    /// Retention in nanoseconds; none = forever.
+    pub retention_ns: Option<i64>,
+}
+
+/// A segment: one fragmented MP4 file of one clip.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SegmentRow {
+    /// Catalog id.
+    pub id: i64,
+    /// Video name.
+    pub video: String,
+    /// Clip number within the installation (one per gate opening).
+    pub clip: i64,
+    /// Position within the clip, from 0.
+    pub seq: i64,
+    /// File, relative to the archive directory.
+    pub path: String,
+    /// UTC of its first frame.
+    pub start: MediaTime,
+    /// UTC end (exclusive) of its last complete fragment.
+    pub end: MediaTime,
+    /// Bytes of complete fragments (init included).
+    pub bytes: i64,
+    /// Length of the init segment (`ftyp` + `moov`).
+    pub init_len: i64,
+    /// SHA-256 of the file, once complete.
+    pub sha256: Option<String>,
+    /// Still being written.
+    pub recording: bool,
+    /// The file is in the local cache.
+    pub local: bool,
+    /// The object store has it.
+    pub uploaded: bool,
+}
+
+/// A fragment (`moof` + `mdat`, one GOP or ≤ 1 s) of a segment file.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FragmentRow {
+    /// Byte offset in the file.
+    pub offset: i64,
+    /// Length in bytes.
+    pub len: i64,
+    /// UTC of its first frame.
+    pub start: MediaTime,
+    /// UTC end (exclusive).
+    pub end: MediaTime,
+}
+
+/// A gap in a video the archive reports (cache overflow, a crash).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GapRow {
+    /// UTC start.
+    pub start: MediaTime,
+    /// UTC end.
+    pub end: MediaTime,
+    /// Why.
+    pub reason: String,
+}
+
+/// A connection to the catalog of one archive directory.
+pub struct Catalog {
+    conn: Connection,
+    dir: PathBuf,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS videos(
+    name TEXT PRIMARY KEY, title TEXT NOT NULL, description TEXT NOT NULL,
+    created_ns INTEGER NOT NULL, segment_length_ns INTEGER NOT NULL, retention_ns INTEGER);
+CREATE TABLE IF NOT EXISTS segments(
+    id INTEGER PRIMARY KEY AUTOINCREMENT, video TEXT NOT NULL REFERENCES videos(name),
+    clip INTEGER NOT NULL, seq INTEGER NOT NULL, path TEXT NOT NULL UNIQUE,
+    start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL, bytes INTEGER NOT NULL,
+    init_len INTEGER NOT NULL, sha256 TEXT, recording INTEGER NOT NULL,
+    local INTEGER NOT NULL DEFAULT 1, uploaded INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS segments_by_time ON segments(video, start_ns);
+CREATE TABLE IF NOT EXISTS fragments(
+    segment INTEGER NOT NULL REFERENCES segments(id) ON DELETE CASCADE,
+    offset INTEGER NOT NULL, len INTEGER NOT NULL, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL,
+    PRIMARY KEY(segment, offset));
+CREATE TABLE IF NOT EXISTS gaps(
+    video TEXT NOT NULL, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL, reason TEXT NOT NULL);
+";
+
+fn segment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SegmentRow> {
+    Ok(SegmentRow {
+        id: r.get(0)?,
+        video: r.get(1)?,
+        clip: r.get(2)?,
+        seq: r.get(3)?,
+        path: r.get(4)?,
+        start: MediaTime::from_nanos(r.get(5)?),
+        end: MediaTime::from_nanos(r.get(6)?),
+        bytes: r.get(7)?,
+        init_len: r.get(8)?,
+        sha256: r.get(9)?,
+        recording: r.get(10)?,
+        local: r.get(11)?,
+        uploaded: r.get(12)?,
+    })
+}
+
+const SEGMENT_COLUMNS: &str = "id, video, clip, seq, path, start_ns, end_ns, bytes, init_len, sha256, recording, local, uploaded";
+
+impl Catalog {
+    /// Opens (creating) the catalog of archive directory `dir`.
+    pub fn open(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the archive directory {}", dir.display()))?;
+        let path = dir.join("catalog.sqlite3");
+        let conn = Connection::open(&path)
+            .with_context(|| format!("cannot open the catalog {}", path.display()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.execute_batch(SCHEMA)
+            .with_context(|| format!("cannot set up the catalog {}", path.display()))?;
+        conn.execute(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES('installation', ?1)",
+            params![uuid::Uuid::new_v4().to_string()],
+        )?;
+        Ok(Self {
+            conn,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The archive directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// This installation's id (made once, kept in the catalog).
+    pub fn installation(&self) -> Result<String> {
+        Ok(self.conn.query_row(
+            "SELECT value FROM meta WHERE key = 'installation'",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Creates the video if it does not exist; returns whether it was created.
+    pub fn ensure_video(&self, v: &VideoRow) -> Result<bool> {
+        let n = self.conn.execute(
+            "INSERT OR IGNORE INTO videos(name, title, description, created_ns, segment_length_ns, retention_ns)
+             VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+            params![v.name, v.title, v.description, v.created.as_nanos(), v.segment_length_ns, v.retention_ns],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Every video, by name.
+    pub fn videos(&self) -> Result<Vec<VideoRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT name, title, description, created_ns, segment_length_ns, retention_ns FROM videos ORDER BY name",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(VideoRow {
+                name: r.get(0)?,
+                title: r.get(1)?,
+                description: r.get(2)?,
+                created: MediaTime::from_nanos(r.get(3)?),
+                segment_length_ns: r.get(4)?,
+                retention_ns: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The next clip number.
+    pub fn next_clip(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT COALESCE(MAX(clip), 0) + 1 FROM segments", [], |r| {
+                r.get(0)
+            })?)
+    }
+
+    /// Records a new segment being written (before its file exists).
+    pub fn begin_segment(
+        &self,
+        video: &str,
+        clip: i64,
+        seq: i64,
+        path: &str,
+        start: MediaTime,
+        init_len: i64,
+    ) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO segments(video, clip, seq, path, start_ns, end_ns, bytes, init_len, recording)
+             VALUES(?1, ?2, ?3, ?4, ?5, ?5, ?6, ?6, 1)",
+            params![video, clip, seq, path, start.as_nanos(), init_len],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Records a fragment whose bytes are on disk (fsync'd).
+    pub fn add_fragment(&self, segment: i64, f: &FragmentRow) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "INSERT INTO fragments(segment, offset, len, start_ns, end_ns) VALUES(?1, ?2, ?3, ?4, ?5)",
+            params![segment, f.offset, f.len, f.start.as_nanos(), f.end.as_nanos()],
+        )?;
+        tx.execute(
+            "UPDATE segments SET end_ns = MAX(end_ns, ?2), bytes = ?3 WHERE id = ?1",
+            params![segment, f.end.as_nanos(), f.offset + f.len],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Marks a segment complete with its content hash.
+    pub fn finish_segment(&self, segment: i64, sha256: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE segments SET recording = 0, sha256 = ?2 WHERE id = ?1",
+            params![segment, sha256],
+        )?;
+        Ok(())
+    }
+
+    /// Segments of `video` overlapping [start, end), in time order.
+    pub fn segments_between(
+        &self,
+        video: &str,
+        start: MediaTime,
+        end: MediaTime,
+    ) -> Result<Vec<SegmentRow>> {
+        let sql = format!(
+            "SELECT {SEGMENT_COLUMNS} FROM segments WHERE video = ?1 AND start_ns < ?3 AND end_ns > ?2 ORDER BY start_ns, id"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(
+            params![video, start.as_nanos(), end.as_nanos()],
+            segment_row,
+        )?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// One segment.
+    pub fn segment(&self, id: i64) -> Result<Option<SegmentRow>> {
+        let sql = format!("SELECT {SEGMENT_COLUMNS} FROM segments WHERE id = ?1");
+        Ok(self
+            .conn
+            .query_row(&sql, params![id], segment_row)
+            .optional()?)
+    }
+
+    /// Every segment, oldest first (repair, upload, cache accounting).
+    pub fn all_segments(&self) -> Result<Vec<SegmentRow>> {
+        let sql = format!("SELECT {SEGMENT_COLUMNS} FROM segments ORDER BY start_ns, id");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map([], segment_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The complete fragments of a segment, in order.
+    pub fn fragments(&self, segment: i64) -> Result<Vec<FragmentRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT offset, len, start_ns, end_ns FROM fragments WHERE segment = ?1 ORDER BY offset",
+        )?;
+        let rows = stmt.query_map(params![segment], |r| {
+            Ok(FragmentRow {
+                offset: r.get(0)?,
+                len: r.get(1)?,
+                start: MediaTime::from_nanos(r.get(2)?),
+                end: MediaTime::from_nanos(r.get(3)?),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Marks a segment uploaded.
+    pub fn mark_uploaded(&self, segment: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE segments SET uploaded = 1 WHERE id = ?1",
+            params![segment],
+        )?;
+        Ok(())
+    }
+
+    /// The local file of an uploaded segment was evicted from the cache.
+    pub fn mark_evicted(&self, segment: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE segments SET local = 0 WHERE id = ?1",
+            params![segment],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets a segment whose media is gone, recording the gap it leaves.
+    pub fn drop_segment(&self, s: &SegmentRow, reason: &str) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        if s.end > s.start {
+            tx.execute(
+                "INSERT INTO gaps(video, start_ns, end_ns, reason) VALUES(?1, ?2, ?3, ?4)",
+                params![s.video, s.start.as_nanos(), s.end.as_nanos(), reason],
+            )?;
+        }
+        tx.execute("DELETE FROM segments WHERE id = ?1", params![s.id])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Gaps recorded for `video` overlapping [start, end).
+    pub fn gaps_between(
+        &self,
+        video: &str,
+        start: MediaTime,
+        end: MediaTime,
+    ) -> Result<Vec<GapRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT start_ns, end_ns, reason FROM gaps WHERE video = ?1 AND start_ns < ?3 AND end_ns > ?2 ORDER BY start_ns",
+        )?;
+        let rows = stmt.query_map(params![video, start.as_nanos(), end.as_nanos()], |r| {
+            Ok(GapRow {
+                start: MediaTime::from_nanos(r.get(0)?),
+                end: MediaTime::from_nanos(r.get(1)?),
+                reason: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Bytes of segment files in the local cache.
+    pub fn local_bytes(&self) -> Result<i64> {
+        Ok(self.conn.query_row(
+            "SELECT COALESCE(SUM(bytes), 0) FROM segments WHERE local = 1",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Drops the fragments past `bytes` (repair after a crash) and sets the segment's end.
+    pub fn truncate_segment(&self, segment: i64, bytes: i64) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "DELETE FROM fragments WHERE segment = ?1 AND offset + len > ?2",
+            params![segment, bytes],
+        )?;
+        tx.execute(
+            "UPDATE segments SET bytes = ?2,
+                end_ns = COALESCE((SELECT MAX(end_ns) FROM fragments WHERE segment = ?1), start_ns)
+             WHERE id = ?1",
+            params![segment, bytes],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: i64) -> MediaTime {
+        MediaTime::from_secs(1_767_225_600 + s)
+    }
+
+    #[test]
+    fn segments_fragments_and_gaps_round_trip() {
+        let dir = std::env::temp_dir().join(format!("vigil-catalog-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let c = Catalog::open(&dir).expect("opens");
+        let video = VideoRow {
+            name: "lobby".into(),
+            title: "Lobby".into(),
+            description: String::new(),
+            created: t(0),
+            segment_length_ns: 30_000_000_000,
+            retention_ns: None,
+        };
+        assert!(c.ensure_video(&video).expect("creates"));
+        assert!(!c.ensure_video(&video).expect("exists"), "created once");
+        let clip = c.next_clip().expect("clip");
+        let id = c
+            .begin_segment("lobby", clip, 0, "videos/lobby/1.mp4", t(10), 700)
+            .expect("segment");
+        for i in 0..3 {
+            c.add_fragment(
+                id,
+                &FragmentRow {
+                    offset: 700 + i * 1000,
+                    len: 1000,
+                    start: t(10 + i),
+                    end: t(11 + i),
+                },
+            )
+            .expect("fragment");
+        }
+        let s = c.segment(id).expect("query").expect("exists");
+        assert_eq!(
+            (s.start, s.end, s.bytes, s.recording),
+            (t(10), t(13), 3700, true)
+        );
+        assert_eq!(
+            c.segments_between("lobby", t(12), t(20)).expect("q").len(),
+            1
+        );
+        assert!(
+            c.segments_between("lobby", t(13), t(20))
+                .expect("q")
+                .is_empty(),
+            "end exclusive"
+        );
+        c.truncate_segment(id, 2700).expect("truncates");
+        let s = c.segment(id).expect("query").expect("exists");
+        assert_eq!((s.end, s.bytes), (t(12), 2700));
+        assert_eq!(c.fragments(id).expect("q").len(), 2);
+        c.drop_segment(&s, "cacheFull").expect("drops");
+        assert_eq!(
+            c.gaps_between("lobby", t(0), t(60)).expect("q")[0].reason,
+            "cacheFull"
+        );
+        assert!(
+            c.fragments(id).expect("q").is_empty(),
+            "fragments go with it"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,366 @@
+//! The VideoSink node: every gate opening appends a clip to one named video in the archive. Media
+//! is cut into fragmented-MP4 segment files of `segmentLength` (at key frames), one fragment per
+//! GOP (≤ 1 s); each fragment is fsync'd and then recorded in the catalog, so a fragment is
+//! playable (live HLS) as soon as it is recorded. Decode times run on across the segments of a
+//! clip; clips are separate (a discontinuity between them).
+//!
+//! Events: `RecordingStarted` when a clip's first segment is created, `RecordingAvailable` when
+//! its first fragment is playable, `RecordingStopped` when the gate closes; `outputType: video`,
+//! `outputLocation: <videoName>`, correlated with the event that opened the gate.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::gate_node::ClipCommand;
+use crate::archive::catalog::{Catalog, FragmentRow, VideoRow};
+use crate::bus::event::{Event, EventClass};
+use crate::bus::event_log::EventBus;
+use crate::media::fmp4::Fmp4Writer;
+use crate::media::sample::{AudioParams, VideoSample};
+use crate::media::time::{MediaDuration, MediaTime};
+use crate::topology::model::VideoSinkConfig;
+
+/// After a write error, wait this much media time before trying a new segment.
+const RETRY_AFTER: MediaDuration = MediaDuration::from_secs(5);
+
+struct Segment {
+    id: i64,
+    file: File,
+    writer: Fmp4Writer,
+    bytes: i64,
+    start: MediaTime,
+    fragment_start: Option<MediaTime>,
+    hasher: Sha256,
+}
+
+struct Clip {
+    number: i64,
+    seq: i64,
+    base: Option<MediaTime>,
+    correlation_id: String,
+    audio: Option<Arc<AudioParams>>,
+    segment: Option<Segment>,
+    last_pts: Option<MediaTime>,
+    frame: MediaDuration,
+    started: bool,
+    available: bool,
+    retry_at: Option<MediaTime>,
+}
+
+/// One VideoSink.
+pub struct VideoSink {
+    config: VideoSinkConfig,
+    catalog: Option<Catalog>,
+    archive: std::path::PathBuf,
+    subject: String,
+    events: EventBus,
+    clip: Option<Clip>,
+}
+
+impl VideoSink {
+    /// A sink appending to `config.video_name` in the archive at `archive`.
+    pub fn new(
+        config: &VideoSinkConfig,
+        archive: &Path,
+        subject: String,
+        events: EventBus,
+    ) -> Self {
+        let mut sink = Self {
+            config: config.clone(),
+            catalog: None,
+            archive: archive.to_path_buf(),
+            subject,
+            events,
+            clip: None,
+        };
+        sink.open_catalog(MediaTime::default());
+        sink
+    }
+
+    fn open_catalog(&mut self, at: MediaTime) -> bool {
+        if self.catalog.is_some() {
+            return true;
+        }
+        let result = Catalog::open(&self.archive).and_then(|c| {
+            let created = c.ensure_video(&VideoRow {
+                name: self.config.video_name.clone(),
+                title: self
+                    .config
+                    .title
+                    .clone()
+                    .unwrap_or_else(|| self.config.video_name.clone()),
+                description: self.config.description.clone().unwrap_or_default(),
+                created: crate::nodes::rtsp_source::wall_now(),
+                segment_length_ns: self.config.segment_length.as_nanos(),
+                retention_ns: self.config.retention_period.map(|r| r.as_nanos()),
+            })?;
+            Ok((c, created))
+        });
+        match result {
+            Ok((c, created)) => {
+                if created {
+                    self.events.emit(Event::new(
+                        EventClass::Operational,
+                        "VideoCreated",
+                        self.subject.clone(),
+                        at,
+                        json!({"outputType": "video", "outputLocation": self.config.video_name}),
+                    ));
+                }
+                self.catalog = Some(c);
+                true
+            }
+            Err(e) => {
+                self.storage_error(&format!("{e:#}"), at);
+                false
+            }
+        }
+    }
+
+    /// Acts on one command from the gate.
+    pub fn handle(&mut self, command: ClipCommand) {
+        match command {
+            ClipCommand::Start {
+                correlation_id,
+                audio,
+                ..
+            } => {
+                self.close_clip(None);
+                self.clip = Some(Clip {
+                    number: 0,
+                    seq: 0,
+                    base: None,
+                    correlation_id,
+                    audio,
+                    segment: None,
+                    last_pts: None,
+                    frame: MediaDuration::from_nanos(33_333_333),
+                    started: false,
+                    available: false,
+                    retry_at: None,
+                });
+            }
+            ClipCommand::Sample(sample) => self.write_sample(sample),
+            ClipCommand::Audio(sample) => {
+                if let Some(s) = self.clip.as_mut().and_then(|c| c.segment.as_mut()) {
+                    s.writer.push_audio(sample);
+                }
+            }
+            ClipCommand::End { end, .. } => self.close_clip(Some(end)),
+            ClipCommand::LateEventDropped { .. } => {}
+        }
+    }
+
+    /// The pipeline stops: finishes the open segment cleanly.
+    pub fn shutdown(&mut self) {
+        self.close_clip(None);
+    }
+
+    fn write_sample(&mut self, sample: VideoSample) {
+        let Some(clip) = &mut self.clip else { return };
+        if let Some(last) = clip.last_pts
+            && sample.pts > last
+        {
+            clip.frame = sample.pts - last;
+        }
+        clip.last_pts = Some(sample.pts);
+        let segment_full = clip.segment.as_ref().is_some_and(|s| {
+            sample.key_frame
+                && (sample.pts - s.start >= self.config.segment_length
+                    || s.writer.params() != &sample.params)
+        });
+        if segment_full {
+            self.finish_segment(Some(sample.pts));
+        }
+        let Some(clip) = &mut self.clip else { return };
+        if clip.segment.is_none() {
+            if !sample.key_frame || clip.retry_at.is_some_and(|t| sample.pts < t) {
+                return;
+            }
+            if let Err(e) = self.open_segment(&sample) {
+                self.storage_error(&format!("{e:#}"), sample.pts);
+                if let Some(clip) = &mut self.clip {
+                    clip.retry_at = Some(sample.pts + RETRY_AFTER);
+                }
+                return;
+            }
+        }
+        let Some(segment) = self.clip.as_mut().and_then(|c| c.segment.as_mut()) else {
+            return;
+        };
+        let pts = sample.pts;
+        let fragment_start = *segment.fragment_start.get_or_insert(pts);
+        if let Some(fragment) = segment.writer.push(sample) {
+            segment.fragment_start = Some(pts);
+            self.commit_fragment(&fragment, fragment_start, pts);
+        }
+    }
+
+    fn open_segment(&mut self, first: &VideoSample) -> anyhow::Result<()> {
+        if !self.open_catalog(first.pts) {
+            anyhow::bail!("the catalog is not available");
+        }
+        let (Some(catalog), Some(clip)) = (&self.catalog, &mut self.clip) else {
+            anyhow::bail!("no clip");
+        };
+        if clip.number == 0 {
+            clip.number = catalog.next_clip()?;
+        }
+        let base = *clip.base.get_or_insert(first.dts);
+        let writer = Fmp4Writer::new(first.params.clone(), base, clip.audio.clone());
+        let init = writer.init_segment(first.pts);
+        let relative = format!(
+            "videos/{}/{:08}-{:04}.mp4",
+            self.config.video_name, clip.number, clip.seq
+        );
+        let path = self.archive.join(&relative);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        // The row first: a crash between the two leaves a row without a file, which the
+        // start-up repair drops (nothing was recorded yet).
+        let id = catalog.begin_segment(
+            &self.config.video_name,
+            clip.number,
+            clip.seq,
+            &relative,
+            first.pts,
+            init.len() as i64,
+        )?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&path)?;
+        file.write_all(&init)?;
+        file.sync_data()?;
+        let mut hasher = Sha256::new();
+        hasher.update(&init);
+        clip.seq += 1;
+        clip.segment = Some(Segment {
+            id,
+            file,
+            writer,
+            bytes: init.len() as i64,
+            start: first.pts,
+            fragment_start: None,
+            hasher,
+        });
+        if !clip.started {
+            clip.started = true;
+            let correlation = clip.correlation_id.clone();
+            self.event("RecordingStarted", first.pts, &correlation);
+        }
+        Ok(())
+    }
+
+    /// Writes and fsyncs a fragment, then records it; reports the clip available at its first.
+    fn commit_fragment(&mut self, fragment: &[u8], start: MediaTime, end: MediaTime) {
+        let (Some(catalog), Some(clip)) = (&self.catalog, &mut self.clip) else {
+            return;
+        };
+        let Some(segment) = clip.segment.as_mut() else {
+            return;
+        };
+        let row = FragmentRow {
+            offset: segment.bytes,
+            len: fragment.len() as i64,
+            start,
+            end,
+        };
+        let written = segment
+            .file
+            .write_all(fragment)
+            .and_then(|()| segment.file.sync_data())
+            .map_err(anyhow::Error::from)
+            .and_then(|()| catalog.add_fragment(segment.id, &row));
+        match written {
+            Ok(()) => {
+                segment.bytes += row.len;
+                segment.hasher.update(fragment);
+                if !clip.available {
+                    clip.available = true;
+                    let correlation = clip.correlation_id.clone();
+                    self.event("RecordingAvailable", end, &correlation);
+                }
+            }
+            Err(e) => {
+                // The segment stays valid up to its last recorded fragment.
+                clip.segment = None;
+                clip.retry_at = Some(end + RETRY_AFTER);
+                self.storage_error(&format!("{e:#}"), end);
+            }
+        }
+    }
+
+    fn finish_segment(&mut self, end: Option<MediaTime>) {
+        let Some(clip) = &mut self.clip else { return };
+        let frame = clip.frame;
+        let last = clip.last_pts;
+        let Some(mut segment) = clip.segment.take() else {
+            return;
+        };
+        let start = segment.fragment_start.unwrap_or(segment.start);
+        // The last frame lasts at least one frame interval.
+        let frame_end = last.map(|l| l + frame).unwrap_or(start);
+        let end = end.map_or(frame_end, |e| e.max(frame_end));
+        if let Some(fragment) = segment.writer.finish(Some(end)) {
+            clip.segment = Some(segment);
+            self.commit_fragment(&fragment, start, end);
+            let Some(clip) = &mut self.clip else { return };
+            let Some(s) = clip.segment.take() else { return };
+            segment = s;
+        }
+        let hash = hex(&segment.hasher.finalize());
+        if let Some(catalog) = &self.catalog
+            && let Err(e) = catalog.finish_segment(segment.id, &hash)
+        {
+            self.storage_error(&format!("{e:#}"), end);
+        }
+    }
+
+    fn close_clip(&mut self, end: Option<MediaTime>) {
+        let Some(clip) = &self.clip else { return };
+        let (started, correlation, last) =
+            (clip.started, clip.correlation_id.clone(), clip.last_pts);
+        self.finish_segment(end);
+        if started {
+            let at = end.or(last).unwrap_or_default();
+            self.event("RecordingStopped", at, &correlation);
+        }
+        self.clip = None;
+    }
+
+    fn event(&self, kind: &str, at: MediaTime, correlation: &str) {
+        self.events.emit(
+            Event::new(
+                EventClass::Operational,
+                kind,
+                self.subject.clone(),
+                at,
+                json!({"outputType": "video", "outputLocation": self.config.video_name}),
+            )
+            .correlated(Some(correlation.to_string())),
+        );
+    }
+
+    fn storage_error(&self, detail: &str, at: MediaTime) {
+        self.events.emit(Event::new(
+            EventClass::Diagnostics,
+            "StorageError",
+            self.subject.clone(),
+            at,
+            json!({"outputType": "video", "outputLocation": self.config.video_name, "archive": self.archive, "detail": detail, "retry": "the next key frame after 5 s"}),
+        ));
+    }
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
