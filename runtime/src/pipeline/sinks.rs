@@ -26,12 +26,12 @@ impl MediaSink {
             } => Self::File(FileSink::new(config, subject.clone(), bus.clone())),
             SinkPlan::Video {
                 config, subject, ..
-            } => Self::Video(VideoSink::new(
+            } => Self::Video(Box::new(VideoSink::new(
                 config,
                 archive,
                 subject.clone(),
                 bus.clone(),
-            )),
+            ))),
         }
     }
 
