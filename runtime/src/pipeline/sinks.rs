@@ -12,7 +12,7 @@ use crate::nodes::video_sink::VideoSink;
 /// A FileSink or a VideoSink.
 pub enum MediaSink {
     /// One file per activation.
-    File(FileSink),
+    File(Box<FileSink>),
     /// Clips appended to a video.
     Video(Box<VideoSink>),
 }
@@ -23,7 +23,11 @@ impl MediaSink {
         match plan {
             SinkPlan::File {
                 config, subject, ..
-            } => Self::File(FileSink::new(config, subject.clone(), bus.clone())),
+            } => Self::File(Box::new(FileSink::new(
+                config,
+                subject.clone(),
+                bus.clone(),
+            ))),
             SinkPlan::Video {
                 config, subject, ..
             } => Self::Video(Box::new(VideoSink::new(
