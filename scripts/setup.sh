@@ -29,4 +29,8 @@ fi
 if [ -x scripts/setup-media.sh ]; then
     scripts/setup-media.sh
 fi
+# Headless Chromium and playwright-core for the web page tests.
+if [ -x scripts/setup-web.sh ]; then
+    scripts/setup-web.sh
+fi
 echo "setup: ready"

@@ -3,7 +3,7 @@
 //! * `GET /api/videos`: the videos, each with its recorded ranges and whether it is recording;
 //! * `GET /api/videos/{name}/availableMedia?precision=&startTime=&endTime=`: AVA's query (§10.4);
 //! * `GET /api/videos/{name}/manifest.m3u8?startTime=&endTime=`: HLS (live while recording);
-//! * `GET /api/videos/{name}/media/{segment}`: a segment file, with HTTP byte ranges;
+//! * `GET /api/videos/{name}/media/{segment}.mp4`: a segment file, with HTTP byte ranges;
 //! * `GET /api/videos/{name}/download.mp4?startTime=&endTime=`: one MP4 of the range;
 //! * `GET /api/events?limit=`: the pipeline's recent events;
 //! * `GET /`: the web page (assets embedded in the binary).
@@ -249,7 +249,7 @@ async fn manifest(
     let result = with_catalog(&s, move |c| {
         ensure_video(c, &video)?;
         let range = playback_range(q.start_time.as_deref(), q.end_time.as_deref())?;
-        playlist(c, &video, range, |id| format!("media/{id}"))
+        playlist(c, &video, range, |id| format!("media/{id}.mp4"))
     })
     .await;
     match result {
@@ -309,9 +309,13 @@ impl SegmentBytes for ArchiveBytes {
 
 async fn media(
     State(s): State<PlaybackState>,
-    Path((name, segment)): Path<(String, i64)>,
+    Path((name, file)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
+    // `<id>.mp4` (players such as FFmpeg want a media extension); a bare id works too.
+    let Ok(segment) = file.trim_end_matches(".mp4").parse::<i64>() else {
+        return error(StatusCode::NOT_FOUND, format!("no segment '{file}'"));
+    };
     let reader = ArchiveBytes {
         dir: s.archive.clone(),
         remote: s.remote.clone(),

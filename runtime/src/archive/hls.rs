@@ -70,9 +70,11 @@ pub fn playlist(
     let mut text = String::from("#EXTM3U\n#EXT-X-VERSION:7\n");
     let _ = writeln!(text, "#EXT-X-TARGETDURATION:{}", target.ceil() as u64);
     text.push_str("#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-INDEPENDENT-SEGMENTS\n");
-    if !live {
-        text.push_str("#EXT-X-PLAYLIST-TYPE:VOD\n");
-    }
+    text.push_str(if live {
+        "#EXT-X-PLAYLIST-TYPE:EVENT\n"
+    } else {
+        "#EXT-X-PLAYLIST-TYPE:VOD\n"
+    });
     text.push_str(&body);
     if !live {
         text.push_str("#EXT-X-ENDLIST\n");

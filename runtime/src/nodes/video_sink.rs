@@ -163,10 +163,17 @@ impl VideoSink {
 
     fn write_sample(&mut self, sample: VideoSample) {
         let Some(clip) = &mut self.clip else { return };
+        // The frame interval, for the last frame's duration; the larger of two neighbours, so
+        // nanosecond truncation of the stream's time base does not shorten a clip.
         if let Some(last) = clip.last_pts
             && sample.pts > last
         {
-            clip.frame = sample.pts - last;
+            let interval = sample.pts - last;
+            clip.frame = if interval.as_nanos().abs_diff(clip.frame.as_nanos()) <= 1 {
+                interval.max(clip.frame)
+            } else {
+                interval
+            };
         }
         clip.last_pts = Some(sample.pts);
         let segment_full = clip.segment.as_ref().is_some_and(|s| {
