@@ -29,6 +29,10 @@ fi
 if [ -x scripts/setup-media.sh ]; then
     scripts/setup-media.sh
 fi
+# The S3-compatible server of the archive upload tests (built once, ~4 min).
+if [ -x scripts/setup-s3.sh ]; then
+    scripts/setup-s3.sh
+fi
 # Headless Chromium and playwright-core for the web page tests.
 if [ -x scripts/setup-web.sh ]; then
     scripts/setup-web.sh

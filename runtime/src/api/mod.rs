@@ -9,13 +9,18 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 /// `vigil serve`: the playback API and web page over the archive at `dir`, until SIGINT/SIGTERM.
-pub fn serve_archive(dir: &Path, addr: &str) -> Result<()> {
+pub fn serve_archive(dir: &Path, addr: &str, store: Option<&str>) -> Result<()> {
     if !dir.join("catalog.sqlite3").exists() {
         anyhow::bail!("{} is not an archive (no catalog.sqlite3)", dir.display());
     }
     let bus = crate::bus::event_log::EventBus::in_memory("archive");
     crate::archive::open_archive(dir, &bus, crate::nodes::rtsp_source::wall_now())?;
-    let state = playback::PlaybackState::new(Some(dir.to_path_buf()), bus, None)?;
+    let store = crate::archive::open_store(store)?;
+    let state = playback::PlaybackState::new(
+        Some(dir.to_path_buf()),
+        bus,
+        crate::archive::remote_reader(store),
+    )?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

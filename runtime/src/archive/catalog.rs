@@ -329,6 +329,13 @@ impl Catalog {
         Ok(())
     }
 
+    /// Deletes a segment (retention): no gap is recorded.
+    pub fn delete_segment(&self, segment: i64) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM segments WHERE id = ?1", params![segment])?;
+        Ok(())
+    }
+
     /// Gaps recorded for `video` overlapping [start, end).
     pub fn gaps_between(
         &self,

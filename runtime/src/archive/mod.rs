@@ -6,7 +6,10 @@ pub mod available;
 pub mod catalog;
 pub mod export;
 pub mod hls;
+pub mod keeper;
 pub mod repair;
+pub mod sigv4;
+pub mod store;
 
 use std::path::Path;
 
@@ -33,4 +36,29 @@ pub fn open_archive(dir: &Path, bus: &EventBus, at: MediaTime) -> Result<catalog
         ));
     }
     Ok(catalog)
+}
+
+/// The object store of `--store`, checked and with its bucket created; none without the option.
+pub fn open_store(store: Option<&str>) -> Result<Option<std::sync::Arc<store::ObjectStore>>> {
+    let Some(url) = store else {
+        return Ok(None);
+    };
+    let s = store::ObjectStore::from_env(url)?;
+    // An unreachable store is not fatal: segments wait in the cache (the keeper reports it).
+    if let Err(e) = s.ensure_bucket() {
+        tracing::warn!("object store {s:?}: {e:#}; segments stay in the cache until it answers");
+    }
+    Ok(Some(std::sync::Arc::new(s)))
+}
+
+/// Reads evicted segments back from `store` for playback.
+pub fn remote_reader(
+    store: Option<std::sync::Arc<store::ObjectStore>>,
+) -> Option<crate::api::playback::RemoteReader> {
+    let store = store?;
+    Some(std::sync::Arc::new(move |s: &catalog::SegmentRow| {
+        store.get(&store.segment_key(s))?.ok_or_else(|| {
+            anyhow::anyhow!("segment {} is in neither the cache nor the store", s.id)
+        })
+    }))
 }

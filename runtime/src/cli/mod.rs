@@ -40,6 +40,10 @@ pub struct ServeArgs {
     /// The archive directory (a VideoSink's `localMediaCachePath`, or `--archive` of run/replay).
     #[arg(long, value_name = "DIR")]
     pub archive: PathBuf,
+    /// Upload completed segments to this S3-compatible bucket, `s3://bucket/prefix`; endpoint
+    /// and credentials from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION.
+    #[arg(long, value_name = "s3://BUCKET/PREFIX")]
+    pub store: Option<String>,
     /// Address of the HTTP listener.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
     pub http: String,
@@ -65,6 +69,10 @@ pub struct RunArgs {
     /// VideoSink's `localMediaCachePath`.
     #[arg(long, value_name = "DIR")]
     pub archive: Option<PathBuf>,
+    /// Upload completed segments to this S3-compatible bucket, `s3://bucket/prefix`; endpoint
+    /// and credentials from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION.
+    #[arg(long, value_name = "s3://BUCKET/PREFIX")]
+    pub store: Option<String>,
 }
 
 /// `vigil replay` options.
@@ -84,6 +92,10 @@ pub struct ReplayArgs {
     /// VideoSink's `localMediaCachePath`.
     #[arg(long, value_name = "DIR")]
     pub archive: Option<PathBuf>,
+    /// Upload completed segments to this S3-compatible bucket, `s3://bucket/prefix`; endpoint
+    /// and credentials from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION.
+    #[arg(long, value_name = "s3://BUCKET/PREFIX")]
+    pub store: Option<String>,
     /// UTC time of the file's first sample (default: the time recorded in the file, else
     /// 1970-01-01T00:00:00Z).
     #[arg(long, value_name = "ISO8601")]
@@ -250,12 +262,19 @@ fn run_replay(
     };
     let bus =
         crate::bus::event_log::EventBus::new(&topology.pipeline_name, args.event_log.as_deref())?;
-    replay::replay(&plan, &video, start, &events, &bus)
+    let store = crate::archive::open_store(args.store.as_deref())?;
+    let report = replay::replay(&plan, &video, start, &events, &bus)?;
+    // What the replay recorded goes to the store, and the cache is brought within its budget.
+    if let Some(dir) = &plan.archive {
+        crate::archive::keeper::Keeper::new(dir, store, plan.archive_budget, bus.clone())?
+            .run_once();
+    }
+    Ok(report)
 }
 
 fn serve(args: &ServeArgs) -> ExitCode {
     init_tracing();
-    match crate::api::serve_archive(&args.archive, &args.http) {
+    match crate::api::serve_archive(&args.archive, &args.http, args.store.as_deref()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vigil serve: {e:#}");

@@ -46,8 +46,18 @@ async fn run(plan: PipelinePlan, args: &RunArgs) -> Result<()> {
     let bus = EventBus::new(&plan.pipeline, args.event_log.as_deref())
         .context("cannot open the event log")?;
     let archive = plan.archive.clone().unwrap_or_default();
+    let store = crate::archive::open_store(args.store.as_deref())?;
+    let keeper_stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut keeper = None;
     if plan.archive.is_some() {
         crate::archive::open_archive(&archive, &bus, wall_now())?;
+        let k = crate::archive::keeper::Keeper::new(
+            &archive,
+            store.clone(),
+            plan.archive_budget,
+            bus.clone(),
+        )?;
+        keeper = Some(k.spawn(keeper_stop.clone()));
     }
     let (shutdown_tx, shutdown) = watch::channel(false);
     let (input_tx, mut input_rx) = mpsc::channel::<InputMessage>(64);
@@ -79,7 +89,7 @@ async fn run(plan: PipelinePlan, args: &RunArgs) -> Result<()> {
         crate::api::playback::routes(crate::api::playback::PlaybackState::new(
             plan.archive.clone(),
             bus.clone(),
-            None,
+            crate::archive::remote_reader(store.clone()),
         )?),
         shutdown.clone(),
     ));
@@ -270,6 +280,10 @@ async fn run(plan: PipelinePlan, args: &RunArgs) -> Result<()> {
     let _ = shutdown_tx.send(true);
     for t in sink_threads {
         let _ = t.join();
+    }
+    keeper_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(k) = keeper {
+        let _ = k.join();
     }
     for t in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(3), t).await;

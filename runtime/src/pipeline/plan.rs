@@ -131,6 +131,9 @@ pub struct PipelinePlan {
     /// The archive directory of the VideoSinks (the first one's `localMediaCachePath`, else
     /// `./archive`; `--archive` overrides it); none without a VideoSink.
     pub archive: Option<std::path::PathBuf>,
+    /// The archive's local cache budget in bytes (the first VideoSink's
+    /// `localMediaCacheMaximumSizeMiB`); none = unbounded.
+    pub archive_budget: Option<u64>,
     /// True when a media sink takes audio (its edge from the gate and the gate's edge from the
     /// camera both let audio through).
     pub record_audio: bool,
@@ -248,6 +251,12 @@ impl PipelinePlan {
             processors,
             outputs,
             record_audio: audio_selected(t),
+            archive_budget: t.nodes.iter().find_map(|n| match &n.config {
+                NodeConfig::VideoSink(c) => c
+                    .local_media_cache_maximum_size_mib
+                    .map(|m| m.saturating_mul(1024 * 1024)),
+                _ => None,
+            }),
             archive: t.nodes.iter().find_map(|n| match &n.config {
                 NodeConfig::VideoSink(c) => Some(
                     c.local_media_cache_path

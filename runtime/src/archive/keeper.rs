@@ -1,0 +1,283 @@
+//! Keeps an archive in shape, in the background: uploads completed segments to the object store
+//! in order (retrying with back-off while it is unreachable), keeps the local cache within its
+//! budget (evicting uploaded segments first; when the store is down and the cache is full, the
+//! oldest media is dropped and the gap reported, ava-spec §10.2), and deletes segments past
+//! their video's retention period, locally and remotely.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use serde_json::json;
+
+use super::catalog::{Catalog, SegmentRow};
+use super::store::ObjectStore;
+use crate::bus::event::{Event, EventClass};
+use crate::bus::event_log::EventBus;
+use crate::media::time::{MediaDuration, MediaTime};
+use crate::nodes::rtsp_source::wall_now;
+
+/// Longest wait between upload attempts while the store is unreachable.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// The archive's background worker.
+pub struct Keeper {
+    catalog: Catalog,
+    store: Option<Arc<ObjectStore>>,
+    budget: Option<i64>,
+    bus: EventBus,
+    subject: String,
+    failures: u32,
+    retry_at: Option<Instant>,
+    owned: HashMap<String, bool>,
+    installation: String,
+}
+
+impl Keeper {
+    /// A keeper of the archive at `dir`, uploading to `store`, within `budget` bytes.
+    pub fn new(
+        dir: &std::path::Path,
+        store: Option<Arc<ObjectStore>>,
+        budget: Option<u64>,
+        bus: EventBus,
+    ) -> Result<Self> {
+        let catalog = Catalog::open(dir)?;
+        let installation = catalog.installation()?;
+        Ok(Self {
+            catalog,
+            store,
+            budget: budget.map(|b| b.min(i64::MAX as u64) as i64),
+            bus,
+            subject: format!("/archive/{}", dir.display()),
+            failures: 0,
+            retry_at: None,
+            owned: HashMap::new(),
+            installation,
+        })
+    }
+
+    /// Runs until `stop`, twice a second, then once more (what finished meanwhile is uploaded
+    /// if the store is reachable).
+    pub fn spawn(mut self, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                self.run_once();
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            self.retry_at = None;
+            self.run_once();
+        })
+    }
+
+    /// One pass: retention, upload, cache budget.
+    pub fn run_once(&mut self) {
+        let now = wall_now();
+        if let Err(e) = self.expire(now) {
+            self.storage_error(now, format!("retention: {e:#}"), None);
+        }
+        self.upload(now);
+        if let Err(e) = self.enforce_budget(now) {
+            self.storage_error(now, format!("cache budget: {e:#}"), None);
+        }
+    }
+
+    fn upload(&mut self, now: MediaTime) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        if self.retry_at.is_some_and(|t| Instant::now() < t) {
+            return;
+        }
+        let pending: Vec<SegmentRow> = match self.catalog.all_segments() {
+            Ok(all) => all
+                .into_iter()
+                .filter(|s| !s.recording && s.local && !s.uploaded)
+                .collect(),
+            Err(e) => {
+                self.storage_error(now, format!("{e:#}"), None);
+                return;
+            }
+        };
+        let mut refused: HashSet<String> = HashSet::new();
+        for s in pending {
+            if refused.contains(&s.video) {
+                continue;
+            }
+            let result = self
+                .claim(&store, &s.video)
+                .and_then(|mine| {
+                    if !mine {
+                        anyhow::bail!(
+                            "video '{}' in the store belongs to another installation; not appending to it",
+                            s.video
+                        );
+                    }
+                    let bytes = std::fs::read(self.catalog.dir().join(&s.path))?;
+                    let bytes = bytes[..(s.bytes.max(0) as usize).min(bytes.len())].to_vec();
+                    store.put(&store.segment_key(&s), bytes)?;
+                    self.catalog.mark_uploaded(s.id)
+                });
+            match result {
+                Ok(()) => {
+                    if self.failures > 0 {
+                        self.failures = 0;
+                        self.operational(
+                            "StorageRestored",
+                            now,
+                            json!({"store": format!("{store:?}")}),
+                        );
+                    }
+                    self.operational(
+                        "SegmentUploaded",
+                        now,
+                        json!({"video": s.video, "key": store.segment_key(&s), "bytes": s.bytes,
+                               "start": s.start.to_string(), "end": s.end.to_string()}),
+                    );
+                }
+                Err(e) if self.owned.get(&s.video) == Some(&false) => {
+                    refused.insert(s.video.clone());
+                    self.storage_error(now, format!("{e:#}"), None);
+                }
+                Err(e) => {
+                    self.failures += 1;
+                    let wait =
+                        Duration::from_secs(1 << (self.failures - 1).min(5)).min(MAX_BACKOFF);
+                    self.retry_at = Some(Instant::now() + wait);
+                    if self.failures == 1 {
+                        self.storage_error(now, format!("{e:#}"), Some(wait));
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// True when `video` in the store is this installation's (claiming it when it is new).
+    fn claim(&mut self, store: &ObjectStore, video: &str) -> Result<bool> {
+        if let Some(mine) = self.owned.get(video) {
+            return Ok(*mine);
+        }
+        let key = store.key(&format!("{video}/.vigil-video.json"));
+        let mine = match store.get(&key)? {
+            Some(body) => serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["installation"].as_str().map(str::to_string))
+                .is_some_and(|id| id == self.installation),
+            None => {
+                let marker = json!({"video": video, "installation": self.installation});
+                store.put(&key, marker.to_string().into_bytes())?;
+                true
+            }
+        };
+        self.owned.insert(video.to_string(), mine);
+        Ok(mine)
+    }
+
+    fn enforce_budget(&mut self, now: MediaTime) -> Result<()> {
+        let Some(budget) = self.budget else {
+            return Ok(());
+        };
+        let mut total = self.catalog.local_bytes()?;
+        if total <= budget {
+            return Ok(());
+        }
+        let all = self.catalog.all_segments()?;
+        // Uploaded segments leave the cache first; then, the store being behind, the oldest media.
+        let order = all
+            .iter()
+            .filter(|s| s.local && !s.recording && s.uploaded)
+            .chain(
+                all.iter()
+                    .filter(|s| s.local && !s.recording && !s.uploaded),
+            );
+        for s in order {
+            if total <= budget {
+                break;
+            }
+            let path = self.catalog.dir().join(&s.path);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+            if s.uploaded {
+                self.catalog.mark_evicted(s.id)?;
+            } else {
+                self.catalog.drop_segment(s, "cacheFull")?;
+                self.bus.emit(Event::new(
+                    EventClass::Diagnostics,
+                    "DataDropped",
+                    self.subject.clone(),
+                    now,
+                    json!({"dataType": "video", "video": s.video, "start": s.start.to_string(),
+                           "end": s.end.to_string(), "bytes": s.bytes,
+                           "reason": "localMediaCacheMaximumSizeMiB",
+                           "detail": "the local cache is full and this media was not uploaded: it is a gap now"}),
+                ));
+            }
+            total -= s.bytes;
+        }
+        Ok(())
+    }
+
+    fn expire(&mut self, now: MediaTime) -> Result<()> {
+        let videos = self.catalog.videos()?;
+        for v in videos {
+            let Some(retention) = v.retention_ns else {
+                continue;
+            };
+            let cutoff = now - MediaDuration::from_nanos(retention);
+            for s in self
+                .catalog
+                .segments_between(&v.name, MediaTime::from_secs(0), cutoff)?
+            {
+                if s.recording || s.end > cutoff {
+                    continue;
+                }
+                if s.uploaded
+                    && let Some(store) = &self.store
+                {
+                    store.delete(&store.segment_key(&s))?;
+                }
+                if s.local {
+                    let _ = std::fs::remove_file(self.catalog.dir().join(&s.path));
+                }
+                self.catalog.delete_segment(s.id)?;
+                self.operational(
+                    "RecordingDeleted",
+                    now,
+                    json!({"outputType": "video", "outputLocation": v.name, "start": s.start.to_string(),
+                           "end": s.end.to_string(), "reason": "retentionPeriod"}),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn operational(&self, kind: &str, at: MediaTime, body: serde_json::Value) {
+        self.bus.emit(Event::new(
+            EventClass::Operational,
+            kind,
+            self.subject.clone(),
+            at,
+            body,
+        ));
+    }
+
+    fn storage_error(&self, at: MediaTime, detail: String, retry: Option<Duration>) {
+        let mut body = json!({"detail": detail});
+        if let Some(wait) = retry {
+            body["retryInSeconds"] = json!(wait.as_secs_f64());
+            body["store"] = json!(self.store.as_ref().map(|s| format!("{s:?}")));
+        }
+        self.bus.emit(Event::new(
+            EventClass::Diagnostics,
+            "StorageError",
+            self.subject.clone(),
+            at,
+            body,
+        ));
+    }
+}
