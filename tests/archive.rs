@@ -7,31 +7,18 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
+use support::archive::{get, get_json, minute_clip, serve};
 use support::peers::{
-    Peer, camera, event_log, free_port, http_post, vigil_run, wait_for_event, wait_for_port,
+    camera, event_log, free_port, http_post, vigil_run, wait_for_event, wait_for_port,
 };
 use support::{clips, decodes_cleanly, probe, read_events, repo, temp_dir, vigil};
 
 const START: &str = "2026-01-01T00:00:00Z";
 const VIDEO: &str = "frontdoor";
-
-/// A minute of the test clip (three loops of 20 s).
-fn minute_clip(dir: &Path) -> PathBuf {
-    let minute = dir.join("minute.mp4");
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-stream_loop", "2", "-i"])
-        .arg(clips().join("camera-h264.mp4"))
-        .args(["-c", "copy", "-movflags", "+faststart"])
-        .arg(&minute)
-        .status()
-        .expect("ffmpeg runs");
-    assert!(status.success());
-    minute
-}
 
 /// Replays a minute with door events at 3 s and 45 s into `archive` (30 s gate, 5 s pre-roll):
 /// clips [0 s, 33 s) and [40 s, 60 s).
@@ -68,41 +55,6 @@ fn record_two_clips(dir: &Path, archive: &Path) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn get(url: &str) -> (u16, Vec<u8>) {
-    let out = Command::new("curl")
-        .args(["-s", "-w", "\n%{http_code}", url])
-        .output()
-        .expect("curl runs");
-    let mut body = out.stdout;
-    let split = body.iter().rposition(|b| *b == b'\n').unwrap_or(0);
-    let status = String::from_utf8_lossy(&body[split + 1..])
-        .trim()
-        .parse()
-        .unwrap_or(0);
-    body.truncate(split);
-    (status, body)
-}
-
-fn get_json(url: &str) -> Value {
-    let (status, body) = get(url);
-    assert_eq!(status, 200, "{url}: {}", String::from_utf8_lossy(&body));
-    serde_json::from_slice(&body).expect("JSON")
-}
-
-fn serve(archive: &Path, port: u16) -> Peer {
-    let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(["serve", "--archive"])
-        .arg(archive)
-        .args(["--http", &format!("127.0.0.1:{port}")])
-        .current_dir(repo())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("vigil serve starts");
-    wait_for_port(port);
-    Peer { child }
 }
 
 fn ranges(v: &Value) -> Vec<(String, String)> {

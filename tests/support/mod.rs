@@ -1,6 +1,7 @@
 //! Shared helpers for the integration tests: generated clips, temp folders, ffprobe, the binary.
 #![allow(dead_code)]
 
+pub mod archive;
 pub mod inference;
 pub mod peers;
 

@@ -110,10 +110,16 @@ pub fn wait_for_port(port: u16) {
 
 /// `vigil run` with `args`; its log goes to `<dir>/vigil.log`.
 pub fn vigil_run(dir: &Path, args: &[String]) -> Peer {
+    vigil_run_with_env(dir, args, &[])
+}
+
+/// `vigil run` with `args` and extra environment variables.
+pub fn vigil_run_with_env(dir: &Path, args: &[String], env: &[(String, String)]) -> Peer {
     let log = std::fs::File::create(dir.join("vigil.log")).expect("log");
     let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
         .arg("run")
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .current_dir(repo())
         .stdout(Stdio::null())
         .stderr(log)

@@ -15,16 +15,17 @@ pub fn serve_archive(dir: &Path, addr: &str, store: Option<&str>) -> Result<()> 
     }
     let bus = crate::bus::event_log::EventBus::in_memory("archive");
     crate::archive::open_archive(dir, &bus, crate::nodes::rtsp_source::wall_now())?;
+    // The store's blocking HTTP client is made, and dropped last, outside the runtime.
     let store = crate::archive::open_store(store)?;
     let state = playback::PlaybackState::new(
         Some(dir.to_path_buf()),
         bus,
-        crate::archive::remote_reader(store),
+        crate::archive::remote_reader(store.clone()),
     )?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
+    let result: Result<()> = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
@@ -44,6 +45,9 @@ pub fn serve_archive(dir: &Path, addr: &str, store: Option<&str>) -> Result<()> 
                 }
             })
             .await?;
-        Ok(())
-    })
+        Ok::<(), anyhow::Error>(())
+    });
+    drop(runtime);
+    drop(store);
+    result
 }

@@ -33,6 +33,7 @@ pub struct Keeper {
     retry_at: Option<Instant>,
     owned: HashMap<String, bool>,
     installation: String,
+    bucket_ready: bool,
 }
 
 impl Keeper {
@@ -55,6 +56,7 @@ impl Keeper {
             retry_at: None,
             owned: HashMap::new(),
             installation,
+            bucket_ready: false,
         })
     }
 
@@ -105,8 +107,14 @@ impl Keeper {
             if refused.contains(&s.video) {
                 continue;
             }
-            let result = self
-                .claim(&store, &s.video)
+            let bucket = if self.bucket_ready {
+                Ok(())
+            } else {
+                store.ensure_bucket()
+            };
+            self.bucket_ready = bucket.is_ok();
+            let result = bucket
+                .and_then(|()| self.claim(&store, &s.video))
                 .and_then(|mine| {
                     if !mine {
                         anyhow::bail!(

@@ -175,16 +175,17 @@ impl VideoSink {
                 interval
             };
         }
-        clip.last_pts = Some(sample.pts);
         let segment_full = clip.segment.as_ref().is_some_and(|s| {
             sample.key_frame
                 && (sample.pts - s.start >= self.config.segment_length
                     || s.writer.params() != &sample.params)
         });
         if segment_full {
+            // The segment ends where this key frame starts the next one.
             self.finish_segment(Some(sample.pts));
         }
         let Some(clip) = &mut self.clip else { return };
+        clip.last_pts = Some(sample.pts);
         if clip.segment.is_none() {
             if !sample.key_frame || clip.retry_at.is_some_and(|t| sample.pts < t) {
                 return;

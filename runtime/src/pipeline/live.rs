@@ -36,17 +36,25 @@ pub fn run_until_signal(topology: &Topology, args: &RunArgs) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(run(plan, args))
+    // The store's blocking HTTP client must be made, and dropped last, outside the runtime.
+    let store = crate::archive::open_store(args.store.as_deref())?;
+    let result = runtime.block_on(run(plan, args, store.clone()));
+    drop(runtime);
+    drop(store);
+    result
 }
 
-async fn run(plan: PipelinePlan, args: &RunArgs) -> Result<()> {
+async fn run(
+    plan: PipelinePlan,
+    args: &RunArgs,
+    store: Option<std::sync::Arc<crate::archive::store::ObjectStore>>,
+) -> Result<()> {
     let Some((camera_name, camera)) = plan.camera.clone() else {
         bail!("the topology has no RtspSource");
     };
     let bus = EventBus::new(&plan.pipeline, args.event_log.as_deref())
         .context("cannot open the event log")?;
     let archive = plan.archive.clone().unwrap_or_default();
-    let store = crate::archive::open_store(args.store.as_deref())?;
     let keeper_stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut keeper = None;
     if plan.archive.is_some() {
