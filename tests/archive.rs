@@ -312,3 +312,104 @@ fn live_recording_is_playable_and_survives_kill_9() {
     assert_eq!(status, 200);
     assert!(String::from_utf8_lossy(&m3u8).contains("#EXT-X-ENDLIST"));
 }
+
+/// AVA's video-sink topologies, unchanged, through `vigil replay` of the test clip (motion
+/// 8–12 s; a door event at 10 s): each appends the clip its gate rules give to its video.
+#[test]
+fn ava_video_sink_topologies_run_unchanged() {
+    let corpus = repo().join("../shared/ava-topologies/live");
+    if !corpus.exists() {
+        println!("skipped: ../shared/ava-topologies not found");
+        return;
+    }
+    let dir = temp_dir("archive-ava");
+    let trigger = dir.join("trigger.jsonl");
+    std::fs::write(
+        &trigger,
+        "{\"at\": 10.0, \"input\": \"recordingTrigger\", \"body\": {}}\n",
+    )
+    .expect("write");
+    let pipeline = format!("avatest{}", std::process::id());
+    let cases = [
+        // (topology, video, expected range: motion from 8 s / door event at 10 s − 5 s / always)
+        (
+            "evr-motion-video-sink",
+            "sample-motion-video",
+            "00:00:08",
+            "00:00:20",
+        ),
+        (
+            "evr-motion-video-sink-file-sink",
+            "sample-motion-video-sink-files",
+            "00:00:08",
+            "00:00:20",
+        ),
+        (
+            "evr-hubMessage-video-sink",
+            "sample-hub-messages-video-sink",
+            "00:00:05",
+            "00:00:20",
+        ),
+        (
+            "cvr-video-sink",
+            "sample-cvr-video-sink",
+            "00:00:00",
+            "00:00:20",
+        ),
+    ];
+    for (topology, video, start, end) in cases {
+        let archive = dir.join(topology);
+        let file = corpus.join(topology).join("topology.json");
+        let mut args = vec![
+            "replay".to_string(),
+            file.to_string_lossy().to_string(),
+            "--input".into(),
+            clips()
+                .join("camera-h264.mp4")
+                .to_string_lossy()
+                .to_string(),
+            "--start-time".into(),
+            START.into(),
+            "--archive".into(),
+            archive.to_string_lossy().to_string(),
+            "--pipeline-name".into(),
+            pipeline.clone(),
+            "--set".into(),
+            "rtspUrl=rtsp://unused/".into(),
+        ];
+        if topology == "evr-hubMessage-video-sink" {
+            let nobody = format!("inferencingUrl=http://127.0.0.1:{}/score", free_port());
+            args.extend(["--set".into(), nobody, "--events".into()]);
+            args.push(trigger.to_string_lossy().to_string());
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = vigil(&refs);
+        assert!(
+            out.status.success(),
+            "{topology}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = free_port();
+        let _server = serve(&archive, port);
+        let videos = get_json(&format!("http://127.0.0.1:{port}/api/videos"));
+        assert_eq!(videos["videos"][0]["name"], video, "{topology}");
+        assert_eq!(
+            ranges(&videos["videos"][0]["timeRanges"]),
+            vec![(
+                format!("2026-01-01T{start}.000Z"),
+                format!("2026-01-01T{end}.000Z")
+            )],
+            "{topology}"
+        );
+    }
+    // The file sink of evr-motion-video-sink-file-sink wrote to AVA's /var/media: clean up.
+    for f in std::fs::read_dir("/var/media")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if f.file_name().to_string_lossy().contains(&pipeline) {
+            let _ = std::fs::remove_file(f.path());
+        }
+    }
+}

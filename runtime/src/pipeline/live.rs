@@ -219,7 +219,11 @@ async fn run(
                         }
                     }
                     for (g, gate) in gates.iter_mut().enumerate() {
-                        send(g, gate.on_sample(sample.clone()));
+                        let mut commands = gate.on_sample(sample.clone());
+                        if plan.gates[g].continuous && sample.key_frame {
+                            commands.extend(gate.on_event(sample.pts, "continuous"));
+                        }
+                        send(g, commands);
                     }
                 }
                 MediaItem::Audio(sample) => {

@@ -48,7 +48,18 @@ pub struct GatePlan {
     pub event_inputs: Vec<String>,
     /// Sinks behind it.
     pub sinks: Vec<SinkPlan>,
+    /// Continuous recording (a VideoSink reading the RtspSource directly, AVA's CVR): the gate
+    /// opens itself at each key frame, so it never closes; clips are cut every hour.
+    pub continuous: bool,
 }
+
+/// The timing of a continuous-recording gate: clips of at most an hour, no gap between them.
+pub const CONTINUOUS_TIMING: GateTiming = GateTiming {
+    evaluation_window: MediaDuration::ZERO,
+    signal_offset: MediaDuration::ZERO,
+    minimum_activation: MediaDuration::from_secs(3600),
+    maximum_activation: MediaDuration::from_secs(3600),
+};
 
 /// An IotHubMessageSource: trigger messages in.
 #[derive(Clone, Debug)]
@@ -185,7 +196,7 @@ impl PipelinePlan {
                 _ => None,
             })
             .collect();
-        let gates = t
+        let mut gates: Vec<GatePlan> = t
             .nodes
             .iter()
             .filter_map(|n| match &n.config {
@@ -193,6 +204,7 @@ impl PipelinePlan {
                 _ => None,
             })
             .collect();
+        gates.extend(continuous_gates(t));
         let mut processors = Vec::new();
         for n in &t.nodes {
             let kind = match &n.config {
@@ -327,6 +339,34 @@ fn audio_selected(t: &Topology) -> bool {
         })
 }
 
+/// A continuous gate for each VideoSink that reads the RtspSource directly (CVR).
+fn continuous_gates(t: &Topology) -> Vec<GatePlan> {
+    t.nodes
+        .iter()
+        .filter_map(|n| match &n.config {
+            NodeConfig::VideoSink(c)
+                if n.inputs.iter().any(|i| {
+                    t.node(&i.node_name)
+                        .is_some_and(|s| s.node_type == NodeType::RtspSource)
+                }) =>
+            {
+                Some(GatePlan {
+                    name: format!("{} (continuous)", n.name),
+                    timing: CONTINUOUS_TIMING,
+                    event_inputs: Vec::new(),
+                    sinks: vec![SinkPlan::Video {
+                        name: n.name.clone(),
+                        config: c.clone(),
+                        subject: node_subject(&t.pipeline_name, "sinks", &n.name),
+                    }],
+                    continuous: true,
+                })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 fn gate_plan(t: &Topology, gate: &Node, timing: GateTiming) -> GatePlan {
     let event_inputs = gate
         .inputs
@@ -358,5 +398,6 @@ fn gate_plan(t: &Topology, gate: &Node, timing: GateTiming) -> GatePlan {
         timing,
         event_inputs,
         sinks,
+        continuous: false,
     }
 }

@@ -123,7 +123,10 @@ pub fn replay(
         let pts = sample.pts;
         report.samples += 1;
         for (g, gate) in state.gates.iter_mut().enumerate() {
-            let commands = gate.on_sample(sample.clone());
+            let mut commands = gate.on_sample(sample.clone());
+            if plan.gates[g].continuous && sample.key_frame {
+                commands.extend(gate.on_event(pts, "continuous"));
+            }
             dispatch(
                 &mut state.sinks[g],
                 commands,
