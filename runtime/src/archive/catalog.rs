@@ -153,6 +153,12 @@ impl Catalog {
         })
     }
 
+    /// Turns fsync off for this connection: only for bulk loads that can be redone (benchmarks).
+    pub fn without_fsync(&self) -> Result<()> {
+        self.conn.pragma_update(None, "synchronous", "OFF")?;
+        Ok(())
+    }
+
     /// The archive directory.
     pub fn dir(&self) -> &Path {
         &self.dir
