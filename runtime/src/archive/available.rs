@@ -165,36 +165,41 @@ pub fn available_media(
     precision: Precision,
     range: TimeRange,
 ) -> Result<Vec<TimeRange>> {
-    let segments = catalog.segments_between(video, range.start, range.end)?;
-    let exact = merge_ranges(&segments, range);
     if precision == Precision::Full {
-        return Ok(exact);
+        let segments = catalog.segments_between(video, range.start, range.end)?;
+        return Ok(merge_ranges(&segments, range));
     }
-    let mut periods: Vec<TimeRange> = Vec::new();
-    for r in exact {
-        let mut t = r.start;
-        while t < r.end {
-            let c = civil(t);
-            let start = match precision {
-                Precision::Year => jiff::civil::date(c.year(), 1, 1),
-                Precision::Month => jiff::civil::date(c.year(), c.month(), 1),
-                _ => c.date(),
-            }
-            .at(0, 0, 0, 0);
-            let span = match precision {
-                Precision::Year => jiff::Span::new().years(1),
-                Precision::Month => jiff::Span::new().months(1),
-                _ => jiff::Span::new().days(1),
-            };
-            let period = TimeRange {
-                start: utc(start)?,
-                end: utc(start.checked_add(span)?)?,
-            };
-            if periods.last() != Some(&period) {
-                periods.push(period);
-            }
-            t = period.end;
+    // Coarser precisions: each period (year, month, day) in the range that holds media, found
+    // with two indexed lookups per period rather than by reading every segment.
+    let Some((first, last)) = catalog.media_span(video)? else {
+        return Ok(Vec::new());
+    };
+    let mut periods = Vec::new();
+    let mut t = range.start.max(first);
+    let stop = range.end.min(last);
+    while t < stop {
+        let c = civil(t);
+        let start = match precision {
+            Precision::Year => jiff::civil::date(c.year(), 1, 1),
+            Precision::Month => jiff::civil::date(c.year(), c.month(), 1),
+            _ => c.date(),
         }
+        .at(0, 0, 0, 0);
+        let span = match precision {
+            Precision::Year => jiff::Span::new().years(1),
+            Precision::Month => jiff::Span::new().months(1),
+            _ => jiff::Span::new().days(1),
+        };
+        let period = TimeRange {
+            start: utc(start)?,
+            end: utc(start.checked_add(span)?)?,
+        };
+        let probe_start = period.start.max(range.start);
+        let probe_end = period.end.min(range.end);
+        if catalog.has_media(video, probe_start, probe_end)? {
+            periods.push(period);
+        }
+        t = period.end;
     }
     Ok(periods)
 }

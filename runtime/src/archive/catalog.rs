@@ -270,6 +270,42 @@ impl Catalog {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// True when `video` has media in [start, end): two indexed lookups (segments of one video
+    /// never overlap, so only the last one starting before `start` can reach into the range).
+    pub fn has_media(&self, video: &str, start: MediaTime, end: MediaTime) -> Result<bool> {
+        let inside: Option<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT 1 FROM segments WHERE video = ?1 AND start_ns >= ?2 AND start_ns < ?3 AND end_ns > start_ns LIMIT 1",
+            )?
+            .query_row(params![video, start.as_nanos(), end.as_nanos()], |r| r.get(0))
+            .optional()?;
+        if inside.is_some() {
+            return Ok(true);
+        }
+        let before: Option<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT end_ns FROM segments WHERE video = ?1 AND start_ns < ?2 ORDER BY start_ns DESC LIMIT 1",
+            )?
+            .query_row(params![video, start.as_nanos()], |r| r.get(0))
+            .optional()?;
+        Ok(before.is_some_and(|e| e > start.as_nanos()))
+    }
+
+    /// The UTC span of `video`'s media: first start and last end.
+    pub fn media_span(&self, video: &str) -> Result<Option<(MediaTime, MediaTime)>> {
+        let span: (Option<i64>, Option<i64>) = self.conn.query_row(
+            "SELECT MIN(start_ns), MAX(end_ns) FROM segments WHERE video = ?1",
+            params![video],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(match span {
+            (Some(a), Some(b)) => Some((MediaTime::from_nanos(a), MediaTime::from_nanos(b))),
+            _ => None,
+        })
+    }
+
     /// One segment.
     pub fn segment(&self, id: i64) -> Result<Option<SegmentRow>> {
         let sql = format!("SELECT {SEGMENT_COLUMNS} FROM segments WHERE id = ?1");
