@@ -268,3 +268,149 @@ fn store_down_then_up_loses_nothing() {
         "nothing lost"
     );
 }
+
+/// `retentionPeriod` (P1D): clips recorded three days ago are deleted from the cache and the
+/// store at the next pass of the archive keeper, each reported.
+#[test]
+fn retention_deletes_expired_segments_locally_and_remotely() {
+    let dir = temp_dir("store-retention");
+    let store_dir = dir.join("s3data");
+    let port = free_port();
+    let _s3 = s3_server(&store_dir, port);
+    let clip = support::archive::minute_clip(&dir);
+    // The shipped topology with a retention period on its video.
+    let mut doc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("topologies/door-sensor-to-video.json"))
+            .expect("topology"),
+    )
+    .expect("JSON");
+    doc["properties"]["sinks"][0]["videoCreationProperties"]["retentionPeriod"] = "P1D".into();
+    let topology = dir.join("retention.json");
+    std::fs::write(&topology, doc.to_string()).expect("write");
+    let three_days_ago = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(72);
+    let archive = dir.join("archive");
+    let events_file = dir.join("door.jsonl");
+    std::fs::write(
+        &events_file,
+        "{\"at\": 3.0, \"input\": \"recordingTrigger\", \"body\": {}}\n",
+    )
+    .expect("write");
+    let replay = |log: &Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .arg("replay")
+            .arg(&topology)
+            .arg("--input")
+            .arg(&clip)
+            .args(["--start-time", &three_days_ago.to_string(), "--events"])
+            .arg(&events_file)
+            .arg("--archive")
+            .arg(&archive)
+            .args(["--store", &format!("s3://{BUCKET}/old")])
+            .arg("--event-log")
+            .arg(log)
+            .envs(store_env(port, SECRET_KEY))
+            .current_dir(repo())
+            .output()
+            .expect("vigil runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        read_events(log)
+    };
+    let events = replay(&dir.join("events.jsonl"));
+    // One pass of the keeper after the replay: the segments are uploaded, then found expired.
+    let uploaded = events
+        .iter()
+        .filter(|(k, _, _)| k == "SegmentUploaded")
+        .count();
+    assert_eq!(uploaded, 2, "0–30 s and 30–33 s");
+    let deleted = events
+        .iter()
+        .filter(|(k, b, _)| k == "RecordingDeleted" && b["reason"] == "retentionPeriod")
+        .count();
+    assert_eq!(deleted, 2, "both segments expired");
+    assert!(segment_files(&archive).is_empty(), "gone from the cache");
+    let remote: Vec<_> = std::fs::read_dir(store_dir.join(BUCKET).join("old/frontdoor"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "mp4"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(remote.is_empty(), "gone from the store: {remote:?}");
+}
+
+/// `kill -9` as the clip ends (while its segment is finished and uploaded, twice a second): after
+/// a restart every segment in the cache plays and reaches the store with the same bytes.
+#[test]
+fn kill_9_around_upload_leaves_cache_and_store_agreeing() {
+    let dir = temp_dir("store-kill9");
+    let archive = dir.join("archive");
+    let store_dir = dir.join("s3data");
+    let (cam_port, http_port, s3_port) = (free_port(), free_port(), free_port());
+    let _camera = camera(&clips().join("camera-h264.mp4"), cam_port, "vigil", "vigil");
+    let _s3 = s3_server(&store_dir, s3_port);
+    let args = |http: u16| -> Vec<String> {
+        vec![
+            "topologies/door-sensor-to-video.json".into(),
+            "--pipeline-name".into(),
+            "door".into(),
+            "--set".into(),
+            format!("rtspUrl=rtsp://127.0.0.1:{cam_port}/camera"),
+            "--set".into(),
+            "minActivation=PT5S".into(),
+            "--set".into(),
+            "maxActivation=PT5S".into(),
+            "--archive".into(),
+            archive.to_string_lossy().into(),
+            "--store".into(),
+            format!("s3://{BUCKET}/crash"),
+            "--event-log".into(),
+            event_log(&dir).to_string_lossy().into(),
+            "--http".into(),
+            format!("127.0.0.1:{http}"),
+        ]
+    };
+    let env = store_env(s3_port, SECRET_KEY);
+    let mut vigil = vigil_run_with_env(&dir, &args(http_port), &env);
+    wait_for_port(http_port);
+    std::thread::sleep(Duration::from_secs(6));
+    let trigger = format!("http://127.0.0.1:{http_port}/pipelines/door/inputs/recordingTrigger");
+    assert_eq!(http_post(&trigger, "{}"), 202);
+    wait_for_event(
+        &event_log(&dir),
+        "RecordingStopped",
+        1,
+        Duration::from_secs(30),
+    );
+    vigil.kill9();
+    let second = free_port();
+    let mut again = vigil_run_with_env(&dir, &args(second), &env);
+    wait_for_port(second);
+    let local = segment_files(&archive);
+    assert!(!local.is_empty());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let all_uploaded = || {
+        local.iter().all(|f| {
+            let name = f
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            let remote = store_dir.join(BUCKET).join("crash/frontdoor").join(name);
+            std::fs::read(&remote).ok() == std::fs::read(f).ok()
+        })
+    };
+    while !all_uploaded() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "segments not in the store: {local:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    again.interrupt();
+    for f in &local {
+        assert!(support::decodes_cleanly(f), "{f:?} plays");
+    }
+}

@@ -73,13 +73,13 @@ impl Keeper {
         })
     }
 
-    /// One pass: retention, upload, cache budget.
+    /// One pass: upload, retention, cache budget.
     pub fn run_once(&mut self) {
         let now = wall_now();
+        self.upload(now);
         if let Err(e) = self.expire(now) {
             self.storage_error(now, format!("retention: {e:#}"), None);
         }
-        self.upload(now);
         if let Err(e) = self.enforce_budget(now) {
             self.storage_error(now, format!("cache budget: {e:#}"), None);
         }
