@@ -55,7 +55,10 @@ async function main() {
 
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required', '--mute-audio'],
+    // The background-networking flags keep Chromium from calling out of a closed network.
+    args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required', '--mute-audio',
+           '--disable-gpu', '--no-first-run', '--disable-background-networking',
+           '--disable-component-update', '--disable-sync', '--disable-quic'],
   });
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
