@@ -20,8 +20,8 @@ fn set(name: &str, value: impl std::fmt::Display) -> [String; 2] {
 
 /// The same inferences decide two recordings in one pipeline: in-process through the
 /// object-filter component, and over MQTT through an outside process that publishes a trigger
-/// with the inference's eventTime. Both gates write the same clips: same first frame (the file
-/// name is its UTC time), same frame count.
+/// with the inference's eventTime. Both gates write the same clip: same first frame (the file
+/// name is its UTC time), and the same frames up to the round trip's latency at the end.
 #[test]
 fn in_process_rule_and_mqtt_round_trip_record_the_same_clips() {
     let dir = temp_dir("live-both-ways");
@@ -86,7 +86,13 @@ fn in_process_rule_and_mqtt_round_trip_record_the_same_clips() {
     );
     let (a, b) = (probe(&local[0]), probe(&remote[0]));
     assert!(decodes_cleanly(&local[0]) && decodes_cleanly(&remote[0]));
-    assert_eq!(a.frames, b.frames, "same frames: {a:?} {b:?}");
+    // The gate keeps a clip open minimumActivationTime after an event *arrives* (design.md):
+    // the round trip arrives later by its latency (loopback MQTT + the decider), so its clip
+    // may end a few frames later; start and content are the same.
+    assert!(
+        b.frames >= a.frames && b.frames - a.frames <= 6,
+        "same clip, the round trip at most 0.2 s longer: {a:?} {b:?}"
+    );
     assert!(
         a.duration > 11.0,
         "5 s of pre-roll + at least 6 s: {}",

@@ -107,9 +107,12 @@ impl GateNode {
         }
     }
 
-    /// An event reached the gate.
+    /// An event reached the gate. Its media time counts to the millisecond (the precision of
+    /// AVA's `eventTime`), so an event decided in-process and the same event sent round an MQTT
+    /// trip with its `eventTime` give the same clip, frame for frame.
     pub fn on_event(&mut self, media_time: MediaTime, correlation_id: &str) -> Vec<ClipCommand> {
-        let decisions = self.gate.on_event(media_time, correlation_id);
+        let millis = MediaTime::from_millis(media_time.as_nanos().div_euclid(1_000_000));
+        let decisions = self.gate.on_event(millis, correlation_id);
         let mut out = Vec::new();
         self.apply(decisions, &mut out, None);
         out
