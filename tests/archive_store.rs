@@ -143,26 +143,7 @@ fn segments_land_in_the_store_with_their_bytes() {
 #[test]
 fn cache_overflow_drops_the_oldest_and_reports_the_gap() {
     let dir = temp_dir("store-overflow");
-    // A busier minute than the test clip: ~1.5 Mbit/s of noise.
-    let clip = dir.join("busy.mp4");
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-f", "lavfi", "-i"])
-        .arg("testsrc2=s=640x360:r=30:d=60,noise=alls=12:allf=t")
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-b:v",
-            "1500k",
-            "-g",
-            "30",
-        ])
-        .args(["-bf", "0", "-pix_fmt", "yuv420p"])
-        .arg(&clip)
-        .status()
-        .expect("ffmpeg runs");
-    assert!(status.success());
+    let clip = busy_minute(&dir);
     let archive = dir.join("archive");
     let nobody = free_port();
     let events = replay_with_store(
@@ -266,6 +247,100 @@ fn store_down_then_up_loses_nothing() {
         std::fs::read(&local[0]).expect("local"),
         std::fs::read(store_dir.join(BUCKET).join(&key)).expect("uploaded"),
         "nothing lost"
+    );
+}
+
+/// A busier minute than the test clip: ~1.5 Mbit/s of noise, 640×360.
+fn busy_minute(dir: &Path) -> PathBuf {
+    let clip = dir.join("busy.mp4");
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "lavfi", "-i"])
+        .arg("testsrc2=s=640x360:r=30:d=60,noise=alls=12:allf=t")
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-b:v",
+            "1500k",
+            "-g",
+            "30",
+        ])
+        .args(["-bf", "0", "-pix_fmt", "yuv420p"])
+        .arg(&clip)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success());
+    clip
+}
+
+/// With the store up and a 6 MiB cache, uploaded segments leave the cache (oldest first) and are
+/// played back from the store: the HLS media route and the MP4 export read them there.
+#[test]
+fn evicted_segments_play_back_from_the_store() {
+    let dir = temp_dir("store-evicted");
+    let store_dir = dir.join("s3data");
+    let s3_port = free_port();
+    let _s3 = s3_server(&store_dir, s3_port);
+    let clip = busy_minute(&dir);
+    let archive = dir.join("archive");
+    let events = replay_with_store(
+        &dir,
+        &clip,
+        &archive,
+        s3_port,
+        SECRET_KEY,
+        &["--set", "cacheMaximumSizeMiB=6"],
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|(k, _, _)| k == "SegmentUploaded")
+            .count(),
+        3
+    );
+    assert!(
+        !events.iter().any(|(k, _, _)| k == "DataDropped"),
+        "nothing lost"
+    );
+    let local = segment_files(&archive);
+    assert!(local.len() < 3, "the oldest left the cache: {local:?}");
+    let evicted = store_dir
+        .join(BUCKET)
+        .join("site-a/frontdoor/00000001-0000.mp4");
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["serve", "--archive"])
+        .arg(&archive)
+        .args(["--http", &format!("127.0.0.1:{port}")])
+        .args(["--store", &format!("s3://{BUCKET}/site-a")])
+        .envs(store_env(s3_port, SECRET_KEY))
+        .current_dir(repo())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("vigil serve starts");
+    let _server = support::peers::Peer { child };
+    wait_for_port(port);
+    let base = format!("http://127.0.0.1:{port}/api/videos/{VIDEO}");
+    let (status, media) = support::archive::get(&format!("{base}/media/1.mp4"));
+    assert_eq!(status, 200);
+    assert_eq!(
+        media,
+        std::fs::read(&evicted).expect("in the store"),
+        "segment 1 from the store"
+    );
+    let (status, mp4) = support::archive::get(&format!(
+        "{base}/download.mp4?startTime=2026-01-01T00:00:00Z&endTime=2026-01-01T00:00:33Z"
+    ));
+    assert_eq!(status, 200);
+    let file = dir.join("export.mp4");
+    std::fs::write(&file, mp4).expect("write");
+    assert!(support::decodes_cleanly(&file));
+    assert_eq!(
+        support::probe(&file).frames,
+        33 * 30,
+        "0–33 s, the evicted part included"
     );
 }
 
