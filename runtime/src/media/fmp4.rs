@@ -117,25 +117,7 @@ impl Fmp4Writer {
                     });
                     write_box(b, b"minf", |b| {
                         write_full_box(b, b"vmhd", 0, 1, |b| b.extend_from_slice(&[0; 8]));
-                        write_box(b, b"dinf", |b| {
-                            write_full_box(b, b"dref", 0, 0, |b| {
-                                b.u32(1);
-                                write_full_box(b, b"url ", 0, 1, |_| {});
-                            });
-                        });
-                        write_box(b, b"stbl", |b| {
-                            write_full_box(b, b"stsd", 0, 0, |b| {
-                                b.u32(1);
-                                b.extend_from_slice(&p.sample_entry);
-                            });
-                            write_full_box(b, b"stts", 0, 0, |b| b.u32(0));
-                            write_full_box(b, b"stsc", 0, 0, |b| b.u32(0));
-                            write_full_box(b, b"stsz", 0, 0, |b| {
-                                b.u32(0);
-                                b.u32(0);
-                            });
-                            write_full_box(b, b"stco", 0, 0, |b| b.u32(0));
-                        });
+                        write_data_and_sample_table(b, &p.sample_entry);
                     });
                 });
             });
@@ -339,27 +321,33 @@ fn write_audio_trak(b: &mut Vec<u8>, a: &AudioParams, mp4_time: u32) {
             });
             write_box(b, b"minf", |b| {
                 write_full_box(b, b"smhd", 0, 0, |b| b.u32(0));
-                write_box(b, b"dinf", |b| {
-                    write_full_box(b, b"dref", 0, 0, |b| {
-                        b.u32(1);
-                        write_full_box(b, b"url ", 0, 1, |_| {});
-                    });
-                });
-                write_box(b, b"stbl", |b| {
-                    write_full_box(b, b"stsd", 0, 0, |b| {
-                        b.u32(1);
-                        b.extend_from_slice(&a.sample_entry);
-                    });
-                    write_full_box(b, b"stts", 0, 0, |b| b.u32(0));
-                    write_full_box(b, b"stsc", 0, 0, |b| b.u32(0));
-                    write_full_box(b, b"stsz", 0, 0, |b| {
-                        b.u32(0);
-                        b.u32(0);
-                    });
-                    write_full_box(b, b"stco", 0, 0, |b| b.u32(0));
-                });
+                write_data_and_sample_table(b, &a.sample_entry);
             });
         });
+    });
+}
+
+/// `dinf` (self-contained data) and an empty `stbl` around `sample_entry`: the part of a
+/// fragmented file's `minf` that video and audio tracks share (samples live in fragments).
+fn write_data_and_sample_table(b: &mut Vec<u8>, sample_entry: &[u8]) {
+    write_box(b, b"dinf", |b| {
+        write_full_box(b, b"dref", 0, 0, |b| {
+            b.u32(1);
+            write_full_box(b, b"url ", 0, 1, |_| {});
+        });
+    });
+    write_box(b, b"stbl", |b| {
+        write_full_box(b, b"stsd", 0, 0, |b| {
+            b.u32(1);
+            b.extend_from_slice(sample_entry);
+        });
+        write_full_box(b, b"stts", 0, 0, |b| b.u32(0));
+        write_full_box(b, b"stsc", 0, 0, |b| b.u32(0));
+        write_full_box(b, b"stsz", 0, 0, |b| {
+            b.u32(0);
+            b.u32(0);
+        });
+        write_full_box(b, b"stco", 0, 0, |b| b.u32(0));
     });
 }
 
