@@ -65,14 +65,9 @@ pub struct RunArgs {
     /// Address of the HTTP listener (trigger inputs, health).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
     pub http: String,
-    /// Archive directory of the VideoSinks (segments and catalog), instead of the first
-    /// VideoSink's `localMediaCachePath`.
-    #[arg(long, value_name = "DIR")]
-    pub archive: Option<PathBuf>,
-    /// Upload completed segments to this S3-compatible bucket, `s3://bucket/prefix`; endpoint
-    /// and credentials from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION.
-    #[arg(long, value_name = "s3://BUCKET/PREFIX")]
-    pub store: Option<String>,
+    /// Where the VideoSinks keep and upload their media.
+    #[command(flatten)]
+    pub storage: StorageArgs,
 }
 
 /// `vigil replay` options.
@@ -88,6 +83,21 @@ pub struct ReplayArgs {
     /// "<hubInputName>", "body": {...}}.
     #[arg(long, value_name = "FILE.jsonl")]
     pub events: Option<PathBuf>,
+    /// Where the VideoSinks keep and upload their media.
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// UTC time of the file's first sample (default: the time recorded in the file, else
+    /// 1970-01-01T00:00:00Z).
+    #[arg(long, value_name = "ISO8601")]
+    pub start_time: Option<String>,
+    /// Append events to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub event_log: Option<PathBuf>,
+}
+
+/// The VideoSinks' archive directory and object store (run and replay).
+#[derive(Debug, Args)]
+pub struct StorageArgs {
     /// Archive directory of the VideoSinks (segments and catalog), instead of the first
     /// VideoSink's `localMediaCachePath`.
     #[arg(long, value_name = "DIR")]
@@ -96,13 +106,6 @@ pub struct ReplayArgs {
     /// and credentials from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION.
     #[arg(long, value_name = "s3://BUCKET/PREFIX")]
     pub store: Option<String>,
-    /// UTC time of the file's first sample (default: the time recorded in the file, else
-    /// 1970-01-01T00:00:00Z).
-    #[arg(long, value_name = "ISO8601")]
-    pub start_time: Option<String>,
-    /// Append events to this file instead of stdout.
-    #[arg(long, value_name = "FILE")]
-    pub event_log: Option<PathBuf>,
 }
 
 /// The topology and its parameter values.
@@ -250,7 +253,7 @@ fn run_replay(
 ) -> anyhow::Result<crate::pipeline::replay::ReplayReport> {
     use crate::pipeline::{plan::PipelinePlan, replay};
     let mut plan = PipelinePlan::from_topology(topology)?;
-    plan.override_archive(args.archive.as_deref());
+    plan.override_archive(args.storage.archive.as_deref());
     let video = crate::media::mp4_reader::Mp4Video::open(&args.input)?;
     let start = match &args.start_time {
         Some(t) => crate::bus::trigger::parse_utc(t).map_err(anyhow::Error::msg)?,
@@ -262,7 +265,7 @@ fn run_replay(
     };
     let bus =
         crate::bus::event_log::EventBus::new(&topology.pipeline_name, args.event_log.as_deref())?;
-    let store = crate::archive::open_store(args.store.as_deref())?;
+    let store = crate::archive::open_store(args.storage.store.as_deref())?;
     let report = replay::replay(&plan, &video, start, &events, &bus)?;
     // What the replay recorded goes to the store, and the cache is brought within its budget.
     if let Some(dir) = &plan.archive {

@@ -31,13 +31,13 @@ const MEDIA_STALL: Duration = Duration::from_secs(1);
 /// Runs `topology` until SIGINT or SIGTERM.
 pub fn run_until_signal(topology: &Topology, args: &RunArgs) -> Result<()> {
     let mut plan = PipelinePlan::from_topology(topology)?;
-    plan.override_archive(args.archive.as_deref());
+    plan.override_archive(args.storage.archive.as_deref());
     // One thread is plenty for a pipeline's network I/O; file sinks have their own threads.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     // The store's blocking HTTP client must be made, and dropped last, outside the runtime.
-    let store = crate::archive::open_store(args.store.as_deref())?;
+    let store = crate::archive::open_store(args.storage.store.as_deref())?;
     let result = runtime.block_on(run(plan, args, store.clone()));
     drop(runtime);
     drop(store);
