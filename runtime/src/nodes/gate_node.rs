@@ -56,6 +56,7 @@ pub struct GateNode {
     open: Option<u64>,
     open_start: MediaTime,
     audio: Option<Arc<AudioParams>>,
+    continuous: bool,
 }
 
 impl GateNode {
@@ -70,6 +71,16 @@ impl GateNode {
             open: None,
             open_start: MediaTime::default(),
             audio: None,
+            continuous: false,
+        }
+    }
+
+    /// A gate that opens itself at every key frame, so it never closes (continuous recording);
+    /// clips are cut at the timing's maximum.
+    pub fn continuous(timing: GateTiming, latency_slack: MediaDuration) -> Self {
+        Self {
+            continuous: true,
+            ..Self::new(timing, latency_slack)
         }
     }
 
@@ -90,8 +101,12 @@ impl GateNode {
         self.buffer.push(sample.clone());
         let mut out = Vec::new();
         let flushed_current = self.apply(decisions, &mut out, Some(pts));
+        let key_frame = sample.key_frame;
         if self.open.is_some() && !flushed_current {
             out.push(ClipCommand::Sample(sample));
+        }
+        if self.continuous && key_frame {
+            out.extend(self.on_event(pts, "continuous"));
         }
         out
     }

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
-use super::plan::{EVENT_LATENCY_SLACK, PipelinePlan};
+use super::plan::{GatePlan, PipelinePlan};
 use super::replay::{dispatch, frame_hub};
 use super::routing::EventRouter;
 use super::sinks::MediaSink;
@@ -175,11 +175,7 @@ async fn run(
     let mut router = EventRouter::new(&plan, &bus)?;
     let mut last_module_check = Instant::now();
 
-    let mut gates: Vec<GateNode> = plan
-        .gates
-        .iter()
-        .map(|g| GateNode::new(g.timing, EVENT_LATENCY_SLACK))
-        .collect();
+    let mut gates: Vec<GateNode> = plan.gates.iter().map(GatePlan::node).collect();
     let mut last_sample: Option<(MediaTime, Instant)> = None;
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut signals = Signals::new()?;
@@ -219,11 +215,7 @@ async fn run(
                         }
                     }
                     for (g, gate) in gates.iter_mut().enumerate() {
-                        let mut commands = gate.on_sample(sample.clone());
-                        if plan.gates[g].continuous && sample.key_frame {
-                            commands.extend(gate.on_event(sample.pts, "continuous"));
-                        }
-                        send(g, commands);
+                        send(g, gate.on_sample(sample.clone()));
                     }
                 }
                 MediaItem::Audio(sample) => {

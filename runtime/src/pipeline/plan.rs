@@ -53,6 +53,18 @@ pub struct GatePlan {
     pub continuous: bool,
 }
 
+impl GatePlan {
+    /// The gate node this plan describes.
+    pub fn node(&self) -> crate::nodes::gate_node::GateNode {
+        use crate::nodes::gate_node::GateNode;
+        if self.continuous {
+            GateNode::continuous(self.timing, EVENT_LATENCY_SLACK)
+        } else {
+            GateNode::new(self.timing, EVENT_LATENCY_SLACK)
+        }
+    }
+}
+
 /// The timing of a continuous-recording gate: clips of at most an hour, no gap between them.
 pub const CONTINUOUS_TIMING: GateTiming = GateTiming {
     evaluation_window: MediaDuration::ZERO,

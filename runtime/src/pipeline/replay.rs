@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::plan::{EVENT_LATENCY_SLACK, PipelinePlan, ProcessorKind};
+use super::plan::{GatePlan, PipelinePlan, ProcessorKind};
 use super::routing::EventRouter;
 use super::sinks::MediaSink;
 use crate::bus::event::{Event, EventClass, node_subject};
@@ -90,11 +90,7 @@ pub fn replay(
             );
         }
     }
-    let mut gates: Vec<GateNode> = plan
-        .gates
-        .iter()
-        .map(|g| GateNode::new(g.timing, EVENT_LATENCY_SLACK))
-        .collect();
+    let mut gates: Vec<GateNode> = plan.gates.iter().map(GatePlan::node).collect();
     let archive = plan.archive.clone().unwrap_or_default();
     if plan.archive.is_some() {
         crate::archive::open_archive(&archive, bus, start)?;
@@ -122,18 +118,9 @@ pub fn replay(
         let sample = sample?;
         let pts = sample.pts;
         report.samples += 1;
-        for (g, gate) in state.gates.iter_mut().enumerate() {
-            let mut commands = gate.on_sample(sample.clone());
-            if plan.gates[g].continuous && sample.key_frame {
-                commands.extend(gate.on_event(pts, "continuous"));
-            }
-            dispatch(
-                &mut state.sinks[g],
-                commands,
-                bus,
-                &plan.gates[g].name,
-                &plan.pipeline,
-            );
+        for g in 0..state.gates.len() {
+            let commands = state.gates[g].on_sample(sample.clone());
+            state.send(plan, g, commands, bus);
         }
         // A processor's event arrives at the media time of the frame it was computed from.
         for (p, event) in hub.on_sample(&sample) {
@@ -148,15 +135,9 @@ pub fn replay(
         state.trigger(plan, e, start + secs(e.at), bus);
         report.events += 1;
     }
-    for (g, gate) in state.gates.iter_mut().enumerate() {
-        let commands = gate.finish();
-        dispatch(
-            &mut state.sinks[g],
-            commands,
-            bus,
-            &plan.gates[g].name,
-            &plan.pipeline,
-        );
+    for g in 0..state.gates.len() {
+        let commands = state.gates[g].finish();
+        state.send(plan, g, commands, bus);
     }
     for sink in state.sinks.iter_mut().flatten() {
         sink.shutdown();
@@ -183,14 +164,19 @@ impl Replayed<'_> {
     ) {
         for (g, time, correlation) in self.router.route(plan, node, event, publish, bus) {
             let commands = self.gates[g].on_event(time, &correlation);
-            dispatch(
-                &mut self.sinks[g],
-                commands,
-                bus,
-                &plan.gates[g].name,
-                &plan.pipeline,
-            );
+            self.send(plan, g, commands, bus);
         }
+    }
+
+    /// Hands gate `g`'s commands to its sinks.
+    fn send(&mut self, plan: &PipelinePlan, g: usize, commands: Vec<ClipCommand>, bus: &EventBus) {
+        dispatch(
+            &mut self.sinks[g],
+            commands,
+            bus,
+            &plan.gates[g].name,
+            &plan.pipeline,
+        );
     }
 
     /// A line of the events file reaches its IotHubMessageSource at media time `at`.
