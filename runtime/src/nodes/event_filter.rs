@@ -5,6 +5,7 @@
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
+use super::module_watch::{ModuleWatch, report_fault};
 use crate::bus::event::{Event, EventClass};
 use crate::bus::event_log::EventBus;
 use crate::media::time::MediaTime;
@@ -18,8 +19,7 @@ pub struct EventFilterNode {
     subject: String,
     events: EventBus,
     host: FilterHost,
-    source: ModuleSource,
-    modified: Option<std::time::SystemTime>,
+    watch: ModuleWatch,
 }
 
 impl EventFilterNode {
@@ -43,38 +43,15 @@ impl EventFilterNode {
             subject,
             events,
             host,
-            source: source.clone(),
-            modified: source.modified(),
+            watch: ModuleWatch::new(source.clone()),
         })
     }
 
     /// Swaps in a new version of the module file, between two events; a module that fails to
     /// load is reported and the old one keeps running.
     pub fn check_for_new_module(&mut self, at: MediaTime) {
-        let modified = self.source.modified();
-        if modified.is_none() || modified == self.modified {
-            return;
-        }
-        self.modified = modified;
-        match self.source.load().and_then(|m| self.host.swap(m)) {
-            Ok(()) => {
-                let m = self.host.module();
-                self.events.emit(Event::new(
-                    EventClass::Operational,
-                    "ModuleSwapped",
-                    self.subject.clone(),
-                    at,
-                    json!({"module": m.origin, "hash": m.hash}),
-                ));
-            }
-            Err(e) => self.events.emit(Event::new(
-                EventClass::Diagnostics,
-                "ModuleLoadError",
-                self.subject.clone(),
-                at,
-                json!({"detail": format!("{e:#}; the previous module keeps running")}),
-            )),
-        }
+        self.watch
+            .check(&mut self.host, &self.subject, &self.events, at);
     }
 
     /// Filters one event; returns the events to pass on.
@@ -107,14 +84,8 @@ impl EventFilterNode {
                 .collect(),
             Outcome::Skipped => Vec::new(),
             Outcome::Fault(why) => {
-                let m = self.host.module();
-                self.events.emit(Event::new(
-                    EventClass::Diagnostics,
-                    "ModuleFault",
-                    self.subject.clone(),
-                    event.time,
-                    json!({"module": m.origin, "hash": m.hash, "eventTime": event.time.to_string(), "detail": why}),
-                ));
+                let (host, subject) = (&self.host, &self.subject);
+                report_fault(host, subject, &self.events, event.time, "eventTime", why);
                 Vec::new()
             }
         }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use serde_json::json;
 
+use super::module_watch::{ModuleWatch, report_fault};
 use crate::bus::event::{Event, EventClass};
 use crate::bus::event_log::EventBus;
 use crate::media::decode::DecodedFrame;
@@ -26,13 +27,12 @@ pub const ANALYSIS_FPS: i64 = 10;
 pub struct MotionNode {
     subject: String,
     events: EventBus,
-    source: ModuleSource,
+    watch: ModuleWatch,
     host: FilterHost,
     window: MediaDuration,
     last_analysed: Option<MediaTime>,
     last_event: Option<MediaTime>,
     in_motion: bool,
-    module_modified: Option<std::time::SystemTime>,
 }
 
 impl MotionNode {
@@ -85,8 +85,7 @@ impl MotionNode {
         Ok(Self {
             subject,
             events,
-            module_modified: source.modified(),
-            source,
+            watch: ModuleWatch::new(source),
             host,
             window,
             last_analysed: None,
@@ -166,49 +165,18 @@ impl MotionNode {
 
     /// Checks the module file and swaps in a new version between two frames.
     pub fn check_for_new_module(&mut self, at: MediaTime) {
-        let modified = self.source.modified();
-        if modified.is_none() || modified == self.module_modified {
-            return;
-        }
-        self.module_modified = modified;
-        let result = self.source.load().and_then(|m| self.host.swap(m));
-        match result {
-            Ok(()) => {
-                let m = self.host.module().clone();
-                self.events.emit(Event::new(
-                    EventClass::Operational,
-                    "ModuleSwapped",
-                    self.subject.clone(),
-                    at,
-                    json!({"module": m.origin, "hash": m.hash}),
-                ));
-            }
-            Err(e) => self.diagnostic(
-                "ModuleLoadError",
-                at,
-                format!("{e:#}; the previous module keeps running"),
-            ),
-        }
+        self.watch
+            .check(&mut self.host, &self.subject, &self.events, at);
     }
 
     fn module_fault(&self, at: MediaTime, why: String) {
-        let m = self.host.module();
-        self.events.emit(Event::new(
-            EventClass::Diagnostics,
-            "ModuleFault",
-            self.subject.clone(),
+        report_fault(
+            &self.host,
+            &self.subject,
+            &self.events,
             at,
-            json!({"module": m.origin, "hash": m.hash, "frameTime": at.to_string(), "detail": why}),
-        ));
-    }
-
-    fn diagnostic(&self, kind: &str, at: MediaTime, detail: String) {
-        self.events.emit(Event::new(
-            EventClass::Diagnostics,
-            kind,
-            self.subject.clone(),
-            at,
-            json!({"detail": detail}),
-        ));
+            "frameTime",
+            why,
+        );
     }
 }
