@@ -124,16 +124,8 @@ impl ObjectStore {
         for (k, v) in auth {
             request = request.header(k, v);
         }
-        request.send().map_err(|e| {
-            let mut detail = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                detail.push_str(": ");
-                detail.push_str(&s.to_string());
-                source = s.source();
-            }
-            anyhow!("{detail}")
-        })
+        // Its causes print with `{:#}`, as every caller formats errors.
+        Ok(request.send()?)
     }
 
     fn check(response: reqwest::blocking::Response, what: &str) -> Result<Vec<u8>> {

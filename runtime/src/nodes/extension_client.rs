@@ -89,7 +89,7 @@ impl ExtensionClient {
         }
         let response = match request.body(image.bytes.clone()).send() {
             Ok(r) => r,
-            Err(e) => return network_error(&e),
+            Err(e) => return network_error(e),
         };
         let status = response.status().as_u16();
         let retry_after = response
@@ -107,7 +107,7 @@ impl ExtensionClient {
             .to_string();
         let body = match response.bytes() {
             Ok(b) => b,
-            Err(e) => return network_error(&e),
+            Err(e) => return network_error(e),
         };
         match status {
             204 => Reply::Nothing,
@@ -124,7 +124,7 @@ impl ExtensionClient {
     }
 }
 
-fn network_error(e: &reqwest::Error) -> Reply {
+fn network_error(e: reqwest::Error) -> Reply {
     let code = if e.is_timeout() {
         "timeout"
     } else if e.is_connect() {
@@ -132,13 +132,8 @@ fn network_error(e: &reqwest::Error) -> Reply {
     } else {
         "requestFailed"
     };
-    let mut detail = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        detail.push_str(": ");
-        detail.push_str(&s.to_string());
-        source = s.source();
-    }
+    // The error with its causes ("error sending request: … : Connection refused").
+    let detail = format!("{:#}", anyhow::Error::new(e));
     Reply::NetworkError { code, detail }
 }
 
