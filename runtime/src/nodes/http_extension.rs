@@ -260,14 +260,12 @@ impl HttpExtensionNode {
 
     fn caller(config: &HttpExtensionConfig, subject: String, bus: EventBus) -> Result<Caller> {
         let node = subject.rsplit('/').next().unwrap_or_default().to_string();
-        let labels = |reason: &str| [("node", node.clone()), ("reason", reason.to_string())];
         let m = bus.metrics();
         let skipped = |reason: &str| {
-            let l = labels(reason);
             m.counter(
                 "vigil_extension_samples_skipped_total",
                 "Sampled frames an HttpExtension did not send, by reason.",
-                &[("node", &l[0].1), ("reason", &l[1].1)],
+                &[("node", &node), ("reason", reason)],
             )
         };
         let counters = NodeCounters {
@@ -323,8 +321,8 @@ impl HttpExtensionNode {
         state.blocked_until = None;
         if state.busy {
             self.caller.counters.skipped_busy.inc();
-            if self.caller.counters.skipped_busy.get() % 100 == 1 {
-                let skipped = self.caller.counters.skipped_busy.get();
+            let skipped = self.caller.counters.skipped_busy.get();
+            if skipped % 100 == 1 {
                 self.caller.bus.emit(Event::new(
                     EventClass::Diagnostics,
                     "DataDropped",
