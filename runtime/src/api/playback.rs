@@ -27,7 +27,7 @@ use crate::archive::catalog::{Catalog, SegmentRow};
 use crate::archive::export::{SegmentBytes, export_mp4};
 use crate::archive::hls::playlist;
 use crate::bus::event_log::EventBus;
-use crate::media::time::{MediaDuration, MediaTime};
+use crate::media::time::MediaDuration;
 
 /// Reads a segment that is not in the local cache (from the object store).
 pub type RemoteReader = Arc<dyn Fn(&SegmentRow) -> anyhow::Result<Vec<u8>> + Send + Sync>;
@@ -147,10 +147,7 @@ fn ranges_json(ranges: &[TimeRange]) -> Value {
 
 async fn videos(State(s): State<PlaybackState>) -> Response {
     let result = with_catalog(&s, |c| {
-        let all = TimeRange {
-            start: MediaTime::from_secs(0),
-            end: MediaTime::from_secs(9_000_000_000),
-        };
+        let all = TimeRange::ALL;
         let mut out = Vec::new();
         for v in c.videos()? {
             let segments = c.segments_between(&v.name, all.start, all.end)?;

@@ -41,6 +41,14 @@ pub struct TimeRange {
     pub end: MediaTime,
 }
 
+impl TimeRange {
+    /// Every time the archive can hold (1970 to the end of the nanosecond clock, 2255).
+    pub const ALL: TimeRange = TimeRange {
+        start: MediaTime::from_secs(0),
+        end: MediaTime::from_secs(9_000_000_000),
+    };
+}
+
 fn civil(t: MediaTime) -> jiff::civil::DateTime {
     let ts = jiff::Timestamp::from_nanosecond(i128::from(t.as_nanos()))
         .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
@@ -107,9 +115,7 @@ pub fn query_range(
             parse_bound(s, precision, false)?,
             parse_bound(e, precision, true)?,
         ),
-        (None, None) if precision == Precision::Year => {
-            (MediaTime::from_secs(0), MediaTime::from_secs(9_000_000_000))
-        }
+        (None, None) if precision == Precision::Year => (TimeRange::ALL.start, TimeRange::ALL.end),
         _ => bail!("startTime and endTime are both required unless precision is year"),
     };
     if end <= start {

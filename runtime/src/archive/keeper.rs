@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use serde_json::json;
 
+use super::available::TimeRange;
 use super::catalog::{Catalog, SegmentRow};
 use super::store::ObjectStore;
 use crate::bus::event::{Event, EventClass};
@@ -239,7 +240,7 @@ impl Keeper {
             let cutoff = now - MediaDuration::from_nanos(retention);
             for s in self
                 .catalog
-                .segments_between(&v.name, MediaTime::from_secs(0), cutoff)?
+                .segments_between(&v.name, TimeRange::ALL.start, cutoff)?
             {
                 if s.recording || s.end > cutoff {
                     continue;
