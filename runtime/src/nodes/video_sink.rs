@@ -38,6 +38,30 @@ struct Segment {
     hasher: Sha256,
 }
 
+impl Segment {
+    /// Writes and fsyncs a fragment, then records it in the catalog.
+    fn append(
+        &mut self,
+        catalog: &Catalog,
+        fragment: &[u8],
+        start: MediaTime,
+        end: MediaTime,
+    ) -> anyhow::Result<()> {
+        let row = FragmentRow {
+            offset: self.bytes,
+            len: fragment.len() as i64,
+            start,
+            end,
+        };
+        self.file.write_all(fragment)?;
+        self.file.sync_data()?;
+        catalog.add_fragment(self.id, &row)?;
+        self.bytes += row.len;
+        self.hasher.update(fragment);
+        Ok(())
+    }
+}
+
 struct Clip {
     number: i64,
     seq: i64,
@@ -198,14 +222,19 @@ impl VideoSink {
                 return;
             }
         }
-        let Some(segment) = self.clip.as_mut().and_then(|c| c.segment.as_mut()) else {
+        let Some(mut segment) = self.clip.as_mut().and_then(|c| c.segment.take()) else {
             return;
         };
         let pts = sample.pts;
         let fragment_start = *segment.fragment_start.get_or_insert(pts);
         if let Some(fragment) = segment.writer.push(sample) {
             segment.fragment_start = Some(pts);
-            self.commit_fragment(&fragment, fragment_start, pts);
+            if !self.append(&mut segment, &fragment, fragment_start, pts) {
+                return;
+            }
+        }
+        if let Some(clip) = &mut self.clip {
+            clip.segment = Some(segment);
         }
     }
 
@@ -267,41 +296,36 @@ impl VideoSink {
         Ok(())
     }
 
-    /// Writes and fsyncs a fragment, then records it; reports the clip available at its first.
-    fn commit_fragment(&mut self, fragment: &[u8], start: MediaTime, end: MediaTime) {
-        let (Some(catalog), Some(clip)) = (&self.catalog, &mut self.clip) else {
-            return;
+    /// Appends a fragment to `segment` (out of the clip meanwhile); reports the clip available
+    /// at its first fragment. On failure the segment is given up (it stays valid up to its last
+    /// recorded fragment), a new one is tried 5 s later, and false is returned.
+    fn append(
+        &mut self,
+        segment: &mut Segment,
+        fragment: &[u8],
+        start: MediaTime,
+        end: MediaTime,
+    ) -> bool {
+        let result = match &self.catalog {
+            Some(catalog) => segment.append(catalog, fragment, start, end),
+            None => Err(anyhow::anyhow!("the catalog is not available")),
         };
-        let Some(segment) = clip.segment.as_mut() else {
-            return;
+        let Some(clip) = &mut self.clip else {
+            return result.is_ok();
         };
-        let row = FragmentRow {
-            offset: segment.bytes,
-            len: fragment.len() as i64,
-            start,
-            end,
-        };
-        let written = segment
-            .file
-            .write_all(fragment)
-            .and_then(|()| segment.file.sync_data())
-            .map_err(anyhow::Error::from)
-            .and_then(|()| catalog.add_fragment(segment.id, &row));
-        match written {
+        match result {
             Ok(()) => {
-                segment.bytes += row.len;
-                segment.hasher.update(fragment);
                 if !clip.available {
                     clip.available = true;
                     let correlation = clip.correlation_id.clone();
                     self.event("RecordingAvailable", end, &correlation);
                 }
+                true
             }
             Err(e) => {
-                // The segment stays valid up to its last recorded fragment.
-                clip.segment = None;
                 clip.retry_at = Some(end + RETRY_AFTER);
                 self.storage_error(&format!("{e:#}"), end);
+                false
             }
         }
     }
@@ -317,12 +341,10 @@ impl VideoSink {
         // The last frame lasts at least one frame interval.
         let frame_end = last.map(|l| l + frame).unwrap_or(start);
         let end = end.map_or(frame_end, |e| e.max(frame_end));
-        if let Some(fragment) = segment.writer.finish(Some(end)) {
-            clip.segment = Some(segment);
-            self.commit_fragment(&fragment, start, end);
-            let Some(clip) = &mut self.clip else { return };
-            let Some(s) = clip.segment.take() else { return };
-            segment = s;
+        if let Some(fragment) = segment.writer.finish(Some(end))
+            && !self.append(&mut segment, &fragment, start, end)
+        {
+            return;
         }
         let hash = hex(&segment.hasher.finalize());
         if let Some(catalog) = &self.catalog
