@@ -149,6 +149,20 @@ fn assert_scene(
 /// Name, `image.scale`, `image.format`, image size, content rectangle (x, y, w, h).
 type ImageCase = (&'static str, Value, Value, (u32, u32), (u32, u32, u32, u32));
 
+/// Frame times of the requests the server received, in seconds from the replay's start.
+fn request_times(server: &InferServer) -> Vec<f64> {
+    server
+        .requests()
+        .iter()
+        .map(|r| r.frame_time() - START_SECS)
+        .collect()
+}
+
+/// True for an inference event with an object detection (the stand-in's answers).
+fn is_detection((kind, body, _): &(String, Value, Option<String>)) -> bool {
+    kind == "Inference" && body["inferences"][0]["type"] == "entity"
+}
+
 fn first_request(server: &InferServer) -> Received {
     let requests = server.requests();
     let first = requests
@@ -288,7 +302,7 @@ fn inference_events_carry_unpadded_boxes_at_the_frame_time() {
     );
     let inferences: Vec<&Value> = events
         .iter()
-        .filter(|(k, b, _)| k == "Inference" && b["inferences"][0]["type"] == "entity")
+        .filter(|e| is_detection(e))
         .map(|(_, b, _)| b)
         .collect();
     let times: Vec<f64> = inferences
@@ -327,15 +341,7 @@ fn inference_events_carry_unpadded_boxes_at_the_frame_time() {
 #[test]
 fn sampling_rate_is_obeyed_over_a_minute() {
     let dir = temp_dir("ext-sampling");
-    let minute = dir.join("minute.mp4");
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-stream_loop", "2", "-i"])
-        .arg(clips().join("camera-h264.mp4"))
-        .args(["-c", "copy", "-movflags", "+faststart"])
-        .arg(&minute)
-        .status()
-        .expect("ffmpeg runs");
-    assert!(status.success());
+    let minute = support::archive::minute_clip(&dir);
     let server = InferServer::start(free_port(), &dir.join("requests"));
     let topology = topology_with(&dir, "object-to-files.json", |_| {});
     let events = replay(
@@ -345,11 +351,7 @@ fn sampling_rate_is_obeyed_over_a_minute() {
         &server.url(),
         &["--set", "samplesPerSecond=2"],
     );
-    let times: Vec<f64> = server
-        .requests()
-        .iter()
-        .map(|r| r.frame_time() - START_SECS)
-        .collect();
+    let times = request_times(&server);
     assert_eq!(times.len(), 120, "60 s × 2/s");
     for pair in times.windows(2) {
         assert!(
@@ -359,10 +361,7 @@ fn sampling_rate_is_obeyed_over_a_minute() {
             pair[1]
         );
     }
-    let found = events
-        .iter()
-        .filter(|(k, b, _)| k == "Inference" && b["inferences"][0]["type"] == "entity")
-        .count();
+    let found = events.iter().filter(|e| is_detection(e)).count();
     assert_eq!(
         found, 21,
         "the red box at 8.5 … 11.5 s of each of three loops"
@@ -383,20 +382,13 @@ fn motion_gated_sampling_sends_nothing_while_the_scene_is_still() {
         &server.url(),
         &["--set", "samplesPerSecond=5"],
     );
-    let times: Vec<f64> = server
-        .requests()
-        .iter()
-        .map(|r| r.frame_time() - START_SECS)
-        .collect();
+    let times = request_times(&server);
     assert!(times.len() >= 10, "sampled while moving: {times:?}");
     assert!(
         times.iter().all(|t| (8.0..12.5).contains(t)),
         "only frames with motion: {times:?}"
     );
-    let found = events
-        .iter()
-        .filter(|(k, b, _)| k == "Inference" && b["inferences"][0]["type"] == "entity")
-        .count();
+    let found = events.iter().filter(|e| is_detection(e)).count();
     assert!(found >= 5, "the service found the box in the frames it got");
 }
 
@@ -415,11 +407,7 @@ fn busy_service_is_asked_again_after_retry_after() {
         &server.url(),
         &["--set", "samplesPerSecond=5"],
     );
-    let times: Vec<f64> = server
-        .requests()
-        .iter()
-        .map(|r| r.frame_time() - START_SECS)
-        .collect();
+    let times = request_times(&server);
     let expected: Vec<f64> = (0..10).map(|i| f64::from(i) * 2.0).collect();
     let close = times.len() == expected.len()
         && times
