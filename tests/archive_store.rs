@@ -64,6 +64,36 @@ fn replay_with_store(
     read_events(&log)
 }
 
+/// `vigil run` arguments: the door-sensor-to-video topology on the camera at `cam_port`, 5 s
+/// clips, into `archive` and the store under `prefix`, HTTP on `http_port`.
+fn live_args(
+    dir: &Path,
+    archive: &Path,
+    cam_port: u16,
+    http_port: u16,
+    prefix: &str,
+) -> Vec<String> {
+    vec![
+        "topologies/door-sensor-to-video.json".into(),
+        "--pipeline-name".into(),
+        "door".into(),
+        "--set".into(),
+        format!("rtspUrl=rtsp://127.0.0.1:{cam_port}/camera"),
+        "--set".into(),
+        "minActivation=PT5S".into(),
+        "--set".into(),
+        "maxActivation=PT5S".into(),
+        "--archive".into(),
+        archive.to_string_lossy().into(),
+        "--store".into(),
+        format!("s3://{BUCKET}/{prefix}"),
+        "--event-log".into(),
+        event_log(dir).to_string_lossy().into(),
+        "--http".into(),
+        format!("127.0.0.1:{http_port}"),
+    ]
+}
+
 fn segment_files(archive: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(archive.join("videos").join(VIDEO))
         .map(|d| d.flatten().map(|e| e.path()).collect())
@@ -196,25 +226,7 @@ fn store_down_then_up_loses_nothing() {
     let store_dir = dir.join("s3data");
     let (cam_port, http_port, s3_port) = (free_port(), free_port(), free_port());
     let _camera = camera(&clips().join("camera-h264.mp4"), cam_port, "vigil", "vigil");
-    let args: Vec<String> = vec![
-        "topologies/door-sensor-to-video.json".into(),
-        "--pipeline-name".into(),
-        "door".into(),
-        "--set".into(),
-        format!("rtspUrl=rtsp://127.0.0.1:{cam_port}/camera"),
-        "--set".into(),
-        "minActivation=PT5S".into(),
-        "--set".into(),
-        "maxActivation=PT5S".into(),
-        "--archive".into(),
-        archive.to_string_lossy().into(),
-        "--store".into(),
-        format!("s3://{BUCKET}/live"),
-        "--event-log".into(),
-        event_log(&dir).to_string_lossy().into(),
-        "--http".into(),
-        format!("127.0.0.1:{http_port}"),
-    ];
+    let args = live_args(&dir, &archive, cam_port, http_port, "live");
     let mut vigil = vigil_run_with_env(&dir, &args, &store_env(s3_port, SECRET_KEY));
     wait_for_port(http_port);
     std::thread::sleep(Duration::from_secs(6));
@@ -427,27 +439,7 @@ fn kill_9_around_upload_leaves_cache_and_store_agreeing() {
     let (cam_port, http_port, s3_port) = (free_port(), free_port(), free_port());
     let _camera = camera(&clips().join("camera-h264.mp4"), cam_port, "vigil", "vigil");
     let _s3 = s3_server(&store_dir, s3_port);
-    let args = |http: u16| -> Vec<String> {
-        vec![
-            "topologies/door-sensor-to-video.json".into(),
-            "--pipeline-name".into(),
-            "door".into(),
-            "--set".into(),
-            format!("rtspUrl=rtsp://127.0.0.1:{cam_port}/camera"),
-            "--set".into(),
-            "minActivation=PT5S".into(),
-            "--set".into(),
-            "maxActivation=PT5S".into(),
-            "--archive".into(),
-            archive.to_string_lossy().into(),
-            "--store".into(),
-            format!("s3://{BUCKET}/crash"),
-            "--event-log".into(),
-            event_log(&dir).to_string_lossy().into(),
-            "--http".into(),
-            format!("127.0.0.1:{http}"),
-        ]
-    };
+    let args = |http: u16| live_args(&dir, &archive, cam_port, http, "crash");
     let env = store_env(s3_port, SECRET_KEY);
     let mut vigil = vigil_run_with_env(&dir, &args(http_port), &env);
     wait_for_port(http_port);
