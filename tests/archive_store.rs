@@ -321,19 +321,13 @@ fn evicted_segments_play_back_from_the_store() {
         .join(BUCKET)
         .join("site-a/frontdoor/00000001-0000.mp4");
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(["serve", "--archive"])
-        .arg(&archive)
-        .args(["--http", &format!("127.0.0.1:{port}")])
-        .args(["--store", &format!("s3://{BUCKET}/site-a")])
-        .envs(store_env(s3_port, SECRET_KEY))
-        .current_dir(repo())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("vigil serve starts");
-    let _server = support::peers::Peer { child };
-    wait_for_port(port);
+    let store = format!("s3://{BUCKET}/site-a");
+    let _server = support::archive::serve_with_store(
+        &archive,
+        port,
+        &["--store", &store],
+        &store_env(s3_port, SECRET_KEY),
+    );
     let base = format!("http://127.0.0.1:{port}/api/videos/{VIDEO}");
     let (status, media) = support::archive::get(&format!("{base}/media/1.mp4"));
     assert_eq!(status, 200);

@@ -54,10 +54,22 @@ pub fn get_json(url: &str) -> Value {
 
 /// `vigil serve` of `archive` on `port`.
 pub fn serve(archive: &Path, port: u16) -> Peer {
+    serve_with_store(archive, port, &[], &[])
+}
+
+/// `vigil serve` of `archive` on `port` with extra arguments (`--store …`) and environment.
+pub fn serve_with_store(
+    archive: &Path,
+    port: u16,
+    extra: &[&str],
+    env: &[(String, String)],
+) -> Peer {
     let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
         .args(["serve", "--archive"])
         .arg(archive)
         .args(["--http", &format!("127.0.0.1:{port}")])
+        .args(extra)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .current_dir(repo())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
