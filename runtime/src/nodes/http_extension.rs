@@ -91,6 +91,16 @@ struct CallState {
     suppressed: u64,
 }
 
+impl CallState {
+    /// One more failure in a row: no request before the back-off from `at` has passed.
+    fn back_off(&mut self, at: MediaTime) -> Duration {
+        self.failures_in_a_row += 1;
+        let wait = backoff(self.failures_in_a_row);
+        self.blocked_until = Some(at + duration(wait));
+        wait
+    }
+}
+
 /// One frame to send.
 struct Job {
     image: EncodedImage,
@@ -144,9 +154,7 @@ impl Caller {
             }
             Reply::NetworkError { code, detail } => {
                 self.counters.failures.inc();
-                state.failures_in_a_row += 1;
-                let wait = backoff(state.failures_in_a_row);
-                state.blocked_until = Some(job.pts + duration(wait));
+                let wait = state.back_off(job.pts);
                 self.report(
                     &mut state,
                     job.pts,
@@ -158,9 +166,7 @@ impl Caller {
             Reply::ProtocolError { status, detail } => {
                 self.counters.failures.inc();
                 if status >= 500 {
-                    state.failures_in_a_row += 1;
-                    let wait = backoff(state.failures_in_a_row);
-                    state.blocked_until = Some(job.pts + duration(wait));
+                    state.back_off(job.pts);
                 }
                 self.report(
                     &mut state,
