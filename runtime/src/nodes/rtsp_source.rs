@@ -5,13 +5,23 @@
 //! Timestamps: the RTP timestamp of each frame, anchored to the wall clock when the session's
 //! first frame arrives (RTCP sender reports are not used). After a reconnect the next sample is
 //! marked as a discontinuity and the timeline shows the gap as it was, never stretched.
+//!
+//! Reading: a camera sends a few hundred RTP packets a second, and waking for each frame or
+//! packet costs more CPU than everything done with the video. Over TCP the source therefore reads
+//! in bursts: it takes everything the socket holds, hands it downstream as one batch, and sleeps
+//! for the read interval ([`DEFAULT_READ_INTERVAL`], `vigil run --read-interval-ms`) while the
+//! kernel queues the next packets (TCP flow control holds the camera back if the socket buffer
+//! ever fills). Until the clocks are anchored the session is read as packets arrive, so that the
+//! anchor is the true arrival time. The source runs on a thread of its own, so the pause holds up
+//! nothing else. Over UDP every packet is read as it comes: a burst could overflow the socket
+//! buffer and lose packets.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, anyhow, bail};
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use retina::client::{
     Credentials as RtspCredentials, PlayOptions, SessionOptions, SetupOptions, Transport,
 };
@@ -34,6 +44,10 @@ pub const MIN_BACKOFF: Duration = Duration::from_millis(500);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A session that delivers no frame for this long is treated as lost.
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause between two reads of a TCP session: at most this much latency is added, and the
+/// source wakes twice a second instead of once per frame or packet. Recording does not need
+/// less latency: clips are cut on media time, and pre-roll covers what came before an event.
+pub const DEFAULT_READ_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Media time now, from the system clock.
 pub fn wall_now() -> MediaTime {
@@ -44,13 +58,47 @@ pub fn wall_now() -> MediaTime {
     MediaTime::from_nanos(nanos)
 }
 
-/// What the source sends downstream.
-pub type MediaSender = mpsc::Sender<MediaItem>;
+/// What the source sends downstream: the items read in one burst, in order.
+pub type MediaSender = mpsc::Sender<Vec<MediaItem>>;
+
+/// Runs [`run_rtsp_source`] on a thread of its own (with its own single-threaded runtime), so
+/// that its paced reads never hold up the pipeline.
+pub fn spawn_rtsp_source(
+    config: RtspSourceConfig,
+    read_interval: Duration,
+    audio: bool,
+    subject: String,
+    events: EventBus,
+    out: MediaSender,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("rtsp-source".to_string())
+        .spawn(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime.block_on(run_rtsp_source(
+                    config,
+                    read_interval,
+                    audio,
+                    subject,
+                    events,
+                    out,
+                    shutdown,
+                )),
+                Err(e) => tracing::error!("cannot start the RTSP source's runtime: {e}"),
+            }
+        })
+}
 
 /// Runs the source until `shutdown` turns true, sending samples to `out`. With `audio`, an AAC
-/// stream (when the camera has one) is received too.
+/// stream (when the camera has one) is received too. A TCP session is read every
+/// `read_interval` (zero: as packets arrive).
 pub async fn run_rtsp_source(
     config: RtspSourceConfig,
+    read_interval: Duration,
     audio: bool,
     subject: String,
     events: EventBus,
@@ -61,7 +109,7 @@ pub async fn run_rtsp_source(
     let mut after_gap = false;
     loop {
         let outcome = tokio::select! {
-            r = session(&config, audio, &subject, &events, &out, after_gap) => r,
+            r = session(&config, read_interval, audio, &subject, &events, &out, after_gap) => r,
             _ = shutdown.changed() => return,
         };
         if *shutdown.borrow() || out.is_closed() {
@@ -136,6 +184,7 @@ pub fn redact(url: &str) -> String {
 
 async fn session(
     config: &RtspSourceConfig,
+    read_interval: Duration,
     audio: bool,
     subject: &str,
     events: &EventBus,
@@ -145,6 +194,7 @@ async fn session(
     let mut delivered = false;
     let r = session_inner(
         config,
+        read_interval,
         audio,
         subject,
         events,
@@ -159,6 +209,7 @@ async fn session(
 
 async fn session_inner(
     config: &RtspSourceConfig,
+    read_interval: Duration,
     audio: bool,
     subject: &str,
     events: &EventBus,
@@ -248,12 +299,57 @@ async fn session_inner(
     let mut audio_params: Option<Arc<AudioParams>> = None;
     let mut audio_anchor: Option<(i64, MediaTime)> = None;
     let mut first = true;
+    let pace =
+        Some(read_interval).filter(|d| !d.is_zero() && config.transport != RtspTransport::Udp);
+    let mut batch: Vec<MediaItem> = Vec::new();
+    let mut last_item = Instant::now();
     loop {
-        let item = match tokio::time::timeout(STALL_TIMEOUT, demuxed.next()).await {
-            Err(_) => bail!("stalled: no media for {} s", STALL_TIMEOUT.as_secs()),
-            Ok(None) => return Ok(()),
-            Ok(Some(item)) => item?,
+        let next = match demuxed.next().now_or_never() {
+            Some(next) => next,
+            None => {
+                // Nothing more is buffered: the burst goes downstream, then we wait for more.
+                if !batch.is_empty() {
+                    if out.send(std::mem::take(&mut batch)).await.is_err() {
+                        return Ok(());
+                    }
+                    *delivered = true;
+                }
+                // The clocks are anchored on arrival: until then, no pause.
+                let anchored =
+                    anchor.is_some() && (audio_index.is_none() || audio_anchor.is_some());
+                match pace.filter(|_| anchored) {
+                    None => match tokio::time::timeout(STALL_TIMEOUT, demuxed.next()).await {
+                        Err(_) => bail!("stalled: no media for {} s", STALL_TIMEOUT.as_secs()),
+                        Ok(next) => next,
+                    },
+                    Some(pace) => {
+                        if last_item.elapsed() > STALL_TIMEOUT {
+                            bail!("stalled: no media for {} s", STALL_TIMEOUT.as_secs());
+                        }
+                        // A blocking sleep on purpose: the runtime must not wait in epoll, which
+                        // would wake for every packet. This thread runs nothing else (see the
+                        // module's doc).
+                        std::thread::sleep(pace);
+                        tokio::task::yield_now().await;
+                        continue;
+                    }
+                }
+            }
         };
+        let item = match next {
+            Some(Ok(item)) => item,
+            end => {
+                // The session ended or failed: what was read still goes downstream.
+                if !batch.is_empty() && out.send(std::mem::take(&mut batch)).await.is_ok() {
+                    *delivered = true;
+                }
+                match end {
+                    Some(Err(e)) => return Err(e.into()),
+                    _ => return Ok(()),
+                }
+            }
+        };
+        last_item = Instant::now();
         let frame = match item {
             CodecItem::VideoFrame(f) => f,
             // Audio starts once video has; both clocks are anchored to the wall clock on arrival.
@@ -275,9 +371,7 @@ async fn session_inner(
                     data: Bytes::copy_from_slice(a.data()),
                     params: p,
                 };
-                if out.send(MediaItem::Audio(sample)).await.is_err() {
-                    return Ok(());
-                }
+                batch.push(MediaItem::Audio(sample));
                 continue;
             }
             _ => continue,
@@ -308,10 +402,7 @@ async fn session_inner(
             discontinuity: (first && after_gap) || lost,
         };
         first = false;
-        if out.send(MediaItem::Video(sample)).await.is_err() {
-            return Ok(());
-        }
-        *delivered = true;
+        batch.push(MediaItem::Video(sample));
     }
 }
 

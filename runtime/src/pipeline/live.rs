@@ -1,4 +1,4 @@
-//! `vigil run`: the live pipeline. The camera task feeds the gate task; triggers arrive over HTTP
+//! `vigil run`: the live pipeline. The camera thread feeds the gate task in bursts; triggers arrive over HTTP
 //! and MQTT; each file sink runs on its own thread (blocking file I/O, one fsync per fragment).
 //! SIGINT/SIGTERM close open files cleanly.
 
@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, watch};
 use super::plan::{GatePlan, PipelinePlan};
 use super::replay::{dispatch, frame_hub};
 use super::routing::EventRouter;
+use super::sink_queue::{SinkQueueSender, sink_queue};
 use super::sinks::MediaSink;
 use crate::bus::event::Event as BusEvent;
 use crate::bus::event::{Event, EventClass, node_subject};
@@ -22,7 +23,7 @@ use crate::cli::RunArgs;
 use crate::media::sample::MediaItem;
 use crate::media::time::{MediaDuration, MediaTime};
 use crate::nodes::gate_node::{ClipCommand, GateNode};
-use crate::nodes::rtsp_source::{run_rtsp_source, wall_now};
+use crate::nodes::rtsp_source::{spawn_rtsp_source, wall_now};
 use crate::topology::Topology;
 
 /// Media that stops for this long lets an open gate close on the wall clock.
@@ -102,35 +103,40 @@ async fn run(
         shutdown.clone(),
     ));
 
-    let (media_tx, mut media_rx) = mpsc::channel::<MediaItem>(256);
+    let (media_tx, mut media_rx) = mpsc::channel::<Vec<MediaItem>>(64);
     let subject = node_subject(&plan.pipeline, "sources", &camera_name);
-    tasks.push(tokio::spawn(run_rtsp_source(
+    let source_thread = spawn_rtsp_source(
         camera,
+        Duration::from_millis(args.read_interval_ms),
         plan.record_audio,
         subject,
         bus.clone(),
         media_tx,
         shutdown.clone(),
-    )));
+    )
+    .context("cannot start the RTSP source's thread")?;
 
     // Media sinks: a thread each.
     let mut sink_threads = Vec::new();
-    let mut sink_senders: Vec<Vec<std_mpsc::Sender<ClipCommand>>> = Vec::new();
+    let mut feeds = SinkFeeds::default();
     for gate in &plan.gates {
         let mut senders = Vec::new();
         for sink in &gate.sinks {
-            let (tx, rx) = std_mpsc::channel::<ClipCommand>();
+            let (tx, rx) = sink_queue();
             let (sink, archive, bus) = (sink.clone(), archive.clone(), bus.clone());
             sink_threads.push(std::thread::spawn(move || {
                 let mut sink = MediaSink::new(&sink, &archive, &bus);
-                while let Ok(c) = rx.recv() {
-                    sink.handle(c);
+                while let Some(commands) = rx.recv_all() {
+                    for c in commands {
+                        sink.handle(c);
+                    }
                 }
                 sink.shutdown();
             }));
             senders.push(tx);
         }
-        sink_senders.push(senders);
+        feeds.senders.push(senders);
+        feeds.queued.push(Vec::new());
     }
 
     // Pixels: one thread decodes the camera once for every node that needs frames.
@@ -177,23 +183,22 @@ async fn run(
 
     let mut gates: Vec<GateNode> = plan.gates.iter().map(GatePlan::node).collect();
     let mut last_sample: Option<(MediaTime, Instant)> = None;
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut signals = Signals::new()?;
-    let send = |g: usize, commands: Vec<ClipCommand>| {
+    let send = |feeds: &mut SinkFeeds, g: usize, commands: Vec<ClipCommand>| {
         for c in commands {
             if let ClipCommand::LateEventDropped { .. } = c {
                 dispatch(&mut [], vec![c], &bus, &plan.gates[g].name, &plan.pipeline);
                 continue;
             }
-            for tx in &sink_senders[g] {
-                let _ = tx.send(c.clone());
-            }
+            feeds.queued[g].push(c);
         }
     };
     loop {
         tokio::select! {
             _ = signals.recv() => break,
-            Some(item) = media_rx.recv() => match item {
+            Some(batch) = media_rx.recv() => for item in batch { match item {
                 MediaItem::Video(sample) => {
                     last_sample = Some((sample.pts, Instant::now()));
                     for (subject, tx, skipping) in motion_feeds.iter_mut() {
@@ -215,15 +220,15 @@ async fn run(
                         }
                     }
                     for (g, gate) in gates.iter_mut().enumerate() {
-                        send(g, gate.on_sample(sample.clone()));
+                        send(&mut feeds, g, gate.on_sample(sample.clone()));
                     }
                 }
                 MediaItem::Audio(sample) => {
                     for (g, gate) in gates.iter_mut().enumerate() {
-                        send(g, gate.on_audio(sample.clone()));
+                        send(&mut feeds, g, gate.on_audio(sample.clone()));
                     }
                 }
-            },
+            }},
             Some(message) = input_rx.recv() => {
                 let Some(input) = plan.inputs.iter().find(|i| i.input_name == message.input) else { continue };
                 let source_subject = node_subject(&plan.pipeline, "sources", &input.node);
@@ -246,7 +251,7 @@ async fn run(
                             .correlated(Some(trigger.correlation_id.clone()));
                         for (g, time, correlation) in router.route(&plan, &input.node, event, false, &bus) {
                             let commands = gates[g].on_event(time, &correlation);
-                            send(g, commands);
+                            send(&mut feeds, g, commands);
                         }
                     }
                 }
@@ -255,7 +260,7 @@ async fn run(
                 let node = &plan.processors[p].name;
                 for (g, time, correlation) in router.route(&plan, node, event, true, &bus) {
                     let commands = gates[g].on_event(time, &correlation);
-                    send(g, commands);
+                    send(&mut feeds, g, commands);
                 }
             }
             _ = tick.tick() => {
@@ -268,20 +273,24 @@ async fn run(
                     if idle > MEDIA_STALL {
                         let now = pts + MediaDuration::from_nanos(idle.as_nanos() as i64);
                         for (g, gate) in gates.iter_mut().enumerate() {
-                            send(g, gate.on_clock(now));
+                            send(&mut feeds, g, gate.on_clock(now));
                         }
                     }
                 }
             }
         }
+        feeds.flush();
     }
     tracing::info!("stopping: closing open files");
     for (g, gate) in gates.iter_mut().enumerate() {
-        send(g, gate.finish());
+        send(&mut feeds, g, gate.finish());
     }
-    drop(sink_senders);
+    feeds.flush();
+    drop(feeds);
     drop(motion_feeds);
     let _ = shutdown_tx.send(true);
+    // The source sees the shutdown within one read pace.
+    let _ = tokio::task::spawn_blocking(move || source_thread.join()).await;
     for t in sink_threads {
         let _ = t.join();
     }
@@ -294,6 +303,34 @@ async fn run(
     }
     let _ = tokio::time::timeout(Duration::from_secs(3), http).await;
     Ok(())
+}
+
+/// The gates' commands on their way to the sink threads: queued while a burst of media is
+/// handled, then sent as one message per sink, so a sink thread wakes once per burst.
+#[derive(Default)]
+struct SinkFeeds {
+    /// Per gate, one sender per sink.
+    senders: Vec<Vec<SinkQueueSender>>,
+    /// Per gate, the commands not sent yet.
+    queued: Vec<Vec<ClipCommand>>,
+}
+
+impl SinkFeeds {
+    /// Sends what is queued.
+    fn flush(&mut self) {
+        for (queued, senders) in self.queued.iter_mut().zip(&self.senders) {
+            if queued.is_empty() {
+                continue;
+            }
+            let commands = std::mem::take(queued);
+            if let Some((last, others)) = senders.split_last() {
+                for tx in others {
+                    tx.send(commands.iter().cloned());
+                }
+                last.send(commands);
+            }
+        }
+    }
 }
 
 /// SIGINT and SIGTERM.

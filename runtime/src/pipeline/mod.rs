@@ -4,4 +4,5 @@ pub mod live;
 pub mod plan;
 pub mod replay;
 pub mod routing;
+pub mod sink_queue;
 pub mod sinks;

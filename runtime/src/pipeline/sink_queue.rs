@@ -1,0 +1,144 @@
+//! The queue from the gate to a sink's thread. Commands are handed over in bursts and the sink
+//! thread is woken once per burst, after the lock is released: a thread woken while the sender
+//! still holds the lock would wake only to sleep on it again, and each wake-up costs more CPU
+//! than writing the burst.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex};
+
+use crate::nodes::gate_node::ClipCommand;
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    commands: VecDeque<ClipCommand>,
+    closed: bool,
+}
+
+/// The gate's end: sends bursts of commands; dropping it closes the queue.
+pub struct SinkQueueSender {
+    shared: Arc<Shared>,
+}
+
+/// The sink thread's end.
+pub struct SinkQueueReceiver {
+    shared: Arc<Shared>,
+}
+
+/// A new queue.
+pub fn sink_queue() -> (SinkQueueSender, SinkQueueReceiver) {
+    let shared = Arc::new(Shared::default());
+    (
+        SinkQueueSender {
+            shared: shared.clone(),
+        },
+        SinkQueueReceiver { shared },
+    )
+}
+
+impl SinkQueueSender {
+    /// Appends `commands` in order and wakes the sink thread once.
+    pub fn send(&self, commands: impl IntoIterator<Item = ClipCommand>) {
+        {
+            let mut state = match self.shared.state.lock() {
+                Ok(s) => s,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            state.commands.extend(commands);
+        }
+        self.shared.ready.notify_one();
+    }
+}
+
+impl Drop for SinkQueueSender {
+    fn drop(&mut self) {
+        {
+            let mut state = match self.shared.state.lock() {
+                Ok(s) => s,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            state.closed = true;
+        }
+        self.shared.ready.notify_one();
+    }
+}
+
+impl SinkQueueReceiver {
+    /// Waits for commands and takes all of them, in order; `None` once the sender is gone and
+    /// everything it sent has been taken.
+    pub fn recv_all(&self) -> Option<Vec<ClipCommand>> {
+        let mut state = match self.shared.state.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        loop {
+            if !state.commands.is_empty() {
+                return Some(state.commands.drain(..).collect());
+            }
+            if state.closed {
+                return None;
+            }
+            state = match self.shared.ready.wait(state) {
+                Ok(s) => s,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::time::MediaTime;
+
+    fn end(id: i64) -> ClipCommand {
+        ClipCommand::LateEventDropped {
+            media_time: MediaTime::from_millis(id),
+            correlation_id: String::new(),
+        }
+    }
+
+    fn ids(commands: &[ClipCommand]) -> Vec<i64> {
+        commands
+            .iter()
+            .map(|c| match c {
+                ClipCommand::LateEventDropped { media_time, .. } => {
+                    media_time.as_nanos() / 1_000_000
+                }
+                _ => i64::MIN,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn bursts_arrive_in_order_and_the_close_comes_after_the_last_one() {
+        let (tx, rx) = sink_queue();
+        let reader = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while let Some(burst) = rx.recv_all() {
+                seen.extend(ids(&burst));
+            }
+            seen
+        });
+        for b in 0..50i64 {
+            tx.send((0..4).map(|i| end(b * 4 + i)));
+        }
+        drop(tx);
+        let seen = reader.join().expect("reader thread");
+        assert_eq!(seen, (0..200).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_closed_queue_still_delivers_what_was_sent() {
+        let (tx, rx) = sink_queue();
+        tx.send([end(7)]);
+        drop(tx);
+        assert_eq!(rx.recv_all().map(|c| ids(&c)), Some(vec![7]));
+        assert!(rx.recv_all().is_none());
+    }
+}
