@@ -67,10 +67,11 @@ pub struct RunArgs {
     pub http: String,
     /// Pause between two reads of an RTSP session over TCP, in milliseconds: the media read in
     /// one go travels downstream as one burst. Longer saves CPU (wake-ups are what recording
-    /// costs), shorter lowers latency; 0 reads every packet as it arrives. UDP sessions are
-    /// always read as packets arrive.
-    #[arg(long, value_name = "MS", default_value_t = crate::nodes::rtsp_source::DEFAULT_READ_INTERVAL.as_millis() as u64)]
-    pub read_interval_ms: u64,
+    /// costs), shorter lowers latency; 0 reads every packet as it arrives. Default: 500, or 100
+    /// when the topology has a VideoSink (its live playback shows the added latency). UDP
+    /// sessions are always read as packets arrive.
+    #[arg(long, value_name = "MS")]
+    pub read_interval_ms: Option<u64>,
     /// Where the VideoSinks keep and upload their media.
     #[command(flatten)]
     pub storage: StorageArgs,

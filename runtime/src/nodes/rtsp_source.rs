@@ -9,7 +9,8 @@
 //! Reading: a camera sends a few hundred RTP packets a second, and waking for each frame or
 //! packet costs more CPU than everything done with the video. Over TCP the source therefore reads
 //! in bursts: it takes everything the socket holds, hands it downstream as one batch, and sleeps
-//! for the read interval ([`DEFAULT_READ_INTERVAL`], `vigil run --read-interval-ms`) while the
+//! for the read interval ([`DEFAULT_READ_INTERVAL`], [`LIVE_PLAYBACK_READ_INTERVAL`] with a
+//! VideoSink, `vigil run --read-interval-ms`) while the
 //! kernel queues the next packets (TCP flow control holds the camera back if the socket buffer
 //! ever fills). Until the clocks are anchored the session is read as packets arrive, so that the
 //! anchor is the true arrival time. The source runs on a thread of its own, so the pause holds up
@@ -48,6 +49,9 @@ pub const STALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// source wakes twice a second instead of once per frame or packet. Recording does not need
 /// less latency: clips are cut on media time, and pre-roll covers what came before an event.
 pub const DEFAULT_READ_INTERVAL: Duration = Duration::from_millis(500);
+/// The read interval when the pipeline serves live playback (a VideoSink): the live edge of the
+/// archive's playlist lags by up to one fragment plus this.
+pub const LIVE_PLAYBACK_READ_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Media time now, from the system clock.
 pub fn wall_now() -> MediaTime {
@@ -61,15 +65,26 @@ pub fn wall_now() -> MediaTime {
 /// What the source sends downstream: the items read in one burst, in order.
 pub type MediaSender = mpsc::Sender<Vec<MediaItem>>;
 
+/// One camera's source: what it reads, how, and where its media and events go.
+pub struct RtspSource {
+    /// The node's configuration.
+    pub config: RtspSourceConfig,
+    /// Pause between two reads of a TCP session (zero: read packets as they arrive).
+    pub read_interval: Duration,
+    /// Receive the camera's AAC stream too, when it has one.
+    pub audio: bool,
+    /// The node's event subject.
+    pub subject: String,
+    /// Where diagnostics go.
+    pub events: EventBus,
+    /// Where the media goes.
+    pub out: MediaSender,
+}
+
 /// Runs [`run_rtsp_source`] on a thread of its own (with its own single-threaded runtime), so
 /// that its paced reads never hold up the pipeline.
 pub fn spawn_rtsp_source(
-    config: RtspSourceConfig,
-    read_interval: Duration,
-    audio: bool,
-    subject: String,
-    events: EventBus,
-    out: MediaSender,
+    source: RtspSource,
     shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
@@ -79,40 +94,22 @@ pub fn spawn_rtsp_source(
                 .enable_all()
                 .build()
             {
-                Ok(runtime) => runtime.block_on(run_rtsp_source(
-                    config,
-                    read_interval,
-                    audio,
-                    subject,
-                    events,
-                    out,
-                    shutdown,
-                )),
+                Ok(runtime) => runtime.block_on(run_rtsp_source(source, shutdown)),
                 Err(e) => tracing::error!("cannot start the RTSP source's runtime: {e}"),
             }
         })
 }
 
-/// Runs the source until `shutdown` turns true, sending samples to `out`. With `audio`, an AAC
-/// stream (when the camera has one) is received too. A TCP session is read every
-/// `read_interval` (zero: as packets arrive).
-pub async fn run_rtsp_source(
-    config: RtspSourceConfig,
-    read_interval: Duration,
-    audio: bool,
-    subject: String,
-    events: EventBus,
-    out: MediaSender,
-    mut shutdown: watch::Receiver<bool>,
-) {
+/// Runs the source until `shutdown` turns true, sending samples downstream.
+pub async fn run_rtsp_source(source: RtspSource, mut shutdown: watch::Receiver<bool>) {
     let mut backoff = MIN_BACKOFF;
     let mut after_gap = false;
     loop {
         let outcome = tokio::select! {
-            r = session(&config, read_interval, audio, &subject, &events, &out, after_gap) => r,
+            r = session(&source, after_gap) => r,
             _ = shutdown.changed() => return,
         };
-        if *shutdown.borrow() || out.is_closed() {
+        if *shutdown.borrow() || source.out.is_closed() {
             return;
         }
         let (kind, detail, delivered) = match outcome {
@@ -129,12 +126,12 @@ pub async fn run_rtsp_source(
             backoff = MIN_BACKOFF;
         }
         after_gap = true;
-        events.emit(Event::new(
+        source.events.emit(Event::new(
             EventClass::Diagnostics,
             kind,
-            subject.clone(),
+            source.subject.clone(),
             wall_now(),
-            json!({"url": redact(&config.endpoint.url), "detail": detail, "retryInSeconds": backoff.as_secs_f64()}),
+            json!({"url": redact(&source.config.endpoint.url), "detail": detail, "retryInSeconds": backoff.as_secs_f64()}),
         ));
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
@@ -182,41 +179,22 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-async fn session(
-    config: &RtspSourceConfig,
-    read_interval: Duration,
-    audio: bool,
-    subject: &str,
-    events: &EventBus,
-    out: &MediaSender,
-    after_gap: bool,
-) -> Result<bool, SessionError> {
+async fn session(source: &RtspSource, after_gap: bool) -> Result<bool, SessionError> {
     let mut delivered = false;
-    let r = session_inner(
+    let r = session_inner(source, after_gap, &mut delivered).await;
+    r.map(|()| delivered)
+        .map_err(|error| SessionError { error, delivered })
+}
+
+async fn session_inner(source: &RtspSource, after_gap: bool, delivered: &mut bool) -> Result<()> {
+    let RtspSource {
         config,
         read_interval,
         audio,
         subject,
         events,
         out,
-        after_gap,
-        &mut delivered,
-    )
-    .await;
-    r.map(|()| delivered)
-        .map_err(|error| SessionError { error, delivered })
-}
-
-async fn session_inner(
-    config: &RtspSourceConfig,
-    read_interval: Duration,
-    audio: bool,
-    subject: &str,
-    events: &EventBus,
-    out: &MediaSender,
-    after_gap: bool,
-    delivered: &mut bool,
-) -> Result<()> {
+    } = source;
     let mut url = url::Url::parse(&config.endpoint.url).context("bad RTSP URL")?;
     let mut creds = match &config.endpoint.credentials {
         Some(Credentials::UsernamePassword { username, password }) => Some(RtspCredentials {
@@ -266,7 +244,7 @@ async fn session_inner(
         .streams()
         .iter()
         .position(|s| s.media() == "audio" && s.encoding_name() == "mpeg4-generic")
-        .filter(|_| audio);
+        .filter(|_| *audio);
     described
         .setup(
             video_index,
@@ -300,7 +278,7 @@ async fn session_inner(
     let mut audio_anchor: Option<(i64, MediaTime)> = None;
     let mut first = true;
     let pace =
-        Some(read_interval).filter(|d| !d.is_zero() && config.transport != RtspTransport::Udp);
+        Some(*read_interval).filter(|d| !d.is_zero() && config.transport != RtspTransport::Udp);
     let mut batch: Vec<MediaItem> = Vec::new();
     let mut last_item = Instant::now();
     loop {

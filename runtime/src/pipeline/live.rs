@@ -23,7 +23,9 @@ use crate::cli::RunArgs;
 use crate::media::sample::MediaItem;
 use crate::media::time::{MediaDuration, MediaTime};
 use crate::nodes::gate_node::{ClipCommand, GateNode};
-use crate::nodes::rtsp_source::{spawn_rtsp_source, wall_now};
+use crate::nodes::rtsp_source::{
+    DEFAULT_READ_INTERVAL, LIVE_PLAYBACK_READ_INTERVAL, RtspSource, spawn_rtsp_source, wall_now,
+};
 use crate::topology::Topology;
 
 /// Media that stops for this long lets an open gate close on the wall clock.
@@ -103,18 +105,23 @@ async fn run(
         shutdown.clone(),
     ));
 
+    let read_interval = match (args.read_interval_ms, &plan.archive) {
+        (Some(ms), _) => Duration::from_millis(ms),
+        (None, Some(_)) => LIVE_PLAYBACK_READ_INTERVAL,
+        (None, None) => DEFAULT_READ_INTERVAL,
+    };
     let (media_tx, mut media_rx) = mpsc::channel::<Vec<MediaItem>>(64);
     let subject = node_subject(&plan.pipeline, "sources", &camera_name);
-    let source_thread = spawn_rtsp_source(
-        camera,
-        Duration::from_millis(args.read_interval_ms),
-        plan.record_audio,
+    let source = RtspSource {
+        config: camera,
+        read_interval,
+        audio: plan.record_audio,
         subject,
-        bus.clone(),
-        media_tx,
-        shutdown.clone(),
-    )
-    .context("cannot start the RTSP source's thread")?;
+        events: bus.clone(),
+        out: media_tx,
+    };
+    let source_thread = spawn_rtsp_source(source, shutdown.clone())
+        .context("cannot start the RTSP source's thread")?;
 
     // Media sinks: a thread each.
     let mut sink_threads = Vec::new();
