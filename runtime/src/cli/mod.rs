@@ -50,7 +50,7 @@ pub struct ServeArgs {
 }
 
 /// `vigil run` options.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct RunArgs {
     /// The topology and its parameters.
     #[command(flatten)]
@@ -103,7 +103,7 @@ pub struct ReplayArgs {
 }
 
 /// The VideoSinks' archive directory and object store (run and replay).
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct StorageArgs {
     /// Archive directory of the VideoSinks (segments and catalog), instead of the first
     /// VideoSink's `localMediaCachePath`.
@@ -116,7 +116,7 @@ pub struct StorageArgs {
 }
 
 /// The topology and its parameter values.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct TopologyArgs {
     /// Topology JSON file(s) (AVA 1.x, AVA cloud or LVA 2.0 format).
     #[arg(required = true, value_name = "TOPOLOGY")]

@@ -30,6 +30,13 @@ use crate::topology::Topology;
 
 /// Media that stops for this long lets an open gate close on the wall clock.
 const MEDIA_STALL: Duration = Duration::from_secs(1);
+/// How often the pipeline looks at the wall clock (media stalls, queued commands).
+const TICK: Duration = Duration::from_secs(1);
+/// How often the pipeline looks for new versions of its modules.
+const MODULE_CHECK: Duration = Duration::from_millis(900);
+/// Samples queued for a sink go out once they span this much media, even without a key frame:
+/// the longest fragment a sink writes.
+const QUEUE_SPAN: MediaDuration = crate::media::fmp4::MAX_FRAGMENT;
 
 /// Runs `topology` until SIGINT or SIGTERM.
 pub fn run_until_signal(topology: &Topology, args: &RunArgs) -> Result<()> {
@@ -41,7 +48,13 @@ pub fn run_until_signal(topology: &Topology, args: &RunArgs) -> Result<()> {
         .build()?;
     // The store's blocking HTTP client must be made, and dropped last, outside the runtime.
     let store = crate::archive::open_store(args.storage.store.as_deref())?;
-    let result = runtime.block_on(run(plan, args, store.clone()));
+    // The pipeline runs as a spawned task, not as block_on's own future: a task woken by one of
+    // its timers is queued directly, where block_on's future would be woken through the
+    // runtime's eventfd (one more wake-up for every tick).
+    let task = runtime.spawn(run(plan, args.clone(), store.clone()));
+    let result = runtime
+        .block_on(task)
+        .unwrap_or_else(|e| Err(anyhow::anyhow!("the pipeline's task failed: {e}")));
     drop(runtime);
     drop(store);
     result
@@ -49,7 +62,7 @@ pub fn run_until_signal(topology: &Topology, args: &RunArgs) -> Result<()> {
 
 async fn run(
     plan: PipelinePlan,
-    args: &RunArgs,
+    args: RunArgs,
     store: Option<std::sync::Arc<crate::archive::store::ObjectStore>>,
 ) -> Result<()> {
     let Some((camera_name, camera)) = plan.camera.clone() else {
@@ -190,7 +203,7 @@ async fn run(
 
     let mut gates: Vec<GateNode> = plan.gates.iter().map(GatePlan::node).collect();
     let mut last_sample: Option<(MediaTime, Instant)> = None;
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut signals = Signals::new()?;
     let send = |feeds: &mut SinkFeeds, g: usize, commands: Vec<ClipCommand>| {
@@ -271,7 +284,7 @@ async fn run(
                 }
             }
             _ = tick.tick() => {
-                if last_module_check.elapsed() > Duration::from_secs(1) {
+                if last_module_check.elapsed() >= MODULE_CHECK {
                     last_module_check = Instant::now();
                     router.check_for_new_modules(gates.iter().find_map(|g| g.clock()).unwrap_or_else(wall_now));
                 }
@@ -284,6 +297,8 @@ async fn run(
                         }
                     }
                 }
+                // Nothing waits in the queue for longer than a tick.
+                feeds.flush_all();
             }
         }
         feeds.flush();
@@ -292,7 +307,7 @@ async fn run(
     for (g, gate) in gates.iter_mut().enumerate() {
         send(&mut feeds, g, gate.finish());
     }
-    feeds.flush();
+    feeds.flush_all();
     drop(feeds);
     drop(motion_feeds);
     let _ = shutdown_tx.send(true);
@@ -312,8 +327,10 @@ async fn run(
     Ok(())
 }
 
-/// The gates' commands on their way to the sink threads: queued while a burst of media is
-/// handled, then sent as one message per sink, so a sink thread wakes once per burst.
+/// The gates' commands on their way to the sink threads, queued and sent as one message per
+/// sink, so that a sink thread wakes only when it has something to write: a sink writes a
+/// fragment when the key frame that ends it arrives, so samples within a GOP wait in the queue
+/// (up to [`QUEUE_SPAN`] of media) and go with the key frame, or with any other command.
 #[derive(Default)]
 struct SinkFeeds {
     /// Per gate, one sender per sink.
@@ -323,10 +340,32 @@ struct SinkFeeds {
 }
 
 impl SinkFeeds {
-    /// Sends what is queued.
+    /// Whether a gate's queue holds something a sink acts on now.
+    fn is_due(queued: &[ClipCommand]) -> bool {
+        let mut first_pts = None;
+        queued.iter().any(|c| match c {
+            ClipCommand::Sample(s) => {
+                let first = *first_pts.get_or_insert(s.pts);
+                s.key_frame || s.discontinuity || s.pts - first >= QUEUE_SPAN
+            }
+            ClipCommand::Audio(_) => false,
+            _ => true,
+        })
+    }
+
+    /// Sends the queues that are due.
     fn flush(&mut self) {
+        self.send(false);
+    }
+
+    /// Sends every queue.
+    fn flush_all(&mut self) {
+        self.send(true);
+    }
+
+    fn send(&mut self, all: bool) {
         for (queued, senders) in self.queued.iter_mut().zip(&self.senders) {
-            if queued.is_empty() {
+            if queued.is_empty() || !(all || Self::is_due(queued)) {
                 continue;
             }
             let commands = std::mem::take(queued);
