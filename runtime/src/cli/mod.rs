@@ -67,7 +67,7 @@ pub struct RunArgs {
     pub http: String,
     /// Pause between two reads of an RTSP session over TCP, in milliseconds: the media read in
     /// one go travels downstream as one burst. Longer saves CPU (wake-ups are what recording
-    /// costs), shorter lowers latency; 0 reads every packet as it arrives. Default: 500, or 100
+    /// costs), shorter lowers latency; 0 reads every packet as it arrives. Default: 500, or 40
     /// when the topology has a VideoSink (its live playback shows the added latency). UDP
     /// sessions are always read as packets arrive.
     #[arg(long, value_name = "MS")]

@@ -51,7 +51,7 @@ pub const STALL_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_READ_INTERVAL: Duration = Duration::from_millis(500);
 /// The read interval when the pipeline serves live playback (a VideoSink): the live edge of the
 /// archive's playlist lags by up to one fragment plus this.
-pub const LIVE_PLAYBACK_READ_INTERVAL: Duration = Duration::from_millis(100);
+pub const LIVE_PLAYBACK_READ_INTERVAL: Duration = Duration::from_millis(40);
 
 /// Media time now, from the system clock.
 pub fn wall_now() -> MediaTime {
