@@ -117,12 +117,17 @@ struct Caller {
 }
 
 impl Caller {
+    /// The call state; a panic while it was held leaves it as it was, not locked for ever.
+    fn lock_state(&self) -> std::sync::MutexGuard<'_, CallState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn call(&self, job: Job) -> Option<Event> {
         self.counters.sent.inc();
         let reply = self.client.post(&job.image, job.pts);
-        let Ok(mut state) = self.state.lock() else {
-            return None;
-        };
+        let mut state = self.lock_state();
         state.busy = false;
         match reply {
             Reply::Inferences(body) => {
@@ -177,6 +182,20 @@ impl Caller {
                 None
             }
         }
+    }
+
+    /// A request (or the delivery of its event) failed in a way no answer explains (a bug): the
+    /// node is free again and the failure reported.
+    fn request_failed(&self, at: MediaTime, detail: &str) {
+        self.counters.failures.inc();
+        let mut state = self.lock_state();
+        state.busy = false;
+        self.report(
+            &mut state,
+            at,
+            "InternalError",
+            json!({"errorCode": "requestFailed", "detail": detail}),
+        );
     }
 
     /// Emits a diagnostics event, at most one per kind and [`REPORT_EVERY`] (with the number of
@@ -255,8 +274,18 @@ impl HttpExtensionNode {
             .name("http-extension".into())
             .spawn(move || {
                 while let Ok(job) = rx.recv() {
-                    if let Some(event) = caller.call(job) {
-                        deliver(event);
+                    let pts = job.pts;
+                    // A panic here must not end the thread and leave the node busy for ever.
+                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        if let Some(event) = caller.call(job) {
+                            deliver(event);
+                        }
+                    }));
+                    if outcome.is_err() {
+                        caller.request_failed(
+                            pts,
+                            "the request or its event failed unexpectedly; the next frame is sent as usual",
+                        );
                     }
                 }
             })?;
@@ -317,9 +346,7 @@ impl HttpExtensionNode {
         if !self.sampler.is_due(pts) {
             return None;
         }
-        let Ok(mut state) = self.caller.state.lock() else {
-            return None;
-        };
+        let mut state = self.caller.lock_state();
         if state.blocked_until.is_some_and(|until| pts < until) {
             self.caller.counters.skipped_backoff.inc();
             return None;
@@ -368,14 +395,14 @@ impl HttpExtensionNode {
         match &self.mode {
             Mode::Inline => self.caller.call(job),
             Mode::Thread(tx) => {
-                if let Ok(mut state) = self.caller.state.lock() {
-                    state.busy = true;
-                }
+                self.caller.lock_state().busy = true;
                 match tx.try_send(job) {
                     Ok(()) => {}
-                    Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                        self.caller.counters.skipped_busy.inc();
-                    }
+                    // The previous frame is still queued: this one is skipped.
+                    Err(TrySendError::Full(_)) => self.caller.counters.skipped_busy.inc(),
+                    Err(TrySendError::Disconnected(_)) => self
+                        .caller
+                        .request_failed(pts, "the node's request thread has stopped"),
                 }
                 None
             }
@@ -429,76 +456,5 @@ fn unpad_item(item: &mut Value, layout: &ImageLayout) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at(ms: i64) -> MediaTime {
-        MediaTime::from_nanos(1_700_000_000_000_000_000 + ms * 1_000_000)
-    }
-
-    #[test]
-    fn sampler_keeps_a_uniform_grid() {
-        // 30 fps for 60 s at 2 samples/s: 120 samples, one every 15 frames.
-        let mut s = Sampler::new(Some(2.0));
-        let mut taken = Vec::new();
-        for frame in 0..1800 {
-            let pts = at(frame * 1000 / 30);
-            if s.is_due(pts) {
-                s.take(pts);
-                taken.push(frame);
-            }
-        }
-        assert_eq!(taken.len(), 120);
-        assert!(taken.windows(2).all(|w| w[1] - w[0] == 15), "{taken:?}");
-        // Slower than a frame every 2 s too (AVA's httpExtension topology: 0.2/s).
-        let mut slow = Sampler::new(Some(0.2));
-        let picked: Vec<i64> = (0..600)
-            .filter(|f| {
-                let pts = at(f * 1000 / 30);
-                let due = slow.is_due(pts);
-                if due {
-                    slow.take(pts);
-                }
-                due
-            })
-            .collect();
-        assert_eq!(picked, vec![0, 150, 300, 450]);
-        let mut all = Sampler::new(None);
-        assert!(all.is_due(at(0)));
-        all.take(at(0));
-        assert!(all.is_due(at(1)));
-    }
-
-    #[test]
-    fn padded_boxes_are_mapped_to_the_frame() {
-        let layout = ImageLayout {
-            width: 100,
-            height: 100,
-            content_x: 0,
-            content_y: 25,
-            content_width: 100,
-            content_height: 50,
-        };
-        let body = json!({"inferences": [
-            {"type": "entity", "entity": {"tag": {"value": "car", "confidence": 0.9}, "box": {"l": 0.5, "t": 0.25, "w": 0.5, "h": 0.25}}},
-            {"type": "entity", "entity": {"tag": {"value": "bar", "confidence": 0.9}, "box": {"l": 0.0, "t": 0.0, "w": 0.5, "h": 0.2}}},
-            {"type": "classification", "classification": {"tag": {"value": "day"}}}
-        ]});
-        let Value::Object(map) = body else { panic!() };
-        let e = inference_event("/s", map, &layout, at(0)).expect("event");
-        let items = e.body["inferences"].as_array().expect("array");
-        assert_eq!(items.len(), 2, "the box in the bar is dropped");
-        assert_eq!(
-            items[0]["entity"]["box"],
-            json!({"l": 0.5, "t": 0.0, "w": 0.5, "h": 0.5})
-        );
-        assert_eq!(e.body["timestamp"], json!(at(0).as_90khz_ticks()));
-    }
-
-    #[test]
-    fn backoff_doubles_to_a_cap() {
-        assert_eq!(backoff(1), Duration::from_secs(1));
-        assert_eq!(backoff(3), Duration::from_secs(4));
-        assert_eq!(backoff(10), MAX_BACKOFF);
-    }
-}
+#[path = "http_extension_tests.rs"]
+mod tests;
