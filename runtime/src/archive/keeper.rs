@@ -52,7 +52,7 @@ impl Keeper {
             store,
             budget: budget.map(|b| b.min(i64::MAX as u64) as i64),
             bus,
-            subject: format!("/archive/{}", dir.display()),
+            subject: super::subject(dir),
             failures: 0,
             retry_at: None,
             owned: HashMap::new(),

@@ -20,6 +20,15 @@ use crate::bus::event::{Event, EventClass};
 use crate::bus::event_log::EventBus;
 use crate::media::time::MediaTime;
 
+/// The subject of an archive's own events (repair, uploads, retention): `/archive/<dir>`, the
+/// directory's path without its leading `/`.
+pub fn subject(dir: &Path) -> String {
+    format!(
+        "/archive/{}",
+        dir.display().to_string().trim_start_matches('/')
+    )
+}
+
 /// Opens the archive at `dir` and repairs what a crash left, reporting the repair as an
 /// `ArchiveRepaired` diagnostics event at `at`.
 pub fn open_archive(dir: &Path, bus: &EventBus, at: MediaTime) -> Result<catalog::Catalog> {
@@ -29,7 +38,7 @@ pub fn open_archive(dir: &Path, bus: &EventBus, at: MediaTime) -> Result<catalog
         bus.emit(Event::new(
             EventClass::Diagnostics,
             "ArchiveRepaired",
-            format!("/archive/{}", dir.display()),
+            subject(dir),
             at,
             json!({"archive": dir, "segmentsTrimmed": report.trimmed, "segmentsClosed": report.closed,
                    "segmentsDropped": report.dropped, "orphanFilesDeleted": report.orphans}),
@@ -61,4 +70,19 @@ pub fn remote_reader(
             anyhow::anyhow!("segment {} is in neither the cache nor the store", s.id)
         })
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_subject_names_the_directory_without_a_double_slash() {
+        assert_eq!(
+            super::subject(std::path::Path::new("/var/lib/vigil/archive")),
+            "/archive/var/lib/vigil/archive"
+        );
+        assert_eq!(
+            super::subject(std::path::Path::new("archive")),
+            "/archive/archive"
+        );
+    }
 }
