@@ -41,6 +41,8 @@ URL=rtsp://127.0.0.1:$PORT/cam
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 sys_ticks() { awk '{print $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 HZ=$(getconf CLK_TCK)
+# VALUE / DIVISOR, printed with FORMAT.
+ratio() { awk -v x="$1" -v d="$2" -v f="$3" 'BEGIN{printf f, x/d}'; }
 # Context switches of every live thread of a process (each one is a wake-up).
 switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {n += $2} END {print n + 0}'; }
 
@@ -75,12 +77,12 @@ for p in "${vpids[@]}"; do
     pss=$((pss + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup")))
 done
 vigil_ticks=$((end - start))
-vigil_wakes=$(awk -v w=$((sw1 - sw0)) -v n="$STREAMS" -v s="$SECS" 'BEGIN{printf "%.0f", w/(n*s)}')
+vigil_wakes=$(ratio $((sw1 - sw0)) $((STREAMS * SECS)) "%.0f")
 for p in "${vpids[@]}"; do kill -INT "$p"; done
 for p in "${vpids[@]}"; do wait "$p" || true; done
-vigil_cpu=$(awk -v t=$((end - start)) -v hz="$HZ" -v n="$STREAMS" -v s="$SECS" 'BEGIN{printf "%.5f", t/hz/(n*s)}')
-rss_mib=$(awk -v k="$rss" -v n="$STREAMS" 'BEGIN{printf "%.1f", k/1024/n}')
-pss_mib=$(awk -v k="$pss" -v n="$STREAMS" 'BEGIN{printf "%.1f", k/1024/n}')
+vigil_cpu=$(ratio "$vigil_ticks" $((HZ * STREAMS * SECS)) "%.5f")
+rss_mib=$(ratio "$rss" $((1024 * STREAMS)) "%.1f")
+pss_mib=$(ratio "$pss" $((1024 * STREAMS)) "%.1f")
 
 # ffmpeg
 fpids=()
@@ -99,10 +101,10 @@ for p in "${fpids[@]}"; do
 done
 for p in "${fpids[@]}"; do kill -INT "$p"; done
 for p in "${fpids[@]}"; do wait "$p" || true; done
-ffmpeg_cpu=$(awk -v t=$((end - start)) -v hz="$HZ" -v n="$STREAMS" -v s="$SECS" 'BEGIN{printf "%.5f", t/hz/(n*s)}')
-frss_mib=$(awk -v k="$frss" -v n="$STREAMS" 'BEGIN{printf "%.1f", k/1024/n}')
-fpss_mib=$(awk -v k="$fpss" -v n="$STREAMS" 'BEGIN{printf "%.1f", k/1024/n}')
-ffmpeg_wakes=$(awk -v w=$((sw1 - sw0)) -v n="$STREAMS" -v s="$SECS" 'BEGIN{printf "%.0f", w/(n*s)}')
+ffmpeg_cpu=$(ratio $((end - start)) $((HZ * STREAMS * SECS)) "%.5f")
+frss_mib=$(ratio "$frss" $((1024 * STREAMS)) "%.1f")
+fpss_mib=$(ratio "$fpss" $((1024 * STREAMS)) "%.1f")
+ffmpeg_wakes=$(ratio $((sw1 - sw0)) $((STREAMS * SECS)) "%.0f")
 
 echo "bench: vigil  CPU s per stream-second: $vigil_cpu ($((sys1 - sys0)) of $vigil_ticks ticks in the kernel)   wake-ups per stream-second: $vigil_wakes   memory per stream: PSS $pss_mib MiB, RSS $rss_mib MiB (10 s pre-roll)"
 echo "bench: ffmpeg CPU s per stream-second: $ffmpeg_cpu   wake-ups per stream-second: $ffmpeg_wakes   memory per stream: PSS $fpss_mib MiB, RSS $frss_mib MiB"

@@ -286,23 +286,19 @@ async fn session_inner(source: &RtspSource, after_gap: bool, delivered: &mut boo
             Some(next) => next,
             None => {
                 // Nothing more is buffered: the burst goes downstream, then we wait for more.
-                if !batch.is_empty() {
-                    if out.send(std::mem::take(&mut batch)).await.is_err() {
-                        return Ok(());
-                    }
-                    *delivered = true;
+                if !send_batch(out, &mut batch, delivered).await {
+                    return Ok(());
                 }
                 // The clocks are anchored on arrival: until then, no pause.
                 let anchored =
                     anchor.is_some() && (audio_index.is_none() || audio_anchor.is_some());
                 match pace.filter(|_| anchored) {
-                    None => match tokio::time::timeout(STALL_TIMEOUT, demuxed.next()).await {
-                        Err(_) => bail!("stalled: no media for {} s", STALL_TIMEOUT.as_secs()),
-                        Ok(next) => next,
-                    },
+                    None => tokio::time::timeout(STALL_TIMEOUT, demuxed.next())
+                        .await
+                        .map_err(|_| stalled())?,
                     Some(pace) => {
                         if last_item.elapsed() > STALL_TIMEOUT {
-                            bail!("stalled: no media for {} s", STALL_TIMEOUT.as_secs());
+                            return Err(stalled());
                         }
                         // A blocking sleep on purpose: the runtime must not wait in epoll, which
                         // would wake for every packet. This thread runs nothing else (see the
@@ -318,9 +314,7 @@ async fn session_inner(source: &RtspSource, after_gap: bool, delivered: &mut boo
             Some(Ok(item)) => item,
             end => {
                 // The session ended or failed: what was read still goes downstream.
-                if !batch.is_empty() && out.send(std::mem::take(&mut batch)).await.is_ok() {
-                    *delivered = true;
-                }
+                send_batch(out, &mut batch, delivered).await;
                 match end {
                     Some(Err(e)) => return Err(e.into()),
                     _ => return Ok(()),
@@ -382,6 +376,23 @@ async fn session_inner(source: &RtspSource, after_gap: bool, delivered: &mut boo
         first = false;
         batch.push(MediaItem::Video(sample));
     }
+}
+
+/// Hands `batch` downstream (when it holds anything) and notes the delivery; false when
+/// downstream is gone.
+async fn send_batch(out: &MediaSender, batch: &mut Vec<MediaItem>, delivered: &mut bool) -> bool {
+    if batch.is_empty() {
+        return true;
+    }
+    if out.send(std::mem::take(batch)).await.is_err() {
+        return false;
+    }
+    *delivered = true;
+    true
+}
+
+fn stalled() -> anyhow::Error {
+    anyhow!("stalled: no media for {} s", STALL_TIMEOUT.as_secs())
 }
 
 fn aac_params(p: Option<ParametersRef<'_>>) -> Option<AudioParams> {

@@ -1,6 +1,6 @@
-//! `vigil run`: the live pipeline. The camera thread feeds the gate task in bursts; triggers arrive over HTTP
-//! and MQTT; each file sink runs on its own thread (blocking file I/O, one fsync per fragment).
-//! SIGINT/SIGTERM close open files cleanly.
+//! `vigil run`: the live pipeline. The camera thread feeds the gate task in bursts; triggers
+//! arrive over HTTP and MQTT; each file sink runs on its own thread (blocking file I/O, one fsync
+//! per fragment). SIGINT/SIGTERM close open files cleanly.
 
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
@@ -30,10 +30,9 @@ use crate::topology::Topology;
 
 /// Media that stops for this long lets an open gate close on the wall clock.
 const MEDIA_STALL: Duration = Duration::from_secs(1);
-/// How often the pipeline looks at the wall clock (media stalls, queued commands).
+/// How often the pipeline looks at the wall clock (media stalls, queued commands) and for new
+/// versions of its modules.
 const TICK: Duration = Duration::from_secs(1);
-/// How often the pipeline looks for new versions of its modules.
-const MODULE_CHECK: Duration = Duration::from_millis(900);
 /// Samples queued for a sink go out once they span this much media, even without a key frame:
 /// the longest fragment a sink writes.
 const QUEUE_SPAN: MediaDuration = crate::media::fmp4::MAX_FRAGMENT;
@@ -199,7 +198,6 @@ async fn run(
     }
     drop(analytics_tx);
     let mut router = EventRouter::new(&plan, &bus)?;
-    let mut last_module_check = Instant::now();
 
     let mut gates: Vec<GateNode> = plan.gates.iter().map(GatePlan::node).collect();
     let mut last_sample: Option<(MediaTime, Instant)> = None;
@@ -284,10 +282,7 @@ async fn run(
                 }
             }
             _ = tick.tick() => {
-                if last_module_check.elapsed() >= MODULE_CHECK {
-                    last_module_check = Instant::now();
-                    router.check_for_new_modules(gates.iter().find_map(|g| g.clock()).unwrap_or_else(wall_now));
-                }
+                router.check_for_new_modules(gates.iter().find_map(|g| g.clock()).unwrap_or_else(wall_now));
                 if let Some((pts, at)) = last_sample {
                     let idle = at.elapsed();
                     if idle > MEDIA_STALL {
@@ -355,15 +350,15 @@ impl SinkFeeds {
 
     /// Sends the queues that are due.
     fn flush(&mut self) {
-        self.send(false);
+        self.hand_over(false);
     }
 
     /// Sends every queue.
     fn flush_all(&mut self) {
-        self.send(true);
+        self.hand_over(true);
     }
 
-    fn send(&mut self, all: bool) {
+    fn hand_over(&mut self, all: bool) {
         for (queued, senders) in self.queued.iter_mut().zip(&self.senders) {
             if queued.is_empty() || !(all || Self::is_due(queued)) {
                 continue;

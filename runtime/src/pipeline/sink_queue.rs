@@ -4,7 +4,7 @@
 //! than writing the burst.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::nodes::gate_node::ClipCommand;
 
@@ -12,6 +12,15 @@ use crate::nodes::gate_node::ClipCommand;
 struct Shared {
     state: Mutex<State>,
     ready: Condvar,
+}
+
+impl Shared {
+    /// The queue's state; a panic while it was held leaves it as it was, not locked for ever.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 #[derive(Default)]
@@ -45,10 +54,7 @@ impl SinkQueueSender {
     /// Appends `commands` in order and wakes the sink thread once.
     pub fn send(&self, commands: impl IntoIterator<Item = ClipCommand>) {
         {
-            let mut state = match self.shared.state.lock() {
-                Ok(s) => s,
-                Err(poisoned) => poisoned.into_inner(),
-            };
+            let mut state = self.shared.lock();
             state.commands.extend(commands);
         }
         self.shared.ready.notify_one();
@@ -58,10 +64,7 @@ impl SinkQueueSender {
 impl Drop for SinkQueueSender {
     fn drop(&mut self) {
         {
-            let mut state = match self.shared.state.lock() {
-                Ok(s) => s,
-                Err(poisoned) => poisoned.into_inner(),
-            };
+            let mut state = self.shared.lock();
             state.closed = true;
         }
         self.shared.ready.notify_one();
@@ -72,10 +75,7 @@ impl SinkQueueReceiver {
     /// Waits for commands and takes all of them, in order; `None` once the sender is gone and
     /// everything it sent has been taken.
     pub fn recv_all(&self) -> Option<Vec<ClipCommand>> {
-        let mut state = match self.shared.state.lock() {
-            Ok(s) => s,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut state = self.shared.lock();
         loop {
             if !state.commands.is_empty() {
                 return Some(state.commands.drain(..).collect());
@@ -83,10 +83,11 @@ impl SinkQueueReceiver {
             if state.closed {
                 return None;
             }
-            state = match self.shared.ready.wait(state) {
-                Ok(s) => s,
-                Err(poisoned) => poisoned.into_inner(),
-            };
+            state = self
+                .shared
+                .ready
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
         }
     }
 }
