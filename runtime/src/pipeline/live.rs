@@ -31,7 +31,8 @@ use crate::topology::Topology;
 /// Media that stops for this long lets an open gate close on the wall clock.
 const MEDIA_STALL: Duration = Duration::from_secs(1);
 /// How often the pipeline looks at the wall clock (media stalls, queued commands) and for new
-/// versions of its modules.
+/// versions of its modules. While media flows this is done when a burst arrives; a timer wakes
+/// the pipeline only when the camera has been quiet for this long.
 const TICK: Duration = Duration::from_secs(1);
 /// Samples queued for a sink go out once they span this much media, even without a key frame:
 /// the longest fragment a sink writes.
@@ -201,8 +202,8 @@ async fn run(
 
     let mut gates: Vec<GateNode> = plan.gates.iter().map(GatePlan::node).collect();
     let mut last_sample: Option<(MediaTime, Instant)> = None;
-    let mut tick = tokio::time::interval(TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_burst = Instant::now();
+    let mut last_housekeeping = Instant::now();
     let mut signals = Signals::new()?;
     let send = |feeds: &mut SinkFeeds, g: usize, commands: Vec<ClipCommand>| {
         for c in commands {
@@ -216,7 +217,7 @@ async fn run(
     loop {
         tokio::select! {
             _ = signals.recv() => break,
-            Some(batch) = media_rx.recv() => for item in batch { match item {
+            Some(batch) = media_rx.recv() => { last_burst = Instant::now(); for item in batch { match item {
                 MediaItem::Video(sample) => {
                     last_sample = Some((sample.pts, Instant::now()));
                     for (subject, tx, skipping) in motion_feeds.iter_mut() {
@@ -246,7 +247,7 @@ async fn run(
                         send(&mut feeds, g, gate.on_audio(sample.clone()));
                     }
                 }
-            }},
+            }}},
             Some(message) = input_rx.recv() => {
                 let Some(input) = plan.inputs.iter().find(|i| i.input_name == message.input) else { continue };
                 let source_subject = node_subject(&plan.pipeline, "sources", &input.node);
@@ -281,19 +282,28 @@ async fn run(
                     send(&mut feeds, g, commands);
                 }
             }
-            _ = tick.tick() => {
-                router.check_for_new_modules(gates.iter().find_map(|g| g.clock()).unwrap_or_else(wall_now));
-                if let Some((pts, at)) = last_sample {
-                    let idle = at.elapsed();
-                    if idle > MEDIA_STALL {
-                        let now = pts + MediaDuration::from_nanos(idle.as_nanos() as i64);
-                        for (g, gate) in gates.iter_mut().enumerate() {
-                            send(&mut feeds, g, gate.on_clock(now));
-                        }
+            // A fresh timer each time round, not a reset one: tokio resets a timer lazily, so a
+            // reset timer would still wake the thread at its old deadline.
+            _ = tokio::time::sleep_until((last_burst.max(last_housekeeping) + TICK).into()) => {}
+        }
+        if last_housekeeping.elapsed() >= TICK {
+            last_housekeeping = Instant::now();
+            router.check_for_new_modules(
+                gates
+                    .iter()
+                    .find_map(|g| g.clock())
+                    .unwrap_or_else(wall_now),
+            );
+            if let Some((pts, at)) = last_sample {
+                let idle = at.elapsed();
+                if idle > MEDIA_STALL {
+                    let now = pts + MediaDuration::from_nanos(idle.as_nanos() as i64);
+                    for (g, gate) in gates.iter_mut().enumerate() {
+                        send(&mut feeds, g, gate.on_clock(now));
                     }
+                    // No key frame is coming to carry what is queued.
+                    feeds.flush_all();
                 }
-                // Nothing waits in the queue for longer than a tick.
-                feeds.flush_all();
             }
         }
         feeds.flush();
