@@ -5,10 +5,12 @@ mod support;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use support::{clips, decodes_cleanly, mp4_files, probe, temp_dir, vigil};
 use vigil::bus::event_log::EventBus;
+use vigil::media::mp4_reader::Mp4Video;
 use vigil::media::recovery::{Recovery, trim_incomplete_fragment};
 use vigil::media::sample::{VideoCodec, VideoParams, VideoSample};
 use vigil::media::time::{MediaDuration, MediaTime};
@@ -29,6 +31,11 @@ fn params() -> Arc<VideoParams> {
 
 /// A one-second synthetic clip of 30 samples of `bytes_each` (an IDR first) starting at `start` s.
 fn clip(sink: &mut FileSink, activation: u64, start: i64, bytes_each: usize) {
+    clip_with_gop(sink, activation, start, bytes_each, 30);
+}
+
+/// As [`clip`], with an IDR every `gop` samples (one fragment each).
+fn clip_with_gop(sink: &mut FileSink, activation: u64, start: i64, bytes_each: usize, gop: i64) {
     let t0 = MediaTime::from_secs(1_800_000_000 + start);
     sink.handle(ClipCommand::Start {
         activation,
@@ -40,12 +47,12 @@ fn clip(sink: &mut FileSink, activation: u64, start: i64, bytes_each: usize) {
     for i in 0..30 {
         let mut data = vec![0u8; bytes_each];
         data[..4].copy_from_slice(&((bytes_each - 4) as u32).to_be_bytes());
-        data[4] = if i == 0 { 0x65 } else { 0x41 };
+        data[4] = if i % gop == 0 { 0x65 } else { 0x41 };
         let t = t0 + MediaDuration::from_millis(i * 1000 / 30);
         sink.handle(ClipCommand::Sample(VideoSample {
             pts: t,
             dts: t,
-            key_frame: i == 0,
+            key_frame: i % gop == 0,
             data: Bytes::from(data),
             params: params(),
             discontinuity: false,
@@ -106,6 +113,27 @@ fn maximum_size_deletes_this_sinks_oldest_files_first() {
         dir.join("someone-else.mp4").exists(),
         "files of others are never touched"
     );
+}
+
+/// An open file is fsync'd when the interval has passed at a fragment (zero: every fragment),
+/// and always when it closes; the file is the same either way.
+#[test]
+fn open_files_are_synced_on_the_interval_and_when_they_close() {
+    let mut sizes = Vec::new();
+    for (interval, syncs) in [(Duration::ZERO, 3), (Duration::from_secs(3600), 1)] {
+        let dir = temp_dir("sync");
+        let mut sink = FileSink::new(&config(&dir, 100), "/s".into(), EventBus::in_memory("p"))
+            .with_sync_interval(interval);
+        // Three fragments: two written while the clip is open, the last when it closes.
+        clip_with_gop(&mut sink, 1, 0, 1000, 10);
+        assert_eq!(sink.syncs(), syncs, "interval {interval:?}");
+        let files = mp4_files(&dir);
+        assert_eq!(files.len(), 1);
+        let video = Mp4Video::open(&files[0]).expect("our reader reads it");
+        assert_eq!(video.len(), 30);
+        sizes.push(std::fs::metadata(&files[0]).map(|m| m.len()).unwrap_or(0));
+    }
+    assert_eq!(sizes[0], sizes[1]);
 }
 
 #[test]

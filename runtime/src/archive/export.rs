@@ -54,7 +54,7 @@ pub fn export_mp4(
             if let Some(w) = writer.as_mut()
                 && let Some(fragment) = w.push(sample)
             {
-                out.extend_from_slice(&fragment);
+                fragment.write_to(&mut out)?;
             }
         }
         last_clip = Some(s.clip);
@@ -63,7 +63,7 @@ pub fn export_mp4(
         bail!("nothing recorded in that range");
     };
     if let Some(fragment) = w.finish(None) {
-        out.extend_from_slice(&fragment);
+        fragment.write_to(&mut out)?;
     }
     Ok(out)
 }

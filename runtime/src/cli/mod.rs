@@ -72,6 +72,12 @@ pub struct RunArgs {
     /// sessions are always read as packets arrive.
     #[arg(long, value_name = "MS")]
     pub read_interval_ms: Option<u64>,
+    /// Longest time between two fsyncs of a file a FileSink is writing, in milliseconds: what
+    /// a power cut can lose (a crash or kill of vigil loses nothing complete). 0 syncs every
+    /// fragment (at most 1 s). Default: 5000. Files are always synced when they close.
+    /// VideoSinks sync every fragment before recording it in the catalog.
+    #[arg(long, value_name = "MS")]
+    pub sync_interval_ms: Option<u64>,
     /// Where the VideoSinks keep and upload their media.
     #[command(flatten)]
     pub storage: StorageArgs,

@@ -3,7 +3,10 @@
 //! playable up to its last complete fragment while it is written and after a crash; the `prft`
 //! box of each fragment records the UTC time of its first sample, and `mvhd` the UTC creation time.
 
+use std::io::{IoSlice, Write};
 use std::sync::Arc;
+
+use bytes::Bytes;
 
 use super::mp4_box::{PutBe, write_box, write_full_box};
 use super::sample::{AudioParams, AudioSample, VideoParams, VideoSample};
@@ -142,7 +145,7 @@ impl Fmp4Writer {
 
     /// Adds a sample (in decode order). Returns a finished fragment when this sample begins the
     /// next one: at a key frame, after [`MAX_FRAGMENT`] of media, or after a discontinuity.
-    pub fn push(&mut self, sample: VideoSample) -> Option<Vec<u8>> {
+    pub fn push(&mut self, sample: VideoSample) -> Option<Fragment> {
         let boundary = match self.pending.first() {
             None => false,
             Some(first) => {
@@ -174,7 +177,7 @@ impl Fmp4Writer {
 
     /// Ends the file: returns the last fragment. Its last sample lasts until `end` when given
     /// (and later than the sample), else as long as the sample before it.
-    pub fn finish(&mut self, end: Option<MediaTime>) -> Option<Vec<u8>> {
+    pub fn finish(&mut self, end: Option<MediaTime>) -> Option<Fragment> {
         self.flush(end)
     }
 
@@ -183,7 +186,7 @@ impl Fmp4Writer {
         (nanos * i128::from(TIMESCALE)).div_euclid(1_000_000_000) as i64
     }
 
-    fn flush(&mut self, next_dts: Option<MediaTime>) -> Option<Vec<u8>> {
+    fn flush(&mut self, next_dts: Option<MediaTime>) -> Option<Fragment> {
         if self.pending.is_empty() {
             return None;
         }
@@ -205,7 +208,7 @@ impl Fmp4Writer {
         self.samples_written += samples.len() as u64;
         let first = &samples[0];
         let base_decode = self.ticks(first.dts).max(0) as u64;
-        let mut out = Vec::with_capacity(samples.iter().map(|s| s.len()).sum::<usize>() + 512);
+        let mut out = Vec::with_capacity(512 + 16 * samples.len());
         // prft: UTC (NTP format) of the fragment's first sample, and its decode time.
         write_full_box(&mut out, b"prft", 1, 0, |b| {
             b.u32(1);
@@ -277,13 +280,61 @@ impl Fmp4Writer {
         }
         out.u32((video_bytes + audio_bytes + 8) as u32);
         out.extend_from_slice(b"mdat");
-        for s in &samples {
-            out.extend_from_slice(&s.data);
+        let payload = samples
+            .into_iter()
+            .map(|s| s.data)
+            .chain(audio.into_iter().map(|a| a.data))
+            .collect();
+        Some(Fragment { head: out, payload })
+    }
+}
+
+/// A finished fragment: its boxes up to the mdat header, then the samples' bytes as they came
+/// from the camera. It is written with one vectored write, never copied into one buffer.
+#[derive(Debug)]
+pub struct Fragment {
+    head: Vec<u8>,
+    payload: Vec<Bytes>,
+}
+
+impl Fragment {
+    /// Its size in bytes.
+    pub fn len(&self) -> usize {
+        self.head.len() + self.payload.iter().map(Bytes::len).sum::<usize>()
+    }
+
+    /// Whether it has no bytes (never, for a fragment the writer made).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Its bytes, in order, in pieces.
+    pub fn parts(&self) -> impl Iterator<Item = &[u8]> {
+        std::iter::once(self.head.as_slice()).chain(self.payload.iter().map(|b| b.as_ref()))
+    }
+
+    /// Writes all of it, with as few (vectored) writes as the writer takes.
+    pub fn write_to(&self, w: &mut impl Write) -> std::io::Result<()> {
+        let mut slices: Vec<IoSlice<'_>> = self.parts().map(IoSlice::new).collect();
+        let mut rest = slices.as_mut_slice();
+        while !rest.is_empty() {
+            match w.write_vectored(rest) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => IoSlice::advance_slices(&mut rest, n),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
         }
-        for a in &audio {
-            out.extend_from_slice(&a.data);
+        Ok(())
+    }
+
+    /// Its bytes in one buffer.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len());
+        for part in self.parts() {
+            out.extend_from_slice(part);
         }
-        Some(out)
+        out
     }
 }
 

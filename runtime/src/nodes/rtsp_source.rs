@@ -28,7 +28,7 @@ use retina::client::{
 };
 use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParametersCodec};
 use serde_json::json;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::bus::event::{Event, EventClass};
 use crate::bus::event_log::EventBus;
@@ -62,8 +62,14 @@ pub fn wall_now() -> MediaTime {
     MediaTime::from_nanos(nanos)
 }
 
-/// What the source sends downstream: the items read in one burst, in order.
-pub type MediaSender = mpsc::Sender<Vec<MediaItem>>;
+/// Where a source's media goes: each burst is handed over on the source's thread.
+pub trait MediaOut: Send {
+    /// Takes the items read in one burst, in order (maybe none). `paced`: the source reads at a
+    /// steady pace and calls again within its read interval, so downstream may do its clock's
+    /// work on these calls; `false` means downstream must watch the clock itself until a paced
+    /// call comes. Returns false once downstream wants no more media.
+    fn deliver(&mut self, burst: Vec<MediaItem>, paced: bool) -> bool;
+}
 
 /// One camera's source: what it reads, how, and where its media and events go.
 pub struct RtspSource {
@@ -78,7 +84,7 @@ pub struct RtspSource {
     /// Where diagnostics go.
     pub events: EventBus,
     /// Where the media goes.
-    pub out: MediaSender,
+    pub out: Box<dyn MediaOut>,
 }
 
 /// Runs [`run_rtsp_source`] on a thread of its own (with its own single-threaded runtime), so
@@ -101,15 +107,17 @@ pub fn spawn_rtsp_source(
 }
 
 /// Runs the source until `shutdown` turns true, sending samples downstream.
-pub async fn run_rtsp_source(source: RtspSource, mut shutdown: watch::Receiver<bool>) {
+pub async fn run_rtsp_source(mut source: RtspSource, mut shutdown: watch::Receiver<bool>) {
     let mut backoff = MIN_BACKOFF;
     let mut after_gap = false;
     loop {
         let outcome = tokio::select! {
-            r = session(&source, after_gap) => r,
+            r = session(&mut source, after_gap) => r,
             _ = shutdown.changed() => return,
         };
-        if *shutdown.borrow() || source.out.is_closed() {
+        // Downstream watches the clock while the camera is away.
+        let open = source.out.deliver(Vec::new(), false);
+        if *shutdown.borrow() || !open {
             return;
         }
         let (kind, detail, delivered) = match outcome {
@@ -179,14 +187,18 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-async fn session(source: &RtspSource, after_gap: bool) -> Result<bool, SessionError> {
+async fn session(source: &mut RtspSource, after_gap: bool) -> Result<bool, SessionError> {
     let mut delivered = false;
     let r = session_inner(source, after_gap, &mut delivered).await;
     r.map(|()| delivered)
         .map_err(|error| SessionError { error, delivered })
 }
 
-async fn session_inner(source: &RtspSource, after_gap: bool, delivered: &mut bool) -> Result<()> {
+async fn session_inner(
+    source: &mut RtspSource,
+    after_gap: bool,
+    delivered: &mut bool,
+) -> Result<()> {
     let RtspSource {
         config,
         read_interval,
@@ -281,18 +293,25 @@ async fn session_inner(source: &RtspSource, after_gap: bool, delivered: &mut boo
         Some(*read_interval).filter(|d| !d.is_zero() && config.transport != RtspTransport::Udp);
     let mut batch: Vec<MediaItem> = Vec::new();
     let mut last_item = Instant::now();
+    // Whether the last hand-over was paced (downstream relies on the next one coming soon).
+    let mut was_paced = false;
     loop {
         let next = match demuxed.next().now_or_never() {
             Some(next) => next,
             None => {
-                // Nothing more is buffered: the burst goes downstream, then we wait for more.
-                if !send_batch(out, &mut batch, delivered).await {
-                    return Ok(());
-                }
                 // The clocks are anchored on arrival: until then, no pause.
                 let anchored =
                     anchor.is_some() && (audio_index.is_none() || audio_anchor.is_some());
-                match pace.filter(|_| anchored) {
+                let paced = pace.filter(|_| anchored);
+                // Nothing more is buffered: the burst goes downstream (an empty one too, while
+                // paced: downstream keeps its clock on it), then we wait for more.
+                if (!batch.is_empty() || paced.is_some() || was_paced)
+                    && !hand_over(out.as_mut(), &mut batch, paced.is_some(), delivered)
+                {
+                    return Ok(());
+                }
+                was_paced = paced.is_some();
+                match paced {
                     None => tokio::time::timeout(STALL_TIMEOUT, demuxed.next())
                         .await
                         .map_err(|_| stalled())?,
@@ -314,7 +333,7 @@ async fn session_inner(source: &RtspSource, after_gap: bool, delivered: &mut boo
             Some(Ok(item)) => item,
             end => {
                 // The session ended or failed: what was read still goes downstream.
-                send_batch(out, &mut batch, delivered).await;
+                hand_over(out.as_mut(), &mut batch, false, delivered);
                 match end {
                     Some(Err(e)) => return Err(e.into()),
                     _ => return Ok(()),
@@ -378,17 +397,15 @@ async fn session_inner(source: &RtspSource, after_gap: bool, delivered: &mut boo
     }
 }
 
-/// Hands `batch` downstream (when it holds anything) and notes the delivery; false when
-/// downstream is gone.
-async fn send_batch(out: &MediaSender, batch: &mut Vec<MediaItem>, delivered: &mut bool) -> bool {
-    if batch.is_empty() {
-        return true;
-    }
-    if out.send(std::mem::take(batch)).await.is_err() {
-        return false;
-    }
-    *delivered = true;
-    true
+/// Hands `batch` downstream and notes whether it held media; false when downstream is gone.
+fn hand_over(
+    out: &mut dyn MediaOut,
+    batch: &mut Vec<MediaItem>,
+    paced: bool,
+    delivered: &mut bool,
+) -> bool {
+    *delivered |= !batch.is_empty();
+    out.deliver(std::mem::take(batch), paced)
 }
 
 fn stalled() -> anyhow::Error {

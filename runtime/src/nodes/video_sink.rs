@@ -20,7 +20,7 @@ use super::gate_node::ClipCommand;
 use crate::archive::catalog::{Catalog, FragmentRow, VideoRow};
 use crate::bus::event::{Event, EventClass};
 use crate::bus::event_log::EventBus;
-use crate::media::fmp4::Fmp4Writer;
+use crate::media::fmp4::{Fmp4Writer, Fragment};
 use crate::media::sample::{AudioParams, VideoSample};
 use crate::media::time::{MediaDuration, MediaTime};
 use crate::topology::model::VideoSinkConfig;
@@ -43,7 +43,7 @@ impl Segment {
     fn append(
         &mut self,
         catalog: &Catalog,
-        fragment: &[u8],
+        fragment: &Fragment,
         start: MediaTime,
         end: MediaTime,
     ) -> anyhow::Result<()> {
@@ -53,11 +53,13 @@ impl Segment {
             start,
             end,
         };
-        self.file.write_all(fragment)?;
+        fragment.write_to(&mut self.file)?;
         self.file.sync_data()?;
         catalog.add_fragment(self.id, &row)?;
         self.bytes += row.len;
-        self.hasher.update(fragment);
+        for part in fragment.parts() {
+            self.hasher.update(part);
+        }
         Ok(())
     }
 }
@@ -302,7 +304,7 @@ impl VideoSink {
     fn append(
         &mut self,
         segment: &mut Segment,
-        fragment: &[u8],
+        fragment: &Fragment,
         start: MediaTime,
         end: MediaTime,
     ) -> bool {

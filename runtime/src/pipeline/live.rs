@@ -1,47 +1,36 @@
-//! `vigil run`: the live pipeline. The camera thread feeds the gate task in bursts; triggers
-//! arrive over HTTP and MQTT; each file sink runs on its own thread (blocking file I/O, one fsync
-//! per fragment). SIGINT/SIGTERM close open files cleanly.
+//! `vigil run`: the live pipeline. The camera's thread reads in bursts and hands each one to
+//! the pipeline's core itself ([`super::live_core`]); triggers arrive over HTTP and MQTT on the
+//! event loop; each file sink runs on its own thread (blocking file I/O, one fsync per fragment).
+//! SIGINT/SIGTERM close open files cleanly.
 
 use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use serde_json::json;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 
-use super::plan::{GatePlan, PipelinePlan};
-use super::replay::{dispatch, frame_hub};
+use super::live_core::{CoreInput, FrameFeed, LiveCore, SharedCore, TICK, lock};
+use super::plan::PipelinePlan;
+use super::replay::frame_hub;
 use super::routing::EventRouter;
-use super::sink_queue::{SinkQueueSender, sink_queue};
+use super::sink_queue::sink_queue;
 use super::sinks::MediaSink;
 use crate::bus::event::Event as BusEvent;
-use crate::bus::event::{Event, EventClass, node_subject};
+use crate::bus::event::node_subject;
 use crate::bus::event_log::EventBus;
 use crate::bus::mqtt::{InputMessage, parse_broker, run_mqtt};
-use crate::bus::trigger::parse_trigger;
 use crate::cli::RunArgs;
-use crate::media::sample::MediaItem;
-use crate::media::time::{MediaDuration, MediaTime};
-use crate::nodes::gate_node::{ClipCommand, GateNode};
 use crate::nodes::rtsp_source::{
     DEFAULT_READ_INTERVAL, LIVE_PLAYBACK_READ_INTERVAL, RtspSource, spawn_rtsp_source, wall_now,
 };
 use crate::topology::Topology;
 
-/// Media that stops for this long lets an open gate close on the wall clock.
-const MEDIA_STALL: Duration = Duration::from_secs(1);
-/// How often the pipeline looks at the wall clock (media stalls, queued commands) and for new
-/// versions of its modules. While media flows this is done when a burst arrives; a timer wakes
-/// the pipeline only when the camera has been quiet for this long.
-const TICK: Duration = Duration::from_secs(1);
-/// Samples queued for a sink go out once they span this much media, even without a key frame:
-/// the longest fragment a sink writes.
-const QUEUE_SPAN: MediaDuration = crate::media::fmp4::MAX_FRAGMENT;
-
 /// Runs `topology` until SIGINT or SIGTERM.
 pub fn run_until_signal(topology: &Topology, args: &RunArgs) -> Result<()> {
     let mut plan = PipelinePlan::from_topology(topology)?;
     plan.override_archive(args.storage.archive.as_deref());
+    plan.override_sync_interval(args.sync_interval_ms.map(Duration::from_millis));
     // One thread is plenty for a pipeline's network I/O; file sinks have their own threads.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -118,29 +107,11 @@ async fn run(
         shutdown.clone(),
     ));
 
-    let read_interval = match (args.read_interval_ms, &plan.archive) {
-        (Some(ms), _) => Duration::from_millis(ms),
-        (None, Some(_)) => LIVE_PLAYBACK_READ_INTERVAL,
-        (None, None) => DEFAULT_READ_INTERVAL,
-    };
-    let (media_tx, mut media_rx) = mpsc::channel::<Vec<MediaItem>>(64);
-    let subject = node_subject(&plan.pipeline, "sources", &camera_name);
-    let source = RtspSource {
-        config: camera,
-        read_interval,
-        audio: plan.record_audio,
-        subject,
-        events: bus.clone(),
-        out: media_tx,
-    };
-    let source_thread = spawn_rtsp_source(source, shutdown.clone())
-        .context("cannot start the RTSP source's thread")?;
-
     // Media sinks: a thread each.
     let mut sink_threads = Vec::new();
-    let mut feeds = SinkFeeds::default();
+    let mut senders = Vec::new();
     for gate in &plan.gates {
-        let mut senders = Vec::new();
+        let mut gate_senders = Vec::new();
         for sink in &gate.sinks {
             let (tx, rx) = sink_queue();
             let (sink, archive, bus) = (sink.clone(), archive.clone(), bus.clone());
@@ -153,15 +124,14 @@ async fn run(
                 }
                 sink.shutdown();
             }));
-            senders.push(tx);
+            gate_senders.push(tx);
         }
-        feeds.senders.push(senders);
-        feeds.queued.push(Vec::new());
+        senders.push(gate_senders);
     }
 
     // Pixels: one thread decodes the camera once for every node that needs frames.
     let (analytics_tx, mut analytics_rx) = mpsc::unbounded_channel::<(usize, BusEvent)>();
-    let mut motion_feeds = Vec::new();
+    let mut frame_feeds = Vec::new();
     if plan.processors.iter().any(|p| p.needs_frames()) {
         let (tx, rx) = std_mpsc::sync_channel::<crate::media::sample::VideoSample>(120);
         let out = analytics_tx.clone();
@@ -182,7 +152,7 @@ async fn run(
             };
             let mut last_check = Instant::now();
             while let Ok(sample) = rx.recv() {
-                if last_check.elapsed() > Duration::from_secs(1) {
+                if last_check.elapsed() > TICK {
                     last_check = Instant::now();
                     hub.check_for_new_modules(sample.pts);
                 }
@@ -194,130 +164,62 @@ async fn run(
         ready_rx
             .recv()
             .map_err(|_| anyhow::anyhow!("the decoding thread died"))??;
-        let camera_subject = node_subject(&plan.pipeline, "sources", &camera_name);
-        motion_feeds.push((camera_subject, tx, false));
+        frame_feeds.push(FrameFeed {
+            subject: node_subject(&plan.pipeline, "sources", &camera_name),
+            queue: tx,
+            skipping: false,
+        });
     }
     drop(analytics_tx);
-    let mut router = EventRouter::new(&plan, &bus)?;
+    let router = EventRouter::new(&plan, &bus)?;
+    let core: SharedCore = Arc::new(Mutex::new(LiveCore::new(
+        plan.clone(),
+        bus.clone(),
+        senders,
+        frame_feeds,
+        router,
+    )));
 
-    let mut gates: Vec<GateNode> = plan.gates.iter().map(GatePlan::node).collect();
-    let mut last_sample: Option<(MediaTime, Instant)> = None;
-    let mut last_burst = Instant::now();
-    let mut last_housekeeping = Instant::now();
-    let mut signals = Signals::new()?;
-    let send = |feeds: &mut SinkFeeds, g: usize, commands: Vec<ClipCommand>| {
-        for c in commands {
-            if let ClipCommand::LateEventDropped { .. } = c {
-                dispatch(&mut [], vec![c], &bus, &plan.gates[g].name, &plan.pipeline);
-                continue;
-            }
-            feeds.queued[g].push(c);
-        }
+    // The camera: its thread hands each burst to the core itself.
+    let read_interval = match (args.read_interval_ms, &plan.archive) {
+        (Some(ms), _) => Duration::from_millis(ms),
+        (None, Some(_)) => LIVE_PLAYBACK_READ_INTERVAL,
+        (None, None) => DEFAULT_READ_INTERVAL,
     };
+    let clock_released = Arc::new(Notify::new());
+    let source = RtspSource {
+        config: camera,
+        read_interval,
+        audio: plan.record_audio,
+        subject: node_subject(&plan.pipeline, "sources", &camera_name),
+        events: bus.clone(),
+        out: Box::new(CoreInput {
+            core: core.clone(),
+            clock_released: clock_released.clone(),
+        }),
+    };
+    let source_thread = spawn_rtsp_source(source, shutdown.clone())
+        .context("cannot start the RTSP source's thread")?;
+
+    let mut signals = Signals::new()?;
     loop {
+        // While the camera is read at a steady pace, its thread looks at the clock and this
+        // loop sleeps until a trigger or a result arrives.
+        let clock = lock(&core).next_housekeeping();
         tokio::select! {
             _ = signals.recv() => break,
-            Some(batch) = media_rx.recv() => { last_burst = Instant::now(); for item in batch { match item {
-                MediaItem::Video(sample) => {
-                    last_sample = Some((sample.pts, Instant::now()));
-                    for (subject, tx, skipping) in motion_feeds.iter_mut() {
-                        // A detector that falls behind skips to the next key frame (it cannot decode
-                        // a P-frame whose reference it missed).
-                        let was_skipping = *skipping;
-                        if was_skipping && !sample.key_frame {
-                            continue;
-                        }
-                        *skipping = tx.try_send(sample.clone()).is_err();
-                        if *skipping && !was_skipping {
-                            bus.emit(BusEvent::new(
-                                EventClass::Diagnostics,
-                                "DataDropped",
-                                subject.clone(),
-                                sample.pts,
-                                json!({"dataType": "video", "detail": "frame analysis is behind; skipping to the next key frame"}),
-                            ));
-                        }
-                    }
-                    for (g, gate) in gates.iter_mut().enumerate() {
-                        send(&mut feeds, g, gate.on_sample(sample.clone()));
-                    }
-                }
-                MediaItem::Audio(sample) => {
-                    for (g, gate) in gates.iter_mut().enumerate() {
-                        send(&mut feeds, g, gate.on_audio(sample.clone()));
-                    }
-                }
-            }}},
-            Some(message) = input_rx.recv() => {
-                let Some(input) = plan.inputs.iter().find(|i| i.input_name == message.input) else { continue };
-                let source_subject = node_subject(&plan.pipeline, "sources", &input.node);
-                let arrival = gates.iter().find_map(|g| g.clock()).unwrap_or_else(wall_now);
-                match parse_trigger(&message.payload) {
-                    Err(e) => bus.emit(Event::new(
-                        EventClass::Diagnostics,
-                        "InvalidMessage",
-                        source_subject,
-                        arrival,
-                        json!({"input": message.input, "detail": e, "payload": String::from_utf8_lossy(&message.payload[..message.payload.len().min(512)])}),
-                    )),
-                    Ok(trigger) => {
-                        let media_time = trigger.event_time.unwrap_or(arrival);
-                        bus.emit(
-                            Event::new(EventClass::Operational, "TriggerReceived", source_subject, media_time, json!({"input": message.input, "body": trigger.body}))
-                                .correlated(Some(trigger.correlation_id.clone())),
-                        );
-                        let event = BusEvent::new(EventClass::Analytics, "Trigger", node_subject(&plan.pipeline, "sources", &input.node), media_time, trigger.body.clone())
-                            .correlated(Some(trigger.correlation_id.clone()));
-                        for (g, time, correlation) in router.route(&plan, &input.node, event, false, &bus) {
-                            let commands = gates[g].on_event(time, &correlation);
-                            send(&mut feeds, g, commands);
-                        }
-                    }
-                }
-            }
-            Some((p, event)) = analytics_rx.recv() => {
-                let node = &plan.processors[p].name;
-                for (g, time, correlation) in router.route(&plan, node, event, true, &bus) {
-                    let commands = gates[g].on_event(time, &correlation);
-                    send(&mut feeds, g, commands);
-                }
-            }
-            // A fresh timer each time round, not a reset one: tokio resets a timer lazily, so a
-            // reset timer would still wake the thread at its old deadline.
-            _ = tokio::time::sleep_until((last_burst.max(last_housekeeping) + TICK).into()) => {}
+            Some(message) = input_rx.recv() => lock(&core).on_input(message),
+            Some((p, event)) = analytics_rx.recv() => lock(&core).on_analytics(p, event),
+            _ = clock_released.notified() => {}
+            _ = sleep_until(clock) => lock(&core).on_clock(),
         }
-        if last_housekeeping.elapsed() >= TICK {
-            last_housekeeping = Instant::now();
-            router.check_for_new_modules(
-                gates
-                    .iter()
-                    .find_map(|g| g.clock())
-                    .unwrap_or_else(wall_now),
-            );
-            if let Some((pts, at)) = last_sample {
-                let idle = at.elapsed();
-                if idle > MEDIA_STALL {
-                    let now = pts + MediaDuration::from_nanos(idle.as_nanos() as i64);
-                    for (g, gate) in gates.iter_mut().enumerate() {
-                        send(&mut feeds, g, gate.on_clock(now));
-                    }
-                    // No key frame is coming to carry what is queued.
-                    feeds.flush_all();
-                }
-            }
-        }
-        feeds.flush();
     }
     tracing::info!("stopping: closing open files");
-    for (g, gate) in gates.iter_mut().enumerate() {
-        send(&mut feeds, g, gate.finish());
-    }
-    feeds.flush_all();
-    drop(feeds);
-    drop(motion_feeds);
+    lock(&core).finish();
     let _ = shutdown_tx.send(true);
     // The source sees the shutdown within one read pace.
     let _ = tokio::task::spawn_blocking(move || source_thread.join()).await;
+    lock(&core).close();
     for t in sink_threads {
         let _ = t.join();
     }
@@ -332,55 +234,13 @@ async fn run(
     Ok(())
 }
 
-/// The gates' commands on their way to the sink threads, queued and sent as one message per
-/// sink, so that a sink thread wakes only when it has something to write: a sink writes a
-/// fragment when the key frame that ends it arrives, so samples within a GOP wait in the queue
-/// (up to [`QUEUE_SPAN`] of media) and go with the key frame, or with any other command.
-#[derive(Default)]
-struct SinkFeeds {
-    /// Per gate, one sender per sink.
-    senders: Vec<Vec<SinkQueueSender>>,
-    /// Per gate, the commands not sent yet.
-    queued: Vec<Vec<ClipCommand>>,
-}
-
-impl SinkFeeds {
-    /// Whether a gate's queue holds something a sink acts on now.
-    fn is_due(queued: &[ClipCommand]) -> bool {
-        let mut first_pts = None;
-        queued.iter().any(|c| match c {
-            ClipCommand::Sample(s) => {
-                let first = *first_pts.get_or_insert(s.pts);
-                s.key_frame || s.discontinuity || s.pts - first >= QUEUE_SPAN
-            }
-            ClipCommand::Audio(_) => false,
-            _ => true,
-        })
-    }
-
-    /// Sends the queues that are due.
-    fn flush(&mut self) {
-        self.hand_over(false);
-    }
-
-    /// Sends every queue.
-    fn flush_all(&mut self) {
-        self.hand_over(true);
-    }
-
-    fn hand_over(&mut self, all: bool) {
-        for (queued, senders) in self.queued.iter_mut().zip(&self.senders) {
-            if queued.is_empty() || !(all || Self::is_due(queued)) {
-                continue;
-            }
-            let commands = std::mem::take(queued);
-            if let Some((last, others)) = senders.split_last() {
-                for tx in others {
-                    tx.send(commands.iter().cloned());
-                }
-                last.send(commands);
-            }
-        }
+/// Sleeps until `deadline`, or for ever without one. A fresh timer each time round the loop,
+/// not a reset one: tokio resets a timer lazily, so a reset timer would still wake the thread at
+/// its old deadline.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
     }
 }
 

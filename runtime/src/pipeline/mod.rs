@@ -1,6 +1,7 @@
 //! Running a topology: the plan, the replay runner and the live runner.
 
 pub mod live;
+pub mod live_core;
 pub mod plan;
 pub mod replay;
 pub mod routing;

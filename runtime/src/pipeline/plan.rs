@@ -25,6 +25,8 @@ pub enum SinkPlan {
         config: FileSinkConfig,
         /// Event subject.
         subject: String,
+        /// Longest time between two fsyncs of an open file.
+        sync_interval: std::time::Duration,
     },
     /// Clips appended to a named video in the archive.
     Video {
@@ -299,6 +301,19 @@ impl PipelinePlan {
         }
     }
 
+    /// Sets how often the FileSinks fsync an open file (see
+    /// [`crate::nodes::file_sink::DEFAULT_SYNC_INTERVAL`]); `None` keeps the default.
+    pub fn override_sync_interval(&mut self, interval: Option<std::time::Duration>) {
+        let Some(interval) = interval else { return };
+        for gate in &mut self.gates {
+            for sink in &mut gate.sinks {
+                if let SinkPlan::File { sync_interval, .. } = sink {
+                    *sync_interval = interval;
+                }
+            }
+        }
+    }
+
     /// MQTT topics an event from node `source` is published on.
     pub fn topics_fed_by<'a>(&'a self, source: &'a str) -> impl Iterator<Item = String> + 'a {
         self.outputs
@@ -396,6 +411,7 @@ fn gate_plan(t: &Topology, gate: &Node, timing: GateTiming) -> GatePlan {
                 name: n.name.clone(),
                 config: c.clone(),
                 subject: node_subject(&t.pipeline_name, "sinks", &n.name),
+                sync_interval: crate::nodes::file_sink::DEFAULT_SYNC_INTERVAL,
             }),
             NodeConfig::VideoSink(c) => Some(SinkPlan::Video {
                 name: n.name.clone(),

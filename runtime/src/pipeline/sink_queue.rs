@@ -93,6 +93,14 @@ impl SinkQueueReceiver {
 }
 
 #[cfg(test)]
+impl SinkQueueReceiver {
+    /// Takes what is queued now, without waiting.
+    pub fn take_now(&self) -> Vec<ClipCommand> {
+        self.shared.lock().commands.drain(..).collect()
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::media::time::MediaTime;

@@ -22,12 +22,14 @@ impl MediaSink {
     pub fn new(plan: &SinkPlan, archive: &Path, bus: &EventBus) -> Self {
         match plan {
             SinkPlan::File {
-                config, subject, ..
-            } => Self::File(Box::new(FileSink::new(
                 config,
-                subject.clone(),
-                bus.clone(),
-            ))),
+                subject,
+                sync_interval,
+                ..
+            } => Self::File(Box::new(
+                FileSink::new(config, subject.clone(), bus.clone())
+                    .with_sync_interval(*sync_interval),
+            )),
             SinkPlan::Video {
                 config, subject, ..
             } => Self::Video(Box::new(VideoSink::new(

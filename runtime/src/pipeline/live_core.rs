@@ -1,0 +1,359 @@
+//! The state of a running pipeline that media, events and the clock act on: its gates, the
+//! queues to its sinks, the feeds to its frame analysis and its event filters. The camera's thread
+//! drives it with each burst it reads (so that recording wakes no other thread until a sink has
+//! a fragment to write), the event loop with triggers, analysis results and, while the camera is
+//! quiet, the clock.
+
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio::sync::Notify;
+
+use super::plan::{GatePlan, PipelinePlan};
+use super::replay::dispatch;
+use super::routing::EventRouter;
+use super::sink_queue::SinkQueueSender;
+use crate::bus::event::{Event, EventClass, node_subject};
+use crate::bus::event_log::EventBus;
+use crate::bus::mqtt::InputMessage;
+use crate::bus::trigger::parse_trigger;
+use crate::media::sample::{MediaItem, VideoSample};
+use crate::media::time::{MediaDuration, MediaTime};
+use crate::nodes::gate_node::{ClipCommand, GateNode};
+use crate::nodes::rtsp_source::{MediaOut, wall_now};
+
+/// Media that stops for this long lets an open gate close on the wall clock.
+const MEDIA_STALL: Duration = Duration::from_secs(1);
+/// How often the pipeline looks at the wall clock (media stalls, queued commands) and for new
+/// versions of its modules: when a burst arrives while the camera is read at a steady pace, else
+/// on a timer of the event loop.
+pub const TICK: Duration = Duration::from_secs(1);
+/// Samples queued for a sink go out once they span this much media, even without a key frame:
+/// the longest fragment a sink writes.
+const QUEUE_SPAN: MediaDuration = crate::media::fmp4::MAX_FRAGMENT;
+
+/// A frame-analysis thread's input: its subject (for events), its queue, and whether it is
+/// skipping to the next key frame because it fell behind.
+pub struct FrameFeed {
+    /// Subject of the node whose frames these are.
+    pub subject: String,
+    /// The analysis thread's queue.
+    pub queue: std_mpsc::SyncSender<VideoSample>,
+    /// True while frames are dropped until the next key frame.
+    pub skipping: bool,
+}
+
+/// The pipeline's shared state; see the module's doc.
+pub struct LiveCore {
+    plan: PipelinePlan,
+    bus: EventBus,
+    gates: Vec<GateNode>,
+    feeds: SinkFeeds,
+    frame_feeds: Vec<FrameFeed>,
+    router: EventRouter,
+    last_sample: Option<(MediaTime, Instant)>,
+    last_housekeeping: Instant,
+    source_keeps_clock: bool,
+    finished: bool,
+}
+
+/// The core as the camera's thread and the event loop share it.
+pub type SharedCore = Arc<Mutex<LiveCore>>;
+
+/// Locks the core; a panic while it was held leaves it as it was, not locked for ever.
+pub fn lock(core: &SharedCore) -> MutexGuard<'_, LiveCore> {
+    core.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl LiveCore {
+    /// A core for `plan`: one gate per plan gate, its sinks fed through `senders` (per gate, one
+    /// per sink), frames for analysis through `frame_feeds`.
+    pub fn new(
+        plan: PipelinePlan,
+        bus: EventBus,
+        senders: Vec<Vec<SinkQueueSender>>,
+        frame_feeds: Vec<FrameFeed>,
+        router: EventRouter,
+    ) -> Self {
+        let gates = plan.gates.iter().map(GatePlan::node).collect();
+        let queued = senders.iter().map(|_| Vec::new()).collect();
+        Self {
+            plan,
+            bus,
+            gates,
+            feeds: SinkFeeds { senders, queued },
+            frame_feeds,
+            router,
+            last_sample: None,
+            last_housekeeping: Instant::now(),
+            source_keeps_clock: false,
+            finished: false,
+        }
+    }
+
+    /// When the event loop must next look at the clock; `None` while the camera's thread does it.
+    pub fn next_housekeeping(&self) -> Option<Instant> {
+        (!self.source_keeps_clock).then(|| self.last_housekeeping + TICK)
+    }
+
+    /// Media read in one burst (maybe none). `paced`: the camera's thread calls again within its
+    /// read interval, and so keeps the pipeline's clock.
+    pub fn on_burst(&mut self, burst: Vec<MediaItem>, paced: bool) {
+        self.source_keeps_clock = paced;
+        for item in burst {
+            match item {
+                MediaItem::Video(sample) => self.on_video(sample),
+                MediaItem::Audio(sample) => {
+                    for g in 0..self.gates.len() {
+                        let commands = self.gates[g].on_audio(sample.clone());
+                        self.queue(g, commands);
+                    }
+                }
+            }
+        }
+        self.settle();
+    }
+
+    fn on_video(&mut self, sample: VideoSample) {
+        self.last_sample = Some((sample.pts, Instant::now()));
+        for feed in self.frame_feeds.iter_mut() {
+            // A detector that falls behind skips to the next key frame (it cannot decode a
+            // P-frame whose reference it missed).
+            let was_skipping = feed.skipping;
+            if was_skipping && !sample.key_frame {
+                continue;
+            }
+            feed.skipping = feed.queue.try_send(sample.clone()).is_err();
+            if feed.skipping && !was_skipping {
+                self.bus.emit(Event::new(
+                    EventClass::Diagnostics,
+                    "DataDropped",
+                    feed.subject.clone(),
+                    sample.pts,
+                    json!({"dataType": "video", "detail": "frame analysis is behind; skipping to the next key frame"}),
+                ));
+            }
+        }
+        for g in 0..self.gates.len() {
+            let commands = self.gates[g].on_sample(sample.clone());
+            self.queue(g, commands);
+        }
+    }
+
+    /// A message on one of the pipeline's inputs (MQTT or HTTP).
+    pub fn on_input(&mut self, message: InputMessage) {
+        let plan = &self.plan;
+        let Some(input) = plan.inputs.iter().find(|i| i.input_name == message.input) else {
+            return;
+        };
+        let source_subject = node_subject(&plan.pipeline, "sources", &input.node);
+        let arrival = self.media_now();
+        match parse_trigger(&message.payload) {
+            Err(e) => self.bus.emit(Event::new(
+                EventClass::Diagnostics,
+                "InvalidMessage",
+                source_subject,
+                arrival,
+                json!({"input": message.input, "detail": e, "payload": String::from_utf8_lossy(&message.payload[..message.payload.len().min(512)])}),
+            )),
+            Ok(trigger) => {
+                let media_time = trigger.event_time.unwrap_or(arrival);
+                self.bus.emit(
+                    Event::new(
+                        EventClass::Operational,
+                        "TriggerReceived",
+                        source_subject.clone(),
+                        media_time,
+                        json!({"input": message.input, "body": trigger.body}),
+                    )
+                    .correlated(Some(trigger.correlation_id.clone())),
+                );
+                let event = Event::new(
+                    EventClass::Analytics,
+                    "Trigger",
+                    source_subject,
+                    media_time,
+                    trigger.body.clone(),
+                )
+                .correlated(Some(trigger.correlation_id.clone()));
+                let node = input.node.clone();
+                self.on_event(&node, event, false);
+            }
+        }
+        self.settle();
+    }
+
+    /// An event from the processor at `processor` (frame analysis, an extension's result).
+    pub fn on_analytics(&mut self, processor: usize, event: Event) {
+        if let Some(p) = self.plan.processors.get(processor) {
+            let node = p.name.clone();
+            self.on_event(&node, event, true);
+        }
+        self.settle();
+    }
+
+    fn on_event(&mut self, node: &str, event: Event, from_processor: bool) {
+        let routed = self
+            .router
+            .route(&self.plan, node, event, from_processor, &self.bus);
+        for (g, time, correlation) in routed {
+            let commands = self.gates[g].on_event(time, &correlation);
+            self.queue(g, commands);
+        }
+    }
+
+    /// Looks at the clock if a tick has passed since the last look.
+    pub fn on_clock(&mut self) {
+        self.settle();
+    }
+
+    /// Closes every open clip; later bursts are refused.
+    pub fn finish(&mut self) {
+        self.finished = true;
+        for g in 0..self.gates.len() {
+            let commands = self.gates[g].finish();
+            self.queue(g, commands);
+        }
+        self.feeds.flush_all();
+    }
+
+    /// Drops the queues to the sinks and to frame analysis, which ends their threads.
+    pub fn close(&mut self) {
+        self.feeds = SinkFeeds::default();
+        self.frame_feeds.clear();
+    }
+
+    /// The gates' media clock, else the wall clock.
+    fn media_now(&self) -> MediaTime {
+        self.gates
+            .iter()
+            .find_map(|g| g.clock())
+            .unwrap_or_else(wall_now)
+    }
+
+    /// After any input: the clock's work if a tick has passed, then the queues that are due.
+    fn settle(&mut self) {
+        if self.last_housekeeping.elapsed() >= TICK {
+            self.last_housekeeping = Instant::now();
+            self.housekeeping();
+        }
+        self.feeds.flush();
+    }
+
+    fn housekeeping(&mut self) {
+        let now = self.media_now();
+        self.router.check_for_new_modules(now);
+        let Some((pts, at)) = self.last_sample else {
+            return;
+        };
+        let idle = at.elapsed();
+        if idle > MEDIA_STALL {
+            let now = pts + MediaDuration::from_nanos(idle.as_nanos() as i64);
+            for g in 0..self.gates.len() {
+                let commands = self.gates[g].on_clock(now);
+                self.queue(g, commands);
+            }
+            // No key frame is coming to carry what is queued.
+            self.feeds.flush_all();
+        }
+    }
+
+    fn queue(&mut self, g: usize, commands: Vec<ClipCommand>) {
+        for c in commands {
+            if let ClipCommand::LateEventDropped { .. } = c {
+                dispatch(
+                    &mut [],
+                    vec![c],
+                    &self.bus,
+                    &self.plan.gates[g].name,
+                    &self.plan.pipeline,
+                );
+                continue;
+            }
+            self.feeds.queued[g].push(c);
+        }
+    }
+}
+
+/// The camera thread's way into the core: each burst is handled on that thread, and the event
+/// loop is told (`clock_released`) when the camera stops keeping the clock.
+pub struct CoreInput {
+    /// The core.
+    pub core: SharedCore,
+    /// Notified when the source stops calling at a steady pace.
+    pub clock_released: Arc<Notify>,
+}
+
+impl MediaOut for CoreInput {
+    fn deliver(&mut self, burst: Vec<MediaItem>, paced: bool) -> bool {
+        let mut core = lock(&self.core);
+        if core.finished {
+            return false;
+        }
+        let released = core.source_keeps_clock && !paced;
+        core.on_burst(burst, paced);
+        drop(core);
+        if released {
+            self.clock_released.notify_one();
+        }
+        true
+    }
+}
+
+/// The gates' commands on their way to the sink threads, queued and sent as one message per
+/// sink, so that a sink thread wakes only when it has something to write: a sink writes a
+/// fragment when the key frame that ends it arrives, so samples within a GOP wait in the queue
+/// (up to [`QUEUE_SPAN`] of media) and go with the key frame, or with any other command.
+#[derive(Default)]
+struct SinkFeeds {
+    /// Per gate, one sender per sink.
+    senders: Vec<Vec<SinkQueueSender>>,
+    /// Per gate, the commands not sent yet.
+    queued: Vec<Vec<ClipCommand>>,
+}
+
+impl SinkFeeds {
+    /// Whether a gate's queue holds something a sink acts on now.
+    fn is_due(queued: &[ClipCommand]) -> bool {
+        let mut first_pts = None;
+        queued.iter().any(|c| match c {
+            ClipCommand::Sample(s) => {
+                let first = *first_pts.get_or_insert(s.pts);
+                s.key_frame || s.discontinuity || s.pts - first >= QUEUE_SPAN
+            }
+            ClipCommand::Audio(_) => false,
+            _ => true,
+        })
+    }
+
+    /// Sends the queues that are due.
+    fn flush(&mut self) {
+        self.hand_over(false);
+    }
+
+    /// Sends every queue.
+    fn flush_all(&mut self) {
+        self.hand_over(true);
+    }
+
+    fn hand_over(&mut self, all: bool) {
+        for (queued, senders) in self.queued.iter_mut().zip(&self.senders) {
+            if queued.is_empty() || !(all || Self::is_due(queued)) {
+                continue;
+            }
+            let commands = std::mem::take(queued);
+            if let Some((last, others)) = senders.split_last() {
+                for tx in others {
+                    tx.send(commands.iter().cloned());
+                }
+                last.send(commands);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "live_core_tests.rs"]
+mod tests;
