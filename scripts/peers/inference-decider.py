@@ -12,7 +12,9 @@ usage: inference-decider.py --port 1883 --pipeline P [--output detectedObjects]
 Needs only mosquitto-clients (mosquitto_sub, mosquitto_pub) and the Python standard library.
 """
 import argparse
+import ctypes
 import json
+import signal
 import subprocess
 import sys
 
@@ -25,6 +27,12 @@ def matches(inference, labels, min_confidence):
     if (not labels or label.lower() in labels) and confidence >= min_confidence:
         return label, confidence
     return None
+
+
+def die_with_parent():
+    """The subscriber ends when the decider does, even when the decider is killed (SIGKILL)."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def main():
@@ -41,7 +49,7 @@ def main():
     source = f"vigil/{a.pipeline}/outputs/{a.output}"
     target = f"vigil/{a.pipeline}/inputs/{a.input}"
     sub = subprocess.Popen(["mosquitto_sub", "-h", a.host, "-p", str(a.port), "-t", source, "-q", "1"],
-                           stdout=subprocess.PIPE, text=True)
+                           stdout=subprocess.PIPE, text=True, preexec_fn=die_with_parent)
     print(f"decider: {source} -> {target} labels={sorted(labels)} min={a.min_confidence}", flush=True)
     for line in sub.stdout:
         try:

@@ -1,7 +1,7 @@
 //! `vigil run`: the live pipeline. The camera's thread reads in bursts and hands each one to
 //! the pipeline's core itself ([`super::live_core`]); triggers arrive over HTTP and MQTT on the
-//! event loop; each file sink runs on its own thread (blocking file I/O, one fsync per fragment).
-//! SIGINT/SIGTERM close open files cleanly.
+//! event loop; each media sink runs on its own thread (blocking file I/O and fsyncs). SIGINT and
+//! SIGTERM close open files cleanly.
 
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
