@@ -302,6 +302,14 @@ impl MediaOut for CoreInput {
     }
 }
 
+impl Drop for CoreInput {
+    /// A source that is gone (its thread ended or panicked) keeps no clock.
+    fn drop(&mut self) {
+        lock(&self.core).source_keeps_clock = false;
+        self.clock_released.notify_one();
+    }
+}
+
 /// The gates' commands on their way to the sink threads, queued and sent as one message per
 /// sink, so that a sink thread wakes only when it has something to write: a sink writes a
 /// fragment when the key frame that ends it arrives, so samples within a GOP wait in the queue

@@ -133,4 +133,10 @@ fn the_clock_is_the_event_loops_until_the_camera_is_read_at_a_pace() {
     assert!(input.deliver(Vec::new(), false));
     assert!(lock(&core).next_housekeeping().is_some());
     assert!(input.clock_released.notified().now_or_never().is_some());
+    // A source whose thread dies while paced keeps no clock either.
+    assert!(input.deliver(frames(3..4), true));
+    let released = input.clock_released.clone();
+    drop(input);
+    assert!(lock(&core).next_housekeeping().is_some());
+    assert!(released.notified().now_or_never().is_some());
 }
