@@ -1,7 +1,9 @@
 //! Trigger messages arriving for an IotHubMessageSource (MQTT payload or HTTP body).
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
+use super::event::{Event, EventClass};
+use super::event_log::EventBus;
 use crate::media::time::MediaTime;
 
 /// A trigger, parsed.
@@ -13,6 +15,30 @@ pub struct Trigger {
     pub correlation_id: String,
     /// The message body.
     pub body: Value,
+}
+
+/// Reports a trigger's arrival on `input` of the source at `subject` (`TriggerReceived`) and
+/// returns the event it becomes for the gates: both at media time `at`, both correlated.
+pub fn received(
+    bus: &EventBus,
+    subject: String,
+    input: &str,
+    at: MediaTime,
+    body: &Value,
+    correlation_id: String,
+) -> Event {
+    bus.emit(
+        Event::new(
+            EventClass::Operational,
+            "TriggerReceived",
+            subject.clone(),
+            at,
+            json!({"input": input, "body": body}),
+        )
+        .correlated(Some(correlation_id.clone())),
+    );
+    Event::new(EventClass::Analytics, "Trigger", subject, at, body.clone())
+        .correlated(Some(correlation_id))
 }
 
 /// Parses a trigger: an AVA envelope (`body`, `properties`/`applicationProperties.eventTime`,

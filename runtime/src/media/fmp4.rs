@@ -327,15 +327,6 @@ impl Fragment {
         }
         Ok(())
     }
-
-    /// Its bytes in one buffer.
-    pub fn to_vec(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.len());
-        for part in self.parts() {
-            out.extend_from_slice(part);
-        }
-        out
-    }
 }
 
 fn write_audio_trak(b: &mut Vec<u8>, a: &AudioParams, mp4_time: u32) {

@@ -232,8 +232,7 @@ impl FileSink {
         if let Some(fragment) = file.writer.push(sample) {
             let result = write_fragment(file, &fragment).and_then(|()| {
                 if file.synced_at.elapsed() >= self.sync_interval {
-                    self.syncs += 1;
-                    sync(file)?;
+                    sync(file, &mut self.syncs)?;
                 }
                 Ok(())
             });
@@ -282,8 +281,7 @@ impl FileSink {
         }
         .and_then(|()| {
             // A finished file is on disk before it is reported available.
-            self.syncs += 1;
-            sync(&mut f)
+            sync(&mut f, &mut self.syncs)
         });
         if let Err(e) = result {
             self.storage_error(&e, at);
@@ -403,7 +401,9 @@ fn write_fragment(f: &mut OpenFile, fragment: &Fragment) -> std::io::Result<()> 
     Ok(())
 }
 
-fn sync(f: &mut OpenFile) -> std::io::Result<()> {
+/// fsyncs the file's data, counting the sync in `syncs`.
+fn sync(f: &mut OpenFile, syncs: &mut u64) -> std::io::Result<()> {
+    *syncs += 1;
     f.file.sync_data()?;
     f.synced_at = Instant::now();
     Ok(())

@@ -129,6 +129,7 @@ async fn run(
         senders.push(gate_senders);
     }
 
+    let camera_subject = node_subject(&plan.pipeline, "sources", &camera_name);
     // Pixels: one thread decodes the camera once for every node that needs frames.
     let (analytics_tx, mut analytics_rx) = mpsc::unbounded_channel::<(usize, BusEvent)>();
     let mut frame_feeds = Vec::new();
@@ -165,7 +166,7 @@ async fn run(
             .recv()
             .map_err(|_| anyhow::anyhow!("the decoding thread died"))??;
         frame_feeds.push(FrameFeed {
-            subject: node_subject(&plan.pipeline, "sources", &camera_name),
+            subject: camera_subject.clone(),
             queue: tx,
             skipping: false,
         });
@@ -191,7 +192,7 @@ async fn run(
         config: camera,
         read_interval,
         audio: plan.record_audio,
-        subject: node_subject(&plan.pipeline, "sources", &camera_name),
+        subject: camera_subject,
         events: bus.clone(),
         out: Box::new(CoreInput {
             core: core.clone(),

@@ -18,7 +18,7 @@ use super::sink_queue::SinkQueueSender;
 use crate::bus::event::{Event, EventClass, node_subject};
 use crate::bus::event_log::EventBus;
 use crate::bus::mqtt::InputMessage;
-use crate::bus::trigger::parse_trigger;
+use crate::bus::trigger::{parse_trigger, received};
 use crate::media::sample::{MediaItem, VideoSample};
 use crate::media::time::{MediaDuration, MediaTime};
 use crate::nodes::gate_node::{ClipCommand, GateNode};
@@ -159,25 +159,14 @@ impl LiveCore {
                 json!({"input": message.input, "detail": e, "payload": String::from_utf8_lossy(&message.payload[..message.payload.len().min(512)])}),
             )),
             Ok(trigger) => {
-                let media_time = trigger.event_time.unwrap_or(arrival);
-                self.bus.emit(
-                    Event::new(
-                        EventClass::Operational,
-                        "TriggerReceived",
-                        source_subject.clone(),
-                        media_time,
-                        json!({"input": message.input, "body": trigger.body}),
-                    )
-                    .correlated(Some(trigger.correlation_id.clone())),
-                );
-                let event = Event::new(
-                    EventClass::Analytics,
-                    "Trigger",
+                let event = received(
+                    &self.bus,
                     source_subject,
-                    media_time,
-                    trigger.body.clone(),
-                )
-                .correlated(Some(trigger.correlation_id.clone()));
+                    &message.input,
+                    trigger.event_time.unwrap_or(arrival),
+                    &trigger.body,
+                    trigger.correlation_id,
+                );
                 let node = input.node.clone();
                 self.on_event(&node, event, false);
             }

@@ -191,24 +191,8 @@ impl Replayed<'_> {
             .map(str::to_string)
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let subject = node_subject(&plan.pipeline, "sources", &input.node);
-        bus.emit(
-            Event::new(
-                EventClass::Operational,
-                "TriggerReceived",
-                subject.clone(),
-                at,
-                json!({"input": e.input, "body": e.body}),
-            )
-            .correlated(Some(correlation.clone())),
-        );
-        let trigger = Event::new(
-            EventClass::Analytics,
-            "Trigger",
-            subject,
-            at,
-            e.body.clone(),
-        )
-        .correlated(Some(correlation));
+        let trigger =
+            crate::bus::trigger::received(bus, subject, &e.input, at, &e.body, correlation);
         self.route(plan, &input.node, trigger, false, bus);
     }
 }
