@@ -9,5 +9,6 @@ pub mod cli;
 pub mod media;
 pub mod nodes;
 pub mod pipeline;
+pub mod service;
 pub mod topology;
 pub mod wasm;

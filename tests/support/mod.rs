@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod inference;
 pub mod peers;
+pub mod service;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,54 +1,54 @@
-//! HTTP listener: `POST /pipelines/<pipeline>/inputs/<hubInputName>` delivers a trigger, exactly
-//! like an MQTT message on `vigil/<pipeline>/inputs/<hubInputName>`; `GET /healthz` answers ok;
-//! `GET /metrics` serves the pipeline's counters as Prometheus text.
+//! The HTTP listener of the service: `POST /pipelines/<pipeline>/inputs/<hubInputName>` delivers
+//! a trigger exactly like an MQTT message on `vigil/<pipeline>/inputs/<hubInputName>`;
+//! `POST /api/methods/<methodName>` runs one of AVA's module methods (body = its payload, answer
+//! `{"status", "payload"}`, the HTTP status being AVA's, 204 sent as 200 so the answer has a
+//! body); `GET /api/pipelines` lists the pipelines for the web page; `GET /healthz` answers ok;
+//! `GET /metrics` serves the counters as Prometheus text.
+
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
-use crate::bus::metrics::Metrics;
 use crate::bus::mqtt::InputMessage;
+use crate::service::Service;
+use crate::service::inputs::DeliveryError;
 
-#[derive(Clone)]
-struct AppState {
-    pipeline: String,
-    inputs: Vec<String>,
-    tx: mpsc::Sender<InputMessage>,
-    metrics: Metrics,
-}
+/// Recent events per pipeline on `GET /api/pipelines`.
+const OVERVIEW_EVENTS: usize = 20;
 
 /// Serves the API on `listener` until `shutdown`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    pipeline: String,
-    inputs: Vec<String>,
-    tx: mpsc::Sender<InputMessage>,
-    metrics: Metrics,
+    service: Arc<Service>,
     extra: Router,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let state = AppState {
-        pipeline,
-        inputs,
-        tx,
-        metrics,
-    };
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
             "/metrics",
-            get(|State(state): State<AppState>| async move {
+            get(|State(service): State<Arc<Service>>| async move {
                 (
                     [("content-type", "text/plain; version=0.0.4")],
-                    state.metrics.render(),
+                    service.context().bus.metrics().render(),
                 )
             }),
         )
         .route("/pipelines/{pipeline}/inputs/{input}", post(post_input))
-        .with_state(state)
+        .route("/api/methods/{method}", post(post_method))
+        .route(
+            "/api/pipelines",
+            get(|State(service): State<Arc<Service>>| async move {
+                axum::Json(service.overview(OVERVIEW_EVENTS))
+            }),
+        )
+        .with_state(service)
         .merge(extra);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -57,52 +57,38 @@ pub async fn serve(
         .await
 }
 
+async fn post_method(
+    State(service): State<Arc<Service>>,
+    Path(method): Path<String>,
+    body: Bytes,
+) -> impl IntoResponse {
+    let answer = service.call(&method, &body).await;
+    let status = match answer.status {
+        204 => StatusCode::OK,
+        s => StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+    };
+    (status, axum::Json(answer.to_json()))
+}
+
 async fn post_input(
-    State(state): State<AppState>,
+    State(service): State<Arc<Service>>,
     Path((pipeline, input)): Path<(String, String)>,
     body: Bytes,
 ) -> (StatusCode, String) {
-    if pipeline != state.pipeline {
-        return (
-            StatusCode::NOT_FOUND,
-            format!(
-                "no pipeline '{pipeline}' (this one is '{}')\n",
-                state.pipeline
-            ),
-        );
-    }
-    if !state.inputs.contains(&input) {
-        return (
-            StatusCode::NOT_FOUND,
-            format!(
-                "pipeline '{pipeline}' has no input '{input}' (inputs: {})\n",
-                state.inputs.join(", ")
-            ),
-        );
-    }
-    // Validate here so the caller learns about a malformed body at once.
-    if let Err(e) = crate::bus::trigger::parse_trigger(&body) {
-        let _ = state
-            .tx
-            .send(InputMessage {
-                input,
-                payload: body.to_vec(),
-            })
-            .await;
-        return (StatusCode::BAD_REQUEST, format!("{e}\n"));
-    }
-    match state
-        .tx
-        .send(InputMessage {
-            input,
-            payload: body.to_vec(),
-        })
-        .await
-    {
-        Ok(()) => (StatusCode::ACCEPTED, "accepted\n".into()),
-        Err(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "pipeline stopping\n".into(),
-        ),
+    let inputs = &service.context().inputs;
+    let message = InputMessage {
+        input,
+        payload: body.to_vec(),
+    };
+    // Validate here so the caller learns about a malformed body at once; the pipeline still
+    // gets it, to report it as it reports a malformed MQTT message.
+    let malformed = crate::bus::trigger::parse_trigger(&body).err();
+    match (inputs.deliver(&pipeline, message), malformed) {
+        (Err(e @ (DeliveryError::NoPipeline(_) | DeliveryError::NoInput { .. })), _) => {
+            (StatusCode::NOT_FOUND, format!("{e}\n"))
+        }
+        (Err(e @ DeliveryError::Busy(_)), _) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+        (Ok(()), Some(why)) => (StatusCode::BAD_REQUEST, format!("{why}\n")),
+        (Ok(()), None) => (StatusCode::ACCEPTED, "accepted\n".into()),
     }
 }

@@ -1,5 +1,7 @@
 //! Where events go: a JSON-lines log file, the process log, and (when a broker is configured) an
-//! MQTT publisher. Cloneable; every node gets a handle.
+//! MQTT publisher. One set of outputs per process, shared by every pipeline: each pipeline (and
+//! the service itself) holds a handle naming it ([`EventBus::for_pipeline`]). Cloneable; every
+//! node gets a handle.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -11,13 +13,13 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::event::{Event, EventClass};
 use super::metrics::Metrics;
 
-/// An event with the MQTT topic it belongs on.
+/// A message for the broker: an event on one of its topics, or a method's response.
 #[derive(Clone, Debug)]
 pub struct Publication {
     /// MQTT topic.
     pub topic: String,
-    /// The event.
-    pub event: Event,
+    /// The payload (an event's AVA envelope as JSON, or a response body).
+    pub payload: Vec<u8>,
 }
 
 #[derive(Default)]
@@ -25,7 +27,8 @@ struct Outputs {
     log: Option<Box<dyn Write + Send>>,
     mqtt: Option<UnboundedSender<Publication>>,
     memory: Option<Vec<Event>>,
-    recent: std::collections::VecDeque<Event>,
+    /// The last events, with the pipeline whose handle emitted them.
+    recent: std::collections::VecDeque<(String, Event)>,
 }
 
 /// Events kept for `GET /api/events`.
@@ -75,18 +78,50 @@ impl EventBus {
         }
     }
 
-    /// The last `limit` events (at most 1000), oldest first.
+    /// A handle on the same outputs and metrics for `pipeline`: its events go to the same log and
+    /// broker, on its own topics.
+    pub fn for_pipeline(&self, pipeline: &str) -> Self {
+        Self {
+            pipeline: pipeline.to_string(),
+            outputs: self.outputs.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
+
+    /// The last `limit` events of every pipeline (at most 1000), oldest first.
     pub fn recent(&self, limit: usize) -> Vec<Event> {
+        self.recent_of(None, limit)
+    }
+
+    /// The last `limit` events (at most 1000) of `pipeline`, or of every pipeline, oldest first.
+    pub fn recent_of(&self, pipeline: Option<&str>, limit: usize) -> Vec<Event> {
         let Ok(o) = self.outputs.lock() else {
             return Vec::new();
         };
-        let skip = o.recent.len().saturating_sub(limit);
-        o.recent.iter().skip(skip).cloned().collect()
+        let mut picked: Vec<Event> = o
+            .recent
+            .iter()
+            .rev()
+            .filter(|(p, _)| pipeline.is_none_or(|want| want == p))
+            .take(limit)
+            .map(|(_, e)| e.clone())
+            .collect();
+        picked.reverse();
+        picked
     }
 
     /// The pipeline's counters (served on `GET /metrics`).
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// Sends `payload` to the broker on `topic`, if one is attached (a method's response).
+    pub fn publish_raw(&self, topic: String, payload: Vec<u8>) {
+        if let Ok(o) = self.outputs.lock()
+            && let Some(tx) = &o.mqtt
+        {
+            let _ = tx.send(Publication { topic, payload });
+        }
     }
 
     /// Also publishes every event to MQTT through `sender`.
@@ -128,18 +163,21 @@ impl EventBus {
                 tracing::error!("cannot write the event log: {e}");
             }
         }
-        if let Some(tx) = &o.mqtt {
+        if let Some(tx) = &o.mqtt
+            && !topics.is_empty()
+        {
+            let payload = event.to_json().to_string().into_bytes();
             for topic in topics {
                 let _ = tx.send(Publication {
                     topic: topic.clone(),
-                    event: event.clone(),
+                    payload: payload.clone(),
                 });
             }
         }
         if o.recent.len() >= RECENT_EVENTS {
             o.recent.pop_front();
         }
-        o.recent.push_back(event.clone());
+        o.recent.push_back((self.pipeline.clone(), event.clone()));
         if let Some(mem) = &mut o.memory {
             mem.push(event);
         }

@@ -1,6 +1,9 @@
-//! MQTT: trigger messages in (`vigil/<pipeline>/inputs/<hubInputName>`), events out
-//! (`vigil/<pipeline>/events`, `vigil/<pipeline>/outputs/<hubOutputName>`). A lost broker is
-//! reported and reconnected; recording goes on without it.
+//! MQTT: one connection per process for every pipeline. In: trigger messages
+//! (`vigil/<pipeline>/inputs/<hubInputName>`) and control-API calls
+//! (`vigil/methods/POST/<methodName>/?$rid=<id>`, answered on `vigil/methods/res/<status>/?$rid=<id>`,
+//! the shape of IoT Hub's direct-method topics). Out: events (`vigil/<pipeline>/events`,
+//! `vigil/<pipeline>/outputs/<hubOutputName>`). A lost broker is reported and reconnected;
+//! recording goes on without it.
 
 use std::time::Duration;
 
@@ -12,13 +15,80 @@ use super::event::{Event, EventClass};
 use super::event_log::{EventBus, Publication};
 use crate::nodes::rtsp_source::wall_now;
 
-/// A raw message that arrived on an input topic.
+/// A raw message that arrived on an input topic (or over HTTP) for a pipeline's
+/// IotHubMessageSource.
 #[derive(Clone, Debug)]
 pub struct InputMessage {
     /// The `hubInputName` (last topic level).
     pub input: String,
     /// Payload bytes.
     pub payload: Vec<u8>,
+}
+
+/// What the broker delivers to the service.
+#[derive(Clone, Debug)]
+pub enum Inbound {
+    /// A trigger for `pipeline`.
+    Input {
+        /// The live pipeline's name.
+        pipeline: String,
+        /// The message.
+        message: InputMessage,
+    },
+    /// A control-API call; the answer goes to [`method_response_topic`].
+    Method {
+        /// `methodName`.
+        name: String,
+        /// The caller's request id (`$rid`).
+        request_id: String,
+        /// The method's payload.
+        payload: Vec<u8>,
+    },
+}
+
+/// Prefix of the control-API request topics.
+pub const METHOD_REQUEST_PREFIX: &str = "vigil/methods/POST/";
+
+/// The topic a method's answer is published on.
+pub fn method_response_topic(status: u16, request_id: &str) -> String {
+    format!("vigil/methods/res/{status}/?$rid={request_id}")
+}
+
+/// Reads a topic the service subscribes to.
+pub fn parse_inbound(topic: &str, payload: &[u8]) -> Option<Inbound> {
+    if let Some(rest) = topic.strip_prefix(METHOD_REQUEST_PREFIX) {
+        let (name, query) = rest.split_once('/').unwrap_or((rest, ""));
+        let request_id = query
+            .trim_start_matches('?')
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("$rid="))
+            .unwrap_or("")
+            .to_string();
+        return Some(Inbound::Method {
+            name: name.to_string(),
+            request_id,
+            payload: payload.to_vec(),
+        });
+    }
+    let mut levels = topic.split('/');
+    match (
+        levels.next(),
+        levels.next(),
+        levels.next(),
+        levels.next(),
+        levels.next(),
+    ) {
+        (Some("vigil"), Some(pipeline), Some("inputs"), Some(input), None) => {
+            Some(Inbound::Input {
+                pipeline: pipeline.to_string(),
+                message: InputMessage {
+                    input: input.to_string(),
+                    payload: payload.to_vec(),
+                },
+            })
+        }
+        _ => None,
+    }
 }
 
 /// Parses `HOST[:PORT]` (default port 1883).
@@ -34,23 +104,24 @@ pub fn parse_broker(text: &str) -> Result<(String, u16), String> {
     }
 }
 
-/// Connects to the broker, subscribes to the pipeline's input topics, forwards input messages to
-/// `inputs`, and publishes what the bus hands it, until `shutdown`.
+/// Connects to the broker, subscribes to every pipeline's input topics and to the method topics,
+/// forwards what arrives to `inbound`, and publishes what the bus hands it, until `shutdown`.
 pub async fn run_mqtt(
     broker: (String, u16),
     bus: EventBus,
-    inputs: mpsc::Sender<InputMessage>,
+    inbound: mpsc::Sender<Inbound>,
     mut publications: mpsc::UnboundedReceiver<Publication>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let pipeline = bus.pipeline().to_string();
-    let client_id = format!("vigil-{pipeline}-{}", std::process::id());
+    let client_id = format!("vigil-{}-{}", bus.pipeline(), std::process::id());
     let mut options = MqttOptions::new(client_id, broker.0.clone(), broker.1);
     options.set_keep_alive(Duration::from_secs(15));
     options.set_max_packet_size(1 << 20, 1 << 20);
-    let (client, mut eventloop) = AsyncClient::new(options, 256);
-    let filter = format!("vigil/{pipeline}/inputs/+");
-    let prefix = format!("vigil/{pipeline}/inputs/");
+    let (client, mut eventloop) = AsyncClient::new(options, 1024);
+    let filters = [
+        "vigil/+/inputs/+".to_string(),
+        format!("{METHOD_REQUEST_PREFIX}#"),
+    ];
     let mut connected = false;
     let mut backoff = Duration::from_millis(500);
     loop {
@@ -60,20 +131,21 @@ pub async fn run_mqtt(
                 return;
             }
             Some(p) = publications.recv() => {
-                let payload = p.event.to_json().to_string();
                 // Queued in the client while the broker is away; dropped if the queue is full.
-                let _ = client.try_publish(p.topic, QoS::AtLeastOnce, false, payload);
+                let _ = client.try_publish(p.topic, QoS::AtLeastOnce, false, p.payload);
             }
             polled = eventloop.poll() => match polled {
                 Ok(MqttEvent::Incoming(Packet::ConnAck(_))) => {
                     connected = true;
                     backoff = Duration::from_millis(500);
-                    let _ = client.try_subscribe(filter.clone(), QoS::AtLeastOnce);
-                    tracing::info!("MQTT connected to {}:{}, subscribed to {filter}", broker.0, broker.1);
+                    for filter in &filters {
+                        let _ = client.try_subscribe(filter.clone(), QoS::AtLeastOnce);
+                    }
+                    tracing::info!("MQTT connected to {}:{}, subscribed to {}", broker.0, broker.1, filters.join(", "));
                 }
                 Ok(MqttEvent::Incoming(Packet::Publish(p))) => {
-                    if let Some(input) = p.topic.strip_prefix(&prefix) {
-                        let _ = inputs.send(InputMessage { input: input.to_string(), payload: p.payload.to_vec() }).await;
+                    if let Some(message) = parse_inbound(&p.topic, &p.payload) {
+                        let _ = inbound.send(message).await;
                     }
                 }
                 Ok(_) => {}
@@ -82,7 +154,7 @@ pub async fn run_mqtt(
                         bus.emit(Event::new(
                             EventClass::Diagnostics,
                             "NetworkError",
-                            format!("/livePipelines/{pipeline}"),
+                            "/broker".to_string(),
                             wall_now(),
                             json!({"broker": format!("{}:{}", broker.0, broker.1), "detail": e.to_string(), "retryInSeconds": backoff.as_secs_f64()}),
                         ));
@@ -111,5 +183,35 @@ mod tests {
             Ok(("10.0.0.2".into(), 1884))
         );
         assert!(parse_broker("host:x").is_err());
+    }
+
+    #[test]
+    fn reads_input_and_method_topics() {
+        match parse_inbound("vigil/door/inputs/trigger", b"{}") {
+            Some(Inbound::Input { pipeline, message }) => {
+                assert_eq!(
+                    (pipeline.as_str(), message.input.as_str()),
+                    ("door", "trigger")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse_inbound("vigil/methods/POST/livePipelineGet/?$rid=42", b"{}") {
+            Some(Inbound::Method {
+                name, request_id, ..
+            }) => {
+                assert_eq!(
+                    (name.as_str(), request_id.as_str()),
+                    ("livePipelineGet", "42")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(parse_inbound("vigil/door/events", b"{}").is_none());
+        assert!(parse_inbound("vigil/door/inputs/a/b", b"{}").is_none());
+        assert_eq!(
+            method_response_topic(404, "7"),
+            "vigil/methods/res/404/?$rid=7"
+        );
     }
 }

@@ -30,16 +30,22 @@ pub enum Command {
     /// Feed a recorded MP4 file through a topology's gate and sinks as fast as the CPU allows,
     /// with external events from a JSON-lines file; outputs are those of a live run.
     Replay(ReplayArgs),
-    /// Serve a video archive (playback API and web page) without running a pipeline.
+    /// Run the service: live pipelines under AVA's control API (HTTP and MQTT), kept in a data
+    /// directory; or just serve a video archive (playback API and web page).
     Serve(ServeArgs),
 }
 
 /// `vigil serve` options.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The archive directory (a VideoSink's `localMediaCachePath`, or `--archive` of run/replay).
+    /// The data directory (AVA's ApplicationDataDirectory): topologies and live pipelines are
+    /// kept here, and pipelines that were Active when the service stopped are activated again.
     #[arg(long, value_name = "DIR")]
-    pub archive: PathBuf,
+    pub data_dir: Option<PathBuf>,
+    /// The archive directory the playback API serves; VideoSinks write here instead of their
+    /// `localMediaCachePath`.
+    #[arg(long, value_name = "DIR")]
+    pub archive: Option<PathBuf>,
     /// Upload completed segments to this S3-compatible bucket, `s3://bucket/prefix`; endpoint
     /// and credentials from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION.
     #[arg(long, value_name = "s3://BUCKET/PREFIX")]
@@ -47,24 +53,27 @@ pub struct ServeArgs {
     /// Address of the HTTP listener.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
     pub http: String,
+    /// The service's settings shared with `vigil run`.
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    /// Most live pipelines the service holds.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub max_pipelines: usize,
+    /// Most pipeline topologies the service holds.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub max_topologies: usize,
 }
 
-/// `vigil run` options.
+/// Settings of the service that `run` and `serve` share.
 #[derive(Clone, Debug, Args)]
-pub struct RunArgs {
-    /// The topology and its parameters.
-    #[command(flatten)]
-    pub topology: TopologyArgs,
+pub struct ServiceArgs {
     /// Append events (AVA envelope, one JSON object per line) to this file instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub event_log: Option<PathBuf>,
-    /// MQTT broker for triggers and event output, HOST[:PORT] (default port 1883). Without it,
-    /// triggers come over HTTP only.
+    /// MQTT broker for triggers, method calls and event output, HOST[:PORT] (default port
+    /// 1883). Without it, triggers and methods come over HTTP only.
     #[arg(long, value_name = "HOST[:PORT]")]
     pub mqtt: Option<String>,
-    /// Address of the HTTP listener (trigger inputs, health).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
-    pub http: String,
     /// Pause between two reads of an RTSP session over TCP, in milliseconds: the media read in
     /// one go travels downstream as one burst. Longer saves CPU (wake-ups are what recording
     /// costs), shorter lowers latency; 0 reads every packet as it arrives. Default: 500, or 40
@@ -78,6 +87,36 @@ pub struct RunArgs {
     /// VideoSinks sync every fragment before recording it in the catalog.
     #[arg(long, value_name = "MS")]
     pub sync_interval_ms: Option<u64>,
+    /// How long a pipeline that stops waits for its VideoSinks' segments to reach the object
+    /// store, in seconds (they stay in the cache and are uploaded later if it runs out).
+    #[arg(long, value_name = "S", default_value_t = 30)]
+    pub upload_wait_s: u64,
+}
+
+impl ServiceArgs {
+    /// The live pipelines' settings, with the archive override `archive`.
+    pub fn live_options(&self, archive: Option<PathBuf>) -> crate::pipeline::live::LiveOptions {
+        crate::pipeline::live::LiveOptions {
+            read_interval: self.read_interval_ms.map(std::time::Duration::from_millis),
+            sync_interval: self.sync_interval_ms.map(std::time::Duration::from_millis),
+            archive,
+            upload_wait: std::time::Duration::from_secs(self.upload_wait_s),
+        }
+    }
+}
+
+/// `vigil run` options.
+#[derive(Clone, Debug, Args)]
+pub struct RunArgs {
+    /// The topology and its parameters.
+    #[command(flatten)]
+    pub topology: TopologyArgs,
+    /// Address of the HTTP listener (trigger inputs, methods, playback, health).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
+    pub http: String,
+    /// The service's settings.
+    #[command(flatten)]
+    pub service: ServiceArgs,
     /// Where the VideoSinks keep and upload their media.
     #[command(flatten)]
     pub storage: StorageArgs,
@@ -165,6 +204,7 @@ fn load_options(args: &TopologyArgs) -> Result<LoadOptions, String> {
         pipeline_name: args.pipeline_name.clone(),
         live_pipeline,
         values: args.values.clone(),
+        template: false,
     })
 }
 
@@ -173,7 +213,13 @@ fn load_options(args: &TopologyArgs) -> Result<LoadOptions, String> {
 pub fn load_file(path: &Path, options: &LoadOptions) -> Result<Topology, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    load_topology(&text, options).map_err(|errs| prefix_errors(path, &errs))
+    let topology = load_topology(&text, options).map_err(|errs| prefix_errors(path, &errs))?;
+    // What running it would refuse is reported now, every problem at once.
+    let refused = crate::pipeline::plan::runtime_errors(&topology);
+    if !refused.is_empty() {
+        return Err(prefix_errors(path, &TopologyErrors(refused)));
+    }
+    Ok(topology)
 }
 
 fn prefix_errors(path: &Path, errors: &TopologyErrors) -> String {
@@ -219,21 +265,60 @@ fn load_single(args: &TopologyArgs) -> Result<Topology, String> {
 }
 
 fn run(args: &RunArgs) -> ExitCode {
-    let topology = match load_single(&args.topology) {
-        Ok(t) => t,
+    let startup = match single_startup(&args.topology) {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(1);
         }
     };
     init_tracing();
-    match crate::pipeline::live::run_until_signal(&topology, args) {
+    let config = crate::service::process::ProcessConfig {
+        http: args.http.clone(),
+        mqtt: args.service.mqtt.clone(),
+        event_log: args.service.event_log.clone(),
+        store: args.storage.store.clone(),
+        options: args.service.live_options(args.storage.archive.clone()),
+        data_dir: None,
+        playback_archive: args.storage.archive.clone(),
+        limits: crate::service::Limits::default(),
+    };
+    match crate::service::process::run_process(config, startup) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vigil run: {e:#}");
             ExitCode::from(1)
         }
     }
+}
+
+/// `vigil run`'s one topology and live pipeline, checked as `validate` checks them.
+fn single_startup(args: &TopologyArgs) -> Result<crate::service::process::Startup, String> {
+    let options = load_options(args)?;
+    let [path] = args.topologies.as_slice() else {
+        return Err("give exactly one topology".into());
+    };
+    let topology = load_file(path, &options)?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let document: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut parameters: Vec<(String, String)> = Vec::new();
+    let given = options
+        .live_pipeline
+        .iter()
+        .flat_map(|l| l.values.iter())
+        .chain(options.values.iter());
+    for v in given {
+        parameters.retain(|(n, _)| n != &v.name);
+        parameters.push((v.name.clone(), v.value.clone()));
+    }
+    Ok(crate::service::process::Startup::Single {
+        topology: document,
+        topology_name: topology.name.clone(),
+        pipeline: topology.pipeline_name.clone(),
+        parameters,
+    })
 }
 
 fn replay(args: &ReplayArgs) -> ExitCode {
@@ -289,8 +374,39 @@ fn run_replay(
 }
 
 fn serve(args: &ServeArgs) -> ExitCode {
+    if args.data_dir.is_none() {
+        match &args.archive {
+            None => {
+                eprintln!(
+                    "vigil serve: give --data-dir DIR (the service's documents) or --archive DIR (an archive to play back)"
+                );
+                return ExitCode::from(2);
+            }
+            Some(dir) if !dir.join("catalog.sqlite3").exists() => {
+                eprintln!(
+                    "vigil serve: {} is not an archive (no catalog.sqlite3)",
+                    dir.display()
+                );
+                return ExitCode::from(1);
+            }
+            Some(_) => {}
+        }
+    }
     init_tracing();
-    match crate::api::serve_archive(&args.archive, &args.http, args.store.as_deref()) {
+    let config = crate::service::process::ProcessConfig {
+        http: args.http.clone(),
+        mqtt: args.service.mqtt.clone(),
+        event_log: args.service.event_log.clone(),
+        store: args.store.clone(),
+        options: args.service.live_options(args.archive.clone()),
+        data_dir: args.data_dir.clone(),
+        playback_archive: args.archive.clone(),
+        limits: crate::service::Limits {
+            pipelines: args.max_pipelines,
+            topologies: args.max_topologies,
+        },
+    };
+    match crate::service::process::run_process(config, crate::service::process::Startup::Restore) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vigil serve: {e:#}");

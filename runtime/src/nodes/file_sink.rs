@@ -184,7 +184,6 @@ impl FileSink {
                     self.close_clip(Some(end));
                 }
             }
-            ClipCommand::LateEventDropped { .. } => {}
         }
     }
 

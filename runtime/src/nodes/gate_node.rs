@@ -37,13 +37,16 @@ pub enum ClipCommand {
         /// Why it ended.
         reason: EndReason,
     },
-    /// An event was dropped as a late arrival (for a diagnostics event).
-    LateEventDropped {
-        /// The event's media time.
-        media_time: MediaTime,
-        /// Its correlation id.
-        correlation_id: String,
-    },
+}
+
+/// An event the gate dropped as a late arrival (reported as a `LateEventDropped` diagnostics
+/// event; no sink hears of it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LateEvent {
+    /// The event's media time.
+    pub media_time: MediaTime,
+    /// Its correlation id.
+    pub correlation_id: String,
 }
 
 /// Memory budget of one source's pre-roll buffer.
@@ -57,6 +60,7 @@ pub struct GateNode {
     open_start: MediaTime,
     audio: Option<Arc<AudioParams>>,
     continuous: bool,
+    late: Vec<LateEvent>,
 }
 
 impl GateNode {
@@ -72,6 +76,7 @@ impl GateNode {
             open_start: MediaTime::default(),
             audio: None,
             continuous: false,
+            late: Vec::new(),
         }
     }
 
@@ -87,6 +92,11 @@ impl GateNode {
     /// The media clock (newest sample).
     pub fn clock(&self) -> Option<MediaTime> {
         self.gate.clock()
+    }
+
+    /// The events dropped as late arrivals since the last call.
+    pub fn take_late_events(&mut self) -> Vec<LateEvent> {
+        std::mem::take(&mut self.late)
     }
 
     /// Bytes held in the pre-roll buffer.
@@ -207,7 +217,7 @@ impl GateNode {
                 GateDecision::LateEventDropped {
                     media_time,
                     correlation_id,
-                } => out.push(ClipCommand::LateEventDropped {
+                } => self.late.push(LateEvent {
                     media_time: *media_time,
                     correlation_id: correlation_id.clone(),
                 }),

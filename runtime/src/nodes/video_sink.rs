@@ -178,7 +178,6 @@ impl VideoSink {
                 }
             }
             ClipCommand::End { end, .. } => self.close_clip(Some(end)),
-            ClipCommand::LateEventDropped { .. } => {}
         }
     }
 

@@ -1,129 +1,189 @@
-//! `vigil run`: the live pipeline. The camera's thread reads in bursts and hands each one to
-//! the pipeline's core itself ([`super::live_core`]); triggers arrive over HTTP and MQTT on the
-//! event loop; each media sink runs on its own thread (blocking file I/O and fsyncs). SIGINT and
-//! SIGTERM close open files cleanly.
+//! A live pipeline, as the service runs it: the camera's thread reads in bursts and hands each
+//! one to the pipeline's core itself ([`super::live_core`]); triggers arrive from the service's
+//! one HTTP listener and one MQTT connection; each media sink runs on its own thread (blocking
+//! file I/O and fsyncs); an event loop task takes analysis results, triggers and (while the
+//! camera is away) the clock. [`run`] returns when asked to stop, after every clip is closed, or
+//! with an error when one of the pipeline's threads failed.
 
+use std::path::PathBuf;
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use tokio::sync::{Notify, mpsc, watch};
 
+use super::engine::{ExtensionEvents, frame_hub};
+use super::faults::{Fault, spawn_guarded};
 use super::live_core::{CoreInput, FrameFeed, LiveCore, SharedCore, TICK, lock};
-use super::plan::PipelinePlan;
-use super::replay::frame_hub;
+use super::plan::{PipelinePlan, SinkPlan};
 use super::routing::EventRouter;
 use super::sink_queue::sink_queue;
 use super::sinks::MediaSink;
 use crate::bus::event::Event as BusEvent;
 use crate::bus::event::node_subject;
 use crate::bus::event_log::EventBus;
-use crate::bus::mqtt::{InputMessage, parse_broker, run_mqtt};
-use crate::cli::RunArgs;
+use crate::bus::mqtt::InputMessage;
 use crate::nodes::rtsp_source::{
-    DEFAULT_READ_INTERVAL, LIVE_PLAYBACK_READ_INTERVAL, RtspSource, spawn_rtsp_source, wall_now,
+    DEFAULT_READ_INTERVAL, LIVE_PLAYBACK_READ_INTERVAL, RtspSource, spawn_rtsp_source,
 };
-use crate::topology::Topology;
+use crate::service::archives::Archives;
+use crate::service::inputs::InputRouter;
 
-/// Runs `topology` until SIGINT or SIGTERM.
-pub fn run_until_signal(topology: &Topology, args: &RunArgs) -> Result<()> {
-    let mut plan = PipelinePlan::from_topology(topology)?;
-    plan.override_archive(args.storage.archive.as_deref());
-    plan.override_sync_interval(args.sync_interval_ms.map(Duration::from_millis));
-    // One thread is plenty for a pipeline's network I/O; file sinks have their own threads.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    // The store's blocking HTTP client must be made, and dropped last, outside the runtime.
-    let store = crate::archive::open_store(args.storage.store.as_deref())?;
-    // The pipeline runs as a spawned task, not as block_on's own future: a task woken by one of
-    // its timers is queued directly, where block_on's future would be woken through the
-    // runtime's eventfd (one more wake-up for every tick).
-    let task = runtime.spawn(run(plan, args.clone(), store.clone()));
-    let result = runtime
-        .block_on(task)
-        .unwrap_or_else(|e| Err(anyhow::anyhow!("the pipeline's task failed: {e}")));
-    drop(runtime);
-    drop(store);
-    result
+/// Settings that apply to every live pipeline of a process.
+#[derive(Clone, Debug, Default)]
+pub struct LiveOptions {
+    /// Pause between two reads of a TCP session; default 500 ms, 40 ms with a VideoSink.
+    pub read_interval: Option<Duration>,
+    /// Longest time between two fsyncs of a file a FileSink writes; default 5 s.
+    pub sync_interval: Option<Duration>,
+    /// The VideoSinks' archive directory, instead of their `localMediaCachePath`.
+    pub archive: Option<PathBuf>,
+    /// Longest wait, when a pipeline stops, for its VideoSinks' segments to reach the store.
+    pub upload_wait: Duration,
 }
 
-async fn run(
-    plan: PipelinePlan,
-    args: RunArgs,
-    store: Option<std::sync::Arc<crate::archive::store::ObjectStore>>,
-) -> Result<()> {
+/// The process-wide services a live pipeline uses.
+#[derive(Clone)]
+pub struct LiveContext {
+    /// The service's event handle; each pipeline takes one naming it.
+    pub bus: EventBus,
+    /// Archive directories and their keepers.
+    pub archives: Archives,
+    /// Where triggers for running pipelines are delivered.
+    pub inputs: InputRouter,
+    /// Settings.
+    pub options: LiveOptions,
+}
+
+/// How a pipeline's run ended when it was not asked to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// It could not start (a thread, an archive, a module); it may start on a later try.
+    #[error("cannot start: {0:#}")]
+    Start(anyhow::Error),
+    /// One of its threads crashed while it ran.
+    #[error("crashed: {0}")]
+    Crashed(String),
+}
+
+/// Runs the pipeline of `plan` until `stop` turns true (then closes every clip and returns
+/// `Ok`), or until one of its threads fails.
+pub async fn run(
+    mut plan: PipelinePlan,
+    context: LiveContext,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), RunError> {
+    plan.override_archive(context.options.archive.as_deref());
+    plan.override_sync_interval(context.options.sync_interval);
+    let bus = context.bus.for_pipeline(&plan.pipeline);
+    let parts = start(&plan, &context, &bus).map_err(RunError::Start)?;
+    let Started {
+        core,
+        mut input_rx,
+        mut analytics_rx,
+        mut faults,
+        clock_released,
+        threads,
+        source_thread,
+        shutdown_tx,
+        archive,
+    } = parts;
+    let mut crash = None;
+    loop {
+        // While the camera is read at a steady pace, its thread looks at the clock and this
+        // loop sleeps until a trigger or a result arrives.
+        let clock = lock(&core).next_housekeeping();
+        tokio::select! {
+            _ = stop.wait_for(|stop| *stop) => break,
+            Some(message) = input_rx.recv() => lock(&core).on_input(message),
+            Some((p, event)) = analytics_rx.recv() => lock(&core).on_analytics(p, event),
+            Some(Fault(why)) = faults.recv() => {
+                crash = Some(why);
+                break;
+            }
+            _ = clock_released.notified() => {}
+            _ = sleep_until(clock) => lock(&core).on_clock(),
+        }
+    }
+    context.inputs.unregister(&plan.pipeline);
+    lock(&core).finish();
+    let _ = shutdown_tx.send(true);
+    // The source sees the shutdown within one read pace.
+    let _ = tokio::task::spawn_blocking(move || source_thread.join()).await;
+    lock(&core).close();
+    let videos = video_names(&plan);
+    let upload_wait = context.options.upload_wait;
+    let waited = tokio::task::spawn_blocking(move || {
+        for t in threads {
+            let _ = t.join();
+        }
+        archive.map(|lease| (lease.wait_for_uploads(&videos, upload_wait), lease))
+    })
+    .await;
+    if let Ok(Some((Ok(pending), _lease))) = &waited
+        && *pending > 0
+    {
+        bus.emit(BusEvent::new(
+            crate::bus::event::EventClass::Diagnostics,
+            "StorageError",
+            format!("/livePipelines/{}", plan.pipeline),
+            crate::nodes::rtsp_source::wall_now(),
+            serde_json::json!({"detail": format!("{pending} segment(s) still wait for the object store after {} s; they stay in the cache and are uploaded later", upload_wait.as_secs())}),
+        ));
+    }
+    match crash {
+        Some(why) => Err(RunError::Crashed(why)),
+        None => Ok(()),
+    }
+}
+
+/// What [`start`] set running.
+struct Started {
+    core: SharedCore,
+    input_rx: mpsc::Receiver<InputMessage>,
+    analytics_rx: mpsc::UnboundedReceiver<(usize, BusEvent)>,
+    faults: mpsc::UnboundedReceiver<Fault>,
+    clock_released: Arc<Notify>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    source_thread: std::thread::JoinHandle<()>,
+    shutdown_tx: watch::Sender<bool>,
+    archive: Option<crate::service::archives::ArchiveLease>,
+}
+
+fn start(plan: &PipelinePlan, context: &LiveContext, bus: &EventBus) -> Result<Started> {
     let Some((camera_name, camera)) = plan.camera.clone() else {
         bail!("the topology has no RtspSource");
     };
-    let bus = EventBus::new(&plan.pipeline, args.event_log.as_deref())
-        .context("cannot open the event log")?;
-    let archive = plan.archive.clone().unwrap_or_default();
-    let keeper_stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut keeper = None;
-    if plan.archive.is_some() {
-        crate::archive::open_archive(&archive, &bus, wall_now())?;
-        let k = crate::archive::keeper::Keeper::new(
-            &archive,
-            store.clone(),
-            plan.archive_budget,
-            bus.clone(),
-        )?;
-        keeper = Some(k.spawn(keeper_stop.clone()));
-    }
+    let archive = match &plan.archive {
+        Some(dir) => Some(context.archives.acquire(dir, plan.archive_budget)?),
+        None => None,
+    };
+    let archive_dir = plan.archive.clone().unwrap_or_default();
+    let (faults_tx, faults) = mpsc::unbounded_channel::<Fault>();
     let (shutdown_tx, shutdown) = watch::channel(false);
-    let (input_tx, mut input_rx) = mpsc::channel::<InputMessage>(64);
-
-    let mut tasks = Vec::new();
-    if let Some(broker) = &args.mqtt {
-        let broker = parse_broker(broker).map_err(anyhow::Error::msg)?;
-        let (pub_tx, pub_rx) = mpsc::unbounded_channel();
-        bus.attach_mqtt(pub_tx);
-        tasks.push(tokio::spawn(run_mqtt(
-            broker,
-            bus.clone(),
-            input_tx.clone(),
-            pub_rx,
-            shutdown.clone(),
-        )));
-    }
-    let listener = tokio::net::TcpListener::bind(&args.http)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.http))?;
-    tracing::info!("HTTP listener on http://{}", listener.local_addr()?);
-    let input_names = plan.inputs.iter().map(|i| i.input_name.clone()).collect();
-    let http = tokio::spawn(crate::api::http::serve(
-        listener,
-        plan.pipeline.clone(),
-        input_names,
-        input_tx.clone(),
-        bus.metrics().clone(),
-        crate::api::playback::routes(crate::api::playback::PlaybackState::new(
-            plan.archive.clone(),
-            bus.clone(),
-            crate::archive::remote_reader(store.clone()),
-        )?),
-        shutdown.clone(),
-    ));
 
     // Media sinks: a thread each.
-    let mut sink_threads = Vec::new();
+    let mut threads = Vec::new();
     let mut senders = Vec::new();
     for gate in &plan.gates {
         let mut gate_senders = Vec::new();
         for sink in &gate.sinks {
             let (tx, rx) = sink_queue();
-            let (sink, archive, bus) = (sink.clone(), archive.clone(), bus.clone());
-            sink_threads.push(std::thread::spawn(move || {
-                let mut sink = MediaSink::new(&sink, &archive, &bus);
-                while let Some(commands) = rx.recv_all() {
-                    for c in commands {
-                        sink.handle(c);
+            let (sink, dir, bus) = (sink.clone(), archive_dir.clone(), bus.clone());
+            threads.push(spawn_guarded(
+                format!("sink {}", sink_name(&sink)),
+                faults_tx.clone(),
+                move || {
+                    let mut sink = MediaSink::new(&sink, &dir, &bus);
+                    while let Some(commands) = rx.recv_all() {
+                        for c in commands {
+                            sink.handle(c);
+                        }
                     }
-                }
-                sink.shutdown();
-            }));
+                    sink.shutdown();
+                },
+            )?);
             gate_senders.push(tx);
         }
         senders.push(gate_senders);
@@ -131,40 +191,47 @@ async fn run(
 
     let camera_subject = node_subject(&plan.pipeline, "sources", &camera_name);
     // Pixels: one thread decodes the camera once for every node that needs frames.
-    let (analytics_tx, mut analytics_rx) = mpsc::unbounded_channel::<(usize, BusEvent)>();
+    let (analytics_tx, analytics_rx) = mpsc::unbounded_channel::<(usize, BusEvent)>();
     let mut frame_feeds = Vec::new();
     if plan.processors.iter().any(|p| p.needs_frames()) {
         let (tx, rx) = std_mpsc::sync_channel::<crate::media::sample::VideoSample>(120);
         let out = analytics_tx.clone();
         let deliver = analytics_tx.clone();
+        let deliver: Arc<ExtensionEvents> = Arc::new(Box::new(move |i, e| {
+            let _ = deliver.send((i, e));
+        }));
         let (ready_tx, ready_rx) = std_mpsc::channel::<Result<()>>();
         let (thread_plan, bus) = (plan.clone(), bus.clone());
-        sink_threads.push(std::thread::spawn(move || {
-            // The decoder lives and dies on this thread.
-            let mut hub = match frame_hub(&thread_plan, &bus, Some(deliver)) {
-                Ok(h) => {
-                    let _ = ready_tx.send(Ok(()));
-                    h
+        threads.push(spawn_guarded(
+            format!("decode {}", plan.pipeline),
+            faults_tx.clone(),
+            move || {
+                // The decoder lives and dies on this thread.
+                let mut hub = match frame_hub(&thread_plan, &bus, Some(deliver)) {
+                    Ok(h) => {
+                        let _ = ready_tx.send(Ok(()));
+                        h
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let mut last_check = Instant::now();
+                while let Ok(sample) = rx.recv() {
+                    if last_check.elapsed() > TICK {
+                        last_check = Instant::now();
+                        hub.check_for_new_modules(sample.pts);
+                    }
+                    for event in hub.on_sample(&sample) {
+                        let _ = out.send(event);
+                    }
                 }
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e));
-                    return;
-                }
-            };
-            let mut last_check = Instant::now();
-            while let Ok(sample) = rx.recv() {
-                if last_check.elapsed() > TICK {
-                    last_check = Instant::now();
-                    hub.check_for_new_modules(sample.pts);
-                }
-                for event in hub.on_sample(&sample) {
-                    let _ = out.send(event);
-                }
-            }
-        }));
+            },
+        )?);
         ready_rx
             .recv()
-            .map_err(|_| anyhow::anyhow!("the decoding thread died"))??;
+            .map_err(|_| anyhow!("the decoding thread died"))??;
         frame_feeds.push(FrameFeed {
             subject: camera_subject.clone(),
             queue: tx,
@@ -172,7 +239,7 @@ async fn run(
         });
     }
     drop(analytics_tx);
-    let router = EventRouter::new(&plan, &bus)?;
+    let router = EventRouter::new(plan, bus)?;
     let core: SharedCore = Arc::new(Mutex::new(LiveCore::new(
         plan.clone(),
         bus.clone(),
@@ -180,10 +247,16 @@ async fn run(
         frame_feeds,
         router,
     )));
+    let (input_tx, input_rx) = mpsc::channel::<InputMessage>(64);
+    context.inputs.register(
+        &plan.pipeline,
+        plan.inputs.iter().map(|i| i.input_name.clone()).collect(),
+        input_tx,
+    );
 
     // The camera: its thread hands each burst to the core itself.
-    let read_interval = match (args.read_interval_ms, &plan.archive) {
-        (Some(ms), _) => Duration::from_millis(ms),
+    let read_interval = match (context.options.read_interval, &plan.archive) {
+        (Some(interval), _) => interval,
         (None, Some(_)) => LIVE_PLAYBACK_READ_INTERVAL,
         (None, None) => DEFAULT_READ_INTERVAL,
     };
@@ -197,42 +270,40 @@ async fn run(
         out: Box::new(CoreInput {
             core: core.clone(),
             clock_released: clock_released.clone(),
+            faults: faults_tx,
         }),
     };
-    let source_thread = spawn_rtsp_source(source, shutdown.clone())
-        .context("cannot start the RTSP source's thread")?;
+    let source_thread =
+        spawn_rtsp_source(source, shutdown).context("cannot start the RTSP source's thread")?;
+    Ok(Started {
+        core,
+        input_rx,
+        analytics_rx,
+        faults,
+        clock_released,
+        threads,
+        source_thread,
+        shutdown_tx,
+        archive,
+    })
+}
 
-    let mut signals = Signals::new()?;
-    loop {
-        // While the camera is read at a steady pace, its thread looks at the clock and this
-        // loop sleeps until a trigger or a result arrives.
-        let clock = lock(&core).next_housekeeping();
-        tokio::select! {
-            _ = signals.recv() => break,
-            Some(message) = input_rx.recv() => lock(&core).on_input(message),
-            Some((p, event)) = analytics_rx.recv() => lock(&core).on_analytics(p, event),
-            _ = clock_released.notified() => {}
-            _ = sleep_until(clock) => lock(&core).on_clock(),
-        }
+fn sink_name(sink: &SinkPlan) -> &str {
+    match sink {
+        SinkPlan::File { name, .. } | SinkPlan::Video { name, .. } => name,
     }
-    tracing::info!("stopping: closing open files");
-    lock(&core).finish();
-    let _ = shutdown_tx.send(true);
-    // The source sees the shutdown within one read pace.
-    let _ = tokio::task::spawn_blocking(move || source_thread.join()).await;
-    lock(&core).close();
-    for t in sink_threads {
-        let _ = t.join();
-    }
-    keeper_stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    if let Some(k) = keeper {
-        let _ = k.join();
-    }
-    for t in tasks {
-        let _ = tokio::time::timeout(Duration::from_secs(3), t).await;
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(3), http).await;
-    Ok(())
+}
+
+/// The videos the plan's VideoSinks append to.
+fn video_names(plan: &PipelinePlan) -> Vec<String> {
+    plan.gates
+        .iter()
+        .flat_map(|g| &g.sinks)
+        .filter_map(|s| match s {
+            SinkPlan::Video { config, .. } => Some(config.video_name.clone()),
+            SinkPlan::File { .. } => None,
+        })
+        .collect()
 }
 
 /// Sleeps until `deadline`, or for ever without one. A fresh timer each time round the loop,
@@ -242,25 +313,5 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d.into()).await,
         None => std::future::pending().await,
-    }
-}
-
-/// SIGINT and SIGTERM.
-struct Signals {
-    term: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn new() -> Result<Self> {
-        Ok(Self {
-            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?,
-        })
-    }
-
-    async fn recv(&mut self) {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = self.term.recv() => {}
-        }
     }
 }

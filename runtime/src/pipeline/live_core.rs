@@ -4,6 +4,7 @@
 //! a fragment to write), the event loop with triggers, analysis results and, while the camera is
 //! quiet, the clock.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -11,17 +12,17 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tokio::sync::Notify;
 
-use super::plan::{GatePlan, PipelinePlan};
-use super::replay::dispatch;
+use super::engine::{Engine, SinkFeed};
+use super::faults::{Fault, FaultSender, panic_text};
+use super::plan::PipelinePlan;
 use super::routing::EventRouter;
 use super::sink_queue::SinkQueueSender;
-use crate::bus::event::{Event, EventClass, node_subject};
+use crate::bus::event::{Event, EventClass};
 use crate::bus::event_log::EventBus;
 use crate::bus::mqtt::InputMessage;
-use crate::bus::trigger::{parse_trigger, received};
 use crate::media::sample::{MediaItem, VideoSample};
 use crate::media::time::{MediaDuration, MediaTime};
-use crate::nodes::gate_node::{ClipCommand, GateNode};
+use crate::nodes::gate_node::ClipCommand;
 use crate::nodes::rtsp_source::{MediaOut, wall_now};
 
 /// Media that stops for this long lets an open gate close on the wall clock.
@@ -47,12 +48,10 @@ pub struct FrameFeed {
 
 /// The pipeline's shared state; see the module's doc.
 pub struct LiveCore {
-    plan: PipelinePlan,
+    engine: Engine,
     bus: EventBus,
-    gates: Vec<GateNode>,
     feeds: SinkFeeds,
     frame_feeds: Vec<FrameFeed>,
-    router: EventRouter,
     last_sample: Option<(MediaTime, Instant)>,
     last_housekeeping: Instant,
     source_keeps_clock: bool,
@@ -77,15 +76,12 @@ impl LiveCore {
         frame_feeds: Vec<FrameFeed>,
         router: EventRouter,
     ) -> Self {
-        let gates = plan.gates.iter().map(GatePlan::node).collect();
         let queued = senders.iter().map(|_| Vec::new()).collect();
         Self {
-            plan,
+            engine: Engine::new(plan, bus.clone(), router),
             bus,
-            gates,
             feeds: SinkFeeds { senders, queued },
             frame_feeds,
-            router,
             last_sample: None,
             last_housekeeping: Instant::now(),
             source_keeps_clock: false,
@@ -105,12 +101,7 @@ impl LiveCore {
         for item in burst {
             match item {
                 MediaItem::Video(sample) => self.on_video(sample),
-                MediaItem::Audio(sample) => {
-                    for g in 0..self.gates.len() {
-                        let commands = self.gates[g].on_audio(sample.clone());
-                        self.queue(g, commands);
-                    }
-                }
+                MediaItem::Audio(sample) => self.engine.on_audio(&sample, &mut self.feeds),
             }
         }
         self.settle();
@@ -136,61 +127,21 @@ impl LiveCore {
                 ));
             }
         }
-        for g in 0..self.gates.len() {
-            let commands = self.gates[g].on_sample(sample.clone());
-            self.queue(g, commands);
-        }
+        self.engine.on_video(&sample, &mut self.feeds);
     }
 
-    /// A message on one of the pipeline's inputs (MQTT or HTTP).
+    /// A message on one of the pipeline's inputs (MQTT or HTTP); it arrives now on the gates'
+    /// media clock (the wall clock before any media came).
     pub fn on_input(&mut self, message: InputMessage) {
-        let plan = &self.plan;
-        let Some(input) = plan.inputs.iter().find(|i| i.input_name == message.input) else {
-            return;
-        };
-        let source_subject = node_subject(&plan.pipeline, "sources", &input.node);
         let arrival = self.media_now();
-        match parse_trigger(&message.payload) {
-            Err(e) => self.bus.emit(Event::new(
-                EventClass::Diagnostics,
-                "InvalidMessage",
-                source_subject,
-                arrival,
-                json!({"input": message.input, "detail": e, "payload": String::from_utf8_lossy(&message.payload[..message.payload.len().min(512)])}),
-            )),
-            Ok(trigger) => {
-                let event = received(
-                    &self.bus,
-                    source_subject,
-                    &message.input,
-                    trigger.event_time.unwrap_or(arrival),
-                    &trigger.body,
-                    trigger.correlation_id,
-                );
-                let node = input.node.clone();
-                self.on_event(&node, event, false);
-            }
-        }
+        self.engine.on_input(&message, arrival, &mut self.feeds);
         self.settle();
     }
 
     /// An event from the processor at `processor` (frame analysis, an extension's result).
     pub fn on_analytics(&mut self, processor: usize, event: Event) {
-        if let Some(p) = self.plan.processors.get(processor) {
-            let node = p.name.clone();
-            self.on_event(&node, event, true);
-        }
+        self.engine.on_analytics(processor, event, &mut self.feeds);
         self.settle();
-    }
-
-    fn on_event(&mut self, node: &str, event: Event, from_processor: bool) {
-        let routed = self
-            .router
-            .route(&self.plan, node, event, from_processor, &self.bus);
-        for (g, time, correlation) in routed {
-            let commands = self.gates[g].on_event(time, &correlation);
-            self.queue(g, commands);
-        }
     }
 
     /// Looks at the clock if a tick has passed since the last look.
@@ -201,10 +152,7 @@ impl LiveCore {
     /// Closes every open clip; later bursts are refused.
     pub fn finish(&mut self) {
         self.finished = true;
-        for g in 0..self.gates.len() {
-            let commands = self.gates[g].finish();
-            self.queue(g, commands);
-        }
+        self.engine.finish(&mut self.feeds);
         self.feeds.flush_all();
     }
 
@@ -216,10 +164,7 @@ impl LiveCore {
 
     /// The gates' media clock, else the wall clock.
     fn media_now(&self) -> MediaTime {
-        self.gates
-            .iter()
-            .find_map(|g| g.clock())
-            .unwrap_or_else(wall_now)
+        self.engine.clock().unwrap_or_else(wall_now)
     }
 
     /// After any input: the clock's work if a tick has passed, then the queues that are due.
@@ -233,61 +178,59 @@ impl LiveCore {
 
     fn housekeeping(&mut self) {
         let now = self.media_now();
-        self.router.check_for_new_modules(now);
+        self.engine.check_for_new_modules(now);
         let Some((pts, at)) = self.last_sample else {
             return;
         };
         let idle = at.elapsed();
         if idle > MEDIA_STALL {
             let now = pts + MediaDuration::from_nanos(idle.as_nanos() as i64);
-            for g in 0..self.gates.len() {
-                let commands = self.gates[g].on_clock(now);
-                self.queue(g, commands);
-            }
+            self.engine.on_clock(now, &mut self.feeds);
             // No key frame is coming to carry what is queued.
             self.feeds.flush_all();
-        }
-    }
-
-    fn queue(&mut self, g: usize, commands: Vec<ClipCommand>) {
-        for c in commands {
-            if let ClipCommand::LateEventDropped { .. } = c {
-                dispatch(
-                    &mut [],
-                    vec![c],
-                    &self.bus,
-                    &self.plan.gates[g].name,
-                    &self.plan.pipeline,
-                );
-                continue;
-            }
-            self.feeds.queued[g].push(c);
         }
     }
 }
 
 /// The camera thread's way into the core: each burst is handled on that thread, and the event
-/// loop is told (`clock_released`) when the camera stops keeping the clock.
+/// loop is told (`clock_released`) when the camera stops keeping the clock. A panic in the core
+/// is caught here, reported on `faults`, and ends the camera's thread.
 pub struct CoreInput {
     /// The core.
     pub core: SharedCore,
     /// Notified when the source stops calling at a steady pace.
     pub clock_released: Arc<Notify>,
+    /// Where a panic in the core is reported.
+    pub faults: FaultSender,
 }
 
 impl MediaOut for CoreInput {
     fn deliver(&mut self, burst: Vec<MediaItem>, paced: bool) -> bool {
-        let mut core = lock(&self.core);
-        if core.finished {
-            return false;
+        let handled = catch_unwind(AssertUnwindSafe(|| {
+            let mut core = lock(&self.core);
+            if core.finished {
+                return None;
+            }
+            let released = core.source_keeps_clock && !paced;
+            core.on_burst(burst, paced);
+            Some(released)
+        }));
+        match handled {
+            Ok(Some(released)) => {
+                if released {
+                    self.clock_released.notify_one();
+                }
+                true
+            }
+            Ok(None) => false,
+            Err(panic) => {
+                let _ = self.faults.send(Fault(format!(
+                    "the pipeline's core panicked on the camera's thread: {}",
+                    panic_text(panic.as_ref())
+                )));
+                false
+            }
         }
-        let released = core.source_keeps_clock && !paced;
-        core.on_burst(burst, paced);
-        drop(core);
-        if released {
-            self.clock_released.notify_one();
-        }
-        true
     }
 }
 
@@ -309,6 +252,14 @@ struct SinkFeeds {
     senders: Vec<Vec<SinkQueueSender>>,
     /// Per gate, the commands not sent yet.
     queued: Vec<Vec<ClipCommand>>,
+}
+
+impl SinkFeed for SinkFeeds {
+    fn feed(&mut self, gate: usize, commands: Vec<ClipCommand>) {
+        if let Some(queued) = self.queued.get_mut(gate) {
+            queued.extend(commands);
+        }
+    }
 }
 
 impl SinkFeeds {

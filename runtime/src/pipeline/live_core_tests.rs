@@ -35,6 +35,7 @@ fn core() -> (SharedCore, SinkQueueReceiver, CoreInput) {
     let input = CoreInput {
         core: core.clone(),
         clock_released: Arc::new(Notify::new()),
+        faults: tokio::sync::mpsc::unbounded_channel().0,
     };
     (core, rx, input)
 }

@@ -1,5 +1,7 @@
 //! Running a topology: the plan, the replay runner and the live runner.
 
+pub mod engine;
+pub mod faults;
 pub mod live;
 pub mod live_core;
 pub mod plan;

@@ -11,7 +11,7 @@ use crate::topology::model::{
     VideoSinkConfig,
 };
 use crate::topology::node_type::NodeType;
-use crate::topology::{Node, Topology};
+use crate::topology::{ErrorKind, Node, Topology, TopologyError};
 use crate::wasm::module::{ModuleSource, World};
 
 /// A media sink behind a gate.
@@ -168,32 +168,11 @@ pub struct PipelinePlan {
 pub const EVENT_LATENCY_SLACK: MediaDuration = MediaDuration::from_secs(5);
 
 impl PipelinePlan {
-    /// Builds the plan; fails naming every node this runtime cannot run yet.
+    /// Builds the plan; fails naming every node this runtime cannot run (see [`runtime_errors`]).
     pub fn from_topology(t: &Topology) -> Result<Self> {
-        let not_runnable: Vec<String> = t
-            .nodes
-            .iter()
-            .filter(|n| {
-                !matches!(
-                    n.node_type,
-                    NodeType::RtspSource
-                        | NodeType::IotHubMessageSource
-                        | NodeType::SignalGateProcessor
-                        | NodeType::FileSink
-                        | NodeType::VideoSink
-                        | NodeType::MotionDetectionProcessor
-                        | NodeType::WasmProcessor
-                        | NodeType::HttpExtension
-                        | NodeType::IotHubMessageSink
-                )
-            })
-            .map(|n| format!("{} ({})", n.name, n.node_type.short_name()))
-            .collect();
-        if !not_runnable.is_empty() {
-            bail!(
-                "this build does not run these nodes yet: {} (it runs RtspSource, IotHubMessageSource, MotionDetectionProcessor, HttpExtension, #Vigil.WasmProcessor, SignalGateProcessor, FileSink, VideoSink and IotHubMessageSink)",
-                not_runnable.join(", ")
-            );
+        let errors = runtime_errors(t);
+        if !errors.is_empty() {
+            bail!("{}", crate::topology::TopologyErrors(errors));
         }
         let camera = t.nodes.iter().find_map(|n| match &n.config {
             NodeConfig::RtspSource(c) => Some((n.name.clone(), c.clone())),
@@ -223,16 +202,7 @@ impl PipelinePlan {
         for n in &t.nodes {
             let kind = match &n.config {
                 NodeConfig::MotionDetection(c) => ProcessorKind::Motion(c.clone()),
-                NodeConfig::HttpExtension(c) => {
-                    if !c.endpoint.url.to_ascii_lowercase().starts_with("http://") {
-                        bail!(
-                            "node '{}': endpoint '{}': this build talks plain http:// to inference services (no TLS yet)",
-                            n.name,
-                            c.endpoint.url
-                        );
-                    }
-                    ProcessorKind::HttpExtension(c.clone())
-                }
+                NodeConfig::HttpExtension(c) => ProcessorKind::HttpExtension(c.clone()),
                 NodeConfig::WasmProcessor(c) => {
                     let module = ModuleSource::parse(&c.module);
                     let loaded = module
@@ -342,6 +312,79 @@ impl PipelinePlan {
             .filter(move |(_, g)| g.event_inputs.iter().any(|i| i == source))
             .map(|(i, _)| i)
     }
+}
+
+/// What a valid topology still needs before this build can run it, every problem at once, each
+/// naming the node and its JSON path: node types it does not run, `https://` inference
+/// endpoints, and WebAssembly modules that cannot be read or compiled. `vigil validate` and the
+/// control API report these before anything runs.
+pub fn runtime_errors(t: &Topology) -> Vec<TopologyError> {
+    let mut errors = Vec::new();
+    for n in &t.nodes {
+        match &n.config {
+            _ if !is_runnable(n.node_type) => errors.push(TopologyError {
+                kind: ErrorKind::NotSupported,
+                path: n.path.clone(),
+                node: Some(n.name.clone()),
+                message: format!(
+                    "this build does not run {} nodes yet (it runs RtspSource, IotHubMessageSource, MotionDetectionProcessor, HttpExtension, #Vigil.WasmProcessor, SignalGateProcessor, FileSink, VideoSink and IotHubMessageSink)",
+                    n.node_type.short_name()
+                ),
+            }),
+            NodeConfig::HttpExtension(c)
+                if !c.endpoint.url.to_ascii_lowercase().starts_with("http://") =>
+            {
+                errors.push(TopologyError {
+                    kind: ErrorKind::NotSupported,
+                    path: format!("{}.endpoint.url", n.path),
+                    node: Some(n.name.clone()),
+                    message: format!(
+                        "endpoint '{}': this build talks plain http:// to inference services (no TLS yet)",
+                        c.endpoint.url
+                    ),
+                })
+            }
+            NodeConfig::WasmProcessor(c) => {
+                if let Err(e) = ModuleSource::parse(&c.module).load() {
+                    errors.push(TopologyError {
+                        kind: ErrorKind::Invalid,
+                        path: format!("{}.module", n.path),
+                        node: Some(n.name.clone()),
+                        message: format!("{e:#}"),
+                    });
+                }
+            }
+            NodeConfig::MotionDetection(c) => {
+                if let Some(module) = &c.module
+                    && let Err(e) = ModuleSource::parse(module).load()
+                {
+                    errors.push(TopologyError {
+                        kind: ErrorKind::Invalid,
+                        path: format!("{}.module", n.path),
+                        node: Some(n.name.clone()),
+                        message: format!("{e:#}"),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    errors
+}
+
+fn is_runnable(t: NodeType) -> bool {
+    matches!(
+        t,
+        NodeType::RtspSource
+            | NodeType::IotHubMessageSource
+            | NodeType::SignalGateProcessor
+            | NodeType::FileSink
+            | NodeType::VideoSink
+            | NodeType::MotionDetectionProcessor
+            | NodeType::WasmProcessor
+            | NodeType::HttpExtension
+            | NodeType::IotHubMessageSink
+    )
 }
 
 fn audio_selected(t: &Topology) -> bool {

@@ -106,9 +106,10 @@ mod tests {
     use crate::media::time::MediaTime;
 
     fn end(id: i64) -> ClipCommand {
-        ClipCommand::LateEventDropped {
-            media_time: MediaTime::from_millis(id),
-            correlation_id: String::new(),
+        ClipCommand::End {
+            activation: id as u64,
+            end: MediaTime::from_millis(id),
+            reason: crate::nodes::signal_gate::EndReason::Shutdown,
         }
     }
 
@@ -116,9 +117,7 @@ mod tests {
         commands
             .iter()
             .map(|c| match c {
-                ClipCommand::LateEventDropped { media_time, .. } => {
-                    media_time.as_nanos() / 1_000_000
-                }
+                ClipCommand::End { activation, .. } => *activation as i64,
                 _ => i64::MIN,
             })
             .collect()

@@ -112,6 +112,12 @@ impl ErrorSink {
     }
 
     /// Takes the collected errors.
+    /// Takes the errors recorded so far, leaving none.
+    pub fn take(&self) -> TopologyErrors {
+        TopologyErrors(self.errors.take())
+    }
+
+    /// The errors recorded.
     pub fn into_errors(self) -> TopologyErrors {
         TopologyErrors(self.errors.into_inner())
     }

@@ -38,6 +38,10 @@ pub struct LoadOptions {
     pub live_pipeline: Option<LivePipeline>,
     /// `--set` values; they override the live-pipeline document.
     pub values: Vec<ParameterValue>,
+    /// Check the topology as a template (`pipelineTopologySet`): a parameter without a default
+    /// needs no value, and what depends on such a parameter is checked when a live pipeline
+    /// gives it one.
+    pub template: bool,
 }
 
 /// Parses and validates a topology, reporting every error found.
@@ -78,7 +82,7 @@ pub fn load_topology(text: &str, options: &LoadOptions) -> Result<Topology, Topo
         values.extend(live.values.iter().cloned());
     }
     values.extend(options.values.iter().cloned());
-    let resolved = resolve_values(&declarations, &values, &errors);
+    let resolved = resolve_values(&declarations, &values, !options.template, &errors);
 
     // Pass 2: substitute every string outside the declarations, then read the nodes.
     let system = SystemVariables {
@@ -131,8 +135,18 @@ pub fn load_topology(text: &str, options: &LoadOptions) -> Result<Topology, Topo
     }
     graph::check_graph(&nodes, &errors);
 
-    if !errors.is_empty() {
-        return Err(errors.into_errors());
+    let mut found = errors.take();
+    if options.template {
+        // Values that still hold a reference to a parameter without a value are checked when a
+        // live pipeline binds the template.
+        let mut unbound = Vec::new();
+        unbound_paths(&root, "$", &mut unbound);
+        found
+            .0
+            .retain(|e| !unbound.iter().any(|p| e.path.starts_with(p.as_str())));
+    }
+    if !found.0.is_empty() {
+        return Err(found);
     }
     let description = envelope
         .properties
@@ -150,6 +164,30 @@ pub fn load_topology(text: &str, options: &LoadOptions) -> Result<Topology, Topo
         values: resolved,
         nodes,
     })
+}
+
+/// JSON paths of the strings that still reference a parameter (`${name}`, not a per-clip
+/// `${System.Runtime.…}` variable).
+fn unbound_paths(value: &Value, path: &str, out: &mut Vec<String>) {
+    match value {
+        Value::String(s) => {
+            let without_runtime = s.replace(props::DEFERRED_VARIABLE_MARK, "");
+            if without_runtime.contains("${") {
+                out.push(path.to_string());
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                unbound_paths(item, &format!("{path}[{i}]"), out);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                unbound_paths(item, &format!("{path}.{key}"), out);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn node_name(node: &Value) -> Option<String> {

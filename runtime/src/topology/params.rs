@@ -135,6 +135,7 @@ pub fn check_type(kind: ParameterType, value: &str) -> Result<(), String> {
 pub fn resolve_values(
     declarations: &[ParameterDeclaration],
     values: &[ParameterValue],
+    missing_is_error: bool,
     errors: &ErrorSink,
 ) -> BTreeMap<String, String> {
     let mut resolved = BTreeMap::new();
@@ -171,6 +172,7 @@ pub fn resolve_values(
                 v.value.clone()
             }
             (None, Some(default)) => default.clone(),
+            (None, None) if !missing_is_error => continue,
             (None, None) => {
                 errors.invalid(
                     &format!("$.properties.parameters[{i}]"),

@@ -116,8 +116,16 @@ impl ModuleSource {
 /// Compiles `bytes` (served from the on-disk cache when seen before) and finds its world.
 pub fn load_bytes(origin: &str, bytes: &[u8]) -> Result<LoadedModule> {
     let engine = engine()?;
-    let component = Component::new(engine, bytes)
-        .map_err(|e| anyhow!("{origin}: not a valid component: {e:#}"))?;
+    let hash = content_hash(bytes);
+    let component = match compiled(&hash) {
+        Some(c) => c,
+        None => {
+            let c = Component::new(engine, bytes)
+                .map_err(|e| anyhow!("{origin}: not a valid component: {e:#}"))?;
+            remember(&hash, &c);
+            c
+        }
+    };
     let ty = component.component_type();
     let exports: Vec<String> = ty
         .exports(engine)
@@ -135,10 +143,29 @@ pub fn load_bytes(origin: &str, bytes: &[u8]) -> Result<LoadedModule> {
     };
     Ok(LoadedModule {
         origin: origin.to_string(),
-        hash: content_hash(bytes),
+        hash,
         world,
         component,
     })
+}
+
+/// Compiled components by content hash: a module that several nodes or pipelines use is compiled
+/// once per process (and once per machine, through the engine's disk cache).
+static COMPILED: std::sync::Mutex<Vec<(String, Component)>> = std::sync::Mutex::new(Vec::new());
+/// Components kept in [`COMPILED`]; the oldest is forgotten past this (hot swaps add versions).
+const COMPILED_KEPT: usize = 32;
+
+fn compiled(hash: &str) -> Option<Component> {
+    let kept = COMPILED.lock().unwrap_or_else(|p| p.into_inner());
+    kept.iter().find(|(h, _)| h == hash).map(|(_, c)| c.clone())
+}
+
+fn remember(hash: &str, component: &Component) {
+    let mut kept = COMPILED.lock().unwrap_or_else(|p| p.into_inner());
+    if kept.len() >= COMPILED_KEPT {
+        kept.remove(0);
+    }
+    kept.push((hash.to_string(), component.clone()));
 }
 
 /// FNV-1a 128-bit of the bytes, hex: stable across builds and platforms.

@@ -1,0 +1,244 @@
+//! The service: many live pipelines in one process under AVA's control API, on one set of
+//! process-wide services (event log, MQTT connection, HTTP listener, archives and their keepers,
+//! object store, WebAssembly engine). `vigil serve` runs it with a data directory (or a folder of
+//! documents to reconcile); `vigil run` runs it holding one pipeline.
+//!
+//! * [`methods`]: AVA's method names, payloads and answers;
+//! * [`control`]: what each method does to the [`registry`], with AVA's states and rules;
+//! * [`documents`]: the data directory, written atomically;
+//! * [`supervisor`]: keeps each Active pipeline running, restarting it after a fault;
+//! * [`archives`], [`inputs`]: the shared archive keepers and the trigger routes;
+//! * [`process`]: the process around it (runtime, listener, broker, signals).
+
+pub mod archives;
+pub mod control;
+pub mod documents;
+pub mod inputs;
+pub mod methods;
+pub mod process;
+pub mod registry;
+pub mod supervisor;
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use serde_json::{Value, json};
+
+use crate::bus::event::{Event, EventClass};
+use crate::nodes::rtsp_source::wall_now;
+use crate::pipeline::live::LiveContext;
+use documents::{Documents, Kind};
+use registry::{PipelineEntry, Registry, SystemData, TopologyEntry};
+use supervisor::Supervised;
+
+/// How many resources a service holds at most (AVA: 1000 live pipelines, 50 topologies).
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Live pipelines.
+    pub pipelines: usize,
+    /// Topologies.
+    pub topologies: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            pipelines: 1000,
+            topologies: 50,
+        }
+    }
+}
+
+/// The service's state; share it as `Arc<Service>`.
+pub struct Service {
+    context: LiveContext,
+    documents: Option<Documents>,
+    limits: Limits,
+    registry: Mutex<Registry>,
+    running: Mutex<HashMap<String, Supervised>>,
+}
+
+impl Service {
+    /// A service over `context`, keeping its documents in `documents` (none: in memory only).
+    pub fn new(context: LiveContext, documents: Option<Documents>, limits: Limits) -> Self {
+        Self {
+            context,
+            documents,
+            limits,
+            registry: Mutex::new(Registry::default()),
+            running: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The process-wide services.
+    pub fn context(&self) -> &LiveContext {
+        &self.context
+    }
+
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn running(&self) -> MutexGuard<'_, HashMap<String, Supervised>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reports a problem of the service itself (`/service` subject).
+    fn report(&self, kind: &str, body: Value) {
+        self.context.bus.emit(Event::new(
+            EventClass::Diagnostics,
+            kind,
+            "/service".into(),
+            wall_now(),
+            body,
+        ));
+    }
+
+    /// Reads the data directory back: every topology and live pipeline it holds. Returns the
+    /// pipelines whose desired state is Active (to activate). A document that cannot be read is
+    /// reported and left in place.
+    pub fn restore(&self) -> anyhow::Result<Vec<String>> {
+        let Some(docs) = &self.documents else {
+            return Ok(Vec::new());
+        };
+        let (topologies, bad_topologies) = docs.read_all(Kind::Topology)?;
+        let (pipelines, bad_pipelines) = docs.read_all(Kind::LivePipeline)?;
+        for bad in bad_topologies.iter().chain(&bad_pipelines) {
+            self.report(
+                "StorageError",
+                json!({"path": bad.path, "detail": format!("cannot read this document back: {}; it is ignored and left in place", bad.reason)}),
+            );
+        }
+        let mut registry = self.registry();
+        for (name, doc) in topologies {
+            match registry::check_template(&doc) {
+                Ok(secrets) => {
+                    let system = SystemData::read(&doc);
+                    let mut document = doc;
+                    if let Some(map) = document.as_object_mut() {
+                        map.remove("systemData");
+                    }
+                    registry.topologies.insert(
+                        name.clone(),
+                        TopologyEntry {
+                            name,
+                            document,
+                            secrets,
+                            system,
+                        },
+                    );
+                }
+                Err(errors) => self.report(
+                    "StorageError",
+                    json!({"topology": name, "detail": format!("the stored topology no longer validates: {}", crate::topology::TopologyErrors(errors))}),
+                ),
+            }
+        }
+        let mut active = Vec::new();
+        for (name, doc) in pipelines {
+            match crate::topology::live_pipeline::parse_live_pipeline(&doc.to_string()) {
+                Ok(live) => {
+                    let desired_active = doc["properties"]["state"]
+                        .as_str()
+                        .is_some_and(|s| s.eq_ignore_ascii_case("active"));
+                    if desired_active {
+                        active.push(name.clone());
+                    }
+                    registry.pipelines.insert(
+                        name.clone(),
+                        PipelineEntry {
+                            name,
+                            topology: live.topology_name.clone().unwrap_or_default(),
+                            description: doc["properties"]["description"]
+                                .as_str()
+                                .map(str::to_string),
+                            parameters: registry::parameters_of(&live),
+                            desired_active,
+                            state: registry::PipelineState::Inactive,
+                            system: SystemData::read(&doc),
+                            status: Default::default(),
+                        },
+                    );
+                }
+                Err(errors) => self.report(
+                    "StorageError",
+                    json!({"livePipeline": name, "detail": format!("cannot read the stored live pipeline: {errors}")}),
+                ),
+            }
+        }
+        Ok(active)
+    }
+
+    /// Stops every running pipeline (their clips close); their desired state is kept, so a
+    /// restart activates them again.
+    pub async fn shutdown(&self) {
+        let running: Vec<(String, Supervised)> = self.running().drain().collect();
+        let stops = running.into_iter().map(|(name, s)| async move {
+            s.stop().await;
+            name
+        });
+        for name in futures::future::join_all(stops).await {
+            if let Some(p) = self.registry().pipelines.get_mut(&name) {
+                p.state = registry::PipelineState::Inactive;
+            }
+        }
+    }
+
+    /// The pipelines for the web page: name, topology, state, status, camera connection and
+    /// recent events.
+    pub fn overview(&self, events_per_pipeline: usize) -> Value {
+        let registry = self.registry();
+        let pipelines: Vec<Value> = registry
+            .pipelines
+            .values()
+            .map(|p| {
+                let events = self
+                    .context
+                    .bus
+                    .recent_of(Some(&p.name), events_per_pipeline);
+                let camera = camera_state(&events);
+                json!({
+                    "name": p.name,
+                    "topologyName": p.topology,
+                    "description": p.description,
+                    "state": p.state.as_str(),
+                    "status": p.status.to_json(),
+                    "camera": camera,
+                    "recentEvents": events.iter().map(Event::to_json).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        json!({"pipelines": pipelines, "topologies": registry.topologies.keys().collect::<Vec<_>>()})
+    }
+}
+
+/// The camera's connection as its last session event tells: `connected`, `failed` or `unknown`.
+fn camera_state(events: &[Event]) -> &'static str {
+    let camera_event = events.iter().rev().find(|e| {
+        e.subject.contains("/sources/")
+            && matches!(
+                e.kind.as_str(),
+                "MediaSessionEstablished"
+                    | "AuthenticationError"
+                    | "NetworkError"
+                    | "ProtocolError"
+                    | "MediaFormatError"
+                    | "MediaSessionEnded"
+            )
+    });
+    match camera_event.map(|e| e.kind.as_str()) {
+        Some("MediaSessionEstablished") => "connected",
+        Some(_) => "failed",
+        None => "unknown",
+    }
+}
+
+impl Service {
+    /// Holds `topology` and `pipeline` without the control API's checks (`vigil run`, whose
+    /// command line checked them).
+    pub fn insert(&self, topology: TopologyEntry, pipeline: PipelineEntry) {
+        let mut registry = self.registry();
+        registry.topologies.insert(topology.name.clone(), topology);
+        registry.pipelines.insert(pipeline.name.clone(), pipeline);
+    }
+}

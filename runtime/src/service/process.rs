@@ -1,0 +1,240 @@
+//! The process around a [`Service`]: one tokio runtime, the object store, the event log, one MQTT
+//! connection (triggers and method calls in, events out), one HTTP listener (triggers, methods,
+//! metrics, playback and the web page), and SIGINT/SIGTERM, on which every pipeline closes its
+//! clips before the process exits.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use tokio::sync::{mpsc, watch};
+
+use super::archives::Archives;
+use super::documents::Documents;
+use super::inputs::InputRouter;
+use super::registry::{PipelineEntry, PipelineState, SystemData, TopologyEntry, now_text};
+use super::{Limits, Service};
+use crate::bus::event_log::EventBus;
+use crate::bus::mqtt::{Inbound, method_response_topic, parse_broker, run_mqtt};
+use crate::pipeline::live::{LiveContext, LiveOptions};
+
+/// How the process is set up.
+#[derive(Clone, Debug)]
+pub struct ProcessConfig {
+    /// Address of the HTTP listener.
+    pub http: String,
+    /// MQTT broker, `HOST[:PORT]`.
+    pub mqtt: Option<String>,
+    /// The event log (JSON lines); none: standard output.
+    pub event_log: Option<PathBuf>,
+    /// `s3://bucket/prefix` for the archives' uploads.
+    pub store: Option<String>,
+    /// Settings of every live pipeline.
+    pub options: LiveOptions,
+    /// The data directory; none: documents live in memory only.
+    pub data_dir: Option<PathBuf>,
+    /// The archive the playback API serves.
+    pub playback_archive: Option<PathBuf>,
+    /// Resource limits.
+    pub limits: Limits,
+}
+
+/// What the service holds when it starts.
+pub enum Startup {
+    /// What the data directory holds (nothing without one); Active pipelines are activated.
+    Restore,
+    /// One topology and one live pipeline, activated (`vigil run`).
+    Single {
+        /// The topology document as read from its file.
+        topology: serde_json::Value,
+        /// Its name.
+        topology_name: String,
+        /// The live pipeline's name.
+        pipeline: String,
+        /// Its parameter values.
+        parameters: Vec<(String, String)>,
+    },
+}
+
+/// Runs the service until SIGINT or SIGTERM.
+pub fn run_process(config: ProcessConfig, startup: Startup) -> Result<()> {
+    // The store's blocking HTTP client must be made, and dropped last, outside the runtime.
+    let store = crate::archive::open_store(config.store.as_deref())?;
+    // Two workers: the pipelines' event loops do little (their cameras' threads drive them);
+    // blocking control calls (validation compiles modules, fsyncs) run beside them.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    // As a spawned task, not block_on's own future: it runs on a worker, where blocking control
+    // calls may use block_in_place.
+    let task = runtime.spawn(serve(config, startup, store.clone()));
+    let result = runtime
+        .block_on(task)
+        .unwrap_or_else(|e| Err(anyhow::anyhow!("the service's task failed: {e}")));
+    drop(runtime);
+    drop(store);
+    result
+}
+
+async fn serve(
+    config: ProcessConfig,
+    startup: Startup,
+    store: Option<Arc<crate::archive::store::ObjectStore>>,
+) -> Result<()> {
+    let bus =
+        EventBus::new("vigil", config.event_log.as_deref()).context("cannot open the event log")?;
+    let context = LiveContext {
+        bus: bus.clone(),
+        archives: Archives::new(store.clone(), bus.clone()),
+        inputs: InputRouter::default(),
+        options: config.options.clone(),
+    };
+    let documents = config
+        .data_dir
+        .as_deref()
+        .map(Documents::open)
+        .transpose()?;
+    let service = Arc::new(Service::new(context, documents, config.limits));
+    let (shutdown_tx, shutdown) = watch::channel(false);
+    let mut tasks = Vec::new();
+    if let Some(broker) = &config.mqtt {
+        let broker = parse_broker(broker).map_err(anyhow::Error::msg)?;
+        let (pub_tx, pub_rx) = mpsc::unbounded_channel();
+        bus.attach_mqtt(pub_tx);
+        let (inbound_tx, inbound_rx) = mpsc::channel::<Inbound>(256);
+        tasks.push(tokio::spawn(run_mqtt(
+            broker,
+            bus.clone(),
+            inbound_tx,
+            pub_rx,
+            shutdown.clone(),
+        )));
+        tasks.push(tokio::spawn(route_inbound(service.clone(), inbound_rx)));
+    }
+    let listener = tokio::net::TcpListener::bind(&config.http)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.http))?;
+    tracing::info!("HTTP listener on http://{}", listener.local_addr()?);
+
+    let mut playback_archive = config.playback_archive.clone();
+    match startup {
+        Startup::Restore => {
+            for name in service.restore()? {
+                let answer = service.activate(&name).await;
+                if answer.status >= 400 {
+                    tracing::error!(
+                        "live pipeline '{name}' cannot be activated again: {}",
+                        answer.payload
+                    );
+                }
+            }
+        }
+        Startup::Single {
+            topology,
+            topology_name,
+            pipeline,
+            parameters,
+        } => {
+            let entry = single_pipeline(&pipeline, &topology_name, parameters);
+            let topology = TopologyEntry {
+                name: topology_name,
+                document: topology,
+                secrets: Vec::new(),
+                system: SystemData::read(&serde_json::Value::Null),
+            };
+            let plan = super::registry::bind(&topology, &entry)
+                .map_err(|e| anyhow::anyhow!("{}", crate::topology::TopologyErrors(e)))?;
+            if playback_archive.is_none() {
+                playback_archive = config.options.archive.clone().or(plan.archive.clone());
+            }
+            service.insert(topology, entry);
+            let answer = service.activate(&pipeline).await;
+            if answer.status >= 400 {
+                bail!("cannot start the pipeline: {}", answer.payload);
+            }
+        }
+    }
+    let playback = crate::api::playback::PlaybackState::new(
+        playback_archive,
+        bus.clone(),
+        crate::archive::remote_reader(store.clone()),
+    )?;
+    let http = tokio::spawn(crate::api::http::serve(
+        listener,
+        service.clone(),
+        crate::api::playback::routes(playback),
+        shutdown.clone(),
+    ));
+
+    wait_for_signal().await?;
+    tracing::info!("stopping: closing open files");
+    service.shutdown().await;
+    let _ = shutdown_tx.send(true);
+    for t in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(3), t).await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(3), http).await;
+    Ok(())
+}
+
+fn single_pipeline(name: &str, topology: &str, parameters: Vec<(String, String)>) -> PipelineEntry {
+    PipelineEntry {
+        name: name.to_string(),
+        topology: topology.to_string(),
+        description: None,
+        parameters,
+        desired_active: false,
+        state: PipelineState::Inactive,
+        system: SystemData {
+            created_at: now_text(),
+            last_modified_at: now_text(),
+        },
+        status: Default::default(),
+    }
+}
+
+/// Triggers go to their pipelines at once; method calls are run one after the other (AVA's
+/// model), on a task of their own so that a long deactivation holds up no trigger.
+async fn route_inbound(service: Arc<Service>, mut inbound: mpsc::Receiver<Inbound>) {
+    let (calls_tx, mut calls_rx) = mpsc::channel::<(String, String, Vec<u8>)>(64);
+    let caller = service.clone();
+    let calls = tokio::spawn(async move {
+        while let Some((name, request_id, payload)) = calls_rx.recv().await {
+            let answer = caller.call(&name, &payload).await;
+            caller.context().bus.publish_raw(
+                method_response_topic(answer.status, &request_id),
+                answer.to_json().to_string().into_bytes(),
+            );
+        }
+    });
+    while let Some(message) = inbound.recv().await {
+        match message {
+            Inbound::Input { pipeline, message } => {
+                if let Err(e) = service.context().inputs.deliver(&pipeline, message) {
+                    tracing::warn!("MQTT trigger not delivered: {e}");
+                }
+            }
+            Inbound::Method {
+                name,
+                request_id,
+                payload,
+            } => {
+                let _ = calls_tx.send((name, request_id, payload)).await;
+            }
+        }
+    }
+    drop(calls_tx);
+    let _ = calls.await;
+}
+
+/// SIGINT or SIGTERM.
+async fn wait_for_signal() -> Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
