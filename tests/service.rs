@@ -514,3 +514,152 @@ fn failing_pipelines_never_stop_the_others() {
     }
     assert!(mp4_files(&dir.join("dead")).is_empty());
 }
+
+/// The operations file of AVA's Python sample app runs unchanged through `vigil methods run`
+/// (its one placeholder, the topology URL, pointed at a file), with AVA's statuses in order;
+/// then the client's own commands print their tables.
+#[test]
+fn the_sample_apps_operations_file_runs_unchanged() {
+    let shared = support::repo()
+        .join("../shared/ava-topologies/samples/video-analyzer-iot-edge-python/operations.json");
+    let Ok(text) = std::fs::read_to_string(&shared) else {
+        eprintln!(
+            "skipped: {} is absent (the compatibility corpus is not in this clone)",
+            shared.display()
+        );
+        return;
+    };
+    let dir = temp_dir("service-operations");
+    let http_port = free_port();
+    let mut vigil = serve(&dir, http_port, &[]);
+    let server = format!("http://127.0.0.1:{http_port}");
+    // The sample's livePipelineSet names its topology 'TopologyName'; its README has users
+    // point pipelineTopologyUrl at theirs.
+    let door =
+        std::fs::read_to_string(support::repo().join("topologies/door-sensor-to-files.json"))
+            .expect("file");
+    let mut topology: Value = serde_json::from_str(&door).expect("JSON");
+    topology["name"] = json!("TopologyName");
+    std::fs::write(dir.join("topology.json"), topology.to_string()).expect("write");
+    std::fs::write(
+        dir.join("operations.json"),
+        text.replace("https://<update_url_to_topology.json>", "topology.json"),
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["methods", "run"])
+        .arg(dir.join("operations.json"))
+        .args(["--server", &server, "--json"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("vigil methods runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answers: Vec<Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect();
+    let calls: Vec<(String, u64)> = answers
+        .iter()
+        .map(|a| {
+            (
+                a["opName"].as_str().unwrap_or("").to_string(),
+                a["status"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    let expected = [
+        ("pipelineTopologyList", 200),
+        ("livePipelineList", 200),
+        ("pipelineTopologySet", 201),
+        ("livePipelineSet", 201),
+        ("livePipelineActivate", 200),
+        ("livePipelineList", 200),
+        ("livePipelineDeactivate", 200),
+        ("livePipelineDelete", 200),
+        ("livePipelineList", 200),
+        ("pipelineTopologyDelete", 200),
+        ("pipelineTopologyList", 200),
+    ];
+    let expected: Vec<(String, u64)> = expected.iter().map(|(n, s)| (n.to_string(), *s)).collect();
+    assert_eq!(calls, expected);
+    assert_eq!(
+        answers[5]["payload"]["value"][0]["properties"]["state"],
+        "Active"
+    );
+    assert_eq!(
+        answers[5]["payload"]["value"][0]["name"],
+        "Sample-Pipeline-1"
+    );
+    // The password is a secretString: never echoed back.
+    let params = answers[3]["payload"]["properties"]["parameters"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let password = params
+        .iter()
+        .find(|p| p["name"] == "rtspPassword")
+        .expect("rtspPassword");
+    assert!(password.get("value").is_none(), "{password}");
+    assert_eq!(answers[10]["payload"]["value"], json!([]));
+
+    let vigil_client = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .args(args)
+            .args(["--server", &server])
+            .output()
+            .expect("vigil runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let door_file = support::repo().join("topologies/door-sensor-to-files.json");
+    let (ok, text) = vigil_client(&["topology", "set", &door_file.display().to_string()]);
+    assert!(
+        ok && text.contains("topology 'DoorSensorToFiles' created"),
+        "{text}"
+    );
+    let (ok, text) = vigil_client(&[
+        "pipeline",
+        "set",
+        "porch",
+        "--topology",
+        DOOR,
+        "--set",
+        "rtspUrl=rtsp://127.0.0.1:9/none",
+    ]);
+    assert!(
+        ok && text.contains("live pipeline 'porch' created"),
+        "{text}"
+    );
+    let (ok, text) = vigil_client(&["pipeline", "list"]);
+    assert!(ok, "{text}");
+    let row = text.lines().find(|l| l.starts_with("porch")).unwrap_or("");
+    assert_eq!(
+        row.split_whitespace().take(4).collect::<Vec<_>>(),
+        ["porch", "Inactive", DOOR, "0"],
+        "{text}"
+    );
+    let (ok, text) = vigil_client(&[
+        "pipeline",
+        "set",
+        "porch",
+        "--topology",
+        DOOR,
+        "--set",
+        "minActivation=PT2H",
+    ]);
+    assert!(
+        !ok && text.contains("$.properties.processors[0].minimumActivationTime"),
+        "{text}"
+    );
+    let (ok, text) = vigil_client(&["topology", "delete", DOOR]);
+    assert!(!ok && text.contains("PipelineTopologyInUse"), "{text}");
+    vigil.interrupt();
+}

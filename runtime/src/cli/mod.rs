@@ -5,6 +5,14 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod client;
+pub mod client_commands;
+
+use client_commands::{
+    ClientArgs, MethodsAction, PipelineAction, TopologyAction, client_command, pipeline_command,
+    topology_command,
+};
+
 use crate::topology::{
     LoadOptions, ParameterValue, Topology, TopologyErrors, live_pipeline::parse_live_pipeline,
     load_topology, parse_set_argument,
@@ -33,6 +41,12 @@ pub enum Command {
     /// Run the service: live pipelines under AVA's control API (HTTP and MQTT), kept in a data
     /// directory; or just serve a video archive (playback API and web page).
     Serve(ServeArgs),
+    /// Pipeline topologies of a running service: set FILE, list, get NAME, delete NAME.
+    Topology(ClientArgs<TopologyAction>),
+    /// Live pipelines of a running service: set, activate, deactivate, list, get, delete.
+    Pipeline(ClientArgs<PipelineAction>),
+    /// AVA method calls: `methods run operations.json` runs a sample app's operations file.
+    Methods(ClientArgs<MethodsAction>),
 }
 
 /// `vigil serve` options.
@@ -188,6 +202,14 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run(&args),
         Command::Replay(args) => replay(&args),
         Command::Serve(args) => serve(&args),
+        Command::Topology(args) => client_command(&args.server, |c| topology_command(c, &args)),
+        Command::Pipeline(args) => client_command(&args.server, |c| pipeline_command(c, &args)),
+        Command::Methods(args) => client_command(&args.server, |c| match &args.action {
+            MethodsAction::Run { file } => match client::run_operations(c, file, args.json)? {
+                0 => Ok(()),
+                n => anyhow::bail!("{n} operation(s) answered with an error"),
+            },
+        }),
     }
 }
 
