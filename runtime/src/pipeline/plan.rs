@@ -320,6 +320,14 @@ impl PipelinePlan {
 /// control API report these before anything runs.
 pub fn runtime_errors(t: &Topology) -> Vec<TopologyError> {
     let mut errors = Vec::new();
+    if !t.nodes.iter().any(|n| n.node_type == NodeType::RtspSource) && !t.nodes.is_empty() {
+        errors.push(TopologyError {
+            kind: ErrorKind::Invalid,
+            path: "$.properties.sources".into(),
+            node: None,
+            message: "a live pipeline needs an RtspSource (the camera)".into(),
+        });
+    }
     for n in &t.nodes {
         match &n.config {
             _ if !is_runnable(n.node_type) => errors.push(TopologyError {
