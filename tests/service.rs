@@ -663,3 +663,51 @@ fn the_sample_apps_operations_file_runs_unchanged() {
     assert!(!ok && text.contains("PipelineTopologyInUse"), "{text}");
     vigil.interrupt();
 }
+
+/// A pipeline that was Active but no longer binds when the service starts again (its module
+/// file is gone) is reported and left Inactive; the service starts all the same.
+#[test]
+fn a_pipeline_that_no_longer_binds_after_a_restart_is_reported() {
+    let dir = temp_dir("service-restore");
+    let http_port = free_port();
+    let module = dir.join("filter.wasm");
+    std::fs::copy(format!("{}/trap.wasm", env!("VIGIL_GUEST_DIR")), &module).expect("copy guest");
+    let mut vigil = serve(&dir, http_port, &[]);
+    set_topology(
+        http_port,
+        "tests/topologies/service/trigger-or-filter-to-files.json",
+    );
+    let (status, payload) = set_pipeline(
+        http_port,
+        "filtered",
+        "TriggerOrFilterToFiles",
+        &[
+            ("rtspUrl", format!("rtsp://127.0.0.1:{}/none", free_port())),
+            ("outputDirectory", dir.join("out").display().to_string()),
+            ("module", module.display().to_string()),
+        ],
+    );
+    assert_eq!(status, 201, "{payload}");
+    activate(http_port, "filtered");
+    vigil.interrupt();
+    std::fs::remove_file(&module).expect("remove the module");
+
+    let mut vigil = serve(&dir, http_port, &[]);
+    let log = dir.join("events.jsonl");
+    let failures: Vec<Value> = support::service::events_of(&log, "filtered")
+        .into_iter()
+        .filter(|e| e["body"]["code"] == "pipelineRestoreFailed")
+        .collect();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let answer = &failures[0]["body"]["answer"];
+    assert_eq!(answer["status"], 400);
+    assert_eq!(
+        answer["payload"]["error"]["details"][0]["target"],
+        "$.properties.processors[0].module"
+    );
+    assert_eq!(
+        states(http_port),
+        vec![("filtered".to_string(), "Inactive".to_string())]
+    );
+    vigil.interrupt();
+}

@@ -110,6 +110,16 @@ impl EventBus {
         picked
     }
 
+    /// The newest event of `pipeline` still kept (the last 1000 of the process) that `matches`.
+    pub fn last_of(&self, pipeline: &str, matches: impl Fn(&Event) -> bool) -> Option<Event> {
+        let o = self.outputs.lock().ok()?;
+        o.recent
+            .iter()
+            .rev()
+            .find(|(p, e)| p == pipeline && matches(e))
+            .map(|(_, e)| e.clone())
+    }
+
     /// The pipeline's counters (served on `GET /metrics`).
     pub fn metrics(&self) -> &Metrics {
         &self.metrics

@@ -49,11 +49,6 @@ impl Engine {
         }
     }
 
-    /// The plan it runs.
-    pub fn plan(&self) -> &PipelinePlan {
-        &self.plan
-    }
-
     /// The gates' media clock (the newest sample seen), if any media has come.
     pub fn clock(&self) -> Option<MediaTime> {
         self.gates.iter().find_map(|g| g.clock())
@@ -188,14 +183,14 @@ fn report_late_event(bus: &EventBus, pipeline: &str, gate: &str, late: LateEvent
 
 /// Where a live pipeline's HTTP extensions deliver their events (with the processor index);
 /// replay runs requests inline instead.
-pub type ExtensionEvents = Box<dyn Fn(usize, Event) + Send + Sync>;
+pub type ExtensionEvents = std::sync::Arc<dyn Fn(usize, Event) + Send + Sync>;
 
 /// The decoder and frame nodes of a pipeline (none decode when no node needs pixels). With
 /// `deliver`, HTTP extensions send from their own threads; without, inline.
 pub fn frame_hub(
     plan: &PipelinePlan,
     bus: &EventBus,
-    deliver: Option<std::sync::Arc<ExtensionEvents>>,
+    deliver: Option<ExtensionEvents>,
 ) -> Result<FrameHub> {
     let nodes = plan
         .processors

@@ -5,6 +5,7 @@
 //! camera is away) the clock. [`run`] returns when asked to stop, after every clip is closed, or
 //! with an error when one of the pipeline's threads failed.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
@@ -14,7 +15,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use tokio::sync::{Notify, mpsc, watch};
 
 use super::engine::{ExtensionEvents, frame_hub};
-use super::faults::{Fault, spawn_guarded};
+use super::faults::{Fault, panic_text, spawn_guarded};
 use super::live_core::{CoreInput, FrameFeed, LiveCore, SharedCore, TICK, lock};
 use super::plan::{PipelinePlan, SinkPlan};
 use super::routing::EventRouter;
@@ -90,24 +91,24 @@ pub async fn run(
         archive,
     } = parts;
     let mut crash = None;
-    loop {
+    while crash.is_none() {
         // While the camera is read at a steady pace, its thread looks at the clock and this
-        // loop sleeps until a trigger or a result arrives.
+        // loop sleeps until a trigger or a result arrives. A panic in the core is caught here
+        // too, so that the pipeline is torn down in order (no thread of it outlives it).
         let clock = lock(&core).next_housekeeping();
-        tokio::select! {
+        crash = tokio::select! {
             _ = stop.wait_for(|stop| *stop) => break,
-            Some(message) = input_rx.recv() => lock(&core).on_input(message),
-            Some((p, event)) = analytics_rx.recv() => lock(&core).on_analytics(p, event),
-            Some(Fault(why)) = faults.recv() => {
-                crash = Some(why);
-                break;
-            }
-            _ = clock_released.notified() => {}
-            _ = sleep_until(clock) => lock(&core).on_clock(),
-        }
+            Some(message) = input_rx.recv() => guarded(|| lock(&core).on_input(message)),
+            Some((p, event)) = analytics_rx.recv() => guarded(|| lock(&core).on_analytics(p, event)),
+            Some(Fault(why)) = faults.recv() => Some(why),
+            _ = clock_released.notified() => None,
+            _ = sleep_until(clock) => guarded(|| lock(&core).on_clock()),
+        };
     }
     context.inputs.unregister(&plan.pipeline);
-    lock(&core).finish();
+    if let Some(why) = guarded(|| lock(&core).finish()) {
+        crash.get_or_insert(why);
+    }
     let _ = shutdown_tx.send(true);
     // The source sees the shutdown within one read pace.
     let _ = tokio::task::spawn_blocking(move || source_thread.join()).await;
@@ -121,15 +122,23 @@ pub async fn run(
         archive.map(|lease| (lease.wait_for_uploads(&videos, upload_wait), lease))
     })
     .await;
-    if let Ok(Some((Ok(pending), _lease))) = &waited
-        && *pending > 0
-    {
+    let unfinished = match &waited {
+        Ok(Some((Ok(pending), _lease))) if *pending > 0 => Some(format!(
+            "{pending} segment(s) still wait for the object store after {} s; they stay in the cache and are uploaded later",
+            upload_wait.as_secs()
+        )),
+        Ok(Some((Err(e), _lease))) => Some(format!(
+            "cannot tell whether the segments reached the object store: {e:#}"
+        )),
+        _ => None,
+    };
+    if let Some(detail) = unfinished {
         bus.emit(BusEvent::new(
             crate::bus::event::EventClass::Diagnostics,
             "StorageError",
             format!("/livePipelines/{}", plan.pipeline),
             crate::nodes::rtsp_source::wall_now(),
-            serde_json::json!({"detail": format!("{pending} segment(s) still wait for the object store after {} s; they stay in the cache and are uploaded later", upload_wait.as_secs())}),
+            serde_json::json!({ "detail": detail }),
         ));
     }
     match crash {
@@ -197,9 +206,9 @@ fn start(plan: &PipelinePlan, context: &LiveContext, bus: &EventBus) -> Result<S
         let (tx, rx) = std_mpsc::sync_channel::<crate::media::sample::VideoSample>(120);
         let out = analytics_tx.clone();
         let deliver = analytics_tx.clone();
-        let deliver: Arc<ExtensionEvents> = Arc::new(Box::new(move |i, e| {
+        let deliver: ExtensionEvents = Arc::new(move |i, e| {
             let _ = deliver.send((i, e));
-        }));
+        });
         let (ready_tx, ready_rx) = std_mpsc::channel::<Result<()>>();
         let (thread_plan, bus) = (plan.clone(), bus.clone());
         threads.push(spawn_guarded(
@@ -247,13 +256,6 @@ fn start(plan: &PipelinePlan, context: &LiveContext, bus: &EventBus) -> Result<S
         frame_feeds,
         router,
     )));
-    let (input_tx, input_rx) = mpsc::channel::<InputMessage>(64);
-    context.inputs.register(
-        &plan.pipeline,
-        plan.inputs.iter().map(|i| i.input_name.clone()).collect(),
-        input_tx,
-    );
-
     // The camera: its thread hands each burst to the core itself.
     let read_interval = match (context.options.read_interval, &plan.archive) {
         (Some(interval), _) => interval,
@@ -275,6 +277,13 @@ fn start(plan: &PipelinePlan, context: &LiveContext, bus: &EventBus) -> Result<S
     };
     let source_thread =
         spawn_rtsp_source(source, shutdown).context("cannot start the RTSP source's thread")?;
+    // Triggers are routed here only once everything runs: a start that failed leaves no route.
+    let (input_tx, input_rx) = mpsc::channel::<InputMessage>(64);
+    context.inputs.register(
+        &plan.pipeline,
+        plan.inputs.iter().map(|i| i.input_name.clone()).collect(),
+        input_tx,
+    );
     Ok(Started {
         core,
         input_rx,
@@ -304,6 +313,16 @@ fn video_names(plan: &PipelinePlan) -> Vec<String> {
             SinkPlan::File { .. } => None,
         })
         .collect()
+}
+
+/// Runs `f` (an action on the core, on the event loop); a panic becomes the crash's text.
+fn guarded(f: impl FnOnce()) -> Option<String> {
+    catch_unwind(AssertUnwindSafe(f)).err().map(|panic| {
+        format!(
+            "the pipeline's core panicked on the event loop: {}",
+            panic_text(panic.as_ref())
+        )
+    })
 }
 
 /// Sleeps until `deadline`, or for ever without one. A fresh timer each time round the loop,

@@ -352,32 +352,25 @@ pub fn runtime_errors(t: &Topology) -> Vec<TopologyError> {
                     ),
                 })
             }
-            NodeConfig::WasmProcessor(c) => {
-                if let Err(e) = ModuleSource::parse(&c.module).load() {
-                    errors.push(TopologyError {
-                        kind: ErrorKind::Invalid,
-                        path: format!("{}.module", n.path),
-                        node: Some(n.name.clone()),
-                        message: format!("{e:#}"),
-                    });
-                }
-            }
+            NodeConfig::WasmProcessor(c) => errors.extend(module_error(n, &c.module)),
             NodeConfig::MotionDetection(c) => {
-                if let Some(module) = &c.module
-                    && let Err(e) = ModuleSource::parse(module).load()
-                {
-                    errors.push(TopologyError {
-                        kind: ErrorKind::Invalid,
-                        path: format!("{}.module", n.path),
-                        node: Some(n.name.clone()),
-                        message: format!("{e:#}"),
-                    });
-                }
+                errors.extend(c.module.as_deref().and_then(|m| module_error(n, m)))
             }
             _ => {}
         }
     }
     errors
+}
+
+/// The error of node `n`'s `module`, if it cannot be read or compiled.
+fn module_error(n: &Node, module: &str) -> Option<TopologyError> {
+    let e = ModuleSource::parse(module).load().err()?;
+    Some(TopologyError {
+        kind: ErrorKind::Invalid,
+        path: format!("{}.module", n.path),
+        node: Some(n.name.clone()),
+        message: format!("{e:#}"),
+    })
 }
 
 fn is_runnable(t: NodeType) -> bool {

@@ -173,10 +173,8 @@ impl Service {
                 );
             }
         }
-        if let Some(docs) = &self.documents
-            && let Err(e) = docs.write(Kind::Topology, name, &entry.to_json())
-        {
-            return Response::internal(format!("cannot store pipeline topology '{name}': {e:#}"));
+        if let Err(answer) = self.store(Kind::Topology, name, &entry.to_json()) {
+            return answer;
         }
         let answer = entry.to_json();
         registry.topologies.insert(name.to_string(), entry);
@@ -256,10 +254,8 @@ impl Service {
         if let Err(errors) = bind(&topology, &entry) {
             return Response::invalid(&format!("live pipeline '{name}' is invalid"), &errors);
         }
-        if let Some(docs) = &self.documents
-            && let Err(e) = docs.write(Kind::LivePipeline, name, &entry.to_stored_json())
-        {
-            return Response::internal(format!("cannot store live pipeline '{name}': {e:#}"));
+        if let Err(answer) = self.store(Kind::LivePipeline, name, &entry.to_stored_json()) {
+            return answer;
         }
         let answer = entry.to_json(&topology.secrets);
         registry.pipelines.insert(name.to_string(), entry);
@@ -285,10 +281,8 @@ impl Service {
                 ),
             );
         }
-        if let Some(docs) = &self.documents
-            && let Err(e) = docs.delete(Kind::Topology, name)
-        {
-            return Response::internal(format!("cannot delete pipeline topology '{name}': {e:#}"));
+        if let Err(answer) = self.unstore(Kind::Topology, name) {
+            return answer;
         }
         registry.topologies.remove(name);
         Response::ok(200, Value::Null)
@@ -308,10 +302,8 @@ impl Service {
                 ),
             );
         }
-        if let Some(docs) = &self.documents
-            && let Err(e) = docs.delete(Kind::LivePipeline, name)
-        {
-            return Response::internal(format!("cannot delete live pipeline '{name}': {e:#}"));
+        if let Err(answer) = self.unstore(Kind::LivePipeline, name) {
+            return answer;
         }
         registry.pipelines.remove(name);
         Response::ok(200, Value::Null)
@@ -351,13 +343,8 @@ impl Service {
             let mut updated = p.clone();
             updated.desired_active = true;
             updated.state = PipelineState::Activating;
-            if !p.desired_active
-                && let Some(docs) = &self.documents
-                && let Err(e) = docs.write(Kind::LivePipeline, name, &updated.to_stored_json())
-            {
-                return Err(Response::internal(format!(
-                    "cannot store live pipeline '{name}': {e:#}"
-                )));
+            if !p.desired_active {
+                self.store(Kind::LivePipeline, name, &updated.to_stored_json())?;
             }
             let status = updated.status.clone();
             registry.pipelines.insert(name.to_string(), updated);
@@ -400,13 +387,7 @@ impl Service {
             }
             let mut stored = p.clone();
             stored.desired_active = false;
-            if let Some(docs) = &self.documents
-                && let Err(e) = docs.write(Kind::LivePipeline, name, &stored.to_stored_json())
-            {
-                return Err(Response::internal(format!(
-                    "cannot store live pipeline '{name}': {e:#}"
-                )));
-            }
+            self.store(Kind::LivePipeline, name, &stored.to_stored_json())?;
             p.desired_active = false;
             p.state = PipelineState::Deactivating;
             Ok(true)
@@ -425,6 +406,26 @@ impl Service {
         }
         self.lifecycle_event(name, "LivePipelineDeactivated");
         Response::ok(200, Value::Null)
+    }
+
+    /// Writes document `name` to the data directory (if any); the error is a 500 answer.
+    fn store(&self, kind: Kind, name: &str, document: &Value) -> Result<(), Response> {
+        let Some(docs) = &self.documents else {
+            return Ok(());
+        };
+        docs.write(kind, name, document).map_err(|e| {
+            Response::internal(format!("cannot store {} '{name}': {e:#}", kind.what()))
+        })
+    }
+
+    /// Deletes document `name` from the data directory (if any); the error is a 500 answer.
+    fn unstore(&self, kind: Kind, name: &str) -> Result<(), Response> {
+        let Some(docs) = &self.documents else {
+            return Ok(());
+        };
+        docs.delete(kind, name).map_err(|e| {
+            Response::internal(format!("cannot delete {} '{name}': {e:#}", kind.what()))
+        })
     }
 
     fn lifecycle_event(&self, name: &str, kind: &str) {

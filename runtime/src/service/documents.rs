@@ -23,6 +23,14 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// What a document of this kind is, in words.
+    pub fn what(self) -> &'static str {
+        match self {
+            Kind::Topology => "pipeline topology",
+            Kind::LivePipeline => "live pipeline",
+        }
+    }
+
     fn folder(self) -> &'static str {
         match self {
             Kind::Topology => "topologies",

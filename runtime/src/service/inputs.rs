@@ -54,14 +54,25 @@ impl InputRouter {
         routes.remove(pipeline);
     }
 
-    /// Checks that `pipeline` runs and has `input`, without delivering anything.
-    pub fn check(&self, pipeline: &str, input: &str) -> Result<(), DeliveryError> {
+    /// Hands `message` to `pipeline` without waiting.
+    pub fn deliver(&self, pipeline: &str, message: InputMessage) -> Result<(), DeliveryError> {
         let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
+        Self::route(&routes, pipeline, &message.input)?
+            .queue
+            .try_send(message)
+            .map_err(|_| DeliveryError::Busy(pipeline.to_string()))
+    }
+
+    fn route<'a>(
+        routes: &'a HashMap<String, Route>,
+        pipeline: &str,
+        input: &str,
+    ) -> Result<&'a Route, DeliveryError> {
         let route = routes
             .get(pipeline)
             .ok_or_else(|| DeliveryError::NoPipeline(pipeline.to_string()))?;
         if route.inputs.iter().any(|i| i == input) {
-            Ok(())
+            Ok(route)
         } else {
             Err(DeliveryError::NoInput {
                 pipeline: pipeline.to_string(),
@@ -69,19 +80,6 @@ impl InputRouter {
                 known: route.inputs.join(", "),
             })
         }
-    }
-
-    /// Hands `message` to `pipeline` without waiting.
-    pub fn deliver(&self, pipeline: &str, message: InputMessage) -> Result<(), DeliveryError> {
-        self.check(pipeline, &message.input)?;
-        let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
-        let route = routes
-            .get(pipeline)
-            .ok_or_else(|| DeliveryError::NoPipeline(pipeline.to_string()))?;
-        route
-            .queue
-            .try_send(message)
-            .map_err(|_| DeliveryError::Busy(pipeline.to_string()))
     }
 }
 
@@ -112,6 +110,9 @@ mod tests {
             Err(DeliveryError::NoInput { .. })
         ));
         router.unregister("door");
-        assert!(router.check("door", "trigger").is_err());
+        assert_eq!(
+            router.deliver("door", message("trigger")),
+            Err(DeliveryError::NoPipeline("door".into()))
+        );
     }
 }

@@ -70,6 +70,14 @@ impl Service {
         }
     }
 
+    /// Holds `topology` and `pipeline` without the control API's checks (`vigil run`, whose
+    /// command line checked them).
+    pub fn insert(&self, topology: TopologyEntry, pipeline: PipelineEntry) {
+        let mut registry = self.registry();
+        registry.topologies.insert(topology.name.clone(), topology);
+        registry.pipelines.insert(pipeline.name.clone(), pipeline);
+    }
+
     /// The process-wide services.
     pub fn context(&self) -> &LiveContext {
         &self.context
@@ -196,7 +204,7 @@ impl Service {
                     .context
                     .bus
                     .recent_of(Some(&p.name), events_per_pipeline);
-                let camera = camera_state(&events);
+                let camera = camera_state(&self.context.bus, &p.name);
                 json!({
                     "name": p.name,
                     "topologyName": p.topology,
@@ -212,9 +220,10 @@ impl Service {
     }
 }
 
-/// The camera's connection as its last session event tells: `connected`, `failed` or `unknown`.
-fn camera_state(events: &[Event]) -> &'static str {
-    let camera_event = events.iter().rev().find(|e| {
+/// The camera's connection as its last session event tells (among the events the process still
+/// keeps): `connected`, `failed` or `unknown`.
+fn camera_state(bus: &crate::bus::event_log::EventBus, pipeline: &str) -> &'static str {
+    let camera_event = bus.last_of(pipeline, |e| {
         e.subject.contains("/sources/")
             && matches!(
                 e.kind.as_str(),
@@ -226,19 +235,9 @@ fn camera_state(events: &[Event]) -> &'static str {
                     | "MediaSessionEnded"
             )
     });
-    match camera_event.map(|e| e.kind.as_str()) {
+    match camera_event.as_ref().map(|e| e.kind.as_str()) {
         Some("MediaSessionEstablished") => "connected",
         Some(_) => "failed",
         None => "unknown",
-    }
-}
-
-impl Service {
-    /// Holds `topology` and `pipeline` without the control API's checks (`vigil run`, whose
-    /// command line checked them).
-    pub fn insert(&self, topology: TopologyEntry, pipeline: PipelineEntry) {
-        let mut registry = self.registry();
-        registry.topologies.insert(topology.name.clone(), topology);
-        registry.pipelines.insert(pipeline.name.clone(), pipeline);
     }
 }

@@ -15,8 +15,10 @@ use super::documents::Documents;
 use super::inputs::InputRouter;
 use super::registry::{PipelineEntry, PipelineState, SystemData, TopologyEntry, now_text};
 use super::{Limits, Service};
+use crate::bus::event::{Event, EventClass};
 use crate::bus::event_log::EventBus;
 use crate::bus::mqtt::{Inbound, method_response_topic, parse_broker, run_mqtt};
+use crate::nodes::rtsp_source::wall_now;
 use crate::pipeline::live::{LiveContext, LiveOptions};
 
 /// How the process is set up.
@@ -124,10 +126,13 @@ async fn serve(
             for name in service.restore()? {
                 let answer = service.activate(&name).await;
                 if answer.status >= 400 {
-                    tracing::error!(
-                        "live pipeline '{name}' cannot be activated again: {}",
-                        answer.payload
-                    );
+                    service.context().bus.for_pipeline(&name).emit(Event::new(
+                        EventClass::Diagnostics,
+                        "RuntimeError",
+                        format!("/livePipelines/{name}"),
+                        wall_now(),
+                        serde_json::json!({"code": "pipelineRestoreFailed", "detail": "the pipeline was Active when the service stopped and cannot be activated again", "answer": answer.to_json()}),
+                    ));
                 }
             }
         }

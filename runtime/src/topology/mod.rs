@@ -143,7 +143,7 @@ pub fn load_topology(text: &str, options: &LoadOptions) -> Result<Topology, Topo
         unbound_paths(&root, "$", &mut unbound);
         found
             .0
-            .retain(|e| !unbound.iter().any(|p| e.path.starts_with(p.as_str())));
+            .retain(|e| !unbound.iter().any(|p| is_at_or_below(&e.path, p)));
     }
     if !found.0.is_empty() {
         return Err(found);
@@ -164,6 +164,12 @@ pub fn load_topology(text: &str, options: &LoadOptions) -> Result<Topology, Topo
         values: resolved,
         nodes,
     })
+}
+
+/// Whether JSON path `path` is `at` or a value inside it (`$.a.b` is below `$.a`, `$.ab` is not).
+fn is_at_or_below(path: &str, at: &str) -> bool {
+    path.strip_prefix(at)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
 }
 
 /// JSON paths of the strings that still reference a parameter (`${name}`, not a per-clip
