@@ -711,3 +711,26 @@ fn a_pipeline_that_no_longer_binds_after_a_restart_is_reported() {
     );
     vigil.interrupt();
 }
+
+/// A data directory that cannot be written: the call answers 500 naming the file, and the
+/// service holds nothing it could not keep.
+#[test]
+fn a_data_directory_that_cannot_be_written_refuses_the_change() {
+    let dir = temp_dir("service-unwritable-data");
+    let http_port = free_port();
+    let mut vigil = serve(&dir, http_port, &[]);
+    set_topology(http_port, "topologies/door-sensor-to-files.json");
+    let folder = dir.join("data/livePipelines");
+    std::fs::remove_dir_all(&folder).expect("remove the folder");
+    std::fs::write(&folder, b"in the way").expect("a file in its place");
+    let (status, payload) = set_pipeline(http_port, "porch", DOOR, &[]);
+    assert_eq!(status, 500, "{payload}");
+    assert_eq!(payload["error"]["code"], "InternalServerError");
+    let message = payload["error"]["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("cannot store live pipeline 'porch'") && message.contains("porch.json"),
+        "{message}"
+    );
+    assert!(states(http_port).is_empty());
+    vigil.interrupt();
+}
