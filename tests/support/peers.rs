@@ -10,12 +10,27 @@ use std::time::{Duration, Instant};
 
 use super::{read_events, repo};
 
-/// A free TCP port on loopback.
+/// A free TCP port on loopback, outside the kernel's ephemeral range (32768–60999).
+///
+/// A port the kernel handed out for `bind(0)` can be taken again, before the peer binds it, as
+/// the local port of any outgoing connection (the camera's, the store's); CI saw a `vigil run`
+/// fail to listen that way. Ports below the range are never handed out implicitly: each test
+/// process walks its own slice of 20000–32767 (from its pid) and takes the next one that binds.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_768;
+    let base = (std::process::id().wrapping_mul(997)) % SPAN;
+    for _ in 0..SPAN {
+        let step = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (FIRST + (base + step) % SPAN) as u16;
+        let tcp = TcpListener::bind(("127.0.0.1", port)).is_ok();
+        if tcp && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {FIRST}..{}", FIRST + SPAN)
 }
 
 /// A child process, killed on drop.
