@@ -54,8 +54,14 @@ pub enum Command {
 pub struct ServeArgs {
     /// The data directory (AVA's ApplicationDataDirectory): topologies and live pipelines are
     /// kept here, and pipelines that were Active when the service stopped are activated again.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "config")]
     pub data_dir: Option<PathBuf>,
+    /// Declarative mode: follow this folder of topology and live-pipeline documents (one per
+    /// `*.json` file, as AVA's samples ship them). Its pipelines are set and activated; when a
+    /// file changes, is added or removed, only the pipelines it concerns are restarted, added
+    /// or removed. A file that is broken is reported and the running version kept.
+    #[arg(long, value_name = "DIR")]
+    pub config: Option<PathBuf>,
     /// The archive directory the playback API serves; VideoSinks write here instead of their
     /// `localMediaCachePath`.
     #[arg(long, value_name = "DIR")]
@@ -396,11 +402,17 @@ fn run_replay(
 }
 
 fn serve(args: &ServeArgs) -> ExitCode {
-    if args.data_dir.is_none() {
+    if let Some(dir) = &args.config
+        && !dir.is_dir()
+    {
+        eprintln!("vigil serve: --config {}: not a directory", dir.display());
+        return ExitCode::from(2);
+    }
+    if args.data_dir.is_none() && args.config.is_none() {
         match &args.archive {
             None => {
                 eprintln!(
-                    "vigil serve: give --data-dir DIR (the service's documents) or --archive DIR (an archive to play back)"
+                    "vigil serve: give --data-dir DIR (the service's documents), --config DIR (a folder of documents to follow) or --archive DIR (an archive to play back)"
                 );
                 return ExitCode::from(2);
             }
@@ -428,7 +440,11 @@ fn serve(args: &ServeArgs) -> ExitCode {
             topologies: args.max_topologies,
         },
     };
-    match crate::service::process::run_process(config, crate::service::process::Startup::Restore) {
+    let startup = match &args.config {
+        Some(dir) => crate::service::process::Startup::Follow(dir.clone()),
+        None => crate::service::process::Startup::Restore,
+    };
+    match crate::service::process::run_process(config, startup) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vigil serve: {e:#}");

@@ -6,12 +6,15 @@
 //! * [`methods`]: AVA's method names, payloads and answers;
 //! * [`control`]: what each method does to the [`registry`], with AVA's states and rules;
 //! * [`documents`]: the data directory, written atomically;
+//! * [`config_folder`], [`declarative`]: declarative mode, a folder of documents followed;
 //! * [`supervisor`]: keeps each Active pipeline running, restarting it after a fault;
 //! * [`archives`], [`inputs`]: the shared archive keepers and the trigger routes;
 //! * [`process`]: the process around it (runtime, listener, broker, signals).
 
 pub mod archives;
+pub mod config_folder;
 pub mod control;
+pub mod declarative;
 pub mod documents;
 pub mod inputs;
 pub mod methods;

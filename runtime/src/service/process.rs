@@ -46,6 +46,8 @@ pub struct ProcessConfig {
 pub enum Startup {
     /// What the data directory holds (nothing without one); Active pipelines are activated.
     Restore,
+    /// Follows a folder of topology and live-pipeline documents (declarative mode).
+    Follow(PathBuf),
     /// One topology and one live pipeline, activated (`vigil run`).
     Single {
         /// The topology document as read from its file.
@@ -121,6 +123,7 @@ async fn serve(
     tracing::info!("HTTP listener on http://{}", listener.local_addr()?);
 
     let mut playback_archive = config.playback_archive.clone();
+    let mut follower = None;
     match startup {
         Startup::Restore => {
             for name in service.restore()? {
@@ -135,6 +138,11 @@ async fn serve(
                     ));
                 }
             }
+        }
+        Startup::Follow(dir) => {
+            let (stop, stopped) = watch::channel(false);
+            let task = tokio::spawn(super::declarative::follow(service.clone(), dir, stopped));
+            follower = Some((stop, task));
         }
         Startup::Single {
             topology,
@@ -175,6 +183,11 @@ async fn serve(
 
     wait_for_signal().await?;
     tracing::info!("stopping: closing open files");
+    // The folder's follower first, so that it starts nothing while the pipelines stop.
+    if let Some((stop, task)) = follower {
+        let _ = stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
+    }
     service.shutdown().await;
     let _ = shutdown_tx.send(true);
     for t in tasks {
