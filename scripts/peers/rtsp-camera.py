@@ -3,7 +3,7 @@
 
 usage: rtsp-camera.py FILE [--port 8554] [--mount /cam] [--host 127.0.0.1]
                       [--user U --password P [--auth digest|basic|both]]
-                      [--protocols tcp,udp] [--timestamps file|arrival]
+                      [--protocols tcp,udp] [--timestamps file|arrival] [--max-sessions N]
 
 Needs Debian's /usr/bin/python3 with python3-gi, gir1.2-gst-rtsp-server-1.0 and the GStreamer
 plugins (scripts/setup-media.sh); a pyenv/venv python cannot import gi.
@@ -19,6 +19,8 @@ client is connected ("live" semantics); all clients share one stream.
 --timestamps file (default): a buffer's PTS is the feeder's running time, mapped to the media
     pipeline's clock, so RTP timestamps advance by exactly one frame duration (3000 ticks at
     30 fps) and continue across the loop point without a jump backwards.
+--max-sessions N: serve at most N RTSP sessions at once; a SETUP beyond answers 503, as cameras
+    that allow few sessions do.
 --timestamps arrival: appsrc do-timestamp (arrival time), the original test-peers.md recipe;
     about +-1 ms of jitter per frame, a robustness case.
 
@@ -241,6 +243,8 @@ def main():
     ap.add_argument("--auth", choices=["digest", "basic", "both"], default="digest")
     ap.add_argument("--protocols", default="tcp,udp", help="subset of tcp,udp,udp-mcast")
     ap.add_argument("--timestamps", choices=["file", "arrival"], default="file")
+    ap.add_argument("--max-sessions", type=int, default=0,
+                    help="RTSP sessions served at once (0: no limit); more get 503, as many cameras do")
     a = ap.parse_args()
     path = a.file or a.file_opt
     if not path:
@@ -295,6 +299,8 @@ def main():
         perms.add_permission_for_role("user", "media.factory.construct", True)
         factory.set_permissions(perms)
 
+    if a.max_sessions > 0:
+        server.get_session_pool().set_max_sessions(a.max_sessions)
     server.get_mount_points().add_factory(a.mount, factory)
     try:
         ok = server.attach(None) != 0

@@ -69,6 +69,39 @@ pub trait MediaOut: Send {
     /// work on these calls; `false` means downstream must watch the clock itself until a paced
     /// call comes. Returns false once downstream wants no more media.
     fn deliver(&mut self, burst: Vec<MediaItem>, paced: bool) -> bool;
+
+    /// The read interval downstream wants now, if it has changed since the source started
+    /// (a shared session reads at the pace of its most demanding pipeline).
+    fn pace(&self) -> Option<Duration> {
+        None
+    }
+}
+
+/// Where a source's session events (`MediaSessionEstablished`, `NetworkError`, …) go: the
+/// source names the class, type and body; the receiver gives the subject(s).
+pub trait SourceReport: Send {
+    /// Reports one session event.
+    fn report(&self, class: EventClass, kind: &str, body: serde_json::Value);
+}
+
+/// Reports a source's events as one node's, on `bus` under `subject`.
+pub struct NodeReport {
+    /// Where events go.
+    pub bus: EventBus,
+    /// The node's subject, `/livePipelines/<p>/sources/<node>`.
+    pub subject: String,
+}
+
+impl SourceReport for NodeReport {
+    fn report(&self, class: EventClass, kind: &str, body: serde_json::Value) {
+        self.bus.emit(Event::new(
+            class,
+            kind,
+            self.subject.clone(),
+            wall_now(),
+            body,
+        ));
+    }
 }
 
 /// One camera's source: what it reads, how, and where its media and events go.
@@ -79,10 +112,8 @@ pub struct RtspSource {
     pub read_interval: Duration,
     /// Receive the camera's AAC stream too, when it has one.
     pub audio: bool,
-    /// The node's event subject.
-    pub subject: String,
-    /// Where diagnostics go.
-    pub events: EventBus,
+    /// Where its session events go.
+    pub report: Box<dyn SourceReport>,
     /// Where the media goes.
     pub out: Box<dyn MediaOut>,
 }
@@ -134,13 +165,11 @@ pub async fn run_rtsp_source(mut source: RtspSource, mut shutdown: watch::Receiv
             backoff = MIN_BACKOFF;
         }
         after_gap = true;
-        source.events.emit(Event::new(
+        source.report.report(
             EventClass::Diagnostics,
             kind,
-            source.subject.clone(),
-            wall_now(),
             json!({"url": redact(&source.config.endpoint.url), "detail": detail, "retryInSeconds": backoff.as_secs_f64()}),
-        ));
+        );
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
             _ = shutdown.changed() => return,
@@ -203,8 +232,7 @@ async fn session_inner(
         config,
         read_interval,
         audio,
-        subject,
-        events,
+        report,
         out,
     } = source;
     let mut url = url::Url::parse(&config.endpoint.url).context("bad RTSP URL")?;
@@ -276,21 +304,18 @@ async fn session_inner(
             .await?;
     }
     let playing = described.play(PlayOptions::default()).await?;
-    events.emit(Event::new(
+    report.report(
         EventClass::Diagnostics,
         "MediaSessionEstablished",
-        subject.to_string(),
-        wall_now(),
         json!({"sdp": sdp}),
-    ));
+    );
     let mut demuxed = playing.demuxed()?;
     let mut params: Option<Arc<VideoParams>> = None;
     let mut anchor: Option<(i64, u32, MediaTime)> = None;
     let mut audio_params: Option<Arc<AudioParams>> = None;
     let mut audio_anchor: Option<(i64, MediaTime)> = None;
     let mut first = true;
-    let pace =
-        Some(*read_interval).filter(|d| !d.is_zero() && config.transport != RtspTransport::Udp);
+    let paced_transport = config.transport != RtspTransport::Udp;
     let mut batch: Vec<MediaItem> = Vec::new();
     let mut last_item = Instant::now();
     // Whether the last hand-over was paced (downstream relies on the next one coming soon).
@@ -302,7 +327,8 @@ async fn session_inner(
                 // The clocks are anchored on arrival: until then, no pause.
                 let anchored =
                     anchor.is_some() && (audio_index.is_none() || audio_anchor.is_some());
-                let paced = pace.filter(|_| anchored);
+                let pace = out.pace().unwrap_or(*read_interval);
+                let paced = Some(pace).filter(|d| anchored && paced_transport && !d.is_zero());
                 // Nothing more is buffered: the burst goes downstream (an empty one too, while
                 // paced: downstream keeps its clock on it), then we wait for more.
                 if (!batch.is_empty() || paced.is_some() || was_paced)

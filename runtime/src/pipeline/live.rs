@@ -11,7 +11,7 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use tokio::sync::{Notify, mpsc, watch};
 
 use super::engine::{ExtensionEvents, frame_hub};
@@ -25,10 +25,9 @@ use crate::bus::event::Event as BusEvent;
 use crate::bus::event::node_subject;
 use crate::bus::event_log::EventBus;
 use crate::bus::mqtt::InputMessage;
-use crate::nodes::rtsp_source::{
-    DEFAULT_READ_INTERVAL, LIVE_PLAYBACK_READ_INTERVAL, RtspSource, spawn_rtsp_source,
-};
+use crate::nodes::rtsp_source::{DEFAULT_READ_INTERVAL, LIVE_PLAYBACK_READ_INTERVAL};
 use crate::service::archives::Archives;
+use crate::service::cameras::{CameraSubscription, Cameras, Subscriber};
 use crate::service::inputs::InputRouter;
 
 /// Settings that apply to every live pipeline of a process.
@@ -53,6 +52,8 @@ pub struct LiveContext {
     pub archives: Archives,
     /// Where triggers for running pipelines are delivered.
     pub inputs: InputRouter,
+    /// The camera sessions, shared by pipelines that read the same camera.
+    pub cameras: Cameras,
     /// Settings.
     pub options: LiveOptions,
 }
@@ -86,8 +87,7 @@ pub async fn run(
         mut faults,
         clock_released,
         threads,
-        source_thread,
-        shutdown_tx,
+        camera_session,
         archive,
     } = parts;
     let mut crash = None;
@@ -109,9 +109,9 @@ pub async fn run(
     if let Some(why) = guarded(|| lock(&core).finish()) {
         crash.get_or_insert(why);
     }
-    let _ = shutdown_tx.send(true);
-    // The source sees the shutdown within one read pace.
-    let _ = tokio::task::spawn_blocking(move || source_thread.join()).await;
+    // No burst reaches the core once this returns; the session's last pipeline waits for the
+    // session's thread (within one read pace).
+    let _ = tokio::task::spawn_blocking(move || camera_session.end()).await;
     lock(&core).close();
     let videos = video_names(&plan);
     let upload_wait = context.options.upload_wait;
@@ -155,8 +155,7 @@ struct Started {
     faults: mpsc::UnboundedReceiver<Fault>,
     clock_released: Arc<Notify>,
     threads: Vec<std::thread::JoinHandle<()>>,
-    source_thread: std::thread::JoinHandle<()>,
-    shutdown_tx: watch::Sender<bool>,
+    camera_session: CameraSubscription,
     archive: Option<crate::service::archives::ArchiveLease>,
 }
 
@@ -170,7 +169,6 @@ fn start(plan: &PipelinePlan, context: &LiveContext, bus: &EventBus) -> Result<S
     };
     let archive_dir = plan.archive.clone().unwrap_or_default();
     let (faults_tx, faults) = mpsc::unbounded_channel::<Fault>();
-    let (shutdown_tx, shutdown) = watch::channel(false);
 
     // Media sinks: a thread each.
     let mut threads = Vec::new();
@@ -263,20 +261,19 @@ fn start(plan: &PipelinePlan, context: &LiveContext, bus: &EventBus) -> Result<S
         (None, None) => DEFAULT_READ_INTERVAL,
     };
     let clock_released = Arc::new(Notify::new());
-    let source = RtspSource {
-        config: camera,
-        read_interval,
-        audio: plan.record_audio,
-        subject: camera_subject,
-        events: bus.clone(),
+    let subscriber = Subscriber {
         out: Box::new(CoreInput {
             core: core.clone(),
             clock_released: clock_released.clone(),
             faults: faults_tx,
         }),
+        bus: bus.clone(),
+        subject: camera_subject,
+        read_interval,
     };
-    let source_thread =
-        spawn_rtsp_source(source, shutdown).context("cannot start the RTSP source's thread")?;
+    let camera_session = context
+        .cameras
+        .subscribe(&camera, plan.record_audio, subscriber)?;
     // Triggers are routed here only once everything runs: a start that failed leaves no route.
     let (input_tx, input_rx) = mpsc::channel::<InputMessage>(64);
     context.inputs.register(
@@ -291,8 +288,7 @@ fn start(plan: &PipelinePlan, context: &LiveContext, bus: &EventBus) -> Result<S
         faults,
         clock_released,
         threads,
-        source_thread,
-        shutdown_tx,
+        camera_session,
         archive,
     })
 }

@@ -355,12 +355,13 @@ impl Service {
             Ok(None) => return Response::ok(200, Value::Null),
             Err(answer) => return answer,
         };
+        // Before its first event: a camera session it joins reports itself at once.
+        self.lifecycle_event(name, "LivePipelineActivated");
         let supervised = supervise(plan, self.context.clone(), status);
         self.running().insert(name.to_string(), supervised);
         if let Some(p) = self.registry().pipelines.get_mut(name) {
             p.state = PipelineState::Active;
         }
-        self.lifecycle_event(name, "LivePipelineActivated");
         Response::ok(200, Value::Null)
     }
 

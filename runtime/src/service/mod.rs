@@ -8,10 +8,12 @@
 //! * [`documents`]: the data directory, written atomically;
 //! * [`config_folder`], [`declarative`]: declarative mode, a folder of documents followed;
 //! * [`supervisor`]: keeps each Active pipeline running, restarting it after a fault;
-//! * [`archives`], [`inputs`]: the shared archive keepers and the trigger routes;
+//! * [`archives`], [`cameras`], [`inputs`]: the shared archive keepers, camera sessions and
+//!   trigger routes;
 //! * [`process`]: the process around it (runtime, listener, broker, signals).
 
 pub mod archives;
+pub mod cameras;
 pub mod config_folder;
 pub mod control;
 pub mod declarative;
@@ -207,7 +209,11 @@ impl Service {
                     .context
                     .bus
                     .recent_of(Some(&p.name), events_per_pipeline);
-                let camera = camera_state(&self.context.bus, &p.name);
+                let camera = if p.state == registry::PipelineState::Inactive {
+                    "off"
+                } else {
+                    camera_state(&self.context.bus, &p.name)
+                };
                 json!({
                     "name": p.name,
                     "topologyName": p.topology,
@@ -223,11 +229,13 @@ impl Service {
     }
 }
 
-/// The camera's connection as its last session event tells (among the events the process still
-/// keeps): `connected`, `failed` or `unknown`.
+/// The camera's connection as the pipeline's last session or lifecycle event tells (among the
+/// events the process still keeps): `connected`, `failed`, `connecting` (activated, no session
+/// event since), `off` (deactivated; an Inactive pipeline is always `off`) or `unknown`.
 fn camera_state(bus: &crate::bus::event_log::EventBus, pipeline: &str) -> &'static str {
+    let own = format!("/livePipelines/{pipeline}");
     let camera_event = bus.last_of(pipeline, |e| {
-        e.subject.contains("/sources/")
+        (e.subject.contains("/sources/")
             && matches!(
                 e.kind.as_str(),
                 "MediaSessionEstablished"
@@ -236,10 +244,17 @@ fn camera_state(bus: &crate::bus::event_log::EventBus, pipeline: &str) -> &'stat
                     | "ProtocolError"
                     | "MediaFormatError"
                     | "MediaSessionEnded"
-            )
+            ))
+            || (e.subject == own
+                && matches!(
+                    e.kind.as_str(),
+                    "LivePipelineActivated" | "LivePipelineDeactivated"
+                ))
     });
     match camera_event.as_ref().map(|e| e.kind.as_str()) {
         Some("MediaSessionEstablished") => "connected",
+        Some("LivePipelineActivated") => "connecting",
+        Some("LivePipelineDeactivated") => "off",
         Some(_) => "failed",
         None => "unknown",
     }

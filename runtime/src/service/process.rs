@@ -93,6 +93,7 @@ async fn serve(
         bus: bus.clone(),
         archives: Archives::new(store.clone(), bus.clone()),
         inputs: InputRouter::default(),
+        cameras: super::cameras::Cameras::default(),
         options: config.options.clone(),
     };
     let documents = config
