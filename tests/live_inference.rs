@@ -181,10 +181,11 @@ fn absent_then_slow_service_never_stalls_the_recording() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     };
-    let busy =
-        counter("vigil_extension_samples_skipped_total{node=\"inferenceClient\",reason=\"busy\"}");
+    let busy = counter(
+        "vigil_extension_samples_skipped_total{pipeline=\"slowservice\",node=\"inferenceClient\",reason=\"busy\"}",
+    );
     let backoff = counter(
-        "vigil_extension_samples_skipped_total{node=\"inferenceClient\",reason=\"backoff\"}",
+        "vigil_extension_samples_skipped_total{pipeline=\"slowservice\",node=\"inferenceClient\",reason=\"backoff\"}",
     );
     assert!(
         busy > 0,

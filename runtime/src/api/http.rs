@@ -35,8 +35,11 @@ pub async fn serve(
             "/metrics",
             get(|State(service): State<Arc<Service>>| async move {
                 (
-                    [("content-type", "text/plain; version=0.0.4")],
-                    service.context().bus.metrics().render(),
+                    [(
+                        "content-type",
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    service.metrics_text(),
                 )
             }),
         )

@@ -1,72 +1,291 @@
-//! Counters served as Prometheus text on `GET /metrics` (AVA served its metrics the same way,
-//! ava-spec §8.3). Each counter is a name plus labels; nodes keep an [`Counter`] handle and bump it
-//! without locking.
+//! The process's metrics, served on `GET /metrics` in the OpenMetrics text format (which
+//! Prometheus scrapes) through `prometheus-client`. AVA served its metrics the same way (ava-spec
+//! §8.3); its names are kept (`va_*`) beside ours (`vigil_*`).
+//!
+//! A metric is a family (a name, its help and type) of series, one per label set. Families are
+//! registered on first use; nodes keep the handle of their series ([`Counter`], [`Gauge`],
+//! [`FloatGauge`], [`Histogram`]) and update it without locking. A pipeline's series are removed
+//! when the pipeline is deleted ([`Metrics::forget_pipeline`]).
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use prometheus_client::metrics::counter::Counter as PromCounter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge as PromGauge;
+use prometheus_client::metrics::histogram::Histogram as PromHistogram;
+use prometheus_client::registry::Registry;
+
+/// A series' labels, in order.
+pub type Labels = Vec<(String, String)>;
 
 /// A monotonically increasing count.
-#[derive(Clone, Debug, Default)]
-pub struct Counter(Arc<AtomicU64>);
+pub type Counter = PromCounter<u64, AtomicU64>;
+/// A value that goes up and down.
+pub type Gauge = PromGauge<i64, std::sync::atomic::AtomicI64>;
+/// A floating-point value that goes up and down.
+pub type FloatGauge = PromGauge<f64, AtomicU64>;
+/// A distribution of observed values.
+pub type Histogram = PromHistogram;
 
-impl Counter {
-    /// Adds one.
-    pub fn inc(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
+type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
 
-    /// The current value.
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+/// Buckets of the guest call and latency histograms, in seconds: 10 µs to ~42 s.
+fn seconds_histogram() -> Histogram {
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.000_01, 4.0, 12,
+    ))
+}
+
+#[derive(Default)]
+struct Families {
+    counters: HashMap<String, Family<Labels, Counter>>,
+    gauges: HashMap<String, Family<Labels, Gauge>>,
+    float_gauges: HashMap<String, Family<Labels, FloatGauge>>,
+    histograms: HashMap<String, HistogramFamily>,
+}
+
+/// Which map of [`Families`] a series is in.
+#[derive(Clone, Copy)]
+enum Kind {
+    Counter,
+    Gauge,
+    FloatGauge,
+    Histogram,
+}
+
+#[derive(Default)]
+struct Inner {
+    registry: Registry,
+    families: Families,
+    /// The series made with a `pipeline` label, by pipeline: removed with it.
+    pipeline_series: HashMap<String, Vec<(Kind, String, Labels)>>,
+}
+
+impl Inner {
+    fn note(&mut self, kind: Kind, name: &str, labels: &Labels) {
+        if let Some((_, pipeline)) = labels.iter().find(|(k, _)| k == "pipeline") {
+            let series = self.pipeline_series.entry(pipeline.clone()).or_default();
+            if !series.iter().any(|(_, n, l)| n == name && l == labels) {
+                series.push((kind, name.to_string(), labels.clone()));
+            }
+        }
     }
 }
 
-/// Counters by (name, rendered labels), with their help text.
-type CounterMap = BTreeMap<(String, String), (String, Counter)>;
-
-/// Every counter of the process, by name and label set.
-#[derive(Clone, Debug, Default)]
+/// Every metric of the process; clone to share.
+#[derive(Clone, Default)]
 pub struct Metrics {
-    counters: Arc<Mutex<CounterMap>>,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+/// Labels as the exposition writes them. prometheus-client writes label values as given, so
+/// `\`, `"` and line feeds are escaped here (as OpenMetrics requires).
+fn labels_of(labels: &[(&str, &str)]) -> Labels {
+    labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), escape(v)))
+        .collect()
+}
+
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The help without its final full stop: the encoder adds one.
+fn help_text(help: &str) -> &str {
+    help.strip_suffix('.').unwrap_or(help)
+}
+
+/// A counter's family name: the encoder adds `_total`.
+fn counter_family(name: &str) -> &str {
+    name.strip_suffix("_total").unwrap_or(name)
 }
 
 impl Metrics {
-    /// The counter `name{labels}`, created on first use; `help` describes the metric.
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The counter `name{labels}` (exposed as `name`, which should end in `_total`), created on
+    /// first use; `help` describes the family.
     pub fn counter(&self, name: &str, help: &str, labels: &[(&str, &str)]) -> Counter {
-        let labels = labels
-            .iter()
-            .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
-            .collect::<Vec<_>>()
-            .join(",");
-        let Ok(mut map) = self.counters.lock() else {
-            return Counter::default();
-        };
-        map.entry((name.to_string(), labels))
-            .or_insert_with(|| (help.to_string(), Counter::default()))
-            .1
+        let mut inner = self.lock();
+        let Inner {
+            registry, families, ..
+        } = &mut *inner;
+        let family = families
+            .counters
+            .entry(name.to_string())
+            .or_insert_with(|| {
+                let family = Family::<Labels, Counter>::default();
+                registry.register(counter_family(name), help_text(help), family.clone());
+                family
+            });
+        let labels = labels_of(labels);
+        let series = family.get_or_create_owned(&labels);
+        inner.note(Kind::Counter, name, &labels);
+        series
+    }
+
+    /// The gauge `name{labels}`, created on first use.
+    pub fn gauge(&self, name: &str, help: &str, labels: &[(&str, &str)]) -> Gauge {
+        let mut inner = self.lock();
+        let Inner {
+            registry, families, ..
+        } = &mut *inner;
+        let family = families.gauges.entry(name.to_string()).or_insert_with(|| {
+            let family = Family::<Labels, Gauge>::default();
+            registry.register(name, help_text(help), family.clone());
+            family
+        });
+        let labels = labels_of(labels);
+        let series = family.get_or_create_owned(&labels);
+        inner.note(Kind::Gauge, name, &labels);
+        series
+    }
+
+    /// The floating-point gauge `name{labels}`, created on first use.
+    pub fn float_gauge(&self, name: &str, help: &str, labels: &[(&str, &str)]) -> FloatGauge {
+        let mut inner = self.lock();
+        let Inner {
+            registry, families, ..
+        } = &mut *inner;
+        let family = families
+            .float_gauges
+            .entry(name.to_string())
+            .or_insert_with(|| {
+                let family = Family::<Labels, FloatGauge>::default();
+                registry.register(name, help_text(help), family.clone());
+                family
+            });
+        let labels = labels_of(labels);
+        let series = family.get_or_create_owned(&labels);
+        inner.note(Kind::FloatGauge, name, &labels);
+        series
+    }
+
+    /// The histogram of seconds `name{labels}` (10 µs to ~42 s buckets), created on first use.
+    pub fn seconds_histogram(&self, name: &str, help: &str, labels: &[(&str, &str)]) -> Histogram {
+        let mut inner = self.lock();
+        let Inner {
+            registry, families, ..
+        } = &mut *inner;
+        let family = families
+            .histograms
+            .entry(name.to_string())
+            .or_insert_with(|| {
+                let family = HistogramFamily::new_with_constructor(seconds_histogram as fn() -> _);
+                registry.register(name, help_text(help), family.clone());
+                family
+            });
+        let labels = labels_of(labels);
+        let series = family.get_or_create_owned(&labels);
+        inner.note(Kind::Histogram, name, &labels);
+        series
+    }
+
+    /// Sets the gauges of family `name` to exactly `series` (others removed): state that is
+    /// read when scraped, such as how many pipelines are in each state.
+    pub fn set_gauges(&self, name: &str, help: &str, series: &[(Labels, i64)]) {
+        let family = self.gauge_family(name, help);
+        family.clear();
+        for (labels, value) in series {
+            let labels: Labels = labels.iter().map(|(k, v)| (k.clone(), escape(v))).collect();
+            family.get_or_create(&labels).set(*value);
+        }
+    }
+
+    fn gauge_family(&self, name: &str, help: &str) -> Family<Labels, Gauge> {
+        let mut inner = self.lock();
+        let Inner {
+            registry, families, ..
+        } = &mut *inner;
+        families
+            .gauges
+            .entry(name.to_string())
+            .or_insert_with(|| {
+                let family = Family::<Labels, Gauge>::default();
+                registry.register(name, help_text(help), family.clone());
+                family
+            })
             .clone()
     }
 
-    /// Prometheus text exposition format.
+    /// Removes every series labelled `pipeline="<name>"` (the pipeline was deleted).
+    pub fn forget_pipeline(&self, pipeline: &str) {
+        let mut inner = self.lock();
+        let series = inner.pipeline_series.remove(pipeline).unwrap_or_default();
+        let f = &inner.families;
+        for (kind, name, labels) in series {
+            match kind {
+                Kind::Counter => f.counters.get(&name).map(|x| x.remove(&labels)),
+                Kind::Gauge => f.gauges.get(&name).map(|x| x.remove(&labels)),
+                Kind::FloatGauge => f.float_gauges.get(&name).map(|x| x.remove(&labels)),
+                Kind::Histogram => f.histograms.get(&name).map(|x| x.remove(&labels)),
+            };
+        }
+    }
+
+    /// The OpenMetrics text exposition (ends with `# EOF`).
     pub fn render(&self) -> String {
-        let Ok(map) = self.counters.lock() else {
-            return String::new();
-        };
+        let inner = self.lock();
         let mut out = String::new();
-        let mut last = "";
-        for ((name, labels), (help, counter)) in map.iter() {
-            if name != last {
-                out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
-                last = name;
-            }
-            if labels.is_empty() {
-                out.push_str(&format!("{name} {}\n", counter.get()));
-            } else {
-                out.push_str(&format!("{name}{{{labels}}} {}\n", counter.get()));
-            }
+        if prometheus_client::encoding::text::encode(&mut out, &inner.registry).is_err() {
+            return String::new();
         }
         out
+    }
+}
+
+/// The average and maximum of values observed over the last minute, kept in two gauges
+/// (AVA's `va_cumulative_latency_seconds_average` and `_max`).
+pub struct MinuteWindow {
+    average: FloatGauge,
+    max: FloatGauge,
+    started: Instant,
+    sum: f64,
+    count: u64,
+    peak: f64,
+}
+
+impl MinuteWindow {
+    /// A window reporting into `average` and `max`.
+    pub fn new(average: FloatGauge, max: FloatGauge) -> Self {
+        Self {
+            average,
+            max,
+            started: Instant::now(),
+            sum: 0.0,
+            count: 0,
+            peak: 0.0,
+        }
+    }
+
+    /// Adds one observation; the window restarts once a minute has passed.
+    pub fn observe(&mut self, value: f64) {
+        if self.started.elapsed() >= Duration::from_secs(60) {
+            self.started = Instant::now();
+            self.sum = 0.0;
+            self.count = 0;
+            self.peak = 0.0;
+        }
+        self.sum += value;
+        self.count += 1;
+        self.peak = self.peak.max(value);
+        self.average.set(self.sum / self.count as f64);
+        self.max.set(self.peak);
     }
 }
 
@@ -75,7 +294,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counters_render_as_prometheus_text() {
+    fn series_render_as_openmetrics_text() {
         let m = Metrics::default();
         let a = m.counter("vigil_x_total", "Xs.", &[("node", "a\"b")]);
         a.inc();
@@ -85,9 +304,55 @@ mod tests {
             m.counter("vigil_x_total", "Xs.", &[("node", "a\"b")]).get(),
             2
         );
-        assert_eq!(
-            m.render(),
-            "# HELP vigil_x_total Xs.\n# TYPE vigil_x_total counter\nvigil_x_total{node=\"a\\\"b\"} 2\nvigil_x_total{node=\"c\"} 1\n"
+        m.seconds_histogram("vigil_call_seconds", "Calls.", &[("node", "f")])
+            .observe(0.001);
+        let text = m.render();
+        assert!(text.contains("# TYPE vigil_x counter\n"), "{text}");
+        assert!(text.contains("# HELP vigil_x Xs.\n"), "{text}");
+        assert!(text.contains("vigil_x_total{node=\"c\"} 1\n"), "{text}");
+        assert!(
+            text.contains("vigil_x_total{node=\"a\\\"b\"} 2\n"),
+            "{text}"
         );
+        assert!(
+            text.contains("vigil_call_seconds_count{node=\"f\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn a_deleted_pipeline_takes_its_series_along() {
+        let m = Metrics::default();
+        m.counter("vigil_f_total", "F.", &[("pipeline", "a"), ("node", "n")])
+            .inc();
+        m.counter("vigil_f_total", "F.", &[("pipeline", "b"), ("node", "n")])
+            .inc();
+        m.seconds_histogram("vigil_h_seconds", "H.", &[("pipeline", "a")]);
+        m.forget_pipeline("a");
+        let text = m.render();
+        assert!(!text.contains("pipeline=\"a\""), "{text}");
+        assert!(text.contains("pipeline=\"b\""), "{text}");
+    }
+
+    #[test]
+    fn set_gauges_replaces_the_family() {
+        let m = Metrics::default();
+        let l = |s: &str| vec![("state".to_string(), s.to_string())];
+        m.set_gauges("vigil_p", "P.", &[(l("Active"), 2), (l("Inactive"), 1)]);
+        m.set_gauges("vigil_p", "P.", &[(l("Active"), 3)]);
+        let text = m.render();
+        assert!(text.contains("vigil_p{state=\"Active\"} 3\n"), "{text}");
+        assert!(!text.contains("Inactive"), "{text}");
+    }
+
+    #[test]
+    fn the_window_keeps_average_and_peak() {
+        let m = Metrics::default();
+        let (avg, max) = (m.float_gauge("a", "A.", &[]), m.float_gauge("b", "B.", &[]));
+        let mut w = MinuteWindow::new(avg.clone(), max.clone());
+        w.observe(1.0);
+        w.observe(3.0);
+        assert_eq!((avg.get(), max.get()), (2.0, 3.0));
     }
 }

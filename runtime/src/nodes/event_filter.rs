@@ -37,8 +37,9 @@ impl EventFilterNode {
             "node '{name}': {} is not an event filter",
             module.origin
         );
-        let host = FilterHost::new(name, module, settings, Limits::default())
+        let mut host = FilterHost::new(name, module, settings, Limits::default())
             .with_context(|| format!("node '{name}'"))?;
+        host.time_calls(events.metrics().guest_calls(events.pipeline(), name));
         Ok(Self {
             subject,
             events,

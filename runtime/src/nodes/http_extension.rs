@@ -74,6 +74,7 @@ impl Sampler {
 /// Counters of one node (also on `GET /metrics`).
 #[derive(Clone, Debug)]
 struct NodeCounters {
+    dropped: Counter,
     sent: Counter,
     skipped_busy: Counter,
     skipped_backoff: Counter,
@@ -296,30 +297,32 @@ impl HttpExtensionNode {
     fn caller(config: &HttpExtensionConfig, subject: String, bus: EventBus) -> Result<Caller> {
         let node = subject.rsplit('/').next().unwrap_or_default().to_string();
         let m = bus.metrics();
+        let pipeline = bus.pipeline().to_string();
         let skipped = |reason: &str| {
             m.counter(
                 "vigil_extension_samples_skipped_total",
                 "Sampled frames an HttpExtension did not send, by reason.",
-                &[("node", &node), ("reason", reason)],
+                &[("pipeline", &pipeline), ("node", &node), ("reason", reason)],
             )
         };
         let counters = NodeCounters {
+            dropped: m.data_dropped(&pipeline, &node, "video"),
             sent: m.counter(
                 "vigil_extension_requests_total",
                 "Requests an HttpExtension sent.",
-                &[("node", &node)],
+                &[("pipeline", &pipeline), ("node", &node)],
             ),
             skipped_busy: skipped("busy"),
             skipped_backoff: skipped("backoff"),
             inferences: m.counter(
                 "vigil_extension_inference_events_total",
                 "Inference events an HttpExtension produced.",
-                &[("node", &node)],
+                &[("pipeline", &pipeline), ("node", &node)],
             ),
             failures: m.counter(
                 "vigil_extension_failures_total",
                 "Requests that failed (network error, timeout, bad answer).",
-                &[("node", &node)],
+                &[("pipeline", &pipeline), ("node", &node)],
             ),
         };
         Ok(Caller {
@@ -349,11 +352,13 @@ impl HttpExtensionNode {
         let mut state = self.caller.lock_state();
         if state.blocked_until.is_some_and(|until| pts < until) {
             self.caller.counters.skipped_backoff.inc();
+            self.caller.counters.dropped.inc();
             return None;
         }
         state.blocked_until = None;
         if state.busy {
             self.caller.counters.skipped_busy.inc();
+            self.caller.counters.dropped.inc();
             let skipped = self.caller.counters.skipped_busy.get();
             if skipped % 100 == 1 {
                 self.caller.bus.emit(Event::new(
@@ -399,7 +404,10 @@ impl HttpExtensionNode {
                 match tx.try_send(job) {
                     Ok(()) => {}
                     // The previous frame is still queued: this one is skipped.
-                    Err(TrySendError::Full(_)) => self.caller.counters.skipped_busy.inc(),
+                    Err(TrySendError::Full(_)) => {
+                        self.caller.counters.skipped_busy.inc();
+                        self.caller.counters.dropped.inc();
+                    }
                     Err(TrySendError::Disconnected(_)) => self
                         .caller
                         .request_failed(pts, "the node's request thread has stopped"),

@@ -185,7 +185,7 @@ fn a_panic_on_the_request_thread_leaves_the_node_free_for_the_next_frame() {
     );
     let metrics = bus.metrics().render();
     assert!(
-        metrics.contains("vigil_extension_failures_total{node=\"ext\"} 1"),
+        metrics.contains("vigil_extension_failures_total{pipeline=\"p\",node=\"ext\"} 1"),
         "the panic counts as one failed request:\n{metrics}"
     );
 }

@@ -80,8 +80,9 @@ impl MotionNode {
         events: EventBus,
     ) -> Result<Self> {
         let module = source.load().with_context(|| format!("node '{name}'"))?;
-        let host = FilterHost::new(name, module, settings, Limits::default())
+        let mut host = FilterHost::new(name, module, settings, Limits::default())
             .with_context(|| format!("node '{name}'"))?;
+        host.time_calls(events.metrics().guest_calls(events.pipeline(), name));
         Ok(Self {
             subject,
             events,

@@ -19,7 +19,7 @@ use super::faults::{Fault, panic_text, spawn_guarded};
 use super::live_core::{CoreInput, FrameFeed, LiveCore, SharedCore, TICK, lock};
 use super::plan::{PipelinePlan, SinkPlan};
 use super::routing::EventRouter;
-use super::sink_queue::sink_queue;
+use super::sink_queue::sink_queue_with_depth;
 use super::sinks::MediaSink;
 use crate::bus::event::Event as BusEvent;
 use crate::bus::event::node_subject;
@@ -176,7 +176,10 @@ fn start(plan: &PipelinePlan, context: &LiveContext, bus: &EventBus) -> Result<S
     for gate in &plan.gates {
         let mut gate_senders = Vec::new();
         for sink in &gate.sinks {
-            let (tx, rx) = sink_queue();
+            let metrics = bus.metrics();
+            let depth = metrics.queue_depth(&plan.pipeline, sink_name(sink));
+            let (tx, rx) = sink_queue_with_depth(Some(depth));
+            let mut counted = SinkCounters::new(&plan.pipeline, sink_name(sink), metrics);
             let (sink, dir, bus) = (sink.clone(), archive_dir.clone(), bus.clone());
             threads.push(spawn_guarded(
                 format!("sink {}", sink_name(&sink)),
@@ -185,6 +188,7 @@ fn start(plan: &PipelinePlan, context: &LiveContext, bus: &EventBus) -> Result<S
                     let mut sink = MediaSink::new(&sink, &dir, &bus);
                     while let Some(commands) = rx.recv_all() {
                         for c in commands {
+                            counted.count(&c);
                             sink.handle(c);
                         }
                     }
@@ -208,6 +212,10 @@ fn start(plan: &PipelinePlan, context: &LiveContext, bus: &EventBus) -> Result<S
             let _ = deliver.send((i, e));
         });
         let (ready_tx, ready_rx) = std_mpsc::channel::<Result<()>>();
+        let dropped = bus
+            .metrics()
+            .data_dropped(&plan.pipeline, &camera_name, "video");
+        let decoded = bus.metrics().decoded_frames(&plan.pipeline, &camera_name);
         let (thread_plan, bus) = (plan.clone(), bus.clone());
         threads.push(spawn_guarded(
             format!("decode {}", plan.pipeline),
@@ -226,6 +234,7 @@ fn start(plan: &PipelinePlan, context: &LiveContext, bus: &EventBus) -> Result<S
                 };
                 let mut last_check = Instant::now();
                 while let Ok(sample) = rx.recv() {
+                    decoded.inc();
                     if last_check.elapsed() > TICK {
                         last_check = Instant::now();
                         hub.check_for_new_modules(sample.pts);
@@ -243,6 +252,7 @@ fn start(plan: &PipelinePlan, context: &LiveContext, bus: &EventBus) -> Result<S
             subject: camera_subject.clone(),
             queue: tx,
             skipping: false,
+            dropped,
         });
     }
     drop(analytics_tx);
@@ -291,6 +301,43 @@ fn start(plan: &PipelinePlan, context: &LiveContext, bus: &EventBus) -> Result<S
         camera_session,
         archive,
     })
+}
+
+/// A media sink's metrics: frames and bytes it was given to write, recordings it started, and
+/// the latency of its frames from their arrival.
+struct SinkCounters {
+    frames: crate::bus::metrics::Counter,
+    bytes: crate::bus::metrics::Counter,
+    recordings: crate::bus::metrics::Counter,
+    latency: crate::bus::metrics::MinuteWindow,
+}
+
+impl SinkCounters {
+    fn new(pipeline: &str, node: &str, metrics: &crate::bus::metrics::Metrics) -> Self {
+        Self {
+            frames: metrics.node_frames(pipeline, node),
+            bytes: metrics.node_bytes(pipeline, node),
+            recordings: metrics.recordings(pipeline, node),
+            latency: metrics.latency_window(pipeline, node),
+        }
+    }
+
+    fn count(&mut self, command: &crate::nodes::gate_node::ClipCommand) {
+        use crate::nodes::gate_node::ClipCommand;
+        match command {
+            ClipCommand::Start { .. } => {
+                self.recordings.inc();
+            }
+            ClipCommand::Sample(s) => {
+                self.frames.inc();
+                self.bytes.inc_by(s.data.len() as u64);
+                // Sample times are the wall clock at their arrival (rtsp_source's anchor).
+                let age = crate::nodes::rtsp_source::wall_now() - s.pts;
+                self.latency.observe(age.as_secs_f64().max(0.0));
+            }
+            _ => {}
+        }
+    }
 }
 
 fn sink_name(sink: &SinkPlan) -> &str {

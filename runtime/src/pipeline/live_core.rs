@@ -44,6 +44,8 @@ pub struct FrameFeed {
     pub queue: std_mpsc::SyncSender<VideoSample>,
     /// True while frames are dropped until the next key frame.
     pub skipping: bool,
+    /// Frames dropped (`va_data_dropped_total`).
+    pub dropped: crate::bus::metrics::Counter,
 }
 
 /// The pipeline's shared state; see the module's doc.
@@ -77,10 +79,19 @@ impl LiveCore {
         router: EventRouter,
     ) -> Self {
         let queued = senders.iter().map(|_| Vec::new()).collect();
+        let counters = plan
+            .gates
+            .iter()
+            .map(|g| GateCounters::new(bus.metrics(), &plan.pipeline, &g.name))
+            .collect();
         Self {
             engine: Engine::new(plan, bus.clone(), router),
             bus,
-            feeds: SinkFeeds { senders, queued },
+            feeds: SinkFeeds {
+                senders,
+                queued,
+                counters,
+            },
             frame_feeds,
             last_sample: None,
             last_housekeeping: Instant::now(),
@@ -114,9 +125,13 @@ impl LiveCore {
             // P-frame whose reference it missed).
             let was_skipping = feed.skipping;
             if was_skipping && !sample.key_frame {
+                feed.dropped.inc();
                 continue;
             }
             feed.skipping = feed.queue.try_send(sample.clone()).is_err();
+            if feed.skipping {
+                feed.dropped.inc();
+            }
             if feed.skipping && !was_skipping {
                 self.bus.emit(Event::new(
                     EventClass::Diagnostics,
@@ -252,10 +267,47 @@ struct SinkFeeds {
     senders: Vec<Vec<SinkQueueSender>>,
     /// Per gate, the commands not sent yet.
     queued: Vec<Vec<ClipCommand>>,
+    /// Per gate, its metrics.
+    counters: Vec<GateCounters>,
+}
+
+/// A gate's metrics: openings, and the frames and bytes it passed to its sinks.
+struct GateCounters {
+    openings: crate::bus::metrics::Counter,
+    frames: crate::bus::metrics::Counter,
+    bytes: crate::bus::metrics::Counter,
+}
+
+impl GateCounters {
+    fn new(metrics: &crate::bus::metrics::Metrics, pipeline: &str, gate: &str) -> Self {
+        Self {
+            openings: metrics.gate_openings(pipeline, gate),
+            frames: metrics.node_frames(pipeline, gate),
+            bytes: metrics.node_bytes(pipeline, gate),
+        }
+    }
+
+    fn count(&self, commands: &[ClipCommand]) {
+        for c in commands {
+            match c {
+                ClipCommand::Start { .. } => {
+                    self.openings.inc();
+                }
+                ClipCommand::Sample(s) => {
+                    self.frames.inc();
+                    self.bytes.inc_by(s.data.len() as u64);
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
 impl SinkFeed for SinkFeeds {
     fn feed(&mut self, gate: usize, commands: Vec<ClipCommand>) {
+        if let Some(counters) = self.counters.get(gate) {
+            counters.count(&commands);
+        }
         if let Some(queued) = self.queued.get_mut(gate) {
             queued.extend(commands);
         }

@@ -12,6 +12,8 @@ use crate::nodes::gate_node::ClipCommand;
 struct Shared {
     state: Mutex<State>,
     ready: Condvar,
+    /// How many commands wait, for the metrics.
+    depth: Option<crate::bus::metrics::Gauge>,
 }
 
 impl Shared {
@@ -41,7 +43,17 @@ pub struct SinkQueueReceiver {
 
 /// A new queue.
 pub fn sink_queue() -> (SinkQueueSender, SinkQueueReceiver) {
-    let shared = Arc::new(Shared::default());
+    sink_queue_with_depth(None)
+}
+
+/// A new queue whose length is kept in `depth`.
+pub fn sink_queue_with_depth(
+    depth: Option<crate::bus::metrics::Gauge>,
+) -> (SinkQueueSender, SinkQueueReceiver) {
+    let shared = Arc::new(Shared {
+        depth,
+        ..Shared::default()
+    });
     (
         SinkQueueSender {
             shared: shared.clone(),
@@ -56,6 +68,9 @@ impl SinkQueueSender {
         {
             let mut state = self.shared.lock();
             state.commands.extend(commands);
+            if let Some(depth) = &self.shared.depth {
+                depth.set(state.commands.len() as i64);
+            }
         }
         self.shared.ready.notify_one();
     }
@@ -78,6 +93,9 @@ impl SinkQueueReceiver {
         let mut state = self.shared.lock();
         loop {
             if !state.commands.is_empty() {
+                if let Some(depth) = &self.shared.depth {
+                    depth.set(0);
+                }
                 return Some(state.commands.drain(..).collect());
             }
             if state.closed {

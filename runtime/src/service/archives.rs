@@ -79,6 +79,30 @@ impl Archives {
         })
     }
 
+    /// Per open archive directory, the segments that wait for the object store (an archive
+    /// whose catalog cannot be read is left out); nothing without a store.
+    pub fn uploads_pending(&self) -> Vec<(String, i64)> {
+        if self.store.is_none() {
+            return Vec::new();
+        }
+        let dirs: Vec<PathBuf> = {
+            let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+            open.keys().cloned().collect()
+        };
+        dirs.into_iter()
+            .filter_map(|dir| {
+                let catalog = crate::archive::catalog::Catalog::open(&dir).ok()?;
+                let pending = catalog
+                    .all_segments()
+                    .ok()?
+                    .into_iter()
+                    .filter(|s| s.local && !s.uploaded)
+                    .count();
+                Some((dir.display().to_string(), pending as i64))
+            })
+            .collect()
+    }
+
     fn release(&self, dir: &Path) {
         let finished = {
             let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());

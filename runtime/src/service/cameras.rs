@@ -38,6 +38,34 @@ struct Member {
     subscriber: Subscriber,
     /// Joined a running session: media starts at the next key frame.
     waiting_for_key_frame: bool,
+    counters: SourceCounters,
+}
+
+/// What a pipeline's source node received: `va_received_bytes_total`, and its frames and
+/// bytes passed on.
+struct SourceCounters {
+    received: crate::bus::metrics::Counter,
+    frames: crate::bus::metrics::Counter,
+    bytes: crate::bus::metrics::Counter,
+}
+
+impl SourceCounters {
+    fn count(&self, items: &[MediaItem]) {
+        let mut bytes = 0;
+        for item in items {
+            match item {
+                MediaItem::Video(v) => {
+                    self.frames.inc();
+                    bytes += v.data.len() as u64;
+                }
+                MediaItem::Audio(a) => bytes += a.data.len() as u64,
+            }
+        }
+        if bytes > 0 {
+            self.received.inc_by(bytes);
+            self.bytes.inc_by(bytes);
+        }
+    }
 }
 
 #[derive(Default)]
@@ -168,10 +196,19 @@ impl Cameras {
 }
 
 fn member(id: u64, subscriber: Subscriber, waiting_for_key_frame: bool) -> Member {
+    let metrics = subscriber.bus.metrics();
+    let pipeline = subscriber.bus.pipeline();
+    let node = subscriber.subject.rsplit('/').next().unwrap_or_default();
+    let counters = SourceCounters {
+        received: metrics.received_bytes(pipeline, node),
+        frames: metrics.node_frames(pipeline, node),
+        bytes: metrics.node_bytes(pipeline, node),
+    };
     Member {
         id,
         subscriber,
         waiting_for_key_frame,
+        counters,
     }
 }
 
@@ -254,6 +291,7 @@ impl MediaOut for FanOut {
                     None => items.clear(),
                 }
             }
+            member.counters.count(&items);
             if !member.subscriber.out.deliver(items, paced) {
                 gone.push(member.id);
             }

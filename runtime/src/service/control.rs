@@ -306,6 +306,7 @@ impl Service {
             return answer;
         }
         registry.pipelines.remove(name);
+        self.context.bus.metrics().forget_pipeline(name);
         Response::ok(200, Value::Null)
     }
 

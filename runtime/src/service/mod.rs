@@ -229,6 +229,37 @@ impl Service {
     }
 }
 
+impl Service {
+    /// The metrics as a scrape reads them, the service's state gauges set first (pipelines by
+    /// state and active ones by topology, uploads pending per archive).
+    pub fn metrics_text(&self) -> String {
+        let (active, by_state) = {
+            let registry = self.registry();
+            let mut active: std::collections::BTreeMap<String, i64> =
+                registry.topologies.keys().map(|t| (t.clone(), 0)).collect();
+            let mut by_state: std::collections::BTreeMap<String, i64> =
+                ["Inactive", "Activating", "Active", "Deactivating"]
+                    .iter()
+                    .map(|s| (s.to_string(), 0))
+                    .collect();
+            for p in registry.pipelines.values() {
+                *by_state.entry(p.state.as_str().to_string()).or_default() += 1;
+                if p.state == registry::PipelineState::Active {
+                    *active.entry(p.topology.clone()).or_default() += 1;
+                }
+            }
+            (
+                active.into_iter().collect::<Vec<_>>(),
+                by_state.into_iter().collect::<Vec<_>>(),
+            )
+        };
+        let pending = tokio::task::block_in_place(|| self.context.archives.uploads_pending());
+        let metrics = self.context.bus.metrics();
+        metrics.set_service_state(&active, &by_state, &pending);
+        metrics.render()
+    }
+}
+
 /// The camera's connection as the pipeline's last session or lifecycle event tells (among the
 /// events the process still keeps): `connected`, `failed`, `connecting` (activated, no session
 /// event since), `off` (deactivated; an Inactive pipeline is always `off`) or `unknown`.

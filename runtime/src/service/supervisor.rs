@@ -136,6 +136,7 @@ async fn keep_running(
             _ = stop.wait_for(|s| *s) => return,
         }
         status.restarts.fetch_add(1, Ordering::Relaxed);
+        bus.metrics().pipeline_restarts(&plan.pipeline).inc();
         backoff = (backoff * 2).min(MAX_RESTART);
     }
 }

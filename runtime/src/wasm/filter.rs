@@ -67,6 +67,7 @@ pub struct FilterHost {
     request: Option<FrameRequest>,
     failures: u32,
     backoff_until_ns: i64,
+    calls: Option<crate::bus::metrics::Histogram>,
 }
 
 const FAULTS_BEFORE_BACKOFF: u32 = 3;
@@ -89,11 +90,17 @@ impl FilterHost {
             request: None,
             failures: 0,
             backoff_until_ns: i64::MIN,
+            calls: None,
         };
         let (live, request) = host.instantiate(&host.module.clone())?;
         host.live = Some(live);
         host.request = request;
         Ok(host)
+    }
+
+    /// Times every call into the component in `histogram` (seconds).
+    pub fn time_calls(&mut self, histogram: crate::bus::metrics::Histogram) {
+        self.calls = Some(histogram);
     }
 
     /// The module running now.
@@ -224,7 +231,12 @@ impl FilterHost {
         };
         live.store.data_mut().now_ns = now_ns;
         live.store.set_epoch_deadline(deadline_ticks);
-        match f(live) {
+        let started = std::time::Instant::now();
+        let result = f(live);
+        if let Some(calls) = &self.calls {
+            calls.observe(started.elapsed().as_secs_f64());
+        }
+        match result {
             Ok(v) => {
                 self.failures = 0;
                 Outcome::Done(v)
