@@ -181,9 +181,11 @@ impl Fmp4Writer {
         self.flush(end)
     }
 
+    /// `t` in ticks of the track, rounded to the nearest: a time read back from ticks (replay
+    /// reads them as whole nanoseconds, a little less) comes back to the same tick.
     fn ticks(&self, t: MediaTime) -> i64 {
         let nanos = i128::from((t - self.base).as_nanos());
-        (nanos * i128::from(TIMESCALE)).div_euclid(1_000_000_000) as i64
+        (nanos * i128::from(TIMESCALE) + 500_000_000).div_euclid(1_000_000_000) as i64
     }
 
     fn flush(&mut self, next_dts: Option<MediaTime>) -> Option<Fragment> {
