@@ -5,32 +5,13 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::peers::{Peer, camera, free_port, http_post, wait_for_port};
-use support::service::{call, count_of, wait_until};
+use support::peers::{camera, free_port, http_post};
+use support::service::{call, count_of, serve_with, wait_until};
 use support::{clips, mp4_files, probe, repo, temp_dir};
-
-fn serve_config(dir: &Path, config: &Path, http_port: u16) -> Peer {
-    let log = std::fs::File::create(dir.join("serve.log")).expect("log");
-    let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .arg("serve")
-        .arg("--config")
-        .arg(config)
-        .args(["--http", &format!("127.0.0.1:{http_port}")])
-        .arg("--event-log")
-        .arg(dir.join("events.jsonl"))
-        .current_dir(repo())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("vigil serve starts");
-    wait_for_port(http_port);
-    Peer { child }
-}
 
 fn pipeline_doc(name: &str, cam_port: u16, out: &Path) -> Value {
     json!({
@@ -120,7 +101,11 @@ fn a_changed_file_restarts_only_its_pipeline() {
         );
     }
     let log = dir.join("events.jsonl");
-    let mut vigil = serve_config(&dir, &config, http_port);
+    let mut vigil = serve_with(
+        &dir,
+        http_port,
+        &["--config", config.to_str().expect("path")],
+    );
     wait_until(
         "the three pipelines connect",
         Duration::from_secs(30),

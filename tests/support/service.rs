@@ -13,6 +13,15 @@ use super::repo;
 /// `vigil serve --data-dir DIR/data --http 127.0.0.1:PORT --event-log DIR/events.jsonl` plus
 /// `extra`; its log goes to `DIR/serve.log` (appended, so restarts keep theirs).
 pub fn serve(dir: &Path, http_port: u16, extra: &[&str]) -> Peer {
+    let data = dir.join("data");
+    let mut args = vec!["--data-dir", data.to_str().unwrap_or("data")];
+    args.extend_from_slice(extra);
+    serve_with(dir, http_port, &args)
+}
+
+/// `vigil serve ARGS --http 127.0.0.1:PORT --event-log DIR/events.jsonl`; its log goes to
+/// `DIR/serve.log` (appended).
+pub fn serve_with(dir: &Path, http_port: u16, args: &[&str]) -> Peer {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -20,12 +29,10 @@ pub fn serve(dir: &Path, http_port: u16, extra: &[&str]) -> Peer {
         .expect("log");
     let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
         .arg("serve")
-        .arg("--data-dir")
-        .arg(dir.join("data"))
+        .args(args)
         .args(["--http", &format!("127.0.0.1:{http_port}")])
         .arg("--event-log")
         .arg(dir.join("events.jsonl"))
-        .args(extra)
         .current_dir(repo())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())

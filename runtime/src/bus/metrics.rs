@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::counter::Counter as PromCounter;
-use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::gauge::Gauge as PromGauge;
 use prometheus_client::metrics::histogram::Histogram as PromHistogram;
 use prometheus_client::registry::Registry;
@@ -121,78 +121,84 @@ impl Metrics {
     /// The counter `name{labels}` (exposed as `name`, which should end in `_total`), created on
     /// first use; `help` describes the family.
     pub fn counter(&self, name: &str, help: &str, labels: &[(&str, &str)]) -> Counter {
-        let mut inner = self.lock();
-        let Inner {
-            registry, families, ..
-        } = &mut *inner;
-        let family = families
-            .counters
-            .entry(name.to_string())
-            .or_insert_with(|| {
-                let family = Family::<Labels, Counter>::default();
-                registry.register(counter_family(name), help_text(help), family.clone());
-                family
-            });
-        let labels = labels_of(labels);
-        let series = family.get_or_create_owned(&labels);
-        inner.note(Kind::Counter, name, &labels);
-        series
+        self.series(
+            Kind::Counter,
+            name,
+            help,
+            labels,
+            |f| &mut f.counters,
+            Family::default,
+        )
     }
 
     /// The gauge `name{labels}`, created on first use.
     pub fn gauge(&self, name: &str, help: &str, labels: &[(&str, &str)]) -> Gauge {
-        let mut inner = self.lock();
-        let Inner {
-            registry, families, ..
-        } = &mut *inner;
-        let family = families.gauges.entry(name.to_string()).or_insert_with(|| {
-            let family = Family::<Labels, Gauge>::default();
-            registry.register(name, help_text(help), family.clone());
-            family
-        });
-        let labels = labels_of(labels);
-        let series = family.get_or_create_owned(&labels);
-        inner.note(Kind::Gauge, name, &labels);
-        series
+        self.series(
+            Kind::Gauge,
+            name,
+            help,
+            labels,
+            |f| &mut f.gauges,
+            Family::default,
+        )
     }
 
     /// The floating-point gauge `name{labels}`, created on first use.
     pub fn float_gauge(&self, name: &str, help: &str, labels: &[(&str, &str)]) -> FloatGauge {
-        let mut inner = self.lock();
-        let Inner {
-            registry, families, ..
-        } = &mut *inner;
-        let family = families
-            .float_gauges
-            .entry(name.to_string())
-            .or_insert_with(|| {
-                let family = Family::<Labels, FloatGauge>::default();
-                registry.register(name, help_text(help), family.clone());
-                family
-            });
-        let labels = labels_of(labels);
-        let series = family.get_or_create_owned(&labels);
-        inner.note(Kind::FloatGauge, name, &labels);
-        series
+        self.series(
+            Kind::FloatGauge,
+            name,
+            help,
+            labels,
+            |f| &mut f.float_gauges,
+            Family::default,
+        )
     }
 
     /// The histogram of seconds `name{labels}` (10 µs to ~42 s buckets), created on first use.
     pub fn seconds_histogram(&self, name: &str, help: &str, labels: &[(&str, &str)]) -> Histogram {
+        self.series(
+            Kind::Histogram,
+            name,
+            help,
+            labels,
+            |f| &mut f.histograms,
+            || HistogramFamily::new_with_constructor(seconds_histogram as fn() -> _),
+        )
+    }
+
+    /// The series `name{labels}` of the family in `map`, the family made by `new` and
+    /// registered on first use.
+    fn series<M, C>(
+        &self,
+        kind: Kind,
+        name: &str,
+        help: &str,
+        labels: &[(&str, &str)],
+        map: impl FnOnce(&mut Families) -> &mut HashMap<String, Family<Labels, M, C>>,
+        new: impl FnOnce() -> Family<Labels, M, C>,
+    ) -> M
+    where
+        M: Clone,
+        C: MetricConstructor<M>,
+        Family<Labels, M, C>: prometheus_client::registry::Metric + Clone,
+    {
         let mut inner = self.lock();
         let Inner {
             registry, families, ..
         } = &mut *inner;
-        let family = families
-            .histograms
-            .entry(name.to_string())
-            .or_insert_with(|| {
-                let family = HistogramFamily::new_with_constructor(seconds_histogram as fn() -> _);
-                registry.register(name, help_text(help), family.clone());
-                family
-            });
+        let family = map(families).entry(name.to_string()).or_insert_with(|| {
+            let family = new();
+            let exposed = match kind {
+                Kind::Counter => counter_family(name),
+                _ => name,
+            };
+            registry.register(exposed, help_text(help), family.clone());
+            family
+        });
         let labels = labels_of(labels);
         let series = family.get_or_create_owned(&labels);
-        inner.note(Kind::Histogram, name, &labels);
+        inner.note(kind, name, &labels);
         series
     }
 
