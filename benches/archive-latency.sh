@@ -56,7 +56,7 @@ def seen(kind):
         return any(json.loads(l)["properties"]["eventType"].endswith(kind) for l in open(log))
     except Exception:
         return False
-req = urllib.request.Request(f"{base}/pipelines/bench/inputs/recordingTrigger", data=b"{}", method="POST")
+req = urllib.request.Request(f"{base}/pipelines/bench/inputs/recordingTrigger", data=b"{}", method="POST", headers={"content-type": "application/json"})
 t0 = time.time()
 urllib.request.urlopen(req)
 while "#EXTINF" not in manifest():

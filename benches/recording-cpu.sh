@@ -62,7 +62,7 @@ for i in $(seq "$STREAMS"); do
 done
 sleep 3
 for i in $(seq "$STREAMS"); do
-    curl -s -o /dev/null -X POST -d '{}' "http://127.0.0.1:$((19000 + i))/pipelines/s$i/inputs/recordingTrigger"
+    curl -s -o /dev/null -X POST -H 'content-type: application/json' -d '{}' "http://127.0.0.1:$((19000 + i))/pipelines/s$i/inputs/recordingTrigger"
 done
 sleep 12   # the pre-roll buffers fill (10 s) before measuring
 start=0; sys0=0; sw0=0

@@ -182,7 +182,7 @@ pub fn mqtt_publish(port: u16, topic: &str, payload: &str) {
     assert!(status.success());
 }
 
-/// POSTs `body` to `url` with curl; returns the HTTP status.
+/// POSTs `body` (as JSON) to `url` with curl; returns the HTTP status.
 pub fn http_post(url: &str, body: &str) -> u16 {
     let out = Command::new("curl")
         .args([
@@ -193,7 +193,9 @@ pub fn http_post(url: &str, body: &str) -> u16 {
             "%{http_code}",
             "-X",
             "POST",
-            "-d",
+            "-H",
+            "content-type: application/json",
+            "--data-binary",
             body,
             url,
         ])

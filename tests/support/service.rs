@@ -19,9 +19,15 @@ pub fn serve(dir: &Path, http_port: u16, extra: &[&str]) -> Peer {
     serve_with(dir, http_port, &args)
 }
 
-/// `vigil serve ARGS --http 127.0.0.1:PORT --event-log DIR/events.jsonl`; its log goes to
-/// `DIR/serve.log` (appended).
+/// `vigil serve ARGS --http 127.0.0.1:PORT --event-log DIR/events.jsonl` (no `--http` when
+/// ARGS give one); its log goes to `DIR/serve.log` (appended).
 pub fn serve_with(dir: &Path, http_port: u16, args: &[&str]) -> Peer {
+    let listen = format!("127.0.0.1:{http_port}");
+    let http: &[&str] = if args.contains(&"--http") {
+        &[]
+    } else {
+        &["--http", &listen]
+    };
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -30,7 +36,7 @@ pub fn serve_with(dir: &Path, http_port: u16, args: &[&str]) -> Peer {
     let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
         .arg("serve")
         .args(args)
-        .args(["--http", &format!("127.0.0.1:{http_port}")])
+        .args(http)
         .arg("--event-log")
         .arg(dir.join("events.jsonl"))
         .current_dir(repo())

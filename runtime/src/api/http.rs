@@ -3,7 +3,8 @@
 //! `POST /api/methods/<methodName>` runs one of AVA's module methods (body = its payload, answer
 //! `{"status", "payload"}`, the HTTP status being AVA's, 204 sent as 200 so the answer has a
 //! body); `GET /api/pipelines` lists the pipelines for the web page; `GET /healthz` answers ok;
-//! `GET /metrics` serves the counters as Prometheus text.
+//! `GET /metrics` serves the metrics; `/api/session`, `/api/login`, `/api/logout` sign the page
+//! in. Every request passes [`super::auth::guard`] first.
 
 use std::sync::Arc;
 
@@ -22,13 +23,20 @@ use crate::service::inputs::DeliveryError;
 /// Recent events per pipeline on `GET /api/pipelines`.
 const OVERVIEW_EVENTS: usize = 20;
 
-/// Serves the API on `listener` until `shutdown`.
+/// Serves the API on `listener` until `shutdown`, every request checked against `policy`
+/// ([`super::auth`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     service: Arc<Service>,
     extra: Router,
+    policy: Arc<super::auth::AccessPolicy>,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
+    let sign_in = Router::new()
+        .route("/api/session", get(super::auth::session))
+        .route("/api/login", post(super::auth::login))
+        .route("/api/logout", post(super::auth::logout))
+        .with_state(policy.clone());
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
@@ -52,7 +60,12 @@ pub async fn serve(
             }),
         )
         .with_state(service)
-        .merge(extra);
+        .merge(extra)
+        .merge(sign_in)
+        .layer(axum::middleware::from_fn_with_state(
+            policy,
+            super::auth::guard,
+        ));
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = shutdown.changed().await;

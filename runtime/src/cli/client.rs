@@ -15,10 +15,12 @@ const API_VERSION: &str = "1.1";
 pub struct Client {
     server: String,
     http: reqwest::blocking::Client,
+    token: Option<String>,
 }
 
 impl Client {
-    /// A client of the service at `server` (`http://host:port`).
+    /// A client of the service at `server` (`http://host:port`), sending the token in
+    /// `VIGIL_TOKEN` (if set) as `Authorization: Bearer`.
     pub fn new(server: &str) -> Result<Self> {
         let http = reqwest::blocking::Client::builder()
             .timeout(std::time::Duration::from_secs(120))
@@ -26,22 +28,33 @@ impl Client {
         Ok(Self {
             server: server.trim_end_matches('/').to_string(),
             http,
+            token: std::env::var("VIGIL_TOKEN").ok().filter(|t| !t.is_empty()),
         })
     }
 
     /// Calls `method` with `payload`: (AVA status, payload).
     pub fn call(&self, method: &str, payload: &Value) -> Result<(u16, Value)> {
         let url = format!("{}/api/methods/{method}", self.server);
-        let body = self
+        let mut request = self
             .http
             .post(&url)
             .header("content-type", "application/json")
-            .body(payload.to_string())
+            .body(payload.to_string());
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let (http_status, body) = request
             .send()
-            .and_then(|r| r.text())
+            .and_then(|r| Ok((r.status().as_u16(), r.text()?)))
             .with_context(|| format!("cannot reach the service at {}", self.server))?;
         let answer: Value = serde_json::from_str(&body)
             .with_context(|| format!("{url}: the answer is not JSON: {body}"))?;
+        // The listener's own refusals (sign-in, host, content type) carry `error`, not a status.
+        if let (None, Some(why)) = (answer["status"].as_u64(), answer["error"].as_str()) {
+            anyhow::bail!(
+                "{url}: HTTP {http_status}: {why} (set VIGIL_TOKEN to a token of the service)"
+            );
+        }
         let status = answer["status"].as_u64().unwrap_or(0) as u16;
         Ok((status, answer["payload"].clone()))
     }

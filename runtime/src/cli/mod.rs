@@ -111,9 +111,26 @@ pub struct ServiceArgs {
     /// store, in seconds (they stay in the cache and are uploaded later if it runs out).
     #[arg(long, value_name = "S", default_value_t = 30)]
     pub upload_wait_s: u64,
+    /// Tokens for the HTTP listener: lines `operator TOKEN` (control methods, triggers) and
+    /// `viewer TOKEN` (playback, events, metrics); also VIGIL_OPERATOR_TOKEN and
+    /// VIGIL_VIEWER_TOKEN. Without any, nothing is asked and the listener must be on loopback.
+    #[arg(long, value_name = "FILE")]
+    pub tokens: Option<PathBuf>,
+    /// A host name requests may name in `Host` besides IP addresses and localhost (DNS
+    /// rebinding defence); repeatable.
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    pub allowed_hosts: Vec<String>,
 }
 
 impl ServiceArgs {
+    /// Who may call the HTTP listener: the tokens and the allowed host names.
+    pub fn access(&self) -> anyhow::Result<crate::api::auth::AccessPolicy> {
+        Ok(crate::api::auth::AccessPolicy {
+            tokens: crate::api::auth::Tokens::load(self.tokens.as_deref())?,
+            allowed_hosts: self.allowed_hosts.clone(),
+        })
+    }
+
     /// The live pipelines' settings, with the archive override `archive`.
     pub fn live_options(&self, archive: Option<PathBuf>) -> crate::pipeline::live::LiveOptions {
         crate::pipeline::live::LiveOptions {
@@ -293,6 +310,13 @@ fn load_single(args: &TopologyArgs) -> Result<Topology, String> {
 }
 
 fn run(args: &RunArgs) -> ExitCode {
+    let access = match args.service.access() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("vigil run: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
     let startup = match single_startup(&args.topology) {
         Ok(s) => s,
         Err(e) => {
@@ -310,6 +334,7 @@ fn run(args: &RunArgs) -> ExitCode {
         data_dir: None,
         playback_archive: args.storage.archive.clone(),
         limits: crate::service::Limits::default(),
+        access,
     };
     match crate::service::process::run_process(config, startup) {
         Ok(()) => ExitCode::SUCCESS,
@@ -408,6 +433,13 @@ fn serve(args: &ServeArgs) -> ExitCode {
         eprintln!("vigil serve: --config {}: not a directory", dir.display());
         return ExitCode::from(2);
     }
+    let access = match args.service.access() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("vigil serve: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
     if args.data_dir.is_none() && args.config.is_none() {
         match &args.archive {
             None => {
@@ -439,6 +471,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
             pipelines: args.max_pipelines,
             topologies: args.max_topologies,
         },
+        access,
     };
     let startup = match &args.config {
         Some(dir) => crate::service::process::Startup::Follow(dir.clone()),

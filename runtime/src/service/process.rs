@@ -40,6 +40,8 @@ pub struct ProcessConfig {
     pub playback_archive: Option<PathBuf>,
     /// Resource limits.
     pub limits: Limits,
+    /// Who may call the HTTP listener.
+    pub access: crate::api::auth::AccessPolicy,
 }
 
 /// What the service holds when it starts.
@@ -121,7 +123,9 @@ async fn serve(
     let listener = tokio::net::TcpListener::bind(&config.http)
         .await
         .with_context(|| format!("cannot listen on {}", config.http))?;
-    tracing::info!("HTTP listener on http://{}", listener.local_addr()?);
+    let address = listener.local_addr()?;
+    crate::api::auth::check_listener(&address, &config.access)?;
+    tracing::info!("HTTP listener on http://{address}");
 
     let mut playback_archive = config.playback_archive.clone();
     let mut follower = None;
@@ -179,6 +183,7 @@ async fn serve(
         listener,
         service.clone(),
         crate::api::playback::routes(playback),
+        Arc::new(config.access.clone()),
         shutdown.clone(),
     ));
 

@@ -1,0 +1,282 @@
+//! Who may call the HTTP listener: tokens (operator, viewer), the sign-in cookie, JSON-only
+//! same-origin state changes, `Host` checks, and no listening off loopback without tokens.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::json;
+use support::peers::free_port;
+use support::service::{serve, serve_with};
+use support::temp_dir;
+
+const OPERATOR: &str = "operator-token-for-the-tests-0001";
+const VIEWER: &str = "viewer-token-for-the-tests-00001";
+
+/// curl with `args`; (HTTP status, headers, body).
+fn curl(args: &[&str]) -> (u16, String, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-D", "-", "-o", "-"])
+        .args(args)
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_string(), body.to_string())
+}
+
+fn tokens_file(dir: &Path) -> String {
+    let path = dir.join("tokens");
+    std::fs::write(
+        &path,
+        format!("# who may do what\noperator {OPERATOR}\nviewer {VIEWER}\n"),
+    )
+    .expect("write tokens");
+    path.display().to_string()
+}
+
+#[test]
+fn off_loopback_the_service_needs_tokens() {
+    let dir = temp_dir("auth-open");
+    let port = free_port();
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .args(["--http", &format!("0.0.0.0:{port}")])
+        .output()
+        .expect("vigil runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("refusing to listen on 0.0.0.0") && stderr.contains("--tokens"),
+        "{stderr}"
+    );
+    let short = dir.join("short");
+    std::fs::write(&short, "operator abc\n").expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["serve", "--data-dir"])
+        .arg(dir.join("data"))
+        .arg("--tokens")
+        .arg(&short)
+        .output()
+        .expect("vigil runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("short:1") && stderr.contains("at least 16"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn tokens_roles_cookie_origin_and_host_are_enforced() {
+    let dir = temp_dir("auth-tokens");
+    let port = free_port();
+    let tokens = tokens_file(&dir);
+    let mut vigil = serve_with(
+        &dir,
+        port,
+        &[
+            "--data-dir",
+            dir.join("data").to_str().expect("path"),
+            "--tokens",
+            &tokens,
+            "--http",
+            &format!("0.0.0.0:{port}"),
+        ],
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let bearer = |t: &str| format!("authorization: Bearer {t}");
+    let json = "content-type: application/json";
+    let list = format!("{base}/api/methods/pipelineTopologyList");
+
+    assert_eq!(curl(&[&format!("{base}/healthz")]).0, 200);
+    assert_eq!(
+        curl(&[&format!("{base}/")]).0,
+        200,
+        "the page itself is open"
+    );
+    let (status, head, _) = curl(&[&format!("{base}/api/pipelines")]);
+    assert_eq!(status, 401);
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("www-authenticate: bearer"),
+        "{head}"
+    );
+    assert_eq!(curl(&[&format!("{base}/metrics")]).0, 401);
+    assert_eq!(
+        curl(&[
+            "-H",
+            &bearer("wrong-token-wrong-token"),
+            &format!("{base}/metrics")
+        ])
+        .0,
+        401
+    );
+    assert_eq!(
+        curl(&["-H", &bearer(VIEWER), &format!("{base}/api/pipelines")]).0,
+        200
+    );
+    assert_eq!(
+        curl(&["-H", &bearer(VIEWER), &format!("{base}/metrics")]).0,
+        200
+    );
+    // A viewer may not change anything; an operator may.
+    let (status, _, body) = curl(&["-H", &bearer(VIEWER), "-H", json, "-d", "{}", &list]);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("operator token"), "{body}");
+    let (status, _, body) = curl(&["-H", &bearer(OPERATOR), "-H", json, "-d", "{}", &list]);
+    assert_eq!(status, 200, "{body}");
+    // Not JSON, or from another site: refused before anything runs.
+    let trigger = format!("{base}/pipelines/p/inputs/recordingTrigger");
+    let (status, _, body) = curl(&[
+        "-H",
+        &bearer(OPERATOR),
+        "-H",
+        "content-type: text/plain",
+        "-d",
+        "{}",
+        &trigger,
+    ]);
+    assert_eq!(status, 415, "{body}");
+    let (status, _, body) = curl(&[
+        "-H",
+        &bearer(OPERATOR),
+        "-H",
+        json,
+        "-H",
+        "origin: http://evil.example",
+        "-d",
+        "{}",
+        &list,
+    ]);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("evil.example"), "{body}");
+    // DNS rebinding: a name the service was not told about.
+    let (status, _, body) = curl(&[
+        "-H",
+        &bearer(VIEWER),
+        "-H",
+        "host: evil.example",
+        &format!("{base}/api/pipelines"),
+    ]);
+    assert_eq!(status, 421, "{body}");
+
+    // The page's sign-in: a cookie that is HttpOnly and SameSite=Strict.
+    let login = format!("{base}/api/login");
+    let payload = json!({ "token": VIEWER }).to_string();
+    let (status, head, body) = curl(&["-H", json, "-d", &payload, &login]);
+    assert_eq!(status, 200, "{body}");
+    let cookie = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("set-cookie:")
+                .then(|| l.to_string())
+        })
+        .expect("a cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let pair = cookie
+        .split_once(':')
+        .and_then(|(_, v)| v.trim().split(';').next())
+        .expect("cookie pair")
+        .to_string();
+    assert_eq!(
+        curl(&[
+            "-H",
+            &format!("cookie: {pair}"),
+            &format!("{base}/api/pipelines")
+        ])
+        .0,
+        200
+    );
+    let (status, _, session) = curl(&[
+        "-H",
+        &format!("cookie: {pair}"),
+        &format!("{base}/api/session"),
+    ]);
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&session).expect("JSON"),
+        json!({"authRequired": true, "role": "viewer"})
+    );
+    let bad = json!({ "token": "not-a-token-not-a-token" }).to_string();
+    assert_eq!(curl(&["-H", json, "-d", &bad, &login]).0, 401);
+
+    // The command-line client sends VIGIL_TOKEN.
+    let client = |token: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_vigil"));
+        c.args(["topology", "list", "--server", &base]);
+        match token {
+            Some(t) => c.env("VIGIL_TOKEN", t),
+            None => c.env_remove("VIGIL_TOKEN"),
+        };
+        c.output().expect("vigil runs")
+    };
+    let out = client(Some(OPERATOR));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = client(None);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("HTTP 401") && stderr.contains("VIGIL_TOKEN"),
+        "{stderr}"
+    );
+    vigil.interrupt();
+}
+
+/// Without tokens (loopback), a page on another site still cannot start a recording: its
+/// no-cors POST can only be `text/plain`, and it names its origin.
+#[test]
+fn a_cross_site_post_cannot_trigger_without_tokens() {
+    let dir = temp_dir("auth-csrf");
+    let port = free_port();
+    let mut vigil = serve(&dir, port, &[]);
+    let trigger = format!("http://127.0.0.1:{port}/pipelines/p/inputs/recordingTrigger");
+    let (status, _, body) = curl(&[
+        "-H",
+        "content-type: text/plain",
+        "-H",
+        "origin: http://evil.example",
+        "-d",
+        "{}",
+        &trigger,
+    ]);
+    assert_eq!(status, 415, "{body}");
+    let (status, _, body) = curl(&[
+        "-H",
+        "content-type: application/json",
+        "-H",
+        "origin: http://evil.example",
+        "-d",
+        "{}",
+        &trigger,
+    ]);
+    assert_eq!(status, 403, "{body}");
+    // The same request from this host reaches the route (no such pipeline here).
+    let (status, _, body) = curl(&[
+        "-H",
+        "content-type: application/json",
+        "-H",
+        &format!("origin: http://127.0.0.1:{port}"),
+        "-d",
+        "{}",
+        &trigger,
+    ]);
+    assert_eq!(status, 404, "{body}");
+    vigil.interrupt();
+}
