@@ -343,3 +343,49 @@ fn live_pipeline_document_names_the_pipeline_and_gives_values() {
             .contains("is for topology 'EVRtoVideoSinkOnMotionDetection'")
     }));
 }
+
+/// A value that holds `${` is a plain value: a password or a directory with `${` in it is kept
+/// as given (it used to be taken for an unbound parameter and dropped without a word).
+#[test]
+fn a_value_holding_dollar_brace_is_kept_as_given() {
+    let value = |name: &str, value: &str| ParameterValue {
+        name: name.into(),
+        value: value.into(),
+        origin: ValueOrigin::CommandLine,
+    };
+    let options = LoadOptions {
+        values: vec![
+            value("rtspPassword", "pa${ss}word"),
+            value("outputDirectory", "/var/lib/vigil/${odd}"),
+        ],
+        ..LoadOptions::default()
+    };
+    let t = load("topologies/door-sensor-to-files.json", &options).expect("valid");
+    let Some(vigil::topology::NodeConfig::RtspSource(rtsp)) = t.node("camera").map(|n| &n.config)
+    else {
+        panic!("camera is not an RtspSource");
+    };
+    match &rtsp.endpoint.credentials {
+        Some(vigil::topology::model::Credentials::UsernamePassword { password, .. }) => {
+            assert_eq!(password, "pa${ss}word")
+        }
+        other => panic!("credentials: {other:?}"),
+    }
+    let Some(vigil::topology::NodeConfig::FileSink(sink)) = t.node("files").map(|n| &n.config)
+    else {
+        panic!("files is not a FileSink");
+    };
+    assert_eq!(sink.base_directory_path, Path::new("/var/lib/vigil/${odd}"));
+    // The reserved marker character cannot be smuggled in.
+    let options = LoadOptions {
+        values: vec![value("outputDirectory", "/x/\u{E000}unbound:y}")],
+        ..LoadOptions::default()
+    };
+    let errors = load("topologies/door-sensor-to-files.json", &options)
+        .expect_err("refused")
+        .0;
+    assert!(
+        errors.iter().any(|e| e.message.contains("U+E000")),
+        "{errors:?}"
+    );
+}

@@ -19,7 +19,7 @@ impl FileNaming {
     pub fn new(base: &Path, pattern: &str) -> Self {
         Self {
             base: base.to_path_buf(),
-            pattern: pattern.to_string(),
+            pattern: crate::topology::params::deferred_form(pattern),
         }
     }
 

@@ -177,8 +177,7 @@ fn is_at_or_below(path: &str, at: &str) -> bool {
 fn unbound_paths(value: &Value, path: &str, out: &mut Vec<String>) {
     match value {
         Value::String(s) => {
-            let without_runtime = s.replace(props::DEFERRED_VARIABLE_MARK, "");
-            if without_runtime.contains("${") {
+            if s.contains(props::UNBOUND_MARK) {
                 out.push(path.to_string());
             }
         }

@@ -13,7 +13,7 @@ use super::model::{
     VideoSinkConfig, WasmProcessorConfig,
 };
 use super::node_type::NodeType;
-use super::props::{DEFERRED_VARIABLE_MARK, Props};
+use super::props::{Props, UNBOUND_MARK, as_written};
 use crate::media::time::MediaDuration;
 use crate::nodes::signal_gate::GateTiming;
 
@@ -235,7 +235,7 @@ fn file_sink(p: &Props<'_>) -> Option<FileSinkConfig> {
         check_file_name_pattern(p, "filePathPattern", &name);
         return Some(FileSinkConfig {
             base_directory_path: dir.to_path_buf(),
-            file_name_pattern: name,
+            file_name_pattern: as_written(&name),
             maximum_size_mib: p.integer("maximumSizeMiB", 1, i64::MAX).map(|v| v as u64),
         });
     }
@@ -263,7 +263,7 @@ fn file_sink(p: &Props<'_>) -> Option<FileSinkConfig> {
     };
     Some(FileSinkConfig {
         base_directory_path: PathBuf::from(dir?),
-        file_name_pattern: pattern?,
+        file_name_pattern: as_written(&pattern?),
         maximum_size_mib: Some(size? as u64),
     })
 }
@@ -279,13 +279,17 @@ fn check_file_name_pattern(p: &Props<'_>, name: &str, pattern: &str) {
     if leaves || pattern.contains('\\') {
         p.error(
             name,
-            format!("'{pattern}' would leave the base directory; use a plain file name (sub-folders allowed, no '..' or leading '/')"),
+            format!(
+                "'{}' would leave the base directory; use a plain file name (sub-folders allowed, no '..' or leading '/')",
+                as_written(pattern)
+            ),
         );
     }
-    let rest = pattern.replace(&format!("{DEFERRED_VARIABLE_MARK}DateTime}}"), "");
-    let rest = rest.replace(&format!("{DEFERRED_VARIABLE_MARK}PreciseDateTime}}"), "");
-    if rest.contains("${") {
-        p.error(name, format!("'{pattern}' holds an unresolved variable"));
+    if pattern.contains(UNBOUND_MARK) {
+        p.error(
+            name,
+            format!("'{}' holds an unresolved variable", as_written(pattern)),
+        );
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::error::ErrorSink;
-use super::props::{DEFERRED_VARIABLE_MARK, Props};
+use super::props::{DEFERRED_VARIABLE_MARK, Props, RESERVED, UNBOUND_MARK};
 
 /// Declared type of a parameter (ava-spec §1.2), matched case-insensitively.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -220,9 +220,17 @@ pub fn substitute(
     errors: &ErrorSink,
 ) {
     match value {
+        Value::String(s) if s.contains(RESERVED) => errors.invalid(
+            path,
+            node,
+            "holds the reserved character U+E000 (private use); remove it",
+        ),
         Value::String(s) if s.contains("${") => match substitute_str(s, params, system) {
             Ok(out) => *s = out,
-            Err(why) => errors.invalid(path, node, why),
+            Err(why) => {
+                errors.invalid(path, node, why);
+                *s = super::props::FAILED_MARK.to_string();
+            }
         },
         Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
@@ -265,10 +273,16 @@ fn resolve_name(
     system: &SystemVariables<'_>,
 ) -> Result<String, String> {
     if let Some(value) = params.get(name) {
+        if value.contains(RESERVED) {
+            return Err(format!(
+                "the value of parameter '{name}' holds the reserved character U+E000 (private use)"
+            ));
+        }
+        // Inserted as it is: a value holding `${` stays a plain value.
         return Ok(value.clone());
     }
     if system.declared.iter().any(|d| d.name == name) {
-        return Ok(format!("${{{name}}}"));
+        return Ok(format!("{UNBOUND_MARK}{name}}}"));
     }
     let lower = name.to_ascii_lowercase();
     match lower.as_str() {
@@ -289,12 +303,18 @@ fn resolve_name(
     }
 }
 
+/// A file-name pattern with its per-clip variables as markers, whether they came through
+/// [`substitute`] or are written out (`${System.Runtime.DateTime}`, e.g. in a parameter's value).
+pub fn deferred_form(pattern: &str) -> String {
+    pattern.replace("${System.Runtime.", DEFERRED_VARIABLE_MARK)
+}
+
 /// Renders the per-clip variables left by [`substitute`] for a clip starting at `start`:
 /// `yyyyMMddTHHmmssZ` and `yyyyMMddTHHmmss.fffZ`, UTC (ava-spec §1.2).
 pub fn render_runtime_variables(pattern: &str, start: crate::media::time::MediaTime) -> String {
     let ts = jiff::Timestamp::from_nanosecond(i128::from(start.as_nanos()))
         .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    pattern
+    deferred_form(pattern)
         .replace(
             &format!("{DEFERRED_VARIABLE_MARK}DateTime}}"),
             &ts.strftime("%Y%m%dT%H%M%SZ").to_string(),
@@ -326,12 +346,13 @@ mod tests {
             &params,
             &system(),
         );
+        let written = |r: Result<String, String>| r.map(|s| super::super::props::as_written(&s));
         assert_eq!(
-            got.as_deref(),
+            written(got).as_deref(),
             Ok("a-topo-pipe-x-${System.Runtime.DateTime}")
         );
         let lva = substitute_str("${System.DateTime}", &params, &system());
-        assert_eq!(lva.as_deref(), Ok("${System.Runtime.DateTime}"));
+        assert_eq!(written(lva).as_deref(), Ok("${System.Runtime.DateTime}"));
     }
 
     #[test]
@@ -340,6 +361,17 @@ mod tests {
         assert!(substitute_str("${nope}", &params, &system()).is_err());
         assert!(substitute_str("${System.Nope}", &params, &system()).is_err());
         assert!(substitute_str("abc${open", &params, &system()).is_err());
+    }
+
+    #[test]
+    fn a_value_holding_dollar_brace_stays_a_plain_value() {
+        let params = BTreeMap::from([("password".to_string(), "pa${ss}word".to_string())]);
+        assert_eq!(
+            substitute_str("${password}", &params, &system()).as_deref(),
+            Ok("pa${ss}word")
+        );
+        let sneaky = BTreeMap::from([("p".to_string(), "a\u{E000}unbound:x}".to_string())]);
+        assert!(substitute_str("${p}", &sneaky, &system()).is_err());
     }
 
     #[test]

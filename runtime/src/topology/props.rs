@@ -11,8 +11,28 @@ use super::duration::parse_iso8601_duration;
 use super::error::ErrorSink;
 use crate::media::time::MediaDuration;
 
-/// The marker left in strings for variables resolved per clip (`${System.Runtime.DateTime}`).
-pub const DEFERRED_VARIABLE_MARK: &str = "${System.Runtime.";
+/// Starts every marker substitution leaves in a string. It is a private-use character that no
+/// topology or value may hold ([`RESERVED`] is refused on input), so a value that itself
+/// contains `${` stays a plain value.
+pub const RESERVED: char = '\u{E000}';
+
+/// The marker left in strings for variables resolved per clip (`${System.Runtime.DateTime}`
+/// becomes `MARK` `DateTime}`).
+pub const DEFERRED_VARIABLE_MARK: &str = "\u{E000}System.Runtime.";
+
+/// The marker left for a declared parameter that has no value yet (a topology template):
+/// `MARK` `name}`.
+pub const UNBOUND_MARK: &str = "\u{E000}unbound:";
+
+/// What substitution leaves of a string whose references could not be resolved (reported
+/// where it happened; later checks skip it).
+pub const FAILED_MARK: &str = "\u{E000}failed}";
+
+/// `text` as people write it: markers shown as the `${…}` they stand for.
+pub fn as_written(text: &str) -> String {
+    text.replace(UNBOUND_MARK, "${")
+        .replace(DEFERRED_VARIABLE_MARK, "${System.Runtime.")
+}
 
 /// A cursor over one JSON object of a topology.
 pub struct Props<'a> {
@@ -109,8 +129,8 @@ impl<'a> Props<'a> {
             );
             return None;
         }
-        if text.contains("${") {
-            // A parameter without a value: reported once where it is declared.
+        if text.contains(RESERVED) {
+            // A parameter without a value, or a reference that failed: reported once already.
             return None;
         }
         Some(text)
@@ -119,6 +139,7 @@ impl<'a> Props<'a> {
     /// A string property that may hold per-clip variables such as `${System.Runtime.DateTime}`.
     pub fn string_with_runtime_variables(&self, name: &str) -> Option<String> {
         match self.raw(name)? {
+            Value::String(s) if s.contains(FAILED_MARK) => None,
             Value::String(s) => Some(s.clone()),
             other => {
                 self.error(name, format!("expected a string, found {}", kind_of(other)));
