@@ -176,11 +176,7 @@ fn is_at_or_below(path: &str, at: &str) -> bool {
 /// `${System.Runtime.…}` variable).
 fn unbound_paths(value: &Value, path: &str, out: &mut Vec<String>) {
     match value {
-        Value::String(s) => {
-            if s.contains(props::UNBOUND_MARK) {
-                out.push(path.to_string());
-            }
-        }
+        Value::String(s) if s.contains(props::UNBOUND_MARK) => out.push(path.to_string()),
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
                 unbound_paths(item, &format!("{path}[{i}]"), out);
