@@ -389,3 +389,88 @@ fn a_value_holding_dollar_brace_is_kept_as_given() {
         "{errors:?}"
     );
 }
+
+/// The door topology's document with `f` applied to it.
+fn door_with(f: impl FnOnce(&mut serde_json::Value)) -> String {
+    let text = std::fs::read_to_string(repo().join("topologies/door-sensor-to-files.json"))
+        .expect("topology");
+    let mut doc: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    f(&mut doc);
+    doc.to_string()
+}
+
+/// Hostile documents are bounded: parameter expansion (a big default referenced many times
+/// once took `validate` to 3.9 GB and passed), the number of parameters (60,000 took 13 s), the
+/// document's size, and errors that repeat what they quote (109 KB gave 200 MB of errors).
+#[test]
+fn hostile_documents_are_refused_within_bounds() {
+    let total_len = |e: &TopologyErrors| e.0.iter().map(|e| e.message.len()).sum::<usize>();
+    // 100 KB default, referenced 60 times in one string and once in each of 60 strings.
+    let bomb = door_with(|doc| {
+        let p = &mut doc["properties"];
+        p["parameters"].as_array_mut().expect("parameters").push(
+            serde_json::json!({"name": "big", "type": "string", "default": "x".repeat(100_000)}),
+        );
+        p["sources"][0]["name"] = serde_json::json!("${big}".repeat(60));
+        for i in 0..60 {
+            p[format!("extra{i}")] = serde_json::json!("${big}");
+        }
+    });
+    let errors = load_topology(&bomb, &LoadOptions::default()).expect_err("refused");
+    assert!(
+        errors
+            .0
+            .iter()
+            .any(|e| e.message.contains("expands to more than 64 KiB")),
+        "{errors}"
+    );
+    assert!(
+        total_len(&errors) < 64 * 1024,
+        "{} bytes of errors",
+        total_len(&errors)
+    );
+
+    let many = door_with(|doc| {
+        let list = doc["properties"]["parameters"]
+            .as_array_mut()
+            .expect("parameters");
+        for i in 0..60_000 {
+            list.push(
+                serde_json::json!({"name": format!("p{i}"), "type": "string", "default": "v"}),
+            );
+        }
+    });
+    assert!(many.len() > vigil::topology::MAX_TOPOLOGY_BYTES);
+    let errors = load_topology(&many, &LoadOptions::default()).expect_err("refused");
+    assert_eq!(errors.0.len(), 1, "{errors}");
+    assert!(errors.0[0].message.contains("at most 1 MiB"), "{errors}");
+
+    let some = door_with(|doc| {
+        let list = doc["properties"]["parameters"]
+            .as_array_mut()
+            .expect("parameters");
+        for i in 0..5_000 {
+            list.push(serde_json::json!({"name": format!("p{i}"), "type": "string"}));
+        }
+    });
+    let errors = load_topology(&some, &LoadOptions::default()).expect_err("refused");
+    assert!(
+        errors
+            .0
+            .iter()
+            .any(|e| e.message.contains("at most 1000 parameters")),
+        "{errors}"
+    );
+
+    // A long value quoted in an error is quoted short.
+    let long = door_with(|doc| {
+        doc["properties"]["sinks"][0]["fileNamePattern"] =
+            serde_json::json!(format!("{}${{open", "y".repeat(100_000)));
+    });
+    let errors = load_topology(&long, &LoadOptions::default()).expect_err("refused");
+    assert!(
+        total_len(&errors) < 4096,
+        "{} bytes of errors",
+        total_len(&errors)
+    );
+}

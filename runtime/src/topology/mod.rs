@@ -44,8 +44,23 @@ pub struct LoadOptions {
     pub template: bool,
 }
 
+/// Largest topology document read.
+pub const MAX_TOPOLOGY_BYTES: usize = 1024 * 1024;
+
 /// Parses and validates a topology, reporting every error found.
 pub fn load_topology(text: &str, options: &LoadOptions) -> Result<Topology, TopologyErrors> {
+    if text.len() > MAX_TOPOLOGY_BYTES {
+        return Err(TopologyErrors(vec![TopologyError {
+            kind: ErrorKind::Invalid,
+            path: "$".into(),
+            node: None,
+            message: format!(
+                "the document is {} bytes; a topology may have at most {} MiB",
+                text.len(),
+                MAX_TOPOLOGY_BYTES / (1024 * 1024)
+            ),
+        }]));
+    }
     let mut root: Value =
         serde_json::from_str(text).map_err(|e| TopologyErrors(vec![json_error(&e)]))?;
     let errors = ErrorSink::default();
@@ -89,6 +104,7 @@ pub fn load_topology(text: &str, options: &LoadOptions) -> Result<Topology, Topo
         declared: &declarations,
         topology_name: &topology_name,
         pipeline_name: &pipeline_name,
+        budget: std::cell::Cell::new(params::MAX_EXPANSION),
     };
     if let Some(Value::Object(props)) = root
         .as_object_mut()

@@ -56,10 +56,34 @@ pub struct ParameterValue {
     pub origin: ValueOrigin,
 }
 
-/// Reads `properties.parameters`.
+/// Most parameters a topology may declare.
+pub const MAX_PARAMETERS: usize = 1000;
+/// Longest a string may grow to by substitution.
+pub const MAX_EXPANDED_STRING: usize = 64 * 1024;
+/// Most bytes substitution may add to a whole topology.
+pub const MAX_EXPANSION: usize = 4 * 1024 * 1024;
+
+/// `text` for an error message: at most 120 characters, with its length when longer.
+pub fn shorten(text: &str) -> String {
+    match text.char_indices().nth(120) {
+        None => text.to_string(),
+        Some((at, _)) => format!("{}… ({} bytes)", &text[..at], text.len()),
+    }
+}
+
+/// Reads `properties.parameters` (at most [`MAX_PARAMETERS`]).
 pub fn read_declarations(props: &Props<'_>) -> Vec<ParameterDeclaration> {
     let mut declarations: Vec<ParameterDeclaration> = Vec::new();
-    for (path, item) in props.array("parameters") {
+    let mut names = std::collections::HashSet::new();
+    for (n, (path, item)) in props.array("parameters").into_iter().enumerate() {
+        if n == MAX_PARAMETERS {
+            props.errors().invalid(
+                &path,
+                None,
+                format!("a topology may declare at most {MAX_PARAMETERS} parameters; the rest are not read"),
+            );
+            break;
+        }
         let Value::Object(map) = item else {
             props
                 .errors()
@@ -87,10 +111,13 @@ pub fn read_declarations(props: &Props<'_>) -> Vec<ParameterDeclaration> {
         if name.len() > 64 {
             p.error(
                 "name",
-                format!("parameter name '{name}' is longer than 64 characters"),
+                format!(
+                    "parameter name '{}' is longer than 64 characters",
+                    shorten(&name)
+                ),
             );
         }
-        if declarations.iter().any(|d| d.name == name) {
+        if !names.insert(name.clone()) {
             p.error("name", format!("parameter '{name}' is declared twice"));
             continue;
         }
@@ -139,34 +166,58 @@ pub fn resolve_values(
     errors: &ErrorSink,
 ) -> BTreeMap<String, String> {
     let mut resolved = BTreeMap::new();
+    let declared: std::collections::HashSet<&str> =
+        declarations.iter().map(|d| d.name.as_str()).collect();
+    // The last value given wins, so `--set` can override a live-pipeline document.
+    let mut last_given: std::collections::HashMap<&str, &ParameterValue> = Default::default();
+    let mut undeclared = 0;
     for v in values {
-        if !declarations.iter().any(|d| d.name == v.name) {
-            let known: Vec<&str> = declarations.iter().map(|d| d.name.as_str()).collect();
-            errors.invalid(
-                &origin_path(v),
-                None,
-                format!(
-                    "parameter '{}' is not declared by the topology (declared: {})",
-                    v.name,
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                ),
-            );
+        last_given.insert(v.name.as_str(), v);
+        if declared.contains(v.name.as_str()) {
+            continue;
         }
+        undeclared += 1;
+        if undeclared > 20 {
+            continue;
+        }
+        let mut known: Vec<&str> = declarations
+            .iter()
+            .take(20)
+            .map(|d| d.name.as_str())
+            .collect();
+        if declarations.len() > 20 {
+            known.push("…");
+        }
+        errors.invalid(
+            &origin_path(v),
+            None,
+            format!(
+                "parameter '{}' is not declared by the topology (declared: {})",
+                shorten(&v.name),
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ),
+        );
+    }
+    if undeclared > 20 {
+        errors.invalid(
+            "live pipeline: properties.parameters",
+            None,
+            format!("{undeclared} values name parameters the topology does not declare (the first 20 are listed)"),
+        );
     }
     for (i, d) in declarations.iter().enumerate() {
-        // The last value given wins, so `--set` can override a live-pipeline document.
-        let given = values.iter().rev().find(|v| v.name == d.name);
+        let given = last_given.get(d.name.as_str()).copied();
         let value = match (given, &d.default) {
             (Some(v), _) => {
                 if let Err(why) = check_type(d.kind, &v.value) {
                     errors.invalid(
                         &origin_path(v),
                         None,
-                        format!("parameter '{}': {why}", d.name),
+                        format!("parameter '{}': {}", d.name, shorten(&why)),
                     );
                 }
                 v.value.clone()
@@ -206,6 +257,8 @@ pub struct SystemVariables<'a> {
     pub topology_name: &'a str,
     /// `${System.PipelineName}` (LVA: `${System.GraphInstanceName}`).
     pub pipeline_name: &'a str,
+    /// Bytes substitution may still add to the topology (from [`MAX_EXPANSION`]).
+    pub budget: std::cell::Cell<usize>,
 }
 
 /// Replaces `${name}` references in every string below `value`, recording unknown names.
@@ -258,12 +311,29 @@ fn substitute_str(
         let after = &rest[start + 2..];
         let end = after
             .find('}')
-            .ok_or_else(|| format!("'{text}' has '${{' without a closing '}}'"))?;
+            .ok_or_else(|| format!("'{}' has '${{' without a closing '}}'", shorten(text)))?;
         let name = &after[..end];
         out.push_str(&resolve_name(name, params, system)?);
+        if out.len() > MAX_EXPANDED_STRING {
+            return Err(format!(
+                "'{}' expands to more than {} KiB",
+                shorten(text),
+                MAX_EXPANDED_STRING / 1024
+            ));
+        }
         rest = &after[end + 1..];
     }
     out.push_str(rest);
+    let added = out.len().saturating_sub(text.len());
+    let left = system.budget.get();
+    if added > left {
+        system.budget.set(0);
+        return Err(format!(
+            "substitution would make the topology grow by more than {} MiB; this string and the rest are left unexpanded",
+            MAX_EXPANSION / (1024 * 1024)
+        ));
+    }
+    system.budget.set(left - added);
     Ok(out)
 }
 
@@ -298,7 +368,8 @@ fn resolve_name(
             "unknown system variable '${{{name}}}' (known: System.TopologyName, System.PipelineName, System.Runtime.DateTime, System.Runtime.PreciseDateTime)"
         )),
         _ => Err(format!(
-            "'${{{name}}}' refers to a parameter that is not declared in properties.parameters"
+            "'${{{}}}' refers to a parameter that is not declared in properties.parameters",
+            shorten(name)
         )),
     }
 }
@@ -335,7 +406,29 @@ mod tests {
             declared: &[],
             topology_name: "topo",
             pipeline_name: "pipe",
+            budget: std::cell::Cell::new(MAX_EXPANSION),
         }
+    }
+
+    #[test]
+    fn expansion_is_bounded_and_errors_quote_values_short() {
+        let big = "x".repeat(40 * 1024);
+        let params = BTreeMap::from([("big".to_string(), big)]);
+        let two = substitute_str("${big}${big}", &params, &system()).expect_err("too long");
+        assert!(two.contains("expands to more than 64 KiB"), "{two}");
+        let sys = system();
+        let mut refused = None;
+        for _ in 0..200 {
+            if let Err(e) = substitute_str("${big}", &params, &sys) {
+                refused = Some(e);
+                break;
+            }
+        }
+        let refused = refused.expect("the budget runs out");
+        assert!(refused.contains("more than 4 MiB"), "{refused}");
+        let open = format!("{}${{open", "y".repeat(10_000));
+        let e = substitute_str(&open, &params, &system()).expect_err("unterminated");
+        assert!(e.len() < 300, "{} bytes of error", e.len());
     }
 
     #[test]
