@@ -92,6 +92,23 @@ async fn post_input(
     body: Bytes,
 ) -> (StatusCode, String) {
     let inputs = &service.context().inputs;
+    if body.len() > crate::bus::trigger::MAX_TRIGGER_BYTES {
+        crate::bus::trigger::report_oversized(
+            &service.context().bus,
+            &pipeline,
+            &input,
+            body.len(),
+            "request body",
+        );
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "a trigger body may have at most {} KiB; this one has {} bytes\n",
+                crate::bus::trigger::MAX_TRIGGER_BYTES / 1024,
+                body.len()
+            ),
+        );
+    }
     let message = InputMessage {
         input,
         payload: body.to_vec(),

@@ -8,6 +8,8 @@
 use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event as MqttEvent, MqttOptions, Packet, QoS};
+
+use super::trigger::{MAX_TRIGGER_BYTES, report_oversized};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
@@ -53,6 +55,12 @@ pub const METHOD_REQUEST_PREFIX: &str = "vigil/methods/POST/";
 pub fn method_response_topic(status: u16, request_id: &str) -> String {
     format!("vigil/methods/res/{status}/?$rid={request_id}")
 }
+
+/// Largest MQTT packet the connection accepts (and sends): far above what is read, so that an
+/// oversized message is dropped and reported instead of breaking the connection.
+pub const MAX_PACKET_BYTES: usize = 64 << 20;
+/// Largest method payload read (a topology document is at most 1 MiB).
+pub const MAX_METHOD_BYTES: usize = 2 << 20;
 
 /// Reads a topic the service subscribes to.
 pub fn parse_inbound(topic: &str, payload: &[u8]) -> Option<Inbound> {
@@ -116,7 +124,9 @@ pub async fn run_mqtt(
     let client_id = format!("vigil-{}-{}", bus.pipeline(), std::process::id());
     let mut options = MqttOptions::new(client_id, broker.0.clone(), broker.1);
     options.set_keep_alive(Duration::from_secs(15));
-    options.set_max_packet_size(1 << 20, 1 << 20);
+    // Far above what is read: a large message (a retained one above all, which the broker
+    // sends again at each connection) must not break the connection; it is dropped below.
+    options.set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
     let (client, mut eventloop) = AsyncClient::new(options, 1024);
     let filters = [
         "vigil/+/inputs/+".to_string(),
@@ -143,11 +153,30 @@ pub async fn run_mqtt(
                     }
                     tracing::info!("MQTT connected to {}:{}, subscribed to {}", broker.0, broker.1, filters.join(", "));
                 }
-                Ok(MqttEvent::Incoming(Packet::Publish(p))) => {
-                    if let Some(message) = parse_inbound(&p.topic, &p.payload) {
+                Ok(MqttEvent::Incoming(Packet::Publish(p))) => match parse_inbound(&p.topic, &p.payload) {
+                    Some(Inbound::Input { pipeline, message }) if p.retain => {
+                        // A retained trigger is an old event, sent again at every connection.
+                        bus.for_pipeline(&pipeline).emit(Event::new(
+                            EventClass::Diagnostics,
+                            "InvalidMessage",
+                            format!("/livePipelines/{pipeline}"),
+                            wall_now(),
+                            json!({"input": message.input, "detail": "a retained message on an input topic is an old event; it was ignored (publish triggers without the retain flag)"}),
+                        ));
+                    }
+                    Some(Inbound::Input { pipeline, message }) if message.payload.len() > MAX_TRIGGER_BYTES => {
+                        report_oversized(&bus, &pipeline, &message.input, message.payload.len(), "MQTT message");
+                    }
+                    Some(Inbound::Method { name, request_id, payload }) if payload.len() > MAX_METHOD_BYTES => {
+                        let answer = json!({"status": 413, "payload": {"error": {"code": "PayloadTooLarge", "message": format!("a payload of {} bytes is over the {} MiB limit of a method call", payload.len(), MAX_METHOD_BYTES >> 20)}}});
+                        let _ = client.try_publish(method_response_topic(413, &request_id), QoS::AtLeastOnce, false, answer.to_string());
+                        tracing::warn!("MQTT method {name}: payload of {} bytes refused", payload.len());
+                    }
+                    Some(message) => {
                         let _ = inbound.send(message).await;
                     }
-                }
+                    None => {}
+                },
                 Ok(_) => {}
                 Err(e) => {
                     if connected || backoff == Duration::from_millis(500) {

@@ -6,6 +6,22 @@ use super::event::{Event, EventClass};
 use super::event_log::EventBus;
 use crate::media::time::MediaTime;
 
+/// Largest trigger body read (MQTT payload or HTTP body); a larger one is refused and
+/// reported, never copied into events or logs.
+pub const MAX_TRIGGER_BYTES: usize = 64 * 1024;
+
+/// Reports a trigger refused for its size on `bus` (`InvalidMessage`, subject
+/// `/livePipelines/<pipeline>`), naming the limit.
+pub fn report_oversized(bus: &EventBus, pipeline: &str, input: &str, bytes: usize, how: &str) {
+    bus.for_pipeline(pipeline).emit(Event::new(
+        EventClass::Diagnostics,
+        "InvalidMessage",
+        format!("/livePipelines/{pipeline}"),
+        crate::nodes::rtsp_source::wall_now(),
+        json!({"input": input, "detail": format!("a {how} of {bytes} bytes is over the {} KiB limit of a trigger; it was dropped", MAX_TRIGGER_BYTES / 1024), "bytes": bytes, "limitBytes": MAX_TRIGGER_BYTES}),
+    ));
+}
+
 /// A trigger, parsed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Trigger {
