@@ -105,3 +105,68 @@ fn oversized_and_retained_triggers_are_dropped_and_the_link_stays() {
     );
     assert_eq!(mp4_files(&dir.join("out")).len(), 1);
 }
+
+/// A "camera" that answers DESCRIBE with a header line that never ends (a fault no real camera
+/// can be made to produce, hence a fake): the source gives up at its deadline, reports a
+/// NetworkError naming it, retries, and its memory stays bounded.
+#[test]
+fn a_camera_whose_answer_never_ends_is_a_network_error() {
+    let dir = temp_dir("bounds-rtsp");
+    let (cam_port, http_port) = (free_port(), free_port());
+    let fake = r#"
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(5)
+print("ready", flush=True)
+while True:
+    c, _ = s.accept()
+    try:
+        c.recv(4096)
+        c.sendall(b"RTSP/1.0 200 OK\r\nCSeq: 1\r\nX-Endless: ")
+        while True:
+            c.sendall(b"a" * 1024)
+            time.sleep(0.001)
+    except OSError:
+        c.close()
+"#;
+    let mut child = Command::new("python3")
+        .args(["-c", fake, &cam_port.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("stdout");
+    let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+    let _fake = support::peers::Peer { child };
+    let args: Vec<String> = vec![
+        "topologies/door-sensor-to-files.json".into(),
+        "--pipeline-name".into(),
+        PIPELINE.into(),
+        "--set".into(),
+        format!("rtspUrl=rtsp://127.0.0.1:{cam_port}/camera"),
+        "--set".into(),
+        format!("outputDirectory={}", dir.join("out").display()),
+        "--event-log".into(),
+        event_log(&dir).display().to_string(),
+        "--http".into(),
+        format!("127.0.0.1:{http_port}"),
+    ];
+    let mut vigil = vigil_run(&dir, &args);
+    let events = wait_for_event(&event_log(&dir), "NetworkError", 1, Duration::from_secs(40));
+    let rss_kib = std::fs::read_to_string(format!("/proc/{}/status", vigil.child.id()))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    vigil.interrupt();
+    let detail = events
+        .iter()
+        .find(|(k, _, _)| k == "NetworkError")
+        .and_then(|(_, b, _)| b["detail"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    assert!(detail.contains("timed out"), "{detail}");
+    assert!(rss_kib > 0 && rss_kib < 300 * 1024, "RSS {rss_kib} KiB");
+}

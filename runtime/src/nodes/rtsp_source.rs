@@ -259,7 +259,12 @@ async fn session_inner(
         retina::client::Session::describe(url, options),
     )
     .await
-    .map_err(|_| anyhow!("connect timed out"))??;
+    .map_err(|_| {
+        anyhow!(
+            "connect timed out: no answer to DESCRIBE within {} s",
+            STALL_TIMEOUT.as_secs()
+        )
+    })??;
     let sdp = String::from_utf8_lossy(described.sdp()).to_string();
     let video_index = described
         .streams()
@@ -285,29 +290,42 @@ async fn session_inner(
         .iter()
         .position(|s| s.media() == "audio" && s.encoding_name() == "mpeg4-generic")
         .filter(|_| *audio);
-    described
-        .setup(
+    // Every request has a deadline: a camera that never answers, or answers without end, is
+    // a lost camera.
+    let timed = |what: &'static str| {
+        move |_| anyhow!("{what} timed out after {} s", STALL_TIMEOUT.as_secs())
+    };
+    tokio::time::timeout(
+        STALL_TIMEOUT,
+        described.setup(
             video_index,
             SetupOptions::default()
                 .transport(transport.clone())
                 .frame_format(FrameFormat::MP4),
-        )
-        .await?;
+        ),
+    )
+    .await
+    .map_err(timed("SETUP"))??;
     if let Some(i) = audio_index {
-        described
-            .setup(
+        tokio::time::timeout(
+            STALL_TIMEOUT,
+            described.setup(
                 i,
                 SetupOptions::default()
                     .transport(transport)
                     .frame_format(FrameFormat::MP4),
-            )
-            .await?;
+            ),
+        )
+        .await
+        .map_err(timed("SETUP"))??;
     }
-    let playing = described.play(PlayOptions::default()).await?;
+    let playing = tokio::time::timeout(STALL_TIMEOUT, described.play(PlayOptions::default()))
+        .await
+        .map_err(timed("PLAY"))??;
     report.report(
         EventClass::Diagnostics,
         "MediaSessionEstablished",
-        json!({"sdp": sdp}),
+        sdp_body(&sdp),
     );
     let mut demuxed = playing.demuxed()?;
     let mut params: Option<Arc<VideoParams>> = None;
@@ -423,6 +441,22 @@ async fn session_inner(
     }
 }
 
+/// Most of a camera's SDP an event carries.
+pub const MAX_SDP_IN_EVENT: usize = 4096;
+
+/// `MediaSessionEstablished`'s body: the SDP, cut at [`MAX_SDP_IN_EVENT`] bytes (then with
+/// `sdpBytes`, its whole length).
+fn sdp_body(sdp: &str) -> serde_json::Value {
+    if sdp.len() <= MAX_SDP_IN_EVENT {
+        return json!({ "sdp": sdp });
+    }
+    let mut cut = MAX_SDP_IN_EVENT;
+    while !sdp.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    json!({ "sdp": &sdp[..cut], "sdpTruncated": true, "sdpBytes": sdp.len() })
+}
+
 /// Hands `batch` downstream and notes whether it held media; false when downstream is gone.
 fn hand_over(
     out: &mut dyn MediaOut,
@@ -466,4 +500,19 @@ fn video_params(p: Option<ParametersRef<'_>>) -> Result<VideoParams> {
         rfc6381_codec: v.rfc6381_codec().to_string(),
         sample_entry: v.mp4_sample_entry().build()?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_long_sdp_is_cut_in_events() {
+        let short = super::sdp_body("v=0\r\n");
+        assert_eq!(short, serde_json::json!({"sdp": "v=0\r\n"}));
+        let long = "é".repeat(5000);
+        let cut = super::sdp_body(&long);
+        let sdp = cut["sdp"].as_str().unwrap_or("");
+        assert!(sdp.len() <= super::MAX_SDP_IN_EVENT && sdp.len() >= super::MAX_SDP_IN_EVENT - 1);
+        assert_eq!(cut["sdpTruncated"], true);
+        assert_eq!(cut["sdpBytes"], 10_000);
+    }
 }
