@@ -242,3 +242,60 @@ fn the_sink_trims_its_damaged_files_when_it_starts() {
         files[1].to_string_lossy().as_ref()
     );
 }
+
+/// The sink deletes and trims only files it can prove it wrote: a file that merely matches its
+/// name pattern is never counted against `maximumSizeMiB` (it was deleted), and recovery never
+/// follows a symlink out of the directory (it truncated the target).
+#[test]
+fn only_its_own_files_are_deleted_or_trimmed() {
+    let dir = temp_dir("own-files");
+    let elsewhere = temp_dir("own-files-elsewhere");
+    // A Vigil file outside the directory, with a torn last fragment recovery would cut off.
+    {
+        let bus = EventBus::in_memory("p");
+        let mut sink = FileSink::new(&config(&elsewhere, 64), "/s".into(), bus);
+        clip(&mut sink, 1, 0, 1024);
+        sink.shutdown();
+    }
+    let target = mp4_files(&elsewhere).pop().expect("a file");
+    let mut bytes = std::fs::read(&target).expect("read");
+    bytes.extend_from_slice(&[0, 0, 0, 200, b'm', b'o', b'o', b'f', 1, 2, 3]);
+    std::fs::write(&target, &bytes).expect("write");
+    let link = dir.join("cam-20200101T000001Z.mp4");
+    std::os::unix::fs::symlink(&target, &link).expect("symlink");
+    let foreign = dir.join("cam-20200101T000000Z.mp4");
+    std::fs::write(&foreign, vec![7u8; 2 << 20]).expect("write");
+
+    let bus = EventBus::in_memory("p");
+    let mut sink = FileSink::new(&config(&dir, 1), "/s".into(), bus.clone());
+    for n in 0..5 {
+        clip(&mut sink, n + 1, 10 * n as i64, 10_240);
+    }
+    sink.shutdown();
+    assert_eq!(std::fs::read(&foreign).map(|b| b.len()).ok(), Some(2 << 20));
+    assert_eq!(
+        std::fs::read(&target).expect("target"),
+        bytes,
+        "the target was touched"
+    );
+    assert!(
+        std::fs::symlink_metadata(&link).is_ok(),
+        "the link was deleted"
+    );
+    let kinds: Vec<String> = bus.remembered().iter().map(|e| e.kind.clone()).collect();
+    assert!(
+        !kinds.iter().any(|k| k == "RecordingRecovered"),
+        "{kinds:?}"
+    );
+    let deleted: Vec<String> = bus
+        .remembered()
+        .iter()
+        .filter(|e| e.kind == "RecordingDeleted")
+        .map(|e| e.body["outputLocation"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(deleted.len(), 2, "{deleted:?}");
+    assert!(
+        deleted.iter().all(|d| d.contains("cam-2027")),
+        "{deleted:?}"
+    );
+}

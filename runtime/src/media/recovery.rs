@@ -71,6 +71,10 @@ pub fn trim_incomplete_fragment(path: &Path) -> io::Result<Recovery> {
         }
         offset = b.end;
     }
+    if first {
+        // Not even one whole box: nothing says Vigil wrote it.
+        return Ok(Recovery::NotOurs);
+    }
     if !saw_moov || fragments == 0 {
         return Ok(Recovery::Unplayable);
     }

@@ -107,8 +107,10 @@ impl FileSink {
         let Ok(entries) = std::fs::read_dir(&folder) else {
             return;
         };
+        // Only regular files: a symlink is never followed (its target is not ours to trim).
         let mut found: Vec<(std::time::SystemTime, PathBuf)> = entries
             .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
             .filter(|e| {
                 e.file_name()
                     .to_str()
@@ -124,7 +126,10 @@ impl FileSink {
             .collect();
         found.sort();
         for (_, path) in found {
+            // Only files that carry Vigil's brand are kept count of (and so ever deleted by
+            // the size budget): a file of the same name pattern that we did not write is left.
             match trim_incomplete_fragment(&path) {
+                Ok(Recovery::NotOurs) => continue,
                 Ok(Recovery::Trimmed { fragments, removed }) => self.diagnostic(
                     "RecordingRecovered",
                     json!({"outputLocation": path, "fragmentsKept": fragments, "bytesRemoved": removed}),
@@ -136,11 +141,14 @@ impl FileSink {
                     None,
                 ),
                 Ok(_) => {}
-                Err(e) => self.diagnostic(
-                    "StorageError",
-                    json!({"outputLocation": path, "detail": format!("cannot check file: {e}")}),
-                    None,
-                ),
+                Err(e) => {
+                    self.diagnostic(
+                        "StorageError",
+                        json!({"outputLocation": path, "detail": format!("cannot check file: {e}; it is left alone")}),
+                        None,
+                    );
+                    continue;
+                }
             }
             let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
             self.finished.push_back((path, size));
