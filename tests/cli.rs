@@ -90,3 +90,35 @@ fn live_pipeline_file_errors_name_the_file() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Errors never print a password: not one written in a URL, not a `secretString` value.
+#[test]
+fn validate_errors_print_no_secrets() {
+    let dir = std::env::temp_dir().join(format!("vigil-cli-secret-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let text = std::fs::read_to_string(repo().join("topologies/door-sensor-to-files.json"))
+        .expect("topology");
+    // The gate's minimum activation reads a secretString parameter here.
+    let text = text.replace("\"${minActivation}\"", "\"${rtspPassword}\"");
+    let topology = dir.join("secret.json");
+    std::fs::write(&topology, text).expect("write");
+    let out = vigil(&[
+        "validate",
+        topology.to_str().expect("path"),
+        "--set",
+        "rtspUrl=http://admin:hunter2@10.0.0.1/x",
+        "--set",
+        "rtspPassword=s3cr3t-value",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("'http://admin:***@10.0.0.1/x'"), "{stdout}");
+    assert!(
+        stdout.contains("minimumActivationTime (node 'gate'): '***'"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("hunter2") && !stdout.contains("s3cr3t"),
+        "{stdout}"
+    );
+}

@@ -123,6 +123,56 @@ impl ErrorSink {
     }
 }
 
+/// `message` without secrets: every occurrence of a `secrets` value (of 3 characters or more)
+/// and the password of any `scheme://user:password@` becomes `***`.
+pub fn scrub(message: &str, secrets: &[&str]) -> String {
+    let mut out = message.to_string();
+    for secret in secrets.iter().filter(|s| s.chars().count() >= 3) {
+        out = out.replace(secret, "***");
+    }
+    let mut scrubbed = String::with_capacity(out.len());
+    let mut rest = out.as_str();
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        scrubbed.push_str(head);
+        let authority_end = tail.find(['/', ' ', '\'', '"']).unwrap_or(tail.len());
+        let authority = &tail[..authority_end];
+        match authority
+            .rfind('@')
+            .and_then(|a| authority[..a].find(':').map(|c| (c, a)))
+        {
+            Some((colon, at_sign)) => {
+                scrubbed.push_str(&authority[..=colon]);
+                scrubbed.push_str("***");
+                scrubbed.push_str(&authority[at_sign..]);
+            }
+            None => scrubbed.push_str(authority),
+        }
+        rest = &tail[authority_end..];
+    }
+    scrubbed.push_str(rest);
+    scrubbed
+}
+
+#[cfg(test)]
+mod scrub_tests {
+    #[test]
+    fn secrets_and_url_passwords_are_masked() {
+        assert_eq!(
+            super::scrub("'http://admin:hunter2@10.0.0.1/x' is bad", &[]),
+            "'http://admin:***@10.0.0.1/x' is bad"
+        );
+        assert_eq!(
+            super::scrub("'s3cr3t' is not a duration", &["s3cr3t"]),
+            "'***' is not a duration"
+        );
+        assert_eq!(
+            super::scrub("rtsp://host/x and a:b", &["ab"]),
+            "rtsp://host/x and a:b"
+        );
+    }
+}
+
 /// Turns a `serde_json` syntax error into a `Json` topology error with line and column.
 pub fn json_error(err: &serde_json::Error) -> TopologyError {
     let text = err.to_string();

@@ -162,6 +162,15 @@ pub fn load_topology(text: &str, options: &LoadOptions) -> Result<Topology, Topo
             .retain(|e| !unbound.iter().any(|p| is_at_or_below(&e.path, p)));
     }
     if !found.0.is_empty() {
+        // Errors quote values: never a secret's, nor a password written in a URL.
+        let secrets: Vec<&str> = declarations
+            .iter()
+            .filter(|d| d.kind == params::ParameterType::SecretString)
+            .filter_map(|d| resolved.get(&d.name).map(String::as_str))
+            .collect();
+        for e in &mut found.0 {
+            e.message = error::scrub(&e.message, &secrets);
+        }
         return Err(found);
     }
     let description = envelope
