@@ -154,25 +154,6 @@ pub fn scrub(message: &str, secrets: &[&str]) -> String {
     scrubbed
 }
 
-#[cfg(test)]
-mod scrub_tests {
-    #[test]
-    fn secrets_and_url_passwords_are_masked() {
-        assert_eq!(
-            super::scrub("'http://admin:hunter2@10.0.0.1/x' is bad", &[]),
-            "'http://admin:***@10.0.0.1/x' is bad"
-        );
-        assert_eq!(
-            super::scrub("'s3cr3t' is not a duration", &["s3cr3t"]),
-            "'***' is not a duration"
-        );
-        assert_eq!(
-            super::scrub("rtsp://host/x and a:b", &["ab"]),
-            "rtsp://host/x and a:b"
-        );
-    }
-}
-
 /// Turns a `serde_json` syntax error into a `Json` topology error with line and column.
 pub fn json_error(err: &serde_json::Error) -> TopologyError {
     let text = err.to_string();
@@ -189,5 +170,24 @@ pub fn json_error(err: &serde_json::Error) -> TopologyError {
         path: "$".to_string(),
         node: None,
         message,
+    }
+}
+
+#[cfg(test)]
+mod scrub_tests {
+    #[test]
+    fn secrets_and_url_passwords_are_masked() {
+        assert_eq!(
+            super::scrub("'http://admin:hunter2@10.0.0.1/x' is bad", &[]),
+            "'http://admin:***@10.0.0.1/x' is bad"
+        );
+        assert_eq!(
+            super::scrub("'s3cr3t' is not a duration", &["s3cr3t"]),
+            "'***' is not a duration"
+        );
+        assert_eq!(
+            super::scrub("rtsp://host/x and a:b", &["ab"]),
+            "rtsp://host/x and a:b"
+        );
     }
 }
