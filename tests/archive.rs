@@ -150,6 +150,28 @@ fn clips_append_to_one_video_and_play_back() {
         "{base}/availableMedia?precision=full&startTime=2026-01-01T00:00:00Z&endTime=2026-01-02T02:00:00Z"
     ));
     assert_eq!(status, 400, "more than 25 h at full precision");
+    // An impossible date is a 400 naming it (it was a 500 with a panic's text).
+    let (status, body) = get(&format!(
+        "{base}/availableMedia?precision=day&startTime=2026-02-31&endTime=2026-03-02"
+    ));
+    assert_eq!(status, 400);
+    assert!(
+        String::from_utf8_lossy(&body).contains("'2026-02-31' is not a date"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    // A byte range past the end of a segment is 416 (it was 200 with the whole file).
+    let segment = format!("{base}/media/1.mp4");
+    let (status, whole) = get(&segment);
+    assert_eq!(status, 200);
+    let past = format!("bytes={}-", whole.len());
+    let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H"])
+        .arg(format!("range: {past}"))
+        .arg(&segment)
+        .output()
+        .expect("curl runs");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "416");
 
     let (status, m3u8) = get(&format!(
         "{base}/manifest.m3u8?startTime=2026-01-01T00:00:00Z&endTime=2026-01-01T00:01:00Z"

@@ -265,26 +265,50 @@ async fn manifest(
     }
 }
 
-/// `Range: bytes=a-b` → (a, b inclusive), clamped to `len`.
-fn byte_range(headers: &HeaderMap, len: u64) -> Option<(u64, u64)> {
-    let spec = headers
-        .get(header::RANGE)?
-        .to_str()
-        .ok()?
-        .strip_prefix("bytes=")?;
-    let (a, b) = spec.split_once('-')?;
-    let (start, end) = match (a.trim(), b.trim()) {
-        ("", suffix) => {
-            let n: u64 = suffix.parse().ok()?;
-            (len.saturating_sub(n), len.checked_sub(1)?)
-        }
-        (a, "") => (a.parse().ok()?, len.checked_sub(1)?),
-        (a, b) => (
-            a.parse().ok()?,
-            b.parse::<u64>().ok()?.min(len.checked_sub(1)?),
-        ),
+/// What a request's `Range` asks of a body of `len` bytes.
+#[derive(Debug, PartialEq)]
+enum Wanted {
+    /// No (usable) `Range`: the whole body.
+    Whole,
+    /// `bytes=a-b`: a to b inclusive, clamped to the body.
+    Part(u64, u64),
+    /// A range that starts past the end: 416.
+    Unsatisfiable,
+}
+
+/// Reads `Range: bytes=a-b` (one range; a malformed one is ignored, as RFC 9110 allows).
+fn byte_range(headers: &HeaderMap, len: u64) -> Wanted {
+    let Some(spec) = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("bytes="))
+    else {
+        return Wanted::Whole;
     };
-    (start <= end).then_some((start, end))
+    let Some((a, b)) = spec.split_once('-') else {
+        return Wanted::Whole;
+    };
+    let last = match len.checked_sub(1) {
+        Some(last) => last,
+        None => return Wanted::Unsatisfiable,
+    };
+    let parsed = match (a.trim(), b.trim()) {
+        ("", suffix) => match suffix.parse::<u64>() {
+            Ok(0) => return Wanted::Unsatisfiable,
+            Ok(n) => Some((len.saturating_sub(n), last)),
+            Err(_) => None,
+        },
+        (a, "") => a.parse().ok().map(|a| (a, last)),
+        (a, b) => match (a.parse::<u64>(), b.parse::<u64>()) {
+            (Ok(a), Ok(b)) if a <= b => Some((a, b.min(last))),
+            _ => None,
+        },
+    };
+    match parsed {
+        None => Wanted::Whole,
+        Some((start, _)) if start > last => Wanted::Unsatisfiable,
+        Some((start, end)) => Wanted::Part(start, end),
+    }
 }
 
 struct ArchiveBytes {
@@ -333,7 +357,7 @@ async fn media(
     };
     let len = bytes.len() as u64;
     let mut response = match byte_range(&headers, len) {
-        Some((a, b)) => {
+        Wanted::Part(a, b) => {
             let mut r = bytes[a as usize..=b as usize].to_vec().into_response();
             *r.status_mut() = StatusCode::PARTIAL_CONTENT;
             if let Ok(v) = HeaderValue::from_str(&format!("bytes {a}-{b}/{len}")) {
@@ -341,7 +365,14 @@ async fn media(
             }
             r
         }
-        None => bytes.into_response(),
+        Wanted::Unsatisfiable => {
+            let mut r = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                r.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            r
+        }
+        Wanted::Whole => bytes.into_response(),
     };
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
@@ -381,5 +412,33 @@ async fn download(
             r
         }
         Err(r) => r,
+    }
+}
+
+#[cfg(test)]
+mod range_tests {
+    use super::*;
+
+    fn wanted(range: &str, len: u64) -> Wanted {
+        let mut h = HeaderMap::new();
+        h.insert(header::RANGE, HeaderValue::from_str(range).expect("value"));
+        byte_range(&h, len)
+    }
+
+    #[test]
+    fn ranges_are_read_as_rfc_9110_says() {
+        assert_eq!(wanted("bytes=0-9", 100), Wanted::Part(0, 9));
+        assert_eq!(wanted("bytes=90-", 100), Wanted::Part(90, 99));
+        assert_eq!(wanted("bytes=-10", 100), Wanted::Part(90, 99));
+        assert_eq!(wanted("bytes=50-1000", 100), Wanted::Part(50, 99));
+        assert_eq!(wanted("bytes=100-", 100), Wanted::Unsatisfiable);
+        assert_eq!(wanted("bytes=200-300", 100), Wanted::Unsatisfiable);
+        assert_eq!(wanted("bytes=-0", 100), Wanted::Unsatisfiable);
+        assert_eq!(wanted("bytes=9-3", 100), Wanted::Whole);
+        assert_eq!(wanted("items=0-1", 100), Wanted::Whole);
+        assert_eq!(
+            wanted("bytes=18446744073709551615-", 100),
+            Wanted::Unsatisfiable
+        );
     }
 }

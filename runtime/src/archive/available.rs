@@ -57,7 +57,14 @@ fn civil(t: MediaTime) -> jiff::civil::DateTime {
 
 fn utc(dt: jiff::civil::DateTime) -> Result<MediaTime> {
     let ts = jiff::tz::Offset::UTC.to_timestamp(dt)?;
-    Ok(MediaTime::from_nanos(ts.as_nanosecond() as i64))
+    nanos(ts)
+}
+
+/// `ts` on the media timeline, which holds 1677-09-21 to 2262-04-11.
+fn nanos(ts: jiff::Timestamp) -> Result<MediaTime> {
+    i64::try_from(ts.as_nanosecond())
+        .map(MediaTime::from_nanos)
+        .map_err(|_| anyhow::anyhow!("{ts} is outside the range of recording times (1677 to 2262)"))
 }
 
 /// Parses a bound at `precision`; an end bound covers its whole period (`2026-01` ends at
@@ -65,7 +72,9 @@ fn utc(dt: jiff::civil::DateTime) -> Result<MediaTime> {
 fn parse_bound(text: &str, precision: Precision, end: bool) -> Result<MediaTime> {
     let text = text.trim();
     let date = |y: i16, m: i8, d: i8| -> Result<jiff::civil::DateTime> {
-        Ok(jiff::civil::date(y, m, d).at(0, 0, 0, 0))
+        jiff::civil::Date::new(y, m, d)
+            .map(|d| d.at(0, 0, 0, 0))
+            .map_err(|e| anyhow::anyhow!("'{text}' is not a date: {e}"))
     };
     let bad = || {
         anyhow::anyhow!(
@@ -80,15 +89,16 @@ fn parse_bound(text: &str, precision: Precision, end: bool) -> Result<MediaTime>
     };
     let parts: Vec<&str> = text.split('-').collect();
     let num = |s: &str| s.parse::<i16>().map_err(|_| bad());
+    let small = |s: &str| s.parse::<i8>().map_err(|_| bad());
     let start = match precision {
         Precision::Year if parts.len() == 1 => date(num(parts[0])?, 1, 1)?,
-        Precision::Month if parts.len() == 2 => date(num(parts[0])?, num(parts[1])? as i8, 1)?,
+        Precision::Month if parts.len() == 2 => date(num(parts[0])?, small(parts[1])?, 1)?,
         Precision::Day if parts.len() == 3 => {
-            date(num(parts[0])?, num(parts[1])? as i8, num(parts[2])? as i8)?
+            date(num(parts[0])?, small(parts[1])?, small(parts[2])?)?
         }
         Precision::Full => {
             let ts: jiff::Timestamp = text.parse().map_err(|_| bad())?;
-            return Ok(MediaTime::from_nanos(ts.as_nanosecond() as i64));
+            return nanos(ts);
         }
         _ => return Err(bad()),
     };
@@ -213,6 +223,31 @@ pub fn available_media(
 /// Formats a UTC time as AVA does in `availableMedia` (`2026-01-01T00:00:04.000Z`).
 pub fn iso(t: MediaTime) -> String {
     t.to_string()
+}
+
+#[cfg(test)]
+mod bound_tests {
+    use super::*;
+
+    #[test]
+    fn impossible_and_far_dates_are_errors_not_panics() {
+        for (precision, start, end) in [
+            (Precision::Day, "2026-02-31", "2026-03-01"),
+            (Precision::Month, "2026-13", "2027-01"),
+            (Precision::Day, "2026-01-200", "2026-01-02"),
+            (Precision::Year, "9999", "9999"),
+            (
+                Precision::Full,
+                "9999-01-01T00:00:00Z",
+                "9999-01-02T00:00:00Z",
+            ),
+            (Precision::Year, "-9999", "2026"),
+        ] {
+            let e = query_range(precision, Some(start), Some(end)).expect_err(start);
+            assert!(!format!("{e:#}").is_empty());
+        }
+        assert!(query_range(Precision::Day, Some("2026-02-28"), Some("2026-03-01")).is_ok());
+    }
 }
 
 #[cfg(test)]
