@@ -287,3 +287,45 @@ fn an_event_filter_component_decides_what_opens_the_gate() {
     let dropped = replay_filtered("filter-drop", "drop_events");
     assert!(mp4_files(&dropped.join("out")).is_empty());
 }
+
+/// Every WASI call a guest can make is harmless, here on a thread inside a tokio runtime (as on
+/// a camera's thread, where the synchronous WASI calls used to panic the host): output goes to
+/// the log, sleep returns at once (it held the thread past the deadline), stdin is closed,
+/// sockets and files are refused, the wall clock is the stream clock. A guest's panic costs
+/// its call only.
+#[test]
+fn every_wasi_call_of_a_hostile_guest_is_harmless() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let event = Event {
+        timestamp_ns: 1_800_000_000_123_456_789,
+        inferences: vec![Inference::Motion(None)],
+    };
+    for call in [
+        "stdout", "stderr", "sleep", "stdin", "udp", "file", "clock", "panic",
+    ] {
+        let config = vec![("call".to_string(), call.to_string())];
+        let outcome = runtime.block_on(async {
+            let mut host = FilterHost::new(call, load("wasi_calls"), config, limits())
+                .unwrap_or_else(|e| panic!("{call}: {e:#}"));
+            host.process_event(&event)
+        });
+        match (call, outcome) {
+            ("clock", Outcome::Done(events)) => {
+                assert_eq!(events.len(), 1);
+                assert_eq!(
+                    events[0].timestamp_ns, event.timestamp_ns,
+                    "the stream clock"
+                );
+            }
+            ("panic", Outcome::Fault(why)) => assert!(why.starts_with("trap"), "{why}"),
+            (_, Outcome::Done(events)) => {
+                assert_eq!(events.len(), 1, "{call}: the call did not end as promised")
+            }
+            (_, other) => panic!("{call}: {other:?}"),
+        }
+    }
+    assert!(!std::path::Path::new("/tmp/vigil-guest-was-here").exists());
+}

@@ -113,62 +113,16 @@ impl FilterHost {
         self.request
     }
 
+    /// Instantiates `module` and runs its `init`, off any tokio runtime (see
+    /// [`super::sandbox::off_runtime`]).
     fn instantiate(&self, module: &Arc<LoadedModule>) -> Result<(Live, Option<FrameRequest>)> {
-        let engine = engine()?;
-        let mut linker: Linker<GuestState> = Linker::new(engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| anyhow!("{e:#}"))?;
-        let mut store = Store::new(
-            engine,
-            GuestState::new(&self.node, self.limits.memory_bytes),
+        let (node, config, limits, module) = (
+            self.node.clone(),
+            self.config.clone(),
+            self.limits,
+            module.clone(),
         );
-        store.limiter(|s| &mut s.limits);
-        self.arm_deadline(&mut store);
-        match module.world {
-            World::Frame => {
-                FrameFilter::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut linker, |s| s)
-                    .map_err(|e| anyhow!("{e:#}"))?;
-                let bound = FrameFilter::instantiate(&mut store, &module.component, &linker)
-                    .map_err(|e| anyhow!("{}: cannot instantiate: {e:#}", module.origin))?;
-                let request = bound
-                    .call_init(&mut store, &self.config)
-                    .map_err(|e| anyhow!("{}: init trapped: {e:#}", module.origin))?
-                    .map_err(|e| {
-                        anyhow!("{}: init refused the configuration: {e}", module.origin)
-                    })?;
-                Ok((
-                    Live {
-                        store,
-                        bound: Bound::Frame(bound),
-                    },
-                    Some(request),
-                ))
-            }
-            World::Event => {
-                EventFilter::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut linker, |s| s)
-                    .map_err(|e| anyhow!("{e:#}"))?;
-                let bound = EventFilter::instantiate(&mut store, &module.component, &linker)
-                    .map_err(|e| anyhow!("{}: cannot instantiate: {e:#}", module.origin))?;
-                bound
-                    .call_init(&mut store, &self.config)
-                    .map_err(|e| anyhow!("{}: init trapped: {e:#}", module.origin))?
-                    .map_err(|e| {
-                        anyhow!("{}: init refused the configuration: {e}", module.origin)
-                    })?;
-                Ok((
-                    Live {
-                        store,
-                        bound: Bound::Event(bound),
-                    },
-                    None,
-                ))
-            }
-        }
-    }
-
-    fn arm_deadline(&self, store: &mut Store<GuestState>) {
-        let ticks = (self.limits.call_deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        super::sandbox::off_runtime(move || instantiate(&node, &config, limits, &module))
     }
 
     /// Replaces the module. The new one is instantiated and initialised first; if that fails,
@@ -210,8 +164,11 @@ impl FilterHost {
     fn call<T>(
         &mut self,
         now_ns: i64,
-        f: impl FnOnce(&mut Live) -> wasmtime::Result<T>,
-    ) -> Outcome<T> {
+        f: impl FnOnce(&mut Live) -> wasmtime::Result<T> + Send,
+    ) -> Outcome<T>
+    where
+        T: Send,
+    {
         if now_ns < self.backoff_until_ns {
             return Outcome::Skipped;
         }
@@ -229,10 +186,10 @@ impl FilterHost {
         let Some(live) = self.live.as_mut() else {
             return Outcome::Skipped;
         };
-        live.store.data_mut().now_ns = now_ns;
+        live.store.data_mut().set_now(now_ns);
         live.store.set_epoch_deadline(deadline_ticks);
         let started = std::time::Instant::now();
-        let result = f(live);
+        let result = super::sandbox::off_runtime(|| f(live));
         if let Some(calls) = &self.calls {
             calls.observe(started.elapsed().as_secs_f64());
         }
@@ -261,6 +218,60 @@ impl FilterHost {
             ));
         }
         Outcome::Fault(message)
+    }
+}
+
+/// Instantiates `module` for `node` in a fresh sandboxed store and runs its `init`.
+fn instantiate(
+    node: &str,
+    config: &Vec<(String, String)>,
+    limits: Limits,
+    module: &Arc<LoadedModule>,
+) -> Result<(Live, Option<FrameRequest>)> {
+    let engine = engine()?;
+    let mut linker: Linker<GuestState> = Linker::new(engine);
+    super::sandbox::link_wasi(&mut linker)?;
+    let mut store = Store::new(engine, GuestState::new(node, limits.memory_bytes));
+    store.limiter(|s| &mut s.limits);
+    let ticks = (limits.call_deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+    store.set_epoch_deadline(ticks);
+    store.epoch_deadline_trap();
+
+    match module.world {
+        World::Frame => {
+            FrameFilter::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut linker, |s| s)
+                .map_err(|e| anyhow!("{e:#}"))?;
+            let bound = FrameFilter::instantiate(&mut store, &module.component, &linker)
+                .map_err(|e| anyhow!("{}: cannot instantiate: {e:#}", module.origin))?;
+            let request = bound
+                .call_init(&mut store, config)
+                .map_err(|e| anyhow!("{}: init trapped: {e:#}", module.origin))?
+                .map_err(|e| anyhow!("{}: init refused the configuration: {e}", module.origin))?;
+            Ok((
+                Live {
+                    store,
+                    bound: Bound::Frame(bound),
+                },
+                Some(request),
+            ))
+        }
+        World::Event => {
+            EventFilter::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut linker, |s| s)
+                .map_err(|e| anyhow!("{e:#}"))?;
+            let bound = EventFilter::instantiate(&mut store, &module.component, &linker)
+                .map_err(|e| anyhow!("{}: cannot instantiate: {e:#}", module.origin))?;
+            bound
+                .call_init(&mut store, config)
+                .map_err(|e| anyhow!("{}: init trapped: {e:#}", module.origin))?
+                .map_err(|e| anyhow!("{}: init refused the configuration: {e}", module.origin))?;
+            Ok((
+                Live {
+                    store,
+                    bound: Bound::Event(bound),
+                },
+                None,
+            ))
+        }
     }
 }
 

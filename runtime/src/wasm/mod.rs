@@ -7,4 +7,5 @@ pub mod convert;
 pub mod engine;
 pub mod filter;
 pub mod module;
+pub mod sandbox;
 pub mod state;

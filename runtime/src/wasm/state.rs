@@ -1,5 +1,5 @@
-//! What a guest instance can reach: logging, the stream clock, and an empty WASI context (no
-//! files, sockets, environment or arguments), within a memory limit.
+//! What a guest instance can reach: logging, the stream clock, and a WASI context that can do
+//! no harm (see [`super::sandbox`]), within a memory limit.
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
@@ -17,16 +17,23 @@ pub struct GuestState {
     pub node: String,
     /// The stream clock for `now-ns`: UTC ns of the frame or event being processed.
     pub now_ns: i64,
+    /// The same clock, as WASI's wall and monotonic clocks read it.
+    clock: super::sandbox::StreamClock,
 }
 
 impl GuestState {
     /// A sandboxed state with a memory limit of `memory_bytes`.
     pub fn new(node: &str, memory_bytes: usize) -> Self {
+        let clock = super::sandbox::StreamClock::default();
         let wasi = WasiCtxBuilder::new()
             .allow_blocking_current_thread(false)
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
+            .stdout(super::sandbox::GuestOutput::new(node, "stdout"))
+            .stderr(super::sandbox::GuestOutput::new(node, "stderr"))
+            .wall_clock(clock.clone())
+            .monotonic_clock(clock.clone())
             .build();
         Self {
             wasi,
@@ -40,7 +47,14 @@ impl GuestState {
                 .build(),
             node: node.to_string(),
             now_ns: 0,
+            clock,
         }
+    }
+
+    /// Sets the stream clock before a call.
+    pub fn set_now(&mut self, now_ns: i64) {
+        self.now_ns = now_ns;
+        self.clock.set(now_ns);
     }
 
     fn log(&self, level: &str, message: &str) {
