@@ -299,3 +299,66 @@ fn only_its_own_files_are_deleted_or_trimmed() {
         "{deleted:?}"
     );
 }
+
+/// A camera's timestamp glitch (one frame late by 128 ms, the next back on time) moves one
+/// frame, never the timeline: every sample stays within one glitch of its true time and the
+/// last one is exactly on time. (Each out-of-order frame used to get the previous, outlier
+/// duration, so the timeline drifted by seconds per fragment.)
+#[test]
+fn a_timestamp_glitch_moves_one_frame_not_the_timeline() {
+    let dir = temp_dir("glitch");
+    let bus = EventBus::in_memory("p");
+    let mut sink = FileSink::new(&config(&dir, 64), "/s".into(), bus);
+    let t0 = MediaTime::from_secs(1_800_000_000);
+    sink.handle(ClipCommand::Start {
+        activation: 1,
+        start: t0,
+        first_event: t0,
+        correlation_id: "c".into(),
+        audio: None,
+    });
+    // 90 frames of 100 ms ticks at 30 fps; frames 10, 40 and 70 arrive 128 ms late.
+    let true_time = |i: i64| t0 + MediaDuration::from_nanos(i * 1_000_000_000 / 30);
+    for i in 0..90i64 {
+        let late = if i % 30 == 10 {
+            MediaDuration::from_millis(128)
+        } else {
+            MediaDuration::ZERO
+        };
+        let t = true_time(i) + late;
+        let mut data = vec![0u8; 64];
+        data[..4].copy_from_slice(&60u32.to_be_bytes());
+        data[4] = if i % 30 == 0 { 0x65 } else { 0x41 };
+        sink.handle(ClipCommand::Sample(VideoSample {
+            pts: t,
+            dts: t,
+            key_frame: i % 30 == 0,
+            data: Bytes::from(data),
+            params: params(),
+            discontinuity: false,
+        }));
+    }
+    sink.handle(ClipCommand::End {
+        activation: 1,
+        end: true_time(90),
+        reason: EndReason::Minimum,
+    });
+    sink.shutdown();
+    let file = mp4_files(&dir).pop().expect("a file");
+    let video = Mp4Video::open(&file).expect("readable");
+    let times: Vec<MediaTime> = video.samples(t0).map(|s| s.expect("sample").dts).collect();
+    assert_eq!(times.len(), 90);
+    for (i, t) in times.iter().enumerate() {
+        let off = (*t - true_time(i as i64)).as_secs_f64().abs();
+        assert!(off <= 0.129, "frame {i} is {off:.3} s off its time");
+        if i > 0 {
+            assert!(
+                *t > times[i - 1],
+                "frame {i} does not follow frame {}",
+                i - 1
+            );
+        }
+    }
+    let last = (times[89] - true_time(89)).as_secs_f64().abs();
+    assert!(last < 0.001, "the last frame drifted {last:.3} s");
+}

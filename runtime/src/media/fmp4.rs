@@ -33,6 +33,8 @@ pub struct Fmp4Writer {
     pending: Vec<VideoSample>,
     last_duration: u32,
     samples_written: u64,
+    /// Decode time (ticks) where the last written sample ends: no sample is written before it.
+    written_end: Option<i64>,
 }
 
 impl Fmp4Writer {
@@ -48,6 +50,7 @@ impl Fmp4Writer {
             pending: Vec::new(),
             last_duration: TIMESCALE / 30,
             samples_written: 0,
+            written_end: None,
         }
     }
 
@@ -193,23 +196,45 @@ impl Fmp4Writer {
             return None;
         }
         let samples = std::mem::take(&mut self.pending);
+        // Decode times as the samples give them, but strictly increasing and never before what
+        // is already written: a timestamp out of order (a camera's glitch) moves that sample up
+        // to just after its predecessor, so the timeline never drifts by more than the glitch.
+        // (Giving it the previous duration instead let one outlier grow the drift frame by
+        // frame, seconds per fragment.)
+        let mut times: Vec<i64> = samples.iter().map(|s| self.ticks(s.dts)).collect();
+        let mut floor = self.written_end.unwrap_or(0);
+        for t in times.iter_mut() {
+            if *t < floor {
+                *t = floor;
+            }
+            floor = t.saturating_add(1);
+        }
         let mut durations = Vec::with_capacity(samples.len());
-        for (i, s) in samples.iter().enumerate() {
-            let next = samples.get(i + 1).map(|n| n.dts).or(next_dts);
-            let d = next
-                .map(|n| self.ticks(n) - self.ticks(s.dts))
-                .filter(|d| *d > 0 && *d < i64::from(u32::MAX))
-                .map(|d| d as u32)
-                .unwrap_or(self.last_duration);
-            if samples.get(i + 1).is_some() {
-                self.last_duration = d;
+        for (i, t) in times.iter().enumerate() {
+            let d = match times.get(i + 1) {
+                Some(next) => next - t,
+                None => next_dts
+                    .map(|n| self.ticks(n).max(t + 1) - t)
+                    .filter(|d| *d < i64::from(u32::MAX))
+                    .unwrap_or(i64::from(self.last_duration)),
+            };
+            let d = u32::try_from(d.clamp(1, i64::from(u32::MAX))).unwrap_or(1);
+            // A typical frame duration for a last sample with nothing after it: the true one.
+            let true_delta = samples
+                .get(i + 1)
+                .map(|n| self.ticks(n.dts) - self.ticks(samples[i].dts));
+            if let Some(delta) = true_delta.filter(|d| *d > 0 && *d < i64::from(TIMESCALE)) {
+                self.last_duration = delta as u32;
             }
             durations.push(d);
+        }
+        if let (Some(last), Some(d)) = (times.last(), durations.last()) {
+            self.written_end = Some(last.saturating_add(i64::from(*d)));
         }
         self.sequence += 1;
         self.samples_written += samples.len() as u64;
         let first = &samples[0];
-        let base_decode = self.ticks(first.dts).max(0) as u64;
+        let base_decode = times[0].max(0) as u64;
         let mut out = Vec::with_capacity(512 + 16 * samples.len());
         // prft: UTC (NTP format) of the fragment's first sample, and its decode time.
         write_full_box(&mut out, b"prft", 1, 0, |b| {
