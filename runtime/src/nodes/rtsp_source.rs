@@ -24,7 +24,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
 use retina::client::{
-    Credentials as RtspCredentials, PlayOptions, SessionOptions, SetupOptions, Transport,
+    Credentials as RtspCredentials, InitialSequenceNumberPolicy, PlayOptions, SessionOptions,
+    SetupOptions, Transport,
 };
 use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParametersCodec};
 use serde_json::json;
@@ -319,7 +320,11 @@ async fn session_inner(
         .await
         .map_err(timed("SETUP"))??;
     }
-    let playing = tokio::time::timeout(STALL_TIMEOUT, described.play(PlayOptions::default()))
+    // The first packet's sequence number is taken as it comes: a camera whose stream already
+    // plays for others may announce in RTP-Info one its next packet does not carry (seen
+    // against the GStreamer server: a session refused as "out of order" on its first packet).
+    let play = PlayOptions::default().initial_seq(InitialSequenceNumberPolicy::Ignore);
+    let playing = tokio::time::timeout(STALL_TIMEOUT, described.play(play))
         .await
         .map_err(timed("PLAY"))??;
     report.report(
