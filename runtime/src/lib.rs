@@ -6,6 +6,7 @@ pub mod api;
 pub mod archive;
 pub mod bus;
 pub mod cli;
+pub mod fuzz_entry;
 pub mod media;
 pub mod nodes;
 pub mod pipeline;

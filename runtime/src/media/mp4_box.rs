@@ -79,12 +79,14 @@ pub fn read_box_header(buf: &[u8], offset: usize, base: u64) -> Option<BoxRef> {
     if size < header {
         return None;
     }
-    let start = base + offset as u64;
+    // Checked: a 64-bit size near the top wrapped `end` round below `body_start` (found by
+    // fuzzing the MP4 reader).
+    let start = base.checked_add(offset as u64)?;
     Some(BoxRef {
         kind,
         start,
-        body_start: start + header,
-        end: start + size,
+        body_start: start.checked_add(header)?,
+        end: start.checked_add(size)?,
     })
 }
 
@@ -112,4 +114,21 @@ pub fn child<'a>(buf: &'a [u8], kind: &[u8; 4]) -> Option<&'a [u8]> {
         .into_iter()
         .find(|(b, _)| &b.kind == kind)
         .map(|(_, body)| body)
+}
+
+#[cfg(test)]
+mod hostile_tests {
+    /// A 64-bit box size near the top no longer wraps `end` below `body_start` (a fuzzer's
+    /// find: the slice `[body_start..end]` panicked).
+    #[test]
+    fn a_huge_size_is_no_box() {
+        // A 16-byte box, then one whose 64-bit size would end past u64::MAX.
+        let mut buf = vec![0, 0, 0, 16, b'f', b'r', b'e', b'e'];
+        buf.extend_from_slice(&[0; 8]);
+        buf.extend_from_slice(&[0, 0, 0, 1, b'f', b'r', b'e', b'e']);
+        buf.extend_from_slice(&(u64::MAX - 4).to_be_bytes());
+        buf.extend_from_slice(&[0; 32]);
+        assert!(super::read_box_header(&buf, 16, 0).is_none());
+        assert_eq!(super::children(&buf).len(), 1);
+    }
 }

@@ -89,9 +89,9 @@ impl Mp4Video {
             .and_then(|m| child(m, b"stbl"))
             .ok_or_else(|| anyhow!("no stbl"))?;
         let params = Arc::new(read_sample_entry(stbl)?);
-        let mut samples = read_progressive(stbl)?;
+        let mut samples = read_progressive(stbl, data.len())?;
         if samples.is_empty() {
-            let (frag, prft) = read_fragments(&top, track_id)?;
+            let (frag, prft) = read_fragments(&top, track_id, data.len())?;
             samples = frag;
             recorded_start = prft.or(recorded_start);
         }
@@ -207,7 +207,11 @@ fn read_sample_entry(stbl: &[u8]) -> Result<VideoParams> {
     })
 }
 
-fn read_progressive(stbl: &[u8]) -> Result<Vec<SampleInfo>> {
+/// Most samples a file is read for: no table may make the reader allocate more than the file
+/// could hold (a hostile count of 4 billion took memory without bound).
+pub const MAX_SAMPLES: usize = 10_000_000;
+
+fn read_progressive(stbl: &[u8], file_len: usize) -> Result<Vec<SampleInfo>> {
     let Some(stsz) = child(stbl, b"stsz") else {
         return Ok(Vec::new());
     };
@@ -215,6 +219,11 @@ fn read_progressive(stbl: &[u8]) -> Result<Vec<SampleInfo>> {
     let count = be32(stsz, 8).unwrap_or(0) as usize;
     if count == 0 {
         return Ok(Vec::new());
+    }
+    if count > MAX_SAMPLES.min(file_len) {
+        bail!(
+            "stsz claims {count} samples, more than the file can hold (at most {MAX_SAMPLES} are read)"
+        );
     }
     let sizes: Vec<u32> = (0..count)
         .map(|i| {
@@ -256,7 +265,7 @@ fn read_progressive(stbl: &[u8]) -> Result<Vec<SampleInfo>> {
                 break;
             }
             offsets.push(at);
-            at += u64::from(sizes[offsets.len() - 1]);
+            at = at.saturating_add(u64::from(sizes[offsets.len() - 1]));
         }
     }
     let stts = child(stbl, b"stts").ok_or_else(|| anyhow!("no stts"))?;
@@ -268,8 +277,11 @@ fn read_progressive(stbl: &[u8]) -> Result<Vec<SampleInfo>> {
             be32(stts, 12 + 8 * i).unwrap_or(0),
         );
         for _ in 0..n {
+            if dts.len() >= count {
+                break;
+            }
             dts.push(t);
-            t += i64::from(delta);
+            t = t.saturating_add(i64::from(delta));
         }
     }
     let mut cto = vec![0i64; count];
@@ -285,9 +297,8 @@ fn read_progressive(stbl: &[u8]) -> Result<Vec<SampleInfo>> {
                 i64::from(raw)
             };
             for _ in 0..n {
-                if let Some(c) = cto.get_mut(i) {
-                    *c = off;
-                }
+                let Some(c) = cto.get_mut(i) else { break };
+                *c = off;
                 i += 1;
             }
         }
@@ -311,7 +322,13 @@ fn read_progressive(stbl: &[u8]) -> Result<Vec<SampleInfo>> {
 
 type Fragments = (Vec<SampleInfo>, Option<MediaTime>);
 
-fn read_fragments(top: &[(super::mp4_box::BoxRef, &[u8])], track_id: u32) -> Result<Fragments> {
+fn read_fragments(
+    top: &[(super::mp4_box::BoxRef, &[u8])],
+    track_id: u32,
+    file_len: usize,
+) -> Result<Fragments> {
+    // A sample takes at least a byte of the file.
+    let cap = MAX_SAMPLES.min(file_len);
     let mut out = Vec::new();
     let mut first_prft = None;
     let mut next_dts = 0i64;
@@ -369,13 +386,18 @@ fn read_fragments(top: &[(super::mp4_box::BoxRef, &[u8])], track_id: u32) -> Res
                 let mut p = 8;
                 let mut offset = base;
                 if tflags & 0x1 != 0 {
-                    offset = (base as i64 + i64::from(be32(trun, p).unwrap_or(0) as i32)) as u64;
+                    offset = (base as i64)
+                        .saturating_add(i64::from(be32(trun, p).unwrap_or(0) as i32))
+                        as u64;
                     p += 4;
                 }
                 if tflags & 0x4 != 0 {
                     p += 4;
                 }
                 for _ in 0..n {
+                    if out.len() >= cap {
+                        bail!("the fragments claim more samples than the file can hold");
+                    }
                     let mut field = |bit: u32| {
                         if tflags & bit != 0 {
                             let v = be32(trun, p);
@@ -403,8 +425,8 @@ fn read_fragments(top: &[(super::mp4_box::BoxRef, &[u8])], track_id: u32) -> Res
                         offset,
                         size,
                     });
-                    offset += u64::from(size);
-                    next_dts += i64::from(duration);
+                    offset = offset.saturating_add(u64::from(size));
+                    next_dts = next_dts.saturating_add(i64::from(duration));
                 }
             }
         }

@@ -1,0 +1,4 @@
+//! Fuzz target: vigil::fuzz_entry::live_pipeline on arbitrary bytes.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| vigil::fuzz_entry::live_pipeline(data));
