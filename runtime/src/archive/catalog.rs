@@ -138,15 +138,22 @@ impl Catalog {
         let conn = Connection::open(&path)
             .with_context(|| format!("cannot open the catalog {}", path.display()))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.execute_batch(SCHEMA)
-            .with_context(|| format!("cannot set up the catalog {}", path.display()))?;
-        conn.execute(
-            "INSERT OR IGNORE INTO meta(key, value) VALUES('installation', ?1)",
-            params![uuid::Uuid::new_v4().to_string()],
-        )?;
+        // Two connections setting up a new catalog at once (a pipeline's archive and the
+        // playback API) race for the switch to WAL, which SQLite refuses at once rather than
+        // waiting: `vigil run` died of "database is locked" at start. Retry for a while.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match set_up(&conn) {
+                Ok(()) => break,
+                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => {
+                    return Err(anyhow::Error::new(e))
+                        .with_context(|| format!("cannot set up the catalog {}", path.display()));
+                }
+            }
+        }
         Ok(Self {
             conn,
             dir: dir.to_path_buf(),
@@ -425,6 +432,30 @@ impl Catalog {
     }
 }
 
+/// The connection's settings and the schema; each step may be repeated.
+fn set_up(conn: &Connection) -> rusqlite::Result<()> {
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.execute_batch(SCHEMA)?;
+    conn.execute(
+        "INSERT OR IGNORE INTO meta(key, value) VALUES('installation', ?1)",
+        params![uuid::Uuid::new_v4().to_string()],
+    )?;
+    Ok(())
+}
+
+/// Whether SQLite refused because another connection holds the lock.
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -493,5 +524,34 @@ mod tests {
             "fragments go with it"
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[cfg(test)]
+mod open_race_tests {
+    /// Connections that set up a new catalog at the same moment all succeed (the switch to
+    /// WAL is refused at once to all but one; `vigil run` died of it at start).
+    #[test]
+    fn many_connections_can_set_up_a_new_catalog_at_once() {
+        for round in 0..5 {
+            let dir = std::env::temp_dir()
+                .join(format!("vigil-catalog-race-{}-{round}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(6));
+            let opened: Vec<bool> = (0..6)
+                .map(|_| {
+                    let (dir, barrier) = (dir.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        super::Catalog::open(&dir).is_ok()
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|t| t.join().unwrap_or(false))
+                .collect();
+            assert!(opened.iter().all(|o| *o), "round {round}: {opened:?}");
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
 }
