@@ -112,10 +112,11 @@ pub fn parse_broker(text: &str) -> Result<(String, u16), String> {
     }
 }
 
-/// Connects to the broker, subscribes to every pipeline's input topics and to the method topics,
+/// Connects to the broker (with `credentials`, user and password, if given), subscribes to every pipeline's input topics and to the method topics,
 /// forwards what arrives to `inbound`, and publishes what the bus hands it, until `shutdown`.
 pub async fn run_mqtt(
     broker: (String, u16),
+    credentials: Option<(String, String)>,
     bus: EventBus,
     inbound: mpsc::Sender<Inbound>,
     mut publications: mpsc::UnboundedReceiver<Publication>,
@@ -124,6 +125,9 @@ pub async fn run_mqtt(
     let client_id = format!("vigil-{}-{}", bus.pipeline(), std::process::id());
     let mut options = MqttOptions::new(client_id, broker.0.clone(), broker.1);
     options.set_keep_alive(Duration::from_secs(15));
+    if let Some((user, password)) = credentials {
+        options.set_credentials(user, password);
+    }
     // Far above what is read: a large message (a retained one above all, which the broker
     // sends again at each connection) must not break the connection; it is dropped below.
     options.set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);

@@ -94,6 +94,10 @@ pub struct ServiceArgs {
     /// 1883). Without it, triggers and methods come over HTTP only.
     #[arg(long, value_name = "HOST[:PORT]")]
     pub mqtt: Option<String>,
+    /// User name for the MQTT broker; the password comes from VIGIL_MQTT_PASSWORD (never the
+    /// command line, which other users can read).
+    #[arg(long, value_name = "NAME", requires = "mqtt")]
+    pub mqtt_user: Option<String>,
     /// Pause between two reads of an RTSP session over TCP, in milliseconds: the media read in
     /// one go travels downstream as one burst. Longer saves CPU (wake-ups are what recording
     /// costs), shorter lowers latency; 0 reads every packet as it arrives. Default: 500, or 40
@@ -123,6 +127,15 @@ pub struct ServiceArgs {
 }
 
 impl ServiceArgs {
+    /// The MQTT user name and its password (`VIGIL_MQTT_PASSWORD`, empty when unset).
+    pub fn mqtt_credentials(&self) -> Option<(String, String)> {
+        let user = self.mqtt_user.clone()?;
+        Some((
+            user,
+            std::env::var("VIGIL_MQTT_PASSWORD").unwrap_or_default(),
+        ))
+    }
+
     /// Who may call the HTTP listener: the tokens and the allowed host names.
     pub fn access(&self) -> anyhow::Result<crate::api::auth::AccessPolicy> {
         Ok(crate::api::auth::AccessPolicy {
@@ -328,6 +341,7 @@ fn run(args: &RunArgs) -> ExitCode {
     let config = crate::service::process::ProcessConfig {
         http: args.http.clone(),
         mqtt: args.service.mqtt.clone(),
+        mqtt_credentials: args.service.mqtt_credentials(),
         event_log: args.service.event_log.clone(),
         store: args.storage.store.clone(),
         options: args.service.live_options(args.storage.archive.clone()),
@@ -462,6 +476,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
     let config = crate::service::process::ProcessConfig {
         http: args.http.clone(),
         mqtt: args.service.mqtt.clone(),
+        mqtt_credentials: args.service.mqtt_credentials(),
         event_log: args.service.event_log.clone(),
         store: args.store.clone(),
         options: args.service.live_options(args.archive.clone()),

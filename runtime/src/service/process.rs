@@ -28,6 +28,8 @@ pub struct ProcessConfig {
     pub http: String,
     /// MQTT broker, `HOST[:PORT]`.
     pub mqtt: Option<String>,
+    /// MQTT user name and password.
+    pub mqtt_credentials: Option<(String, String)>,
     /// The event log (JSON lines); none: standard output.
     pub event_log: Option<PathBuf>,
     /// `s3://bucket/prefix` for the archives' uploads.
@@ -113,6 +115,7 @@ async fn serve(
         let (inbound_tx, inbound_rx) = mpsc::channel::<Inbound>(256);
         tasks.push(tokio::spawn(run_mqtt(
             broker,
+            config.mqtt_credentials.clone(),
             bus.clone(),
             inbound_tx,
             pub_rx,
