@@ -178,9 +178,10 @@ impl SignalGate {
     pub fn on_event(&mut self, media_time: MediaTime, correlation_id: &str) -> Vec<GateDecision> {
         let mut out = Vec::new();
         let arrival = self.clock.unwrap_or(media_time);
-        // An event cannot be later than the media that has arrived.
-        let media_time = media_time.min(arrival);
         let timing = self.timing;
+        // An event cannot be later than the media that has arrived, nor count earlier than the
+        // media a clip can still reach (an `eventTime` from outside may say 1677 or 2262).
+        let media_time = media_time.min(arrival).max(arrival - timing.lookback());
         match &mut self.open {
             None => {
                 self.open = Some(Activation {

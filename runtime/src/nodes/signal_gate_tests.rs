@@ -273,3 +273,38 @@ fn future_event_time_is_clamped_to_the_clock() {
     let r = run(timing(1.0, 0.0, 10.0, 30.0), 1.0, 200.0, &[future]);
     assert_eq!(spans(&r), vec![(100.0, 110.0)]);
 }
+
+/// An event stamped at the ends of the media timeline (a trigger's `eventTime` from outside)
+/// neither panics nor wraps: it counts at the media clock (it cannot be later than the media)
+/// or before it, and every clip stays on the media's own timeline.
+#[test]
+fn events_at_the_ends_of_time_neither_panic_nor_wrap() {
+    let max = timing(1.0, -5.0, 10.0, 3600.0);
+    for stamp in [
+        MediaTime::from_nanos(i64::MAX),
+        MediaTime::from_nanos(i64::MIN),
+    ] {
+        let mut gate = SignalGate::new(max, MediaDuration::from_secs(10));
+        gate.on_sample(at(0.0), true);
+        let mut decisions = gate.on_event(stamp, "far");
+        for i in 1..=(15 * FPS) {
+            decisions.extend(gate.on_sample(at(i as f64 / FPS as f64), i % FPS == 0));
+        }
+        decisions.extend(gate.on_event(stamp, "again"));
+        decisions.extend(gate.finish());
+        for d in &decisions {
+            if let GateDecision::ClipEnd { end, .. } = d {
+                assert!(
+                    *end >= at(0.0) && *end <= at(16.0),
+                    "{stamp:?}: {decisions:?}"
+                );
+            }
+            if let GateDecision::ClipStart { start, .. } = d {
+                assert!(
+                    *start >= at(-12.0) && *start <= at(16.0),
+                    "{stamp:?}: {decisions:?}"
+                );
+            }
+        }
+    }
+}
