@@ -105,10 +105,32 @@ impl ExtensionClient {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
-        let body = match response.bytes() {
-            Ok(b) => b,
-            Err(e) => return network_error(e),
-        };
+        // At most MAX_REPLY_BYTES are read: a service that answers without end cannot fill
+        // memory (a reply over the limit is a protocol error).
+        let mut body = Vec::new();
+        let read = std::io::Read::read_to_end(
+            &mut std::io::Read::take(response, MAX_REPLY_BYTES as u64 + 1),
+            &mut body,
+        );
+        if let Err(e) = read {
+            let detail = format!("the answer could not be read: {e}");
+            return match e
+                .into_inner()
+                .and_then(|inner| inner.downcast::<reqwest::Error>().ok())
+            {
+                Some(cause) => network_error(*cause),
+                None => Reply::ProtocolError { status, detail },
+            };
+        }
+        if body.len() > MAX_REPLY_BYTES {
+            return Reply::ProtocolError {
+                status,
+                detail: format!(
+                    "the answer is over the {} KiB limit of an inference reply",
+                    MAX_REPLY_BYTES / 1024
+                ),
+            };
+        }
         match status {
             204 => Reply::Nothing,
             503 => Reply::Busy(retry_after.unwrap_or(DEFAULT_RETRY_AFTER)),
@@ -123,6 +145,9 @@ impl ExtensionClient {
         }
     }
 }
+
+/// Largest inference reply read.
+pub const MAX_REPLY_BYTES: usize = 1024 * 1024;
 
 fn network_error(e: reqwest::Error) -> Reply {
     let code = if e.is_timeout() {
@@ -243,6 +268,68 @@ mod tests {
                 Reply::ProtocolError { detail, .. } => assert!(detail.contains(needle), "{detail}"),
                 other => panic!("{other:?} for {}", String::from_utf8_lossy(body)),
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod reply_size_tests {
+    use std::io::{BufRead, BufReader, Write};
+
+    use super::*;
+    use crate::media::image::{EncodedImage, ImageLayout};
+    use crate::topology::model::Endpoint;
+
+    /// A service whose answer never ends (here 8 MiB, sent as fast as it can) is cut at the
+    /// limit and reported; memory stays bounded.
+    #[test]
+    fn an_endless_answer_is_cut_at_the_limit() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}/score", listener.local_addr().expect("address"));
+        std::thread::spawn(move || {
+            if let Ok((stream, _)) = listener.accept() {
+                let mut writer = stream.try_clone().expect("clone");
+                let mut reader = BufReader::new(stream);
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let _ = write!(
+                    writer,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
+                );
+                let chunk = vec![b' '; 64 * 1024];
+                for _ in 0..128 {
+                    if writer.write_all(&chunk).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let client = ExtensionClient::new(&Endpoint {
+            url,
+            credentials: None,
+            tls: None,
+        })
+        .expect("client");
+        let image = EncodedImage {
+            bytes: vec![0; 16],
+            content_type: "image/bmp",
+            layout: ImageLayout {
+                width: 2,
+                height: 2,
+                content_x: 0,
+                content_y: 0,
+                content_width: 2,
+                content_height: 2,
+            },
+            pixel_format: None,
+        };
+        match client.post(&image, MediaTime::from_secs(1)) {
+            Reply::ProtocolError { detail, .. } => {
+                assert!(detail.contains("over the 1024 KiB limit"), "{detail}")
+            }
+            other => panic!("{other:?}"),
         }
     }
 }
