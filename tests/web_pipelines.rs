@@ -5,13 +5,14 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Lines, Write};
-use std::process::{ChildStdout, Command, Stdio};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::peers::{Peer, camera, free_port};
 use support::service::{activate, call, count_of, serve, set_pipeline, set_topology, wait_until};
+use support::web::next_phase;
 use support::{clips, repo, temp_dir};
 
 const DOOR: &str = "DoorSensorToFiles";
@@ -31,31 +32,6 @@ fn state_of(port: u16, name: &str) -> String {
         .as_str()
         .unwrap_or("")
         .to_string()
-}
-
-/// The next phase line the script prints; panics on its error line or its end.
-fn next_phase(
-    lines: &mut Lines<BufReader<ChildStdout>>,
-    want: &str,
-    stderr: &std::path::Path,
-) -> Value {
-    for line in lines.by_ref() {
-        let line = line.expect("read the script's output");
-        let Ok(v) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        assert_eq!(
-            v["phase"],
-            want,
-            "{line}\n{}",
-            std::fs::read_to_string(stderr).unwrap_or_default()
-        );
-        return v;
-    }
-    panic!(
-        "the script ended before phase {want}: {}",
-        std::fs::read_to_string(stderr).unwrap_or_default()
-    );
 }
 
 /// The row of `name` in a phase's `rows`.

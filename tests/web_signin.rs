@@ -6,13 +6,13 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Lines, Write};
-use std::path::Path;
-use std::process::{ChildStdout, Command, Stdio};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 use support::peers::{Peer, camera, free_port};
 use support::service::{count_of, serve_with};
+use support::web::next_phase;
 use support::{clips, repo, temp_dir};
 
 const OPERATOR: &str = "operator-token-for-the-page-0001";
@@ -22,29 +22,7 @@ const PIPELINE: &str = "garage";
 
 /// Calls AVA method `method` over HTTP with `token` as a Bearer token: (AVA status, payload).
 fn call_as(port: u16, token: &str, method: &str, payload: &Value) -> (u16, Value) {
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "-X",
-            "POST",
-            "-H",
-            "content-type: application/json",
-            "-H",
-            &format!("authorization: Bearer {token}"),
-            "--data-binary",
-            &payload.to_string(),
-            &format!("http://127.0.0.1:{port}/api/methods/{method}"),
-        ])
-        .output()
-        .expect("curl runs");
-    let answer: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
-        panic!(
-            "{method}: not JSON: {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    });
-    let status = answer["status"].as_u64().unwrap_or(0) as u16;
-    (status, answer["payload"].clone())
+    support::service::call_with_token(port, Some(token), method, payload)
 }
 
 /// `properties.state` as `livePipelineGet` answers the operator.
@@ -60,27 +38,6 @@ fn state_of(port: u16, name: &str) -> String {
         .as_str()
         .unwrap_or("")
         .to_string()
-}
-
-/// The next phase line the script prints; panics on its error line or its end.
-fn next_phase(lines: &mut Lines<BufReader<ChildStdout>>, want: &str, stderr: &Path) -> Value {
-    for line in lines.by_ref() {
-        let line = line.expect("read the script's output");
-        let Ok(v) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        assert_eq!(
-            v["phase"],
-            want,
-            "{line}\n{}",
-            std::fs::read_to_string(stderr).unwrap_or_default()
-        );
-        return v;
-    }
-    panic!(
-        "the script ended before phase {want}: {}",
-        std::fs::read_to_string(stderr).unwrap_or_default()
-    );
 }
 
 /// The page's requests of a phase as `METHOD PATH STATUS`.

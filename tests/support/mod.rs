@@ -5,6 +5,7 @@ pub mod archive;
 pub mod inference;
 pub mod peers;
 pub mod service;
+pub mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

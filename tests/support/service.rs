@@ -51,17 +51,25 @@ pub fn serve_with(dir: &Path, http_port: u16, args: &[&str]) -> Peer {
 
 /// Calls AVA method `method` over HTTP: (AVA status, payload).
 pub fn call(port: u16, method: &str, payload: &Value) -> (u16, Value) {
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "-X",
-            "POST",
-            "-H",
-            "content-type: application/json",
-            "--data-binary",
-            &payload.to_string(),
-            &format!("http://127.0.0.1:{port}/api/methods/{method}"),
-        ])
+    call_with_token(port, None, method, payload)
+}
+
+/// Calls AVA method `method` over HTTP, with `token` as a Bearer token if given.
+pub fn call_with_token(
+    port: u16,
+    token: Option<&str>,
+    method: &str,
+    payload: &Value,
+) -> (u16, Value) {
+    let mut curl = Command::new("curl");
+    curl.args(["-s", "-X", "POST", "-H", "content-type: application/json"]);
+    if let Some(token) = token {
+        curl.args(["-H", &format!("authorization: Bearer {token}")]);
+    }
+    let out = curl
+        .arg("--data-binary")
+        .arg(payload.to_string())
+        .arg(format!("http://127.0.0.1:{port}/api/methods/{method}"))
         .output()
         .expect("curl runs");
     let answer: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
