@@ -183,50 +183,52 @@ impl Metrics {
         C: MetricConstructor<M>,
         Family<Labels, M, C>: prometheus_client::registry::Metric + Clone,
     {
+        let family = self.family(kind, name, help, map, new);
+        let labels = labels_of(labels);
+        let series = family.get_or_create_owned(&labels);
+        self.lock().note(kind, name, &labels);
+        series
+    }
+
+    /// The family `name` in `map`, made by `new` and registered on first use.
+    fn family<M, C>(
+        &self,
+        kind: Kind,
+        name: &str,
+        help: &str,
+        map: impl FnOnce(&mut Families) -> &mut HashMap<String, Family<Labels, M, C>>,
+        new: impl FnOnce() -> Family<Labels, M, C>,
+    ) -> Family<Labels, M, C>
+    where
+        Family<Labels, M, C>: prometheus_client::registry::Metric + Clone,
+    {
         let mut inner = self.lock();
         let Inner {
             registry, families, ..
         } = &mut *inner;
-        let family = map(families).entry(name.to_string()).or_insert_with(|| {
-            let family = new();
-            let exposed = match kind {
-                Kind::Counter => counter_family(name),
-                _ => name,
-            };
-            registry.register(exposed, help_text(help), family.clone());
-            family
-        });
-        let labels = labels_of(labels);
-        let series = family.get_or_create_owned(&labels);
-        inner.note(kind, name, &labels);
-        series
+        map(families)
+            .entry(name.to_string())
+            .or_insert_with(|| {
+                let family = new();
+                let exposed = match kind {
+                    Kind::Counter => counter_family(name),
+                    _ => name,
+                };
+                registry.register(exposed, help_text(help), family.clone());
+                family
+            })
+            .clone()
     }
 
     /// Sets the gauges of family `name` to exactly `series` (others removed): state that is
     /// read when scraped, such as how many pipelines are in each state.
     pub fn set_gauges(&self, name: &str, help: &str, series: &[(Labels, i64)]) {
-        let family = self.gauge_family(name, help);
+        let family = self.family(Kind::Gauge, name, help, |f| &mut f.gauges, Family::default);
         family.clear();
         for (labels, value) in series {
             let labels: Labels = labels.iter().map(|(k, v)| (k.clone(), escape(v))).collect();
             family.get_or_create(&labels).set(*value);
         }
-    }
-
-    fn gauge_family(&self, name: &str, help: &str) -> Family<Labels, Gauge> {
-        let mut inner = self.lock();
-        let Inner {
-            registry, families, ..
-        } = &mut *inner;
-        families
-            .gauges
-            .entry(name.to_string())
-            .or_insert_with(|| {
-                let family = Family::<Labels, Gauge>::default();
-                registry.register(name, help_text(help), family.clone());
-                family
-            })
-            .clone()
     }
 
     /// Removes every series labelled `pipeline="<name>"` (the pipeline was deleted).
