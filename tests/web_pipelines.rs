@@ -5,15 +5,14 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::io::Write;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::peers::{Peer, camera, free_port};
+use support::peers::{camera, free_port};
 use support::service::{activate, call, count_of, serve, set_pipeline, set_topology, wait_until};
-use support::web::next_phase;
-use support::{clips, repo, temp_dir};
+use support::web::{Script, next_phase, start_script};
+use support::{clips, temp_dir};
 
 const DOOR: &str = "DoorSensorToFiles";
 const TOGGLED: &str = "garage";
@@ -122,21 +121,19 @@ fn the_pipelines_panel_lists_and_switches_pipelines() {
 
     let shot = dir.join("pipelines.png");
     let stderr = dir.join("pipelines-mjs.log");
-    let child = Command::new("node")
-        .arg(repo().join("tests/web/pipelines.mjs"))
-        .arg(format!("http://127.0.0.1:{http_port}"))
-        .args([TOGGLED, OTHER, BROKEN])
-        .arg(&shot)
-        .current_dir(repo())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&stderr).expect("log"))
-        .spawn()
-        .expect("node runs (scripts/setup-web.sh installs it)");
-    let mut script = Peer { child };
-    let stdout = script.child.stdout.take().expect("stdout");
-    let mut stdin = script.child.stdin.take().expect("stdin");
-    let mut lines = BufReader::new(stdout).lines();
+    let url = format!("http://127.0.0.1:{http_port}");
+    let args = [
+        url.as_str(),
+        TOGGLED,
+        OTHER,
+        BROKEN,
+        shot.to_str().expect("path"),
+    ];
+    let Script {
+        peer: mut script,
+        mut stdin,
+        mut lines,
+    } = start_script("pipelines.mjs", &args, &[], &stderr);
 
     // Listed: both Active, camera connected, a Deactivate button; the broken one Inactive.
     let listed = next_phase(&mut lines, "listed", &stderr);

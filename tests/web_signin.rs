@@ -6,13 +6,13 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::io::Write;
+use std::process::Command;
 
 use serde_json::{Value, json};
-use support::peers::{Peer, camera, free_port};
+use support::peers::{camera, free_port};
 use support::service::{count_of, serve_with};
-use support::web::next_phase;
+use support::web::{Script, next_phase, start_script};
 use support::{clips, repo, temp_dir};
 
 const OPERATOR: &str = "operator-token-for-the-page-0001";
@@ -153,23 +153,17 @@ fn the_page_signs_in_viewers_and_operators() {
 
     let shot = dir.join("signin.png");
     let stderr = dir.join("signin-mjs.log");
-    let child = Command::new("node")
-        .arg(repo().join("tests/web/signin.mjs"))
-        .arg(format!("http://127.0.0.1:{http_port}"))
-        .arg(PIPELINE)
-        .arg(&shot)
-        .env("SIGNIN_OPERATOR_TOKEN", OPERATOR)
-        .env("SIGNIN_VIEWER_TOKEN", VIEWER)
-        .current_dir(repo())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&stderr).expect("log"))
-        .spawn()
-        .expect("node runs (scripts/setup-web.sh installs it)");
-    let mut script = Peer { child };
-    let stdout = script.child.stdout.take().expect("stdout");
-    let mut stdin = script.child.stdin.take().expect("stdin");
-    let mut lines = BufReader::new(stdout).lines();
+    let url = format!("http://127.0.0.1:{http_port}");
+    let args = [url.as_str(), PIPELINE, shot.to_str().expect("path")];
+    let env = [
+        ("SIGNIN_OPERATOR_TOKEN", OPERATOR),
+        ("SIGNIN_VIEWER_TOKEN", VIEWER),
+    ];
+    let Script {
+        peer: mut script,
+        mut stdin,
+        mut lines,
+    } = start_script("signin.mjs", &args, &env, &stderr);
 
     // (a) Before sign-in: the form only; the page asked whether a token is needed and nothing else.
     let signin = next_phase(&mut lines, "signin", &stderr);

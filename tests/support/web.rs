@@ -1,11 +1,52 @@
 //! Helpers for the tests that drive the web page in headless Chromium (tests/web/*.mjs).
 #![allow(dead_code)]
 
-use std::io::{BufReader, Lines};
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Lines};
 use std::path::Path;
-use std::process::ChildStdout;
+use std::process::{ChildStdin, ChildStdout, Command, Stdio};
 
 use serde_json::Value;
+
+use super::peers::Peer;
+use super::repo;
+
+/// A browser script under way: the process, its stdin (to let it go on) and its output lines.
+pub struct Script {
+    /// The node process (killed on drop).
+    pub peer: Peer,
+    /// Its standard input.
+    pub stdin: ChildStdin,
+    /// Its standard output, line by line.
+    pub lines: Lines<BufReader<ChildStdout>>,
+}
+
+/// Starts `node tests/web/<name>` with `args` and `env`, its stderr going to `stderr`.
+pub fn start_script<S: AsRef<OsStr>>(
+    name: &str,
+    args: &[S],
+    env: &[(&str, &str)],
+    stderr: &Path,
+) -> Script {
+    let child = Command::new("node")
+        .arg(repo().join("tests/web").join(name))
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(repo())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(stderr).expect("log"))
+        .spawn()
+        .expect("node runs (scripts/setup-web.sh installs it)");
+    let mut peer = Peer { child };
+    let stdout = peer.child.stdout.take().expect("stdout");
+    let stdin = peer.child.stdin.take().expect("stdin");
+    Script {
+        peer,
+        stdin,
+        lines: BufReader::new(stdout).lines(),
+    }
+}
 
 /// The next phase line (`{"phase": …}`) the script prints; panics, with the script's stderr, on
 /// another phase or at its end.
