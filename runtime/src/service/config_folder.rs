@@ -50,7 +50,13 @@ struct FileState {
 pub struct ConfigFolder {
     dir: PathBuf,
     files: BTreeMap<PathBuf, FileState>,
+    /// Files over [`MAX_FILE_BYTES`], with the size they were reported at.
+    oversized: BTreeMap<PathBuf, u64>,
 }
+
+/// Largest file read from the folder (a topology is at most 1 MiB); a larger one is reported
+/// once per size and its last good version kept.
+pub const MAX_FILE_BYTES: u64 = 2 * 1024 * 1024;
 
 impl ConfigFolder {
     /// The folder `dir` (read on [`ConfigFolder::scan`]).
@@ -58,6 +64,7 @@ impl ConfigFolder {
         Self {
             dir: dir.to_path_buf(),
             files: BTreeMap::new(),
+            oversized: BTreeMap::new(),
         }
     }
 
@@ -74,8 +81,23 @@ impl ConfigFolder {
         }
         present.sort();
         self.files.retain(|path, _| present.contains(path));
+        self.oversized.retain(|path, _| present.contains(path));
         let mut problems = Vec::new();
         for path in &present {
+            let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            if len > MAX_FILE_BYTES {
+                if self.oversized.insert(path.clone(), len) != Some(len) {
+                    problems.push(problem(
+                        path,
+                        format!(
+                            "the file has {len} bytes; at most {} MiB are read (the version read before, if any, stays in force)",
+                            MAX_FILE_BYTES >> 20
+                        ),
+                    ));
+                }
+                continue;
+            }
+            self.oversized.remove(path);
             let bytes = match std::fs::read(path) {
                 Ok(b) => b,
                 Err(e) => {
@@ -248,6 +270,24 @@ mod tests {
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].file, dir.join("b.json"));
         assert!(problems[0].detail.contains("declared again"));
+    }
+
+    #[test]
+    fn an_oversized_file_is_not_read_and_is_reported_once() {
+        let dir = folder("oversized");
+        let file = dir.join("door.json");
+        std::fs::write(&file, PIPELINE).expect("write");
+        let mut config = ConfigFolder::new(&dir);
+        config.scan().expect("scan");
+        std::fs::write(&file, vec![b' '; MAX_FILE_BYTES as usize + 1]).expect("write");
+        let (desired, problems) = config.scan().expect("scan");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].detail.contains("at most 2 MiB"), "{problems:?}");
+        assert!(
+            desired.pipelines.contains_key("door"),
+            "the last good version stays"
+        );
+        assert!(config.scan().expect("scan").1.is_empty(), "reported again");
     }
 
     #[test]
