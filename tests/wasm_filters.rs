@@ -34,7 +34,10 @@ fn frame(second: i64) -> Frame {
 
 fn limits() -> Limits {
     Limits {
-        call_deadline: Duration::from_millis(100),
+        // Well above what a normal call takes on a loaded 2-core machine in a debug build;
+        // the spinning guest still meets it at once.
+        call_deadline: Duration::from_millis(500),
+        init_deadline: Duration::from_secs(5),
         memory_bytes: 32 << 20,
     }
 }
@@ -54,6 +57,25 @@ fn a_guest_that_loops_forever_is_stopped_at_its_deadline_then_backed_off() {
     // with a fresh instance.
     assert!(matches!(host.process_frame(&frame(2)), Outcome::Skipped));
     assert!(matches!(host.process_frame(&frame(5)), Outcome::Fault(_)));
+}
+
+#[test]
+fn an_init_that_never_returns_is_stopped_at_the_init_deadline() {
+    let limits = Limits {
+        init_deadline: Duration::from_millis(800),
+        ..limits()
+    };
+    let config = vec![("spin-in-init".to_string(), String::new())];
+    let started = std::time::Instant::now();
+    let refused = FilterHost::new("spin", load("spin"), config, limits)
+        .err()
+        .expect("an init that never returns is refused");
+    let why = format!("{refused:#}");
+    assert!(
+        why.contains("instantiation and init ran longer than 800 ms"),
+        "{why}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
 }
 
 #[test]

@@ -23,6 +23,10 @@ use super::state::GuestState;
 pub struct Limits {
     /// Longest a single call may run.
     pub call_deadline: Duration,
+    /// Longest instantiation plus `init` may run. Apart from the call deadline: it includes
+    /// the host's own instantiation work, which a loaded machine can slow far past a call's
+    /// budget, and it runs once per instance, not per frame.
+    pub init_deadline: Duration,
     /// Most linear memory an instance may have.
     pub memory_bytes: usize,
 }
@@ -31,6 +35,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             call_deadline: Duration::from_millis(250),
+            init_deadline: Duration::from_secs(5),
             memory_bytes: 64 << 20,
         }
     }
@@ -181,8 +186,7 @@ impl FilterHost {
                 Err(e) => return self.fault(now_ns, format!("{e:#}")),
             }
         }
-        let deadline_ticks =
-            (self.limits.call_deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        let deadline_ticks = ticks_for(self.limits.call_deadline);
         let Some(live) = self.live.as_mut() else {
             return Outcome::Skipped;
         };
@@ -233,8 +237,8 @@ fn instantiate(
     super::sandbox::link_wasi(&mut linker)?;
     let mut store = Store::new(engine, GuestState::new(node, limits.memory_bytes));
     store.limiter(|s| &mut s.limits);
-    let ticks = (limits.call_deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-    store.set_epoch_deadline(ticks);
+    let budget = limits.init_deadline.max(limits.call_deadline);
+    store.set_epoch_deadline(ticks_for(budget));
     store.epoch_deadline_trap();
 
     match module.world {
@@ -242,10 +246,10 @@ fn instantiate(
             FrameFilter::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut linker, |s| s)
                 .map_err(|e| anyhow!("{e:#}"))?;
             let bound = FrameFilter::instantiate(&mut store, &module.component, &linker)
-                .map_err(|e| anyhow!("{}: cannot instantiate: {e:#}", module.origin))?;
+                .map_err(|e| startup_fault(module, "cannot instantiate", &e, budget))?;
             let request = bound
                 .call_init(&mut store, config)
-                .map_err(|e| anyhow!("{}: init trapped: {e:#}", module.origin))?
+                .map_err(|e| startup_fault(module, "init trapped", &e, budget))?
                 .map_err(|e| anyhow!("{}: init refused the configuration: {e}", module.origin))?;
             Ok((
                 Live {
@@ -259,10 +263,10 @@ fn instantiate(
             EventFilter::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut linker, |s| s)
                 .map_err(|e| anyhow!("{e:#}"))?;
             let bound = EventFilter::instantiate(&mut store, &module.component, &linker)
-                .map_err(|e| anyhow!("{}: cannot instantiate: {e:#}", module.origin))?;
+                .map_err(|e| startup_fault(module, "cannot instantiate", &e, budget))?;
             bound
                 .call_init(&mut store, config)
-                .map_err(|e| anyhow!("{}: init trapped: {e:#}", module.origin))?
+                .map_err(|e| startup_fault(module, "init trapped", &e, budget))?
                 .map_err(|e| anyhow!("{}: init refused the configuration: {e}", module.origin))?;
             Ok((
                 Live {
@@ -273,6 +277,30 @@ fn instantiate(
             ))
         }
     }
+}
+
+/// An instantiation or `init` failure, saying so when it was the init deadline.
+fn startup_fault(
+    module: &LoadedModule,
+    what: &str,
+    e: &wasmtime::Error,
+    budget: Duration,
+) -> anyhow::Error {
+    match e.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => anyhow!(
+            "{}: {what}: instantiation and init ran longer than {} ms",
+            module.origin,
+            budget.as_millis()
+        ),
+        _ => anyhow!("{}: {what}: {e:#}", module.origin),
+    }
+}
+
+/// Epoch ticks in `budget`, at least one.
+fn ticks_for(budget: Duration) -> u64 {
+    u64::try_from(budget.as_millis() / EPOCH_TICK.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
 }
 
 fn describe_fault(e: &wasmtime::Error, limits: &Limits) -> String {
