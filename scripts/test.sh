@@ -11,7 +11,7 @@ mkdir -p target
 echo "== guest modules: native unit tests"
 cargo test --quiet --manifest-path guest-modules/Cargo.toml -p motion-detector -p object-filter 2>&1 | tee target/guest-test-output.txt | tail -3
 echo "== cargo test"
-cargo test --workspace --all-targets 2>&1 | tee target/test-output.txt
+cargo test --workspace --all-targets --no-fail-fast 2>&1 | tee target/test-output.txt
 # One closing line for the whole run (cargo prints one summary per test binary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
      END { printf "tests: %d passed, %d failed\n", p, f; exit (f > 0) }' target/guest-test-output.txt target/test-output.txt
