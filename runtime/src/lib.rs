@@ -11,5 +11,6 @@ pub mod media;
 pub mod nodes;
 pub mod pipeline;
 pub mod service;
+pub mod tls;
 pub mod topology;
 pub mod wasm;

@@ -137,6 +137,8 @@ pub struct AccessPolicy {
     pub tokens: Tokens,
     /// Host names besides IP addresses and `localhost` that requests may name.
     pub allowed_hosts: Vec<String>,
+    /// The listener serves HTTPS: the sign-in cookie is marked `Secure`.
+    pub secure_cookie: bool,
 }
 
 /// Refuses a listener off loopback when no token is configured.
@@ -329,8 +331,10 @@ pub async fn login(
     let token = body["token"].as_str().unwrap_or("");
     match policy.tokens.role_of(token) {
         Some(role) if token.bytes().all(|b| b.is_ascii_graphic() && b != b';') => {
-            let cookie =
-                format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=2592000");
+            let secure = if policy.secure_cookie { "; Secure" } else { "" };
+            let cookie = format!(
+                "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=2592000{secure}"
+            );
             let mut response = axum::Json(json!({ "role": role.as_str() })).into_response();
             if let Ok(value) = HeaderValue::from_str(&cookie) {
                 response.headers_mut().insert(header::SET_COOKIE, value);

@@ -25,13 +25,17 @@ const OVERVIEW_EVENTS: usize = 20;
 
 /// Serves the API on `listener` until `shutdown`, every request checked against `policy`
 /// ([`super::auth`]).
-pub async fn serve(
-    listener: tokio::net::TcpListener,
+pub async fn serve<L>(
+    listener: L,
     service: Arc<Service>,
     extra: Router,
     policy: Arc<super::auth::AccessPolicy>,
     mut shutdown: watch::Receiver<bool>,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let sign_in = Router::new()
         .route("/api/session", get(super::auth::session))
         .route("/api/login", post(super::auth::login))

@@ -48,10 +48,8 @@ impl ObjectStore {
             .unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
         let endpoint = url::Url::parse(&endpoint)
             .with_context(|| format!("AWS_ENDPOINT_URL '{endpoint}' is not a URL"))?;
-        if endpoint.scheme() != "http" {
-            bail!(
-                "the object store endpoint must be http:// in this build (no TLS yet): {endpoint}"
-            );
+        if !matches!(endpoint.scheme(), "http" | "https") {
+            bail!("the object store endpoint must be http:// or https://: {endpoint}");
         }
         let credentials = Credentials {
             access_key: env("AWS_ACCESS_KEY_ID")
@@ -61,7 +59,7 @@ impl ObjectStore {
             session_token: env("AWS_SESSION_TOKEN"),
             region,
         };
-        let http = reqwest::blocking::Client::builder()
+        let http = crate::tls::http_client_builder()?
             .timeout(Duration::from_secs(60))
             .connect_timeout(Duration::from_secs(3))
             .build()

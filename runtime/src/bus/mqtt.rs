@@ -7,7 +7,9 @@
 
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event as MqttEvent, MqttOptions, Packet, QoS};
+use rumqttc::{
+    AsyncClient, Event as MqttEvent, MqttOptions, Packet, QoS, TlsConfiguration, Transport,
+};
 
 use super::trigger::{MAX_TRIGGER_BYTES, report_oversized};
 use serde_json::json;
@@ -99,23 +101,61 @@ pub fn parse_inbound(topic: &str, payload: &[u8]) -> Option<Inbound> {
     }
 }
 
-/// Parses `HOST[:PORT]` (default port 1883).
-pub fn parse_broker(text: &str) -> Result<(String, u16), String> {
-    let text = text.trim().trim_start_matches("mqtt://");
-    match text.rsplit_once(':') {
-        Some((host, port)) => port
-            .parse()
-            .map(|p| (host.to_string(), p))
-            .map_err(|_| format!("'{text}': bad port")),
-        None if !text.is_empty() => Ok((text.to_string(), 1883)),
-        None => Err("empty broker address".into()),
+/// Where the broker is and how to speak to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Broker {
+    /// Host name or address.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// MQTT over TLS (`mqtts://`), trusting [`crate::tls::client_config`].
+    pub tls: bool,
+}
+
+impl std::fmt::Display for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = if self.tls { "mqtts" } else { "mqtt" };
+        write!(f, "{scheme}://{}:{}", self.host, self.port)
     }
+}
+
+/// Parses `[mqtt://]HOST[:PORT]` (default port 1883) or `mqtts://HOST[:PORT]` (TLS, default
+/// port 8883).
+pub fn parse_broker(text: &str) -> Result<Broker, String> {
+    let text = text.trim();
+    let (rest, tls) = match text.strip_prefix("mqtts://") {
+        Some(rest) => (rest, true),
+        None => (text.strip_prefix("mqtt://").unwrap_or(text), false),
+    };
+    let default_port = if tls { 8883 } else { 1883 };
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, port)) => (
+            host,
+            port.parse()
+                .map_err(|_| format!("'{text}': bad port '{port}'"))?,
+        ),
+        None => (rest, default_port),
+    };
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if host.is_empty() || host.contains('/') {
+        return Err(format!(
+            "'{text}': give [mqtt://]HOST[:PORT] or mqtts://HOST[:PORT]"
+        ));
+    }
+    Ok(Broker {
+        host: host.to_string(),
+        port,
+        tls,
+    })
 }
 
 /// Connects to the broker (with `credentials`, user and password, if given), subscribes to every pipeline's input topics and to the method topics,
 /// forwards what arrives to `inbound`, and publishes what the bus hands it, until `shutdown`.
 pub async fn run_mqtt(
-    broker: (String, u16),
+    broker: Broker,
     credentials: Option<(String, String)>,
     bus: EventBus,
     inbound: mpsc::Sender<Inbound>,
@@ -123,7 +163,24 @@ pub async fn run_mqtt(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let client_id = format!("vigil-{}-{}", bus.pipeline(), std::process::id());
-    let mut options = MqttOptions::new(client_id, broker.0.clone(), broker.1);
+    let mut options = MqttOptions::new(client_id, broker.host.clone(), broker.port);
+    if broker.tls {
+        match crate::tls::client_config() {
+            Ok(config) => {
+                options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(config)));
+            }
+            Err(e) => {
+                bus.emit(Event::new(
+                    EventClass::Diagnostics,
+                    "NetworkError",
+                    "/broker".to_string(),
+                    wall_now(),
+                    json!({"broker": broker.to_string(), "detail": format!("no TLS: {e}")}),
+                ));
+                return;
+            }
+        }
+    }
     options.set_keep_alive(Duration::from_secs(15));
     if let Some((user, password)) = credentials {
         options.set_credentials(user, password);
@@ -155,7 +212,7 @@ pub async fn run_mqtt(
                     for filter in &filters {
                         let _ = client.try_subscribe(filter.clone(), QoS::AtLeastOnce);
                     }
-                    tracing::info!("MQTT connected to {}:{}, subscribed to {}", broker.0, broker.1, filters.join(", "));
+                    tracing::info!("MQTT connected to {broker}, subscribed to {}", filters.join(", "));
                 }
                 Ok(MqttEvent::Incoming(Packet::Publish(p))) => match parse_inbound(&p.topic, &p.payload) {
                     Some(Inbound::Input { pipeline, message }) if p.retain => {
@@ -189,7 +246,7 @@ pub async fn run_mqtt(
                             "NetworkError",
                             "/broker".to_string(),
                             wall_now(),
-                            json!({"broker": format!("{}:{}", broker.0, broker.1), "detail": e.to_string(), "retryInSeconds": backoff.as_secs_f64()}),
+                            json!({"broker": broker.to_string(), "detail": e.to_string(), "retryInSeconds": backoff.as_secs_f64()}),
                         ));
                     }
                     connected = false;
@@ -210,12 +267,30 @@ mod tests {
 
     #[test]
     fn parses_broker_addresses() {
-        assert_eq!(parse_broker("localhost"), Ok(("localhost".into(), 1883)));
+        let broker = |host: &str, port, tls| Broker {
+            host: host.into(),
+            port,
+            tls,
+        };
+        assert_eq!(
+            parse_broker("localhost"),
+            Ok(broker("localhost", 1883, false))
+        );
         assert_eq!(
             parse_broker("mqtt://10.0.0.2:1884"),
-            Ok(("10.0.0.2".into(), 1884))
+            Ok(broker("10.0.0.2", 1884, false))
+        );
+        assert_eq!(
+            parse_broker("mqtts://nvr.example"),
+            Ok(broker("nvr.example", 8883, true))
+        );
+        assert_eq!(
+            parse_broker("mqtts://[::1]:8884"),
+            Ok(broker("::1", 8884, true))
         );
         assert!(parse_broker("host:x").is_err());
+        assert!(parse_broker("mqtts://").is_err());
+        assert!(parse_broker("mqtt://host/path").is_err());
     }
 
     #[test]

@@ -22,7 +22,7 @@ impl Client {
     /// A client of the service at `server` (`http://host:port`), sending the token in
     /// `VIGIL_TOKEN` (if set) as `Authorization: Bearer`.
     pub fn new(server: &str) -> Result<Self> {
-        let http = reqwest::blocking::Client::builder()
+        let http = crate::tls::http_client_builder()?
             .timeout(std::time::Duration::from_secs(120))
             .build()?;
         Ok(Self {

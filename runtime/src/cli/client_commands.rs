@@ -23,6 +23,9 @@ pub struct ClientArgs<A: Subcommand> {
         default_value = "http://127.0.0.1:7878"
     )]
     pub server: String,
+    /// Trust the CA certificates in FILE (PEM) besides the system's, for an `https://` server.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
     /// Print the service's answers as JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
@@ -102,12 +105,21 @@ pub enum MethodsAction {
     },
 }
 
-/// Runs `body` with a client of `server`; its error is printed and exits 1.
+/// Runs `body` with a client of `server` (trusting `ca_file` besides the system's roots); its
+/// error is printed and exits 1.
 pub fn client_command(
     server: &str,
+    ca_file: Option<&std::path::Path>,
     body: impl FnOnce(&client::Client) -> anyhow::Result<()>,
 ) -> ExitCode {
-    match client::Client::new(server).and_then(|c| body(&c)) {
+    let trusted = match ca_file {
+        Some(path) => crate::tls::trust_ca_file(path).map_err(anyhow::Error::from),
+        None => Ok(()),
+    };
+    match trusted
+        .and_then(|()| client::Client::new(server))
+        .and_then(|c| body(&c))
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vigil: {e:#}");

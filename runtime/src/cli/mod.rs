@@ -124,6 +124,17 @@ pub struct ServiceArgs {
     /// rebinding defence); repeatable.
     #[arg(long = "allowed-host", value_name = "NAME")]
     pub allowed_hosts: Vec<String>,
+    /// Serve HTTPS with the certificate chain in FILE (PEM, end-entity first); read again when
+    /// it or the key changes. Needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Trust the CA certificates in FILE (PEM) besides the system's, for every connection
+    /// Vigil makes: HttpExtension endpoints, the object store, an `mqtts://` broker.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
 }
 
 impl ServiceArgs {
@@ -136,11 +147,24 @@ impl ServiceArgs {
         ))
     }
 
-    /// Who may call the HTTP listener: the tokens and the allowed host names.
+    /// Who may call the HTTP listener: the tokens and the allowed host names. Also sets up
+    /// the trust of Vigil's own TLS connections (`--ca-file`), which start-up needs as early.
     pub fn access(&self) -> anyhow::Result<crate::api::auth::AccessPolicy> {
+        if let Some(path) = &self.ca_file {
+            crate::tls::trust_ca_file(path)?;
+        }
         Ok(crate::api::auth::AccessPolicy {
             tokens: crate::api::auth::Tokens::load(self.tokens.as_deref())?,
             allowed_hosts: self.allowed_hosts.clone(),
+            secure_cookie: self.tls_cert.is_some(),
+        })
+    }
+
+    /// The HTTPS listener's certificate and key files, when it serves HTTPS.
+    pub fn tls(&self) -> Option<crate::tls::server::CertificateFiles> {
+        Some(crate::tls::server::CertificateFiles {
+            cert: self.tls_cert.clone()?,
+            key: self.tls_key.clone()?,
         })
     }
 
@@ -195,6 +219,9 @@ pub struct ReplayArgs {
     /// Append events to this file instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub event_log: Option<PathBuf>,
+    /// Trust the CA certificates in FILE (PEM) besides the system's, for an `https://` store.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// The VideoSinks' archive directory and object store (run and replay).
@@ -238,13 +265,19 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run(&args),
         Command::Replay(args) => replay(&args),
         Command::Serve(args) => serve(&args),
-        Command::Topology(args) => client_command(&args.server, |c| topology_command(c, &args)),
-        Command::Pipeline(args) => client_command(&args.server, |c| pipeline_command(c, &args)),
-        Command::Methods(args) => client_command(&args.server, |c| match &args.action {
-            MethodsAction::Run { file } => match client::run_operations(c, file, args.json)? {
-                0 => Ok(()),
-                n => anyhow::bail!("{n} operation(s) answered with an error"),
-            },
+        Command::Topology(args) => client_command(&args.server, args.ca_file.as_deref(), |c| {
+            topology_command(c, &args)
+        }),
+        Command::Pipeline(args) => client_command(&args.server, args.ca_file.as_deref(), |c| {
+            pipeline_command(c, &args)
+        }),
+        Command::Methods(args) => client_command(&args.server, args.ca_file.as_deref(), |c| {
+            match &args.action {
+                MethodsAction::Run { file } => match client::run_operations(c, file, args.json)? {
+                    0 => Ok(()),
+                    n => anyhow::bail!("{n} operation(s) answered with an error"),
+                },
+            }
         }),
     }
 }
@@ -349,6 +382,7 @@ fn run(args: &RunArgs) -> ExitCode {
         playback_archive: args.storage.archive.clone(),
         limits: crate::service::Limits::default(),
         access,
+        tls: args.service.tls(),
     };
     match crate::service::process::run_process(config, startup) {
         Ok(()) => ExitCode::SUCCESS,
@@ -396,6 +430,12 @@ fn replay(args: &ReplayArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Some(path) = &args.ca_file
+        && let Err(e) = crate::tls::trust_ca_file(path)
+    {
+        eprintln!("vigil replay: {e}");
+        return ExitCode::from(2);
+    }
     init_tracing();
     match run_replay(&topology, args) {
         Ok(report) => {
@@ -487,6 +527,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
             topologies: args.max_topologies,
         },
         access,
+        tls: args.service.tls(),
     };
     let startup = match &args.config {
         Some(dir) => crate::service::process::Startup::Follow(dir.clone()),

@@ -50,9 +50,9 @@ pub struct ExtensionClient {
 }
 
 impl ExtensionClient {
-    /// A client for `endpoint` (plain HTTP).
+    /// A client for `endpoint` (HTTP, or HTTPS trusting [`crate::tls::client_config`]).
     pub fn new(endpoint: &Endpoint) -> anyhow::Result<Self> {
-        let http = reqwest::blocking::Client::builder()
+        let http = crate::tls::http_client_builder()?
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(Duration::from_secs(3))
             .build()

@@ -315,8 +315,7 @@ impl PipelinePlan {
 }
 
 /// What a valid topology still needs before this build can run it, every problem at once, each
-/// naming the node and its JSON path: node types it does not run, `https://` inference
-/// endpoints, and WebAssembly modules that cannot be read or compiled. `vigil validate` and the
+/// naming the node and its JSON path: node types it does not run and WebAssembly modules that cannot be read or compiled. `vigil validate` and the
 /// control API report these before anything runs.
 pub fn runtime_errors(t: &Topology) -> Vec<TopologyError> {
     let mut errors = Vec::new();
@@ -339,19 +338,6 @@ pub fn runtime_errors(t: &Topology) -> Vec<TopologyError> {
                     n.node_type.short_name()
                 ),
             }),
-            NodeConfig::HttpExtension(c)
-                if !c.endpoint.url.to_ascii_lowercase().starts_with("http://") =>
-            {
-                errors.push(TopologyError {
-                    kind: ErrorKind::NotSupported,
-                    path: format!("{}.endpoint.url", n.path),
-                    node: Some(n.name.clone()),
-                    message: format!(
-                        "endpoint '{}': this build talks plain http:// to inference services (no TLS yet)",
-                        c.endpoint.url
-                    ),
-                })
-            }
             NodeConfig::WasmProcessor(c) => errors.extend(module_error(n, &c.module)),
             NodeConfig::MotionDetection(c) => {
                 errors.extend(c.module.as_deref().and_then(|m| module_error(n, m)))

@@ -44,6 +44,8 @@ pub struct ProcessConfig {
     pub limits: Limits,
     /// Who may call the HTTP listener.
     pub access: crate::api::auth::AccessPolicy,
+    /// The HTTPS listener's certificate and key; none: plain HTTP.
+    pub tls: Option<crate::tls::server::CertificateFiles>,
 }
 
 /// What the service holds when it starts.
@@ -128,7 +130,25 @@ async fn serve(
         .with_context(|| format!("cannot listen on {}", config.http))?;
     let address = listener.local_addr()?;
     crate::api::auth::check_listener(&address, &config.access)?;
-    tracing::info!("HTTP listener on http://{address}");
+    let listener = match &config.tls {
+        Some(files) => {
+            let reports = bus.clone();
+            let tls = crate::tls::server::TlsListener::bind(listener, files.clone(), move |r| {
+                report_certificate(&reports, r)
+            })?;
+            tracing::info!("HTTPS listener on https://{address}");
+            Listener::Https(tls)
+        }
+        None => {
+            if !config.access.tokens.is_empty() && !address.ip().is_loopback() {
+                tracing::warn!(
+                    "the listener on {address} is plain HTTP: tokens and video cross the network in clear; give --tls-cert and --tls-key"
+                );
+            }
+            tracing::info!("HTTP listener on http://{address}");
+            Listener::Http(listener)
+        }
+    };
 
     let mut playback_archive = config.playback_archive.clone();
     let mut follower = None;
@@ -182,13 +202,24 @@ async fn serve(
         bus.clone(),
         crate::archive::remote_reader(store.clone()),
     )?;
-    let http = tokio::spawn(crate::api::http::serve(
-        listener,
-        service.clone(),
-        crate::api::playback::routes(playback),
-        Arc::new(config.access.clone()),
-        shutdown.clone(),
-    ));
+    let routes = crate::api::playback::routes(playback);
+    let policy = Arc::new(config.access.clone());
+    let http = match listener {
+        Listener::Http(l) => tokio::spawn(crate::api::http::serve(
+            l,
+            service.clone(),
+            routes,
+            policy,
+            shutdown.clone(),
+        )),
+        Listener::Https(l) => tokio::spawn(crate::api::http::serve(
+            l,
+            service.clone(),
+            routes,
+            policy,
+            shutdown.clone(),
+        )),
+    };
 
     wait_for_signal().await?;
     tracing::info!("stopping: closing open files");
@@ -264,4 +295,34 @@ async fn wait_for_signal() -> Result<()> {
         _ = term.recv() => {}
     }
     Ok(())
+}
+
+/// The API's listener: plain HTTP or HTTPS.
+enum Listener {
+    Http(tokio::net::TcpListener),
+    Https(crate::tls::server::TlsListener),
+}
+
+/// Reports what became of a changed certificate: `CertificateReloaded`, or a
+/// `CertificateRefused` diagnostics event naming the fault (the previous one stays in force).
+fn report_certificate(bus: &crate::bus::event_log::EventBus, reload: crate::tls::server::Reload) {
+    let (class, kind, body) = match reload {
+        crate::tls::server::Reload::Loaded => (
+            EventClass::Operational,
+            "CertificateReloaded",
+            serde_json::json!({"detail": "the HTTPS listener serves the changed certificate"}),
+        ),
+        crate::tls::server::Reload::Refused(e) => (
+            EventClass::Diagnostics,
+            "CertificateRefused",
+            serde_json::json!({"detail": format!("{e}; the previous certificate stays in force")}),
+        ),
+    };
+    bus.emit(Event::new(
+        class,
+        kind,
+        "/listener".to_string(),
+        wall_now(),
+        body,
+    ));
 }
