@@ -94,6 +94,26 @@ fn clips_append_to_one_video_and_play_back() {
             "RecordingStopped"
         ]
     );
+    // The video is created before any media: its event carries the time it was (UTC), not 1970.
+    let log = std::fs::read_to_string(dir.join("events.jsonl")).expect("log");
+    let created = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| {
+            v["properties"]["eventType"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("VideoCreated"))
+        })
+        .expect("VideoCreated");
+    let at: jiff::Timestamp = created["properties"]["eventTime"]
+        .as_str()
+        .expect("eventTime")
+        .parse()
+        .expect("a time");
+    assert!(
+        at.duration_until(jiff::Timestamp::now()).as_secs().abs() < 600,
+        "VideoCreated at {at}"
+    );
     // Segments: [0, 30), [30, 33) of clip 1 and [40, 60) of clip 2, each a playable file
     // (decode times run on across the segments of a clip).
     let mut files: Vec<PathBuf> = std::fs::read_dir(archive.join("videos").join(VIDEO))

@@ -241,6 +241,14 @@ fn the_sink_trims_its_damaged_files_when_it_starts() {
         recovered[0].body["outputLocation"],
         files[1].to_string_lossy().as_ref()
     );
+    // Found at start-up, before any media: stamped with the time it was found, not 1970.
+    let now = vigil::nodes::rtsp_source::wall_now();
+    let age = now.as_nanos() - recovered[0].time.as_nanos();
+    assert!(
+        (0..60_000_000_000).contains(&age),
+        "{:?}",
+        recovered[0].time
+    );
 }
 
 /// The sink deletes and trims only files it can prove it wrote: a file that merely matches its

@@ -337,9 +337,11 @@ impl FileSink {
                 break;
             };
             total -= size;
+            // The media time of the clip being written; between clips, now.
+            let time = self.clip.as_ref().and_then(|c| c.last_pts);
             match std::fs::remove_file(&path) {
                 Ok(()) => {
-                    let time = self.clip.as_ref().and_then(|c| c.last_pts).unwrap_or_default();
+                    let time = time.unwrap_or_else(crate::nodes::rtsp_source::wall_now);
                     self.events.emit(Event::new(
                         EventClass::Operational,
                         "RecordingDeleted",
@@ -352,7 +354,7 @@ impl FileSink {
                 Err(e) => self.diagnostic(
                     "StorageError",
                     json!({"outputLocation": path, "detail": format!("cannot delete to stay within maximumSizeMiB: {e}")}),
-                    None,
+                    time,
                 ),
             }
         }
@@ -391,12 +393,13 @@ impl FileSink {
         ));
     }
 
+    /// A diagnostics event at media time `time`; none (start-up, before any media): now (UTC).
     fn diagnostic(&self, kind: &str, body: serde_json::Value, time: Option<MediaTime>) {
         self.events.emit(Event::new(
             EventClass::Diagnostics,
             kind,
             self.subject.clone(),
-            time.unwrap_or_default(),
+            time.unwrap_or_else(crate::nodes::rtsp_source::wall_now),
             body,
         ));
     }

@@ -104,7 +104,8 @@ impl VideoSink {
             events,
             clip: None,
         };
-        sink.open_catalog(MediaTime::default());
+        // Before any media: the event says when the video was created (UTC).
+        sink.open_catalog(crate::nodes::rtsp_source::wall_now());
         sink
     }
 
