@@ -370,3 +370,141 @@ fn a_timestamp_glitch_moves_one_frame_not_the_timeline() {
     let last = (times[89] - true_time(89)).as_secs_f64().abs();
     assert!(last < 0.001, "the last frame drifted {last:.3} s");
 }
+
+/// A tmpfs of `kib` KiB at `dir` (a real full disk); none where this user may not mount.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &std::path::Path, kib: u64) -> Option<Self> {
+        std::fs::create_dir_all(dir).expect("mount point");
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
+            .arg(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        status.success().then(|| Self(dir.to_path_buf()))
+    }
+
+    /// Makes room: the same file system, now `kib` KiB.
+    fn grow(&self, kib: u64) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={kib}k")])
+            .arg(&self.0)
+            .status()
+            .expect("mount runs");
+        assert!(status.success(), "remount");
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A disk that fills mid-clip, then is freed: the file being written is cut back to its last
+/// complete fragment before it is announced, retries come 5 s of media apart and leave no empty
+/// files, and once there is room again the clip goes on in a new file.
+#[test]
+fn a_full_disk_leaves_only_playable_files_and_retries_every_five_seconds() {
+    let dir = temp_dir("full-disk");
+    let Some(disk) = SmallDisk::mount(&dir.join("disk"), 512) else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let out = dir.join("disk").join("out");
+    let bus = EventBus::in_memory("p");
+    let mut sink = FileSink::new(&config(&out, 100), "/s".into(), bus.clone());
+    let t0 = MediaTime::from_secs(1_800_000_000);
+    sink.handle(ClipCommand::Start {
+        activation: 1,
+        start: t0,
+        first_event: t0,
+        correlation_id: "c1".into(),
+        audio: None,
+    });
+    // 40 s at 30 fps, a key frame each second, 2 kB a frame: about 60 kB a fragment, so the
+    // 512 KiB disk is full within the first 9 s. At 20 s the operator makes room (4 MiB).
+    for i in 0..1200i64 {
+        if i == 600 {
+            disk.grow(4096);
+        }
+        let mut data = vec![0u8; 2000];
+        data[..4].copy_from_slice(&1996u32.to_be_bytes());
+        data[4] = if i % 30 == 0 { 0x65 } else { 0x41 };
+        let t = t0 + MediaDuration::from_millis(i * 1000 / 30);
+        sink.handle(ClipCommand::Sample(VideoSample {
+            pts: t,
+            dts: t,
+            key_frame: i % 30 == 0,
+            data: Bytes::from(data),
+            params: params(),
+            discontinuity: false,
+        }));
+    }
+    sink.handle(ClipCommand::End {
+        activation: 1,
+        end: t0 + MediaDuration::from_secs(40),
+        reason: EndReason::Minimum,
+    });
+    let events = bus.remembered();
+    let errors: Vec<i64> = events
+        .iter()
+        .filter(|e| e.kind == "StorageError")
+        .map(|e| (e.time.as_nanos() - t0.as_nanos()) / 1_000_000_000)
+        .collect();
+    assert!(!errors.is_empty(), "the full disk was reported");
+    assert!(
+        errors.windows(2).all(|w| w[1] - w[0] >= 5),
+        "retries are 5 s of media apart: {errors:?}"
+    );
+    assert!(
+        errors.iter().all(|&s| s < 20),
+        "no error once freed: {errors:?}"
+    );
+    // What is on disk: only files with media, each ending at a complete fragment, and every one
+    // announced available.
+    let files = mp4_files(&out);
+    let available: Vec<String> = events
+        .iter()
+        .filter(|e| e.kind == "RecordingAvailable")
+        .filter_map(|e| e.body["outputLocation"].as_str().map(str::to_string))
+        .collect();
+    assert!(!files.is_empty(), "recording resumed once freed");
+    for f in &files {
+        assert!(
+            matches!(
+                trim_incomplete_fragment(f).expect("scan"),
+                Recovery::Intact { .. }
+            ),
+            "{} is cut at a complete fragment",
+            f.display()
+        );
+        assert!(
+            available.contains(&f.to_string_lossy().to_string()),
+            "{} is announced",
+            f.display()
+        );
+    }
+    // The file written once there is room runs from the retry due at 20 s to the end.
+    let last = Mp4Video::open(files.last().expect("a file")).expect("readable");
+    assert_eq!(last.len(), 30 * 20, "20 s after the disk was freed");
+    for f in &files[..files.len() - 1] {
+        let video = Mp4Video::open(f).expect("readable");
+        assert!(
+            video.len() >= 30 && video.len() % 30 == 0,
+            "{}: {} frames, whole fragments",
+            f.display(),
+            video.len()
+        );
+    }
+    // No file was announced that is not on disk or was removed as unplayable.
+    for path in &available {
+        let path = std::path::Path::new(path);
+        let freed = events.iter().any(|e| {
+            e.kind == "RecordingUnplayable" && e.body["outputLocation"].as_str() == path.to_str()
+        });
+        assert!(!freed, "{} announced and removed", path.display());
+    }
+}

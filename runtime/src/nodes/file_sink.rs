@@ -38,8 +38,28 @@ struct OpenFile {
     file: File,
     writer: Fmp4Writer,
     bytes: u64,
+    /// Length of its init segment: a file no longer than this holds no media.
+    init_bytes: u64,
     /// When the file was last fsync'd (or opened).
     synced_at: Instant,
+}
+
+impl OpenFile {
+    /// After a failed write: cuts the file back to its last complete fragment, so that nothing
+    /// torn is ever announced; a file left with no fragment is removed. Whether a playable file
+    /// remains.
+    fn cut_back(&mut self) -> bool {
+        if self.bytes > self.init_bytes && self.file.set_len(self.bytes).is_ok() {
+            return true;
+        }
+        // No media, or the cut failed (then recovery trims it at the next start): an empty
+        // or init-only file is ours alone and goes.
+        if self.bytes <= self.init_bytes {
+            let _ = std::fs::remove_file(&self.path);
+            return false;
+        }
+        true
+    }
 }
 
 struct Clip {
@@ -228,6 +248,9 @@ impl FileSink {
                 }
                 Err(e) => {
                     self.storage_error(&e, sample.pts);
+                    if let Some(clip) = &mut self.clip {
+                        clip.retry_at = Some(sample.pts + RETRY_AFTER);
+                    }
                     return;
                 }
             }
@@ -267,12 +290,18 @@ impl FileSink {
             .open(&path)?;
         let writer = Fmp4Writer::new(first.params.clone(), first.dts, audio);
         let init = writer.init_segment(first.pts);
-        file.write_all(&init)?;
+        if let Err(e) = file.write_all(&init) {
+            // Created by us a moment ago (create_new): a file without its init segment goes.
+            drop(file);
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
         Ok(OpenFile {
             path,
             file,
             writer,
             bytes: init.len() as u64,
+            init_bytes: init.len() as u64,
             synced_at: Instant::now(),
         })
     }
@@ -292,19 +321,39 @@ impl FileSink {
         });
         if let Err(e) = result {
             self.storage_error(&e, at);
+            if !f.cut_back() {
+                clip_forget(self.clip.as_mut(), &f.path);
+                self.removed_unplayable(&f.path, at);
+                return None;
+            }
         }
         self.finished.push_back((f.path.clone(), f.bytes));
         Some(f.path)
     }
 
+    /// A write failed: the open file is cut back to its last complete fragment (removed when
+    /// it has none) and the next file is tried at the first key frame [`RETRY_AFTER`] later.
     fn abandon_file(&mut self, at: MediaTime) {
-        if let Some(clip) = &mut self.clip {
-            if let Some(f) = clip.file.take() {
-                // The file stays valid up to its last complete fragment.
-                self.finished.push_back((f.path, f.bytes));
-            }
-            clip.retry_at = Some(at + RETRY_AFTER);
+        let Some(clip) = &mut self.clip else { return };
+        clip.retry_at = Some(at + RETRY_AFTER);
+        let Some(mut f) = clip.file.take() else {
+            return;
+        };
+        if f.cut_back() {
+            self.finished.push_back((f.path, f.bytes));
+        } else {
+            clip_forget(Some(clip), &f.path);
+            self.removed_unplayable(&f.path, at);
         }
+    }
+
+    /// Reports a file that was started but removed: a write failed before its first fragment.
+    fn removed_unplayable(&self, path: &std::path::Path, at: MediaTime) {
+        self.diagnostic(
+            "RecordingUnplayable",
+            json!({"outputLocation": path, "detail": "a write failed before its first complete fragment; the file was removed"}),
+            Some(at),
+        );
     }
 
     fn close_clip(&mut self, end: Option<MediaTime>) {
@@ -402,6 +451,13 @@ impl FileSink {
             time.unwrap_or_else(crate::nodes::rtsp_source::wall_now),
             body,
         ));
+    }
+}
+
+/// Drops `path` from the clip's files: it was removed, nothing is announced for it.
+fn clip_forget(clip: Option<&mut Clip>, path: &std::path::Path) {
+    if let Some(clip) = clip {
+        clip.files.retain(|p| p != path);
     }
 }
 
