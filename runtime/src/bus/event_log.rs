@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::Sender;
 
 use super::event::{Event, EventClass};
 use super::metrics::Metrics;
@@ -25,7 +25,9 @@ pub struct Publication {
 #[derive(Default)]
 struct Outputs {
     log: Option<Box<dyn Write + Send>>,
-    mqtt: Option<UnboundedSender<Publication>>,
+    mqtt: Option<Sender<Publication>>,
+    /// Publications refused because the MQTT queue was full, not yet reported.
+    mqtt_dropped: u64,
     memory: Option<Vec<Event>>,
     /// The last events, with the pipeline whose handle emitted them.
     recent: std::collections::VecDeque<(String, Event)>,
@@ -127,15 +129,25 @@ impl EventBus {
 
     /// Sends `payload` to the broker on `topic`, if one is attached (a method's response).
     pub fn publish_raw(&self, topic: String, payload: Vec<u8>) {
-        if let Ok(o) = self.outputs.lock()
+        if let Ok(mut o) = self.outputs.lock()
             && let Some(tx) = &o.mqtt
+            && tx.try_send(Publication { topic, payload }).is_err()
         {
-            let _ = tx.send(Publication { topic, payload });
+            o.mqtt_dropped += 1;
         }
     }
 
-    /// Also publishes every event to MQTT through `sender`.
-    pub fn attach_mqtt(&self, sender: UnboundedSender<Publication>) {
+    /// How many publications the full MQTT queue refused since the last call.
+    pub fn take_mqtt_dropped(&self) -> u64 {
+        self.outputs
+            .lock()
+            .map(|mut o| std::mem::take(&mut o.mqtt_dropped))
+            .unwrap_or(0)
+    }
+
+    /// Also publishes every event to MQTT through `sender` (bounded: what does not fit is
+    /// counted, see [`Self::take_mqtt_dropped`]).
+    pub fn attach_mqtt(&self, sender: Sender<Publication>) {
         if let Ok(mut o) = self.outputs.lock() {
             o.mqtt = Some(sender);
         }
@@ -177,12 +189,17 @@ impl EventBus {
             && !topics.is_empty()
         {
             let payload = event.to_json().to_string().into_bytes();
+            let mut refused = 0;
             for topic in topics {
-                let _ = tx.send(Publication {
+                let publication = Publication {
                     topic: topic.clone(),
                     payload: payload.clone(),
-                });
+                };
+                if tx.try_send(publication).is_err() {
+                    refused += 1;
+                }
             }
+            o.mqtt_dropped += refused;
         }
         if o.recent.len() >= RECENT_EVENTS {
             o.recent.pop_front();
@@ -200,5 +217,37 @@ impl EventBus {
             .ok()
             .and_then(|o| o.memory.clone())
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::event::EventClass;
+    use crate::media::time::MediaTime;
+
+    #[test]
+    fn a_full_mqtt_queue_counts_what_it_refuses() {
+        let bus = EventBus::in_memory("p");
+        let (sender, mut receiver) = tokio::sync::mpsc::channel(2);
+        bus.attach_mqtt(sender);
+        for i in 0..5 {
+            bus.emit(Event::new(
+                EventClass::Operational,
+                "TriggerReceived",
+                "/s".into(),
+                MediaTime::from_secs(i),
+                serde_json::json!({}),
+            ));
+        }
+        bus.publish_raw("vigil/methods/res/200/?$rid=1".into(), b"{}".to_vec());
+        assert_eq!(
+            bus.take_mqtt_dropped(),
+            4,
+            "two fit, three events and one answer do not"
+        );
+        assert_eq!(bus.take_mqtt_dropped(), 0, "each drop is reported once");
+        assert!(receiver.try_recv().is_ok());
+        assert_eq!(bus.remembered().len(), 5, "every event is still kept");
     }
 }

@@ -61,6 +61,13 @@ pub fn method_response_topic(status: u16, request_id: &str) -> String {
 /// Largest MQTT packet the connection accepts (and sends): far above what is read, so that an
 /// oversized message is dropped and reported instead of breaking the connection.
 pub const MAX_PACKET_BYTES: usize = 64 << 20;
+/// Publications waiting for the MQTT client (events and method answers); what does not fit,
+/// and what the client's own queue refuses while the broker is away, is counted and reported
+/// (`DataDropped` on `/broker`) instead of growing memory.
+pub const PUBLICATION_QUEUE: usize = 4096;
+/// Longest time between two reports of dropped publications while they go on.
+const DROP_REPORT_EVERY: Duration = Duration::from_secs(10);
+
 /// Largest method payload read (a topology document is at most 1 MiB).
 pub const MAX_METHOD_BYTES: usize = 2 << 20;
 
@@ -159,7 +166,7 @@ pub async fn run_mqtt(
     credentials: Option<(String, String)>,
     bus: EventBus,
     inbound: mpsc::Sender<Inbound>,
-    mut publications: mpsc::UnboundedReceiver<Publication>,
+    mut publications: mpsc::Receiver<Publication>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let client_id = format!("vigil-{}-{}", bus.pipeline(), std::process::id());
@@ -195,6 +202,8 @@ pub async fn run_mqtt(
     ];
     let mut connected = false;
     let mut backoff = Duration::from_millis(500);
+    let mut dropped: u64 = 0;
+    let mut reported_at = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = shutdown.changed() => {
@@ -202,8 +211,14 @@ pub async fn run_mqtt(
                 return;
             }
             Some(p) = publications.recv() => {
-                // Queued in the client while the broker is away; dropped if the queue is full.
-                let _ = client.try_publish(p.topic, QoS::AtLeastOnce, false, p.payload);
+                // Queued in the client while the broker is away; counted if its queue is full.
+                if client.try_publish(p.topic, QoS::AtLeastOnce, false, p.payload).is_err() {
+                    dropped += 1;
+                }
+                if connected && reported_at.elapsed() >= DROP_REPORT_EVERY {
+                    report_dropped(&bus, &broker, &mut dropped);
+                    reported_at = tokio::time::Instant::now();
+                }
             }
             polled = eventloop.poll() => match polled {
                 Ok(MqttEvent::Incoming(Packet::ConnAck(_))) => {
@@ -213,6 +228,8 @@ pub async fn run_mqtt(
                         let _ = client.try_subscribe(filter.clone(), QoS::AtLeastOnce);
                     }
                     tracing::info!("MQTT connected to {broker}, subscribed to {}", filters.join(", "));
+                    report_dropped(&bus, &broker, &mut dropped);
+                    reported_at = tokio::time::Instant::now();
                 }
                 Ok(MqttEvent::Incoming(Packet::Publish(p))) => match parse_inbound(&p.topic, &p.payload) {
                     Some(Inbound::Input { pipeline, message }) if p.retain => {
@@ -259,6 +276,22 @@ pub async fn run_mqtt(
             }
         }
     }
+}
+
+/// Reports the publications dropped since the last report (the client's queue and the bus's),
+/// if any: a `DataDropped` diagnostics event on `/broker`. The event log has every event.
+fn report_dropped(bus: &EventBus, broker: &Broker, dropped: &mut u64) {
+    let total = std::mem::take(dropped) + bus.take_mqtt_dropped();
+    if total == 0 {
+        return;
+    }
+    bus.emit(Event::new(
+        EventClass::Diagnostics,
+        "DataDropped",
+        "/broker".to_string(),
+        wall_now(),
+        json!({"broker": broker.to_string(), "publicationsDropped": total, "detail": "events not published on MQTT: the queue to the broker was full (the broker was away or slow); the event log has them"}),
+    ));
 }
 
 #[cfg(test)]

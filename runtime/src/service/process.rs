@@ -112,7 +112,7 @@ async fn serve(
     let mut tasks = Vec::new();
     if let Some(broker) = &config.mqtt {
         let broker = parse_broker(broker).map_err(anyhow::Error::msg)?;
-        let (pub_tx, pub_rx) = mpsc::unbounded_channel();
+        let (pub_tx, pub_rx) = mpsc::channel(crate::bus::mqtt::PUBLICATION_QUEUE);
         bus.attach_mqtt(pub_tx);
         let (inbound_tx, inbound_rx) = mpsc::channel::<Inbound>(256);
         tasks.push(tokio::spawn(run_mqtt(
