@@ -65,6 +65,9 @@ pub const MAX_PACKET_BYTES: usize = 64 << 20;
 /// and what the client's own queue refuses while the broker is away, is counted and reported
 /// (`DataDropped` on `/broker`) instead of growing memory.
 pub const PUBLICATION_QUEUE: usize = 4096;
+/// Pause between two connection attempts: a broker that is back is used again within it (an
+/// attempt costs one TCP connection, so there is no back-off to widen the outage).
+pub const RECONNECT_EVERY: Duration = Duration::from_secs(1);
 /// Longest time between two reports of dropped publications while they go on.
 const DROP_REPORT_EVERY: Duration = Duration::from_secs(10);
 
@@ -201,7 +204,7 @@ pub async fn run_mqtt(
         format!("{METHOD_REQUEST_PREFIX}#"),
     ];
     let mut connected = false;
-    let mut backoff = Duration::from_millis(500);
+    let mut outage_reported = false;
     let mut dropped: u64 = 0;
     let mut reported_at = tokio::time::Instant::now();
     loop {
@@ -223,7 +226,7 @@ pub async fn run_mqtt(
             polled = eventloop.poll() => match polled {
                 Ok(MqttEvent::Incoming(Packet::ConnAck(_))) => {
                     connected = true;
-                    backoff = Duration::from_millis(500);
+                    outage_reported = false;
                     for filter in &filters {
                         let _ = client.try_subscribe(filter.clone(), QoS::AtLeastOnce);
                     }
@@ -257,21 +260,21 @@ pub async fn run_mqtt(
                 },
                 Ok(_) => {}
                 Err(e) => {
-                    if connected || backoff == Duration::from_millis(500) {
+                    if !outage_reported {
+                        outage_reported = true;
                         bus.emit(Event::new(
                             EventClass::Diagnostics,
                             "NetworkError",
                             "/broker".to_string(),
                             wall_now(),
-                            json!({"broker": broker.to_string(), "detail": e.to_string(), "retryInSeconds": backoff.as_secs_f64()}),
+                            json!({"broker": broker.to_string(), "detail": e.to_string(), "retryInSeconds": RECONNECT_EVERY.as_secs_f64()}),
                         ));
                     }
                     connected = false;
                     tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
+                        _ = tokio::time::sleep(RECONNECT_EVERY) => {}
                         _ = shutdown.changed() => return,
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
                 }
             }
         }

@@ -1,0 +1,65 @@
+//! A broker that goes away and comes back: the outage is reported once, the link is back within
+//! about a second of the broker (no back-off that widens the outage), so a trigger published
+//! 2 s after the broker's return records its clip.
+
+mod support;
+
+use std::time::Duration;
+
+use support::peers::{
+    broker, camera, event_log, free_port, mqtt_publish, vigil_run, wait_for_event, wait_for_port,
+};
+use support::{clips, mp4_files, read_events, temp_dir};
+
+#[test]
+fn a_broker_that_comes_back_is_used_again_within_a_second() {
+    let dir = temp_dir("mqtt-reconnect");
+    let (cam_port, http_port, mqtt_port) = (free_port(), free_port(), free_port());
+    let _camera = camera(&clips().join("camera-h264.mp4"), cam_port, "vigil", "vigil");
+    let mut mosquitto = broker(mqtt_port);
+    let args: Vec<String> = vec![
+        "topologies/door-sensor-to-files.json".into(),
+        "--pipeline-name".into(),
+        "door".into(),
+        "--set".into(),
+        format!("rtspUrl=rtsp://127.0.0.1:{cam_port}/camera"),
+        "--set".into(),
+        format!("outputDirectory={}", dir.join("out").display()),
+        "--set".into(),
+        "minActivation=PT3S".into(),
+        "--event-log".into(),
+        event_log(&dir).display().to_string(),
+        "--http".into(),
+        format!("127.0.0.1:{http_port}"),
+        "--mqtt".into(),
+        format!("127.0.0.1:{mqtt_port}"),
+    ];
+    let mut vigil = vigil_run(&dir, &args);
+    wait_for_port(http_port);
+    wait_for_event(
+        &event_log(&dir),
+        "MediaSessionEstablished",
+        1,
+        Duration::from_secs(20),
+    );
+    // The broker is away for 8 s (several attempts fail), then back on the same port.
+    mosquitto.kill9();
+    wait_for_event(&event_log(&dir), "NetworkError", 1, Duration::from_secs(20));
+    std::thread::sleep(Duration::from_secs(8));
+    let _mosquitto = broker(mqtt_port);
+    std::thread::sleep(Duration::from_secs(2));
+    mqtt_publish(mqtt_port, "vigil/door/inputs/recordingTrigger", "{}");
+    wait_for_event(
+        &event_log(&dir),
+        "RecordingStopped",
+        1,
+        Duration::from_secs(30),
+    );
+    vigil.interrupt();
+    assert_eq!(mp4_files(&dir.join("out")).len(), 1);
+    let outages = read_events(&event_log(&dir))
+        .into_iter()
+        .filter(|(k, b, _)| k == "NetworkError" && b["broker"].is_string())
+        .count();
+    assert_eq!(outages, 1, "one outage, reported once");
+}
