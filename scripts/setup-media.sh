@@ -28,6 +28,8 @@ PKGS=(
   libswscale-dev libswresample-dev clang libclang-dev pkg-config nasm
   # archive catalog (rusqlite links the system SQLite)
   libsqlite3-dev
+  # TLS: the system's CA roots (vigil trusts them), openssl for the tests' throwaway CA
+  ca-certificates openssl
 )
 
 SUDO=${SUDO:-}

@@ -493,7 +493,7 @@ fn a_full_disk_leaves_only_playable_files_and_retries_every_five_seconds() {
     for f in &files[..files.len() - 1] {
         let video = Mp4Video::open(f).expect("readable");
         assert!(
-            video.len() >= 30 && video.len() % 30 == 0,
+            video.len() >= 30 && video.len().is_multiple_of(30),
             "{}: {} frames, whole fragments",
             f.display(),
             video.len()

@@ -24,11 +24,16 @@ Backends (--backend):
 --record DIR keeps every request: DIR/NNNNNN.bin (body) and DIR/NNNNNN.json (path, headers,
 time received, answer status).  --port 0 picks a free port; the first line printed is
 "ready PORT".  Needs python3-pil and python3-numpy (scripts/setup-media.sh installs them).
+
+--tls-cert FILE --tls-key FILE (PEM chain, PEM key) serve HTTPS instead of HTTP, on the same
+port and paths, /control included. The handshake runs in each request's thread; a failed one
+is logged as one line on stderr.
 """
 import argparse
 import io
 import json
 import os
+import ssl
 import sys
 import threading
 import time
@@ -201,11 +206,29 @@ def main():
     ap.add_argument("--label", default="truck", help="label of the blob detector's detections")
     ap.add_argument("--min-fraction", type=float, default=0.002, help="smallest blob, as a fraction of the image")
     ap.add_argument("--record", help="directory to keep every request in")
+    ap.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate chain (needs --tls-key)")
+    ap.add_argument("--tls-key", help="PEM private key for --tls-cert")
     a = ap.parse_args()
+    if bool(a.tls_cert) != bool(a.tls_key):
+        ap.error("--tls-cert and --tls-key go together")
     if a.record:
         os.makedirs(a.record, exist_ok=True)
     detector = BlobDetector(a.label, a.min_fraction) if a.backend == "blob" else SSDLiteDetector()
     server = ThreadingHTTPServer(("127.0.0.1", a.port), make_handler(detector, State(a.record)))
+    if a.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(a.tls_cert, a.tls_key)
+        # No handshake in accept(): it happens on the first read, in the request's thread.
+        server.socket = ctx.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+        plain_error = server.handle_error
+
+        def handle_error(request, address):
+            e = sys.exc_info()[1]
+            if not isinstance(e, (ssl.SSLError, ConnectionError)):
+                return plain_error(request, address)
+            print(f"infer-server: {address[0]}:{address[1]}: TLS: {e!r}", file=sys.stderr, flush=True)
+
+        server.handle_error = handle_error
     print(f"ready {server.server_address[1]}", flush=True)
     try:
         server.serve_forever()

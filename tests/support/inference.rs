@@ -17,6 +17,8 @@ pub struct InferServer {
     pub port: u16,
     /// Where it keeps requests.
     pub record: PathBuf,
+    /// Whether it serves HTTPS (`start_tls`) rather than plain HTTP.
+    pub tls: bool,
 }
 
 /// One request the server received.
@@ -51,12 +53,28 @@ impl Received {
 impl InferServer {
     /// Starts the stand-in on `port` (blob backend, label `truck`), recording into `record`.
     pub fn start(port: u16, record: &Path) -> Self {
+        Self::launch(port, record, None)
+    }
+
+    /// Starts the stand-in serving HTTPS on `port` with the PEM certificate `cert` and key
+    /// `key` (e.g. from `tls::TestCa::issue`); otherwise like `start`.
+    pub fn start_tls(port: u16, record: &Path, cert: &Path, key: &Path) -> Self {
+        Self::launch(port, record, Some((cert, key)))
+    }
+
+    /// Starts infer-server.py, with `--tls-cert`/`--tls-key` when `tls` is given. The log goes
+    /// next to `record` (`<record>.log`).
+    fn launch(port: u16, record: &Path, tls: Option<(&Path, &Path)>) -> Self {
         std::fs::create_dir_all(record).expect("record dir");
         let log = std::fs::File::create(record.with_extension("log")).expect("log");
-        let child = Command::new("/usr/bin/python3")
-            .arg(repo().join("scripts/peers/infer-server.py"))
+        let mut cmd = Command::new("/usr/bin/python3");
+        cmd.arg(repo().join("scripts/peers/infer-server.py"))
             .args(["--port", &port.to_string(), "--record"])
-            .arg(record)
+            .arg(record);
+        if let Some((cert, key)) = tls {
+            cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+        }
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -66,18 +84,28 @@ impl InferServer {
             peer: Peer { child },
             port,
             record: record.to_path_buf(),
+            tls: tls.is_some(),
         }
     }
 
-    /// The endpoint URL Vigil is given.
+    /// The endpoint URL Vigil is given (plain HTTP).
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/score", self.port)
     }
 
-    /// Sets the fault mode (`{}` clears it).
+    /// The HTTPS endpoint URL, for a stand-in started with `start_tls`.
+    pub fn https_url(&self) -> String {
+        format!("https://127.0.0.1:{}/score", self.port)
+    }
+
+    /// Sets the fault mode (`{}` clears it). With TLS the POST goes over HTTPS without
+    /// verifying the certificate (`curl --insecure`): it is test plumbing, not the TLS under test.
     pub fn control(&self, faults: &str) {
-        let status =
-            super::peers::http_post(&format!("http://127.0.0.1:{}/control", self.port), faults);
+        let status = if self.tls {
+            insecure_https_post(&format!("https://127.0.0.1:{}/control", self.port), faults)
+        } else {
+            super::peers::http_post(&format!("http://127.0.0.1:{}/control", self.port), faults)
+        };
         assert_eq!(status, 200, "control accepted");
     }
 
@@ -85,6 +113,29 @@ impl InferServer {
     pub fn requests(&self) -> Vec<Received> {
         read_requests(&self.record)
     }
+}
+
+/// POSTs `body` (as JSON) to an HTTPS `url` with `curl --insecure`; returns the HTTP status.
+fn insecure_https_post(url: &str, body: &str) -> u16 {
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "--insecure",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "POST",
+            "-H",
+            "content-type: application/json",
+            "--data-binary",
+            body,
+            url,
+        ])
+        .output()
+        .expect("curl runs");
+    String::from_utf8_lossy(&out.stdout).parse().unwrap_or(0)
 }
 
 /// The requests kept in `record`, in order.

@@ -5,6 +5,7 @@ pub mod archive;
 pub mod inference;
 pub mod peers;
 pub mod service;
+pub mod tls;
 pub mod web;
 
 use std::path::{Path, PathBuf};
