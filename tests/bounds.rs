@@ -170,3 +170,83 @@ while True:
     assert!(detail.contains("timed out"), "{detail}");
     assert!(rss_kib > 0 && rss_kib < 300 * 1024, "RSS {rss_kib} KiB");
 }
+
+/// POSTs the file at `body` as JSON to `url`: (HTTP status, answer).
+fn post_file(url: &str, body: &std::path::Path) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}", "-X", "POST"])
+        .args(["-H", "content-type: application/json", "--data-binary"])
+        .arg(format!("@{}", body.display()))
+        .arg(url)
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (answer, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (status.parse().unwrap_or(0), answer.to_string())
+}
+
+/// The limits are the operator's: `--max-trigger-kib 1` refuses a 2 KiB trigger and names the
+/// limit, `--max-method-kib 4096` lets a 3 MiB method payload through (over the 2 MiB default)
+/// and refuses a 5 MiB one, and a limit out of range stops the start with its option named.
+#[test]
+fn input_limits_are_configurable() {
+    let dir = temp_dir("bounds-limits");
+    let port = free_port();
+    let _service = support::service::serve(
+        &dir,
+        port,
+        &["--max-trigger-kib", "1", "--max-method-kib", "4096"],
+    );
+    let two_kib = dir.join("two-kib.json");
+    std::fs::write(&two_kib, format!("{{\"pad\": \"{}\"}}", "t".repeat(2048))).expect("write");
+    let (status, answer) = post_file(
+        &format!("http://127.0.0.1:{port}/pipelines/door/inputs/recordingTrigger"),
+        &two_kib,
+    );
+    assert_eq!(status, 413, "{answer}");
+    assert!(
+        answer.contains("at most 1 KiB (--max-trigger-kib)"),
+        "{answer}"
+    );
+    let payload = |name: &str, bytes: usize| {
+        let path = dir.join(name);
+        std::fs::write(
+            &path,
+            format!(
+                "{{\"@apiVersion\": \"1.1\", \"pad\": \"{}\"}}",
+                "m".repeat(bytes)
+            ),
+        )
+        .expect("write");
+        path
+    };
+    let url = format!("http://127.0.0.1:{port}/api/methods/pipelineTopologyList");
+    let (status, answer) = post_file(&url, &payload("three-mib.json", 3 << 20));
+    assert_eq!(
+        status,
+        200,
+        "a 3 MiB payload is within 4096 KiB: {}",
+        &answer[..answer.len().min(300)]
+    );
+    let (status, answer) = post_file(&url, &payload("five-mib.json", 5 << 20));
+    assert_eq!(status, 413);
+    assert!(
+        answer.contains("over the 4096 KiB limit of a method call"),
+        "{answer}"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(dir.join("other"))
+        .args(["--http", &format!("127.0.0.1:{}", free_port())])
+        .args(["--max-reply-kib", "0"])
+        .output()
+        .expect("vigil runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--max-reply-kib: 0 KiB is out of range"),
+        "{stderr}"
+    );
+}

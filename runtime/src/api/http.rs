@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -66,6 +67,9 @@ where
         .with_state(service)
         .merge(extra)
         .merge(sign_in)
+        // Bodies are read up to the larger input limit, then checked per route (413 with the
+        // limit named); beyond it axum answers 413 without reading on.
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit()))
         .layer(axum::middleware::from_fn_with_state(
             policy,
             super::auth::guard,
@@ -80,8 +84,31 @@ where
 async fn post_method(
     State(service): State<Arc<Service>>,
     Path(method): Path<String>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> impl IntoResponse {
+    let limit = crate::limits::get().method_bytes;
+    let too_large = |size: String| {
+        let answer = serde_json::json!({"error": {"code": "PayloadTooLarge", "message": format!("a payload of {size} is over the {} KiB limit of a method call (--max-method-kib)", limit >> 10)}});
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            axum::Json(serde_json::json!({"status": 413, "payload": answer})),
+        )
+    };
+    let body = match body {
+        Ok(body) if body.len() > limit => return too_large(format!("{} bytes", body.len())),
+        Ok(body) => body,
+        Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return too_large(format!("more than {} bytes", body_limit() - 1));
+        }
+        Err(r) => {
+            let answer =
+                serde_json::json!({"error": {"code": "InvalidRequest", "message": r.body_text()}});
+            return (
+                r.status(),
+                axum::Json(serde_json::json!({"status": r.status().as_u16(), "payload": answer})),
+            );
+        }
+    };
     let answer = service.call(&method, &body).await;
     let status = match answer.status {
         204 => StatusCode::OK,
@@ -93,26 +120,40 @@ async fn post_method(
 async fn post_input(
     State(service): State<Arc<Service>>,
     Path((pipeline, input)): Path<(String, String)>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> (StatusCode, String) {
     let inputs = &service.context().inputs;
-    if body.len() > crate::bus::trigger::MAX_TRIGGER_BYTES {
+    let limit = crate::bus::trigger::max_trigger_bytes();
+    let size = match &body {
+        Ok(body) if body.len() > limit => Some(body.len()),
+        Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Some(body_limit()),
+        _ => None,
+    };
+    if let Some(size) = size {
         crate::bus::trigger::report_oversized(
             &service.context().bus,
             &pipeline,
             &input,
-            body.len(),
-            "request body",
+            size,
+            if body.is_err() {
+                "request body, cut off at the listener's limit,"
+            } else {
+                "request body"
+            },
         );
         return (
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(
-                "a trigger body may have at most {} KiB; this one has {} bytes\n",
-                crate::bus::trigger::MAX_TRIGGER_BYTES / 1024,
-                body.len()
+                "a trigger body may have at most {} KiB (--max-trigger-kib); this one has {}{size} bytes\n",
+                limit / 1024,
+                if body.is_err() { "more than " } else { "" },
             ),
         );
     }
+    let body = match body {
+        Ok(body) => body,
+        Err(r) => return (r.status(), format!("{}\n", r.body_text())),
+    };
     let message = InputMessage {
         input,
         payload: body.to_vec(),
@@ -128,4 +169,11 @@ async fn post_input(
         (Ok(()), Some(why)) => (StatusCode::BAD_REQUEST, format!("{why}\n")),
         (Ok(()), None) => (StatusCode::ACCEPTED, "accepted\n".into()),
     }
+}
+
+/// The most of a request body read: the larger of the trigger and method limits, plus one so
+/// that an over-limit body is seen and refused with the limit named.
+fn body_limit() -> usize {
+    let limits = crate::limits::get();
+    limits.trigger_bytes.max(limits.method_bytes) + 1
 }

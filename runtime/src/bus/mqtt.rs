@@ -11,7 +11,7 @@ use rumqttc::{
     AsyncClient, Event as MqttEvent, MqttOptions, Packet, QoS, TlsConfiguration, Transport,
 };
 
-use super::trigger::{MAX_TRIGGER_BYTES, report_oversized};
+use super::trigger::{max_trigger_bytes, report_oversized};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
@@ -70,9 +70,6 @@ pub const PUBLICATION_QUEUE: usize = 4096;
 pub const RECONNECT_EVERY: Duration = Duration::from_secs(1);
 /// Longest time between two reports of dropped publications while they go on.
 const DROP_REPORT_EVERY: Duration = Duration::from_secs(10);
-
-/// Largest method payload read (a topology document is at most 1 MiB).
-pub const MAX_METHOD_BYTES: usize = 2 << 20;
 
 /// Reads a topic the service subscribes to.
 pub fn parse_inbound(topic: &str, payload: &[u8]) -> Option<Inbound> {
@@ -245,11 +242,11 @@ pub async fn run_mqtt(
                             json!({"input": message.input, "detail": "a retained message on an input topic is an old event; it was ignored (publish triggers without the retain flag)"}),
                         ));
                     }
-                    Some(Inbound::Input { pipeline, message }) if message.payload.len() > MAX_TRIGGER_BYTES => {
+                    Some(Inbound::Input { pipeline, message }) if message.payload.len() > max_trigger_bytes() => {
                         report_oversized(&bus, &pipeline, &message.input, message.payload.len(), "MQTT message");
                     }
-                    Some(Inbound::Method { name, request_id, payload }) if payload.len() > MAX_METHOD_BYTES => {
-                        let answer = json!({"status": 413, "payload": {"error": {"code": "PayloadTooLarge", "message": format!("a payload of {} bytes is over the {} MiB limit of a method call", payload.len(), MAX_METHOD_BYTES >> 20)}}});
+                    Some(Inbound::Method { name, request_id, payload }) if payload.len() > crate::limits::get().method_bytes => {
+                        let answer = json!({"status": 413, "payload": {"error": {"code": "PayloadTooLarge", "message": format!("a payload of {} bytes is over the {} KiB limit of a method call (--max-method-kib)", payload.len(), crate::limits::get().method_bytes >> 10)}}});
                         let _ = client.try_publish(method_response_topic(413, &request_id), QoS::AtLeastOnce, false, answer.to_string());
                         tracing::warn!("MQTT method {name}: payload of {} bytes refused", payload.len());
                     }

@@ -6,9 +6,11 @@ use super::event::{Event, EventClass};
 use super::event_log::EventBus;
 use crate::media::time::MediaTime;
 
-/// Largest trigger body read (MQTT payload or HTTP body); a larger one is refused and
-/// reported, never copied into events or logs.
-pub const MAX_TRIGGER_BYTES: usize = 64 * 1024;
+/// Largest trigger body read (MQTT payload or HTTP body; `--max-trigger-kib`, 64 KiB by
+/// default); a larger one is refused and reported, never copied into events or logs.
+pub fn max_trigger_bytes() -> usize {
+    crate::limits::get().trigger_bytes
+}
 
 /// Reports a trigger refused for its size on `bus` (`InvalidMessage`, subject
 /// `/livePipelines/<pipeline>`), naming the limit.
@@ -18,7 +20,7 @@ pub fn report_oversized(bus: &EventBus, pipeline: &str, input: &str, bytes: usiz
         "InvalidMessage",
         format!("/livePipelines/{pipeline}"),
         crate::nodes::rtsp_source::wall_now(),
-        json!({"input": input, "detail": format!("a {how} of {bytes} bytes is over the {} KiB limit of a trigger; it was dropped", MAX_TRIGGER_BYTES / 1024), "bytes": bytes, "limitBytes": MAX_TRIGGER_BYTES}),
+        json!({"input": input, "detail": format!("a {how} of {bytes} bytes is over the {} KiB limit of a trigger (--max-trigger-kib); it was dropped", max_trigger_bytes() / 1024), "bytes": bytes, "limitBytes": max_trigger_bytes()}),
     ));
 }
 

@@ -135,6 +135,15 @@ pub struct ServiceArgs {
     /// Vigil makes: HttpExtension endpoints, the object store, an `mqtts://` broker.
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
+    /// Largest trigger body (MQTT payload or HTTP body), in KiB (default 64).
+    #[arg(long, value_name = "KIB")]
+    pub max_trigger_kib: Option<usize>,
+    /// Largest method payload (MQTT or HTTP), in KiB (default 2048).
+    #[arg(long, value_name = "KIB")]
+    pub max_method_kib: Option<usize>,
+    /// Largest inference reply read, in KiB (default 1024).
+    #[arg(long, value_name = "KIB")]
+    pub max_reply_kib: Option<usize>,
 }
 
 impl ServiceArgs {
@@ -147,12 +156,17 @@ impl ServiceArgs {
         ))
     }
 
-    /// Who may call the HTTP listener: the tokens and the allowed host names. Also sets up
-    /// the trust of Vigil's own TLS connections (`--ca-file`), which start-up needs as early.
-    pub fn access(&self) -> anyhow::Result<crate::api::auth::AccessPolicy> {
+    /// Applies the process-wide settings (the CAs Vigil's own TLS connections trust, the input
+    /// limits) and returns who may call the HTTP listener: the tokens and allowed host names.
+    pub fn start_up(&self) -> anyhow::Result<crate::api::auth::AccessPolicy> {
         if let Some(path) = &self.ca_file {
             crate::tls::trust_ca_file(path)?;
         }
+        crate::limits::set(crate::limits::InputLimits::with_kib(
+            self.max_trigger_kib,
+            self.max_method_kib,
+            self.max_reply_kib,
+        )?)?;
         Ok(crate::api::auth::AccessPolicy {
             tokens: crate::api::auth::Tokens::load(self.tokens.as_deref())?,
             allowed_hosts: self.allowed_hosts.clone(),
@@ -356,7 +370,7 @@ fn load_single(args: &TopologyArgs) -> Result<Topology, String> {
 }
 
 fn run(args: &RunArgs) -> ExitCode {
-    let access = match args.service.access() {
+    let access = match args.service.start_up() {
         Ok(a) => a,
         Err(e) => {
             eprintln!("vigil run: {e:#}");
@@ -487,7 +501,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
         eprintln!("vigil serve: --config {}: not a directory", dir.display());
         return ExitCode::from(2);
     }
-    let access = match args.service.access() {
+    let access = match args.service.start_up() {
         Ok(a) => a,
         Err(e) => {
             eprintln!("vigil serve: {e:#}");

@@ -105,11 +105,11 @@ impl ExtensionClient {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
-        // At most MAX_REPLY_BYTES are read: a service that answers without end cannot fill
+        // At most max_reply_bytes() are read: a service that answers without end cannot fill
         // memory (a reply over the limit is a protocol error).
         let mut body = Vec::new();
         let read = std::io::Read::read_to_end(
-            &mut std::io::Read::take(response, MAX_REPLY_BYTES as u64 + 1),
+            &mut std::io::Read::take(response, max_reply_bytes() as u64 + 1),
             &mut body,
         );
         if let Err(e) = read {
@@ -122,12 +122,12 @@ impl ExtensionClient {
                 None => Reply::ProtocolError { status, detail },
             };
         }
-        if body.len() > MAX_REPLY_BYTES {
+        if body.len() > max_reply_bytes() {
             return Reply::ProtocolError {
                 status,
                 detail: format!(
-                    "the answer is over the {} KiB limit of an inference reply",
-                    MAX_REPLY_BYTES / 1024
+                    "the answer is over the {} KiB limit of an inference reply (--max-reply-kib)",
+                    max_reply_bytes() / 1024
                 ),
             };
         }
@@ -146,8 +146,10 @@ impl ExtensionClient {
     }
 }
 
-/// Largest inference reply read.
-pub const MAX_REPLY_BYTES: usize = 1024 * 1024;
+/// Largest inference reply read (`--max-reply-kib`, 1 MiB by default).
+pub fn max_reply_bytes() -> usize {
+    crate::limits::get().reply_bytes
+}
 
 fn network_error(e: reqwest::Error) -> Reply {
     let code = if e.is_timeout() {
