@@ -49,6 +49,21 @@ pub struct LateEvent {
     pub correlation_id: String,
 }
 
+/// A clip whose pre-roll the buffer could not give in full (reported as a `PrerollIncomplete`
+/// diagnostics event).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShortPreroll {
+    /// Where the clip should have started (the key frame at or before its pre-roll).
+    pub asked: MediaTime,
+    /// Where it starts: the first sample held at or after `asked`; none: nothing held yet.
+    pub first: Option<MediaTime>,
+    /// The buffer's memory budget forced media out before its time (else the camera's media
+    /// began, or began again after a gap, later than asked).
+    pub budget: bool,
+    /// The activation's correlation id.
+    pub correlation_id: String,
+}
+
 /// Memory budget of one source's pre-roll buffer.
 pub const PREROLL_MAX_BYTES: usize = 64 * 1024 * 1024;
 
@@ -61,6 +76,9 @@ pub struct GateNode {
     audio: Option<Arc<AudioParams>>,
     continuous: bool,
     late: Vec<LateEvent>,
+    short: Vec<ShortPreroll>,
+    /// The buffer's budget drops when the last clip started.
+    budget_drops_seen: u64,
 }
 
 impl GateNode {
@@ -77,6 +95,8 @@ impl GateNode {
             audio: None,
             continuous: false,
             late: Vec::new(),
+            short: Vec::new(),
+            budget_drops_seen: 0,
         }
     }
 
@@ -92,6 +112,11 @@ impl GateNode {
     /// The media clock (newest sample).
     pub fn clock(&self) -> Option<MediaTime> {
         self.gate.clock()
+    }
+
+    /// The clips that started with less pre-roll than asked, since the last call.
+    pub fn take_short_prerolls(&mut self) -> Vec<ShortPreroll> {
+        std::mem::take(&mut self.short)
     }
 
     /// The events dropped as late arrivals since the last call.
@@ -189,7 +214,19 @@ impl GateNode {
                         } if a == activation => Some(*end),
                         _ => None,
                     });
-                    for s in self.buffer.range(*start, end) {
+                    let held = self.buffer.range(*start, end);
+                    let first = held.first().map(|s| s.pts);
+                    let budget_drops = self.buffer.dropped_for_budget();
+                    if first.is_none_or(|f| f > *start) {
+                        self.short.push(ShortPreroll {
+                            asked: *start,
+                            first,
+                            budget: budget_drops > self.budget_drops_seen,
+                            correlation_id: correlation_id.clone(),
+                        });
+                    }
+                    self.budget_drops_seen = budget_drops;
+                    for s in held {
                         flushed_current |= Some(s.pts) == current;
                         out.push(ClipCommand::Sample(s));
                     }
@@ -224,5 +261,88 @@ impl GateNode {
             }
         }
         flushed_current
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::sample::{VideoCodec, VideoParams};
+    use bytes::Bytes;
+
+    fn timing() -> GateTiming {
+        // AVA's defaults for a file sink's door sensor: 5 s of pre-roll, 10 s minimum.
+        GateTiming {
+            evaluation_window: MediaDuration::ZERO,
+            signal_offset: MediaDuration::from_secs(-5),
+            minimum_activation: MediaDuration::from_secs(10),
+            maximum_activation: MediaDuration::from_secs(30),
+        }
+    }
+
+    /// 30 fps, a key frame each second of `key_bytes`, other frames of 100 bytes.
+    fn feed(gate: &mut GateNode, seconds: std::ops::Range<i64>, key_bytes: usize) {
+        let params = Arc::new(VideoParams {
+            codec: VideoCodec::H264,
+            width: 64,
+            height: 64,
+            rfc6381_codec: "avc1.42C00A".into(),
+            sample_entry: Vec::new(),
+        });
+        for i in seconds.start * 30..seconds.end * 30 {
+            let key_frame = i % 30 == 0;
+            let t = MediaTime::from_secs(1_800_000_000) + MediaDuration::from_millis(i * 1000 / 30);
+            gate.on_sample(VideoSample {
+                pts: t,
+                dts: t,
+                key_frame,
+                data: Bytes::from(vec![0u8; if key_frame { key_bytes } else { 100 }]),
+                params: params.clone(),
+                discontinuity: false,
+            });
+        }
+    }
+
+    fn at(second: i64) -> MediaTime {
+        MediaTime::from_secs(1_800_000_000 + second)
+    }
+
+    #[test]
+    fn a_trigger_soon_after_the_camera_began_reports_the_missing_pre_roll() {
+        let mut gate = GateNode::new(timing(), MediaDuration::ZERO);
+        feed(&mut gate, 0..2, 1000);
+        gate.on_event(at(2), "door");
+        let short = gate.take_short_prerolls();
+        // The event counts at the newest frame (1.967 s); 5 s before it, no key frame yet.
+        let clock = gate.clock().expect("clock");
+        assert_eq!(
+            short,
+            [ShortPreroll {
+                asked: clock - MediaDuration::from_secs(5),
+                first: Some(at(0)),
+                budget: false,
+                correlation_id: "door".into(),
+            }]
+        );
+        // With the full pre-roll held, nothing is reported.
+        let mut gate = GateNode::new(timing(), MediaDuration::ZERO);
+        feed(&mut gate, 0..8, 1000);
+        gate.on_event(at(8), "door");
+        assert!(gate.take_short_prerolls().is_empty());
+    }
+
+    #[test]
+    fn a_pre_roll_the_memory_budget_cannot_hold_is_reported_as_such() {
+        let mut gate = GateNode::new(timing(), MediaDuration::ZERO);
+        // 20 MiB key frames: the 64 MiB budget holds three seconds, not the five asked.
+        feed(&mut gate, 0..10, 20 << 20);
+        gate.on_event(at(10), "truck");
+        let short = gate.take_short_prerolls();
+        assert_eq!(short.len(), 1, "{short:?}");
+        // 5 s before the newest frame (9.967 s): the key frame at 4 s.
+        assert_eq!(short[0].asked, at(4));
+        assert!(short[0].budget);
+        let first = short[0].first.expect("media held");
+        assert!(first > at(4) && first <= at(9), "{first:?}");
     }
 }

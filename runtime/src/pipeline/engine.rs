@@ -19,7 +19,7 @@ use crate::bus::trigger::{parse_trigger, received};
 use crate::media::sample::{AudioSample, VideoSample};
 use crate::media::time::{MediaDuration, MediaTime};
 use crate::nodes::frame_hub::{FrameConsumer, FrameHub, HubNode};
-use crate::nodes::gate_node::{ClipCommand, GateNode, LateEvent};
+use crate::nodes::gate_node::{ClipCommand, GateNode, LateEvent, ShortPreroll};
 use crate::nodes::http_extension::HttpExtensionNode;
 use crate::nodes::motion_detection::MotionNode;
 
@@ -153,6 +153,14 @@ impl Engine {
     }
 
     fn hand_over(&mut self, g: usize, commands: Vec<ClipCommand>, feed: &mut dyn SinkFeed) {
+        for short in self.gates[g].take_short_prerolls() {
+            report_short_preroll(
+                &self.bus,
+                &self.plan.pipeline,
+                &self.plan.gates[g].name,
+                short,
+            );
+        }
         for late in self.gates[g].take_late_events() {
             report_late_event(
                 &self.bus,
@@ -165,6 +173,47 @@ impl Engine {
             feed.feed(g, commands);
         }
     }
+}
+
+/// Reports a clip of the gate `gate` that starts later than its pre-roll asked.
+fn report_short_preroll(bus: &EventBus, pipeline: &str, gate: &str, short: ShortPreroll) {
+    let (missing, detail) = match short.first {
+        Some(first) => (
+            (first - short.asked).as_secs_f64(),
+            if short.budget {
+                format!(
+                    "the clip starts {:.3} s later than its pre-roll asked: the pre-roll buffer's {} MiB memory budget could not hold the whole pre-roll",
+                    (first - short.asked).as_secs_f64(),
+                    crate::nodes::gate_node::PREROLL_MAX_BYTES >> 20
+                )
+            } else {
+                format!(
+                    "the clip starts {:.3} s later than its pre-roll asked: the camera's media began (or began again after a gap) only then",
+                    (first - short.asked).as_secs_f64()
+                )
+            },
+        ),
+        None => (
+            0.0,
+            "no media is held for the pre-roll (the camera has sent none yet): the clip starts with the next key frame it sends".to_string(),
+        ),
+    };
+    bus.emit(
+        Event::new(
+            EventClass::Diagnostics,
+            "PrerollIncomplete",
+            node_subject(pipeline, "processors", gate),
+            short.asked,
+            json!({
+                "askedStart": short.asked.to_string(),
+                "start": short.first.map(|f| f.to_string()),
+                "missingSeconds": missing,
+                "cause": if short.first.is_none() { "noMedia" } else if short.budget { "memoryBudget" } else { "mediaBegan" },
+                "detail": detail,
+            }),
+        )
+        .correlated(Some(short.correlation_id)),
+    );
 }
 
 /// Reports an event the gate `gate` dropped as a late arrival.
