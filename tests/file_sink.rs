@@ -508,3 +508,76 @@ fn a_full_disk_leaves_only_playable_files_and_retries_every_five_seconds() {
         assert!(!freed, "{} announced and removed", path.display());
     }
 }
+
+/// The camera changes format mid-clip (a new resolution): the clip goes on in a new file, and
+/// the finished one is announced at once, not when the gate closes; each file once.
+#[test]
+fn a_file_replaced_by_a_format_change_is_announced_at_once() {
+    let dir = temp_dir("format-change");
+    let bus = EventBus::in_memory("p");
+    let mut sink = FileSink::new(&config(&dir, 100), "/s".into(), bus.clone());
+    let t0 = MediaTime::from_secs(1_800_000_000);
+    sink.handle(ClipCommand::Start {
+        activation: 1,
+        start: t0,
+        first_event: t0,
+        correlation_id: "c1".into(),
+        audio: None,
+    });
+    let wide = Arc::new(VideoParams {
+        width: 128,
+        ..(*params()).clone()
+    });
+    for i in 0..120i64 {
+        let mut data = vec![0u8; 500];
+        data[..4].copy_from_slice(&496u32.to_be_bytes());
+        data[4] = if i % 30 == 0 { 0x65 } else { 0x41 };
+        let t = t0 + MediaDuration::from_millis(i * 1000 / 30);
+        sink.handle(ClipCommand::Sample(VideoSample {
+            pts: t,
+            dts: t,
+            key_frame: i % 30 == 0,
+            data: Bytes::from(data),
+            params: if i < 60 { params() } else { wide.clone() },
+            discontinuity: false,
+        }));
+    }
+    let announced = |kind: &str| -> Vec<String> {
+        bus.remembered()
+            .iter()
+            .filter(|e| e.kind == kind)
+            .filter_map(|e| e.body["outputLocation"].as_str().map(str::to_string))
+            .collect()
+    };
+    let files = mp4_files(&dir);
+    assert_eq!(files.len(), 2, "{files:?}");
+    let first = files[0].to_string_lossy().to_string();
+    assert_eq!(
+        announced("RecordingAvailable"),
+        [first.clone()],
+        "before the gate closes"
+    );
+    let stopped = bus
+        .remembered()
+        .into_iter()
+        .find(|e| e.kind == "RecordingStopped")
+        .expect("stopped");
+    assert_eq!(
+        stopped.time,
+        t0 + MediaDuration::from_secs(2),
+        "at the new format's first frame"
+    );
+    assert_eq!(Mp4Video::open(&files[0]).expect("readable").len(), 60);
+    sink.handle(ClipCommand::End {
+        activation: 1,
+        end: t0 + MediaDuration::from_secs(4),
+        reason: EndReason::Minimum,
+    });
+    let second = files[1].to_string_lossy().to_string();
+    assert_eq!(
+        announced("RecordingAvailable"),
+        [first.clone(), second.clone()]
+    );
+    assert_eq!(announced("RecordingStopped"), [first, second]);
+    assert_eq!(Mp4Video::open(&files[1]).expect("readable").len(), 60);
+}

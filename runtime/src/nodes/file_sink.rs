@@ -229,7 +229,15 @@ impl FileSink {
             .as_ref()
             .is_some_and(|f| f.writer.params() != &sample.params);
         if params_changed && sample.key_frame {
-            self.finish_file(None);
+            // The finished file is complete now: it is announced now, not when the clip ends.
+            if let Some(path) = self.finish_file(None)
+                && let Some(clip) = &mut self.clip
+            {
+                clip.files.retain(|p| *p != path);
+                let correlation = clip.correlation_id.clone();
+                self.event("RecordingStopped", &path, sample.pts, &correlation);
+                self.event("RecordingAvailable", &path, sample.pts, &correlation);
+            }
         }
         let Some(clip) = &mut self.clip else { return };
         if clip.file.is_none() {
