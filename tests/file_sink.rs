@@ -554,7 +554,7 @@ fn a_file_replaced_by_a_format_change_is_announced_at_once() {
     let first = files[0].to_string_lossy().to_string();
     assert_eq!(
         announced("RecordingAvailable"),
-        [first.clone()],
+        std::slice::from_ref(&first),
         "before the gate closes"
     );
     let stopped = bus
