@@ -168,15 +168,31 @@ fn wrong_password_is_reported_and_retried() {
         &dir,
         &run_args(&dir, cam_port, http_port, &["--set", "rtspPassword=wrong"]),
     );
+    // Tried every second, reported once and then every 10 s with the attempts in between.
     let events = wait_for_event(
         &event_log(&dir),
         "AuthenticationError",
         2,
-        Duration::from_secs(20),
+        Duration::from_secs(30),
     );
     assert!(
         vigil.child.try_wait().expect("status").is_none(),
         "vigil must keep running"
+    );
+    let refusals: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|(k, _, _)| k == "AuthenticationError")
+        .map(|(_, b, _)| b)
+        .collect();
+    assert!(
+        refusals[0]["repeatsNotReported"].is_null(),
+        "{:?}",
+        refusals[0]
+    );
+    let repeats = refusals[1]["repeatsNotReported"].as_u64().unwrap_or(0);
+    assert!(
+        (6..=10).contains(&repeats),
+        "about one attempt a second in 10 s: {repeats}"
     );
     assert_eq!(
         http_post(&format!("http://127.0.0.1:{http_port}/healthz"), ""),

@@ -75,31 +75,45 @@ pub fn camera(clip: &Path, port: u16, user: &str, password: &str) -> Peer {
     camera_with(clip, port, user, password, &[])
 }
 
-/// The camera with extra rtsp-camera.py options (`--auth basic`, `--protocols udp`).
+/// The camera with extra rtsp-camera.py options (`--auth basic`, `--protocols udp`). A start
+/// that does not report ready (the port not yet free after a camera was killed on it) is tried
+/// again, three times in all.
 pub fn camera_with(clip: &Path, port: u16, user: &str, password: &str, extra: &[&str]) -> Peer {
-    let mut child = Command::new("/usr/bin/python3")
-        .arg(repo().join("scripts/peers/rtsp-camera.py"))
-        .arg(clip)
-        .args([
-            "--port",
-            &port.to_string(),
-            "--mount",
-            "/camera",
-            "--user",
-            user,
-            "--password",
-            password,
-        ])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the RTSP camera starts (scripts/setup-media.sh installs GStreamer)");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    let _ = BufReader::new(stdout).read_line(&mut line);
-    assert!(line.starts_with("ready:"), "camera did not start: {line:?}");
-    Peer { child }
+    let mut last = String::new();
+    for attempt in 0..3 {
+        if attempt > 0 {
+            eprintln!("camera on {port} did not start ({last:?}); trying again");
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(repo().join("scripts/peers/rtsp-camera.py"))
+            .arg(clip)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--mount",
+                "/camera",
+                "--user",
+                user,
+                "--password",
+                password,
+            ])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the RTSP camera starts (scripts/setup-media.sh installs GStreamer)");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        if line.starts_with("ready:") {
+            return Peer { child };
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        last = line;
+    }
+    panic!("camera did not start: {last:?}");
 }
 
 /// A Mosquitto broker on `port`.

@@ -1,6 +1,6 @@
 //! The RtspSource node: pulls H.264/H.265 from a camera with retina, stamps each access unit with
-//! a UTC media time, and never gives up: a lost camera is reported and reconnected with capped
-//! exponential backoff.
+//! a UTC media time, and never gives up: a lost camera is reported and tried again every second
+//! (the first time after 0.5 s), its failure reported once per outage and then every 10 s.
 //!
 //! Timestamps: the RTP timestamp of each frame, anchored to the wall clock when the session's
 //! first frame arrives (RTCP sender reports are not used). After a reconnect the next sample is
@@ -40,10 +40,15 @@ use crate::media::sample::{
 use crate::media::time::{MediaDuration, MediaTime};
 use crate::topology::model::{Credentials, RtspSourceConfig, RtspTransport};
 
-/// First reconnect delay; doubles up to [`MAX_BACKOFF`].
+/// First reconnect delay, then [`RETRY_EVERY`].
 pub const MIN_BACKOFF: Duration = Duration::from_millis(500);
-/// Longest reconnect delay.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Pause between two attempts once the first failed: a camera that is back is used again
+/// within it (an attempt is one TCP connection and a DESCRIBE; a back-off that grows would widen
+/// every outage by up to its length).
+pub const RETRY_EVERY: Duration = Duration::from_secs(1);
+/// While a camera stays away, its failure is reported again at most this often (with the
+/// attempts not reported), and at once when the failure changes.
+pub const REPORT_EVERY: Duration = Duration::from_secs(10);
 /// A session that delivers no frame for this long is treated as lost.
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause between two reads of a TCP session: at most this much latency is added, and the
@@ -142,6 +147,8 @@ pub fn spawn_rtsp_source(
 pub async fn run_rtsp_source(mut source: RtspSource, mut shutdown: watch::Receiver<bool>) {
     let mut backoff = MIN_BACKOFF;
     let mut after_gap = false;
+    // The outage's last report: its kind, when, and the attempts since.
+    let mut reported: Option<(String, tokio::time::Instant, u64)> = None;
     loop {
         let outcome = tokio::select! {
             r = session(&mut source, after_gap) => r,
@@ -164,18 +171,30 @@ pub async fn run_rtsp_source(mut source: RtspSource, mut shutdown: watch::Receiv
         };
         if delivered {
             backoff = MIN_BACKOFF;
+            reported = None;
         }
         after_gap = true;
-        source.report.report(
-            EventClass::Diagnostics,
-            kind,
-            json!({"url": redact(&source.config.endpoint.url), "detail": detail, "retryInSeconds": backoff.as_secs_f64()}),
-        );
+        let due = match &mut reported {
+            Some((last, at, repeats)) if *last == kind && at.elapsed() < REPORT_EVERY => {
+                *repeats += 1;
+                None
+            }
+            Some((_, _, repeats)) => Some(std::mem::take(repeats)),
+            None => Some(0),
+        };
+        if let Some(repeats) = due {
+            let mut body = json!({"url": redact(&source.config.endpoint.url), "detail": detail, "retryInSeconds": backoff.as_secs_f64()});
+            if repeats > 0 {
+                body["repeatsNotReported"] = json!(repeats);
+            }
+            source.report.report(EventClass::Diagnostics, kind, body);
+            reported = Some((kind.to_string(), tokio::time::Instant::now(), 0));
+        }
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
             _ = shutdown.changed() => return,
         }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+        backoff = RETRY_EVERY;
     }
 }
 
