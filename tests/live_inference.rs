@@ -93,9 +93,18 @@ fn in_process_rule_and_mqtt_round_trip_record_the_same_clips() {
         b.frames >= a.frames && b.frames - a.frames <= 6,
         "same clip, the round trip at most 0.2 s longer: {a:?} {b:?}"
     );
+    // When the camera's session began less than 5 s before the first detection (a slow start
+    // on a loaded machine), the clip is that much shorter, and says so.
+    let missing: f64 = events
+        .iter()
+        .filter(|(k, _, _)| k == "PrerollIncomplete")
+        .filter(|(_, b, _)| b["cause"] == "mediaBegan")
+        .filter_map(|(_, b, _)| b["missingSeconds"].as_f64())
+        .next()
+        .unwrap_or(0.0);
     assert!(
-        a.duration > 11.0,
-        "5 s of pre-roll + at least 6 s: {}",
+        a.duration + missing > 11.0,
+        "5 s of pre-roll + at least 6 s: {} (+{missing} s reported missing)",
         a.duration
     );
 }

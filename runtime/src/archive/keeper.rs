@@ -20,8 +20,9 @@ use crate::bus::event_log::EventBus;
 use crate::media::time::{MediaDuration, MediaTime};
 use crate::nodes::rtsp_source::wall_now;
 
-/// Longest wait between upload attempts while the store is unreachable.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Wait between upload attempts while the store is unreachable: a store that is back is used
+/// within it (a growing back-off left it unused for up to 30 s).
+const RETRY_EVERY: Duration = Duration::from_secs(1);
 
 /// The archive's background worker.
 pub struct Keeper {
@@ -151,8 +152,7 @@ impl Keeper {
                 }
                 Err(e) => {
                     self.failures += 1;
-                    let wait =
-                        Duration::from_secs(1 << (self.failures - 1).min(5)).min(MAX_BACKOFF);
+                    let wait = RETRY_EVERY;
                     self.retry_at = Some(Instant::now() + wait);
                     if self.failures == 1 {
                         self.storage_error(now, format!("{e:#}"), Some(wait));

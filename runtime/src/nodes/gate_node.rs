@@ -87,9 +87,11 @@ impl GateNode {
     pub fn new(timing: GateTiming, latency_slack: MediaDuration) -> Self {
         Self {
             gate: SignalGate::new(timing, latency_slack),
-            // |offset| + window (+ the GOP reaching back past it): what a clip can ask for. Events
-            // older than that still open a clip, from the oldest key frame held.
-            buffer: PrerollBuffer::new(timing.lookback(), PREROLL_MAX_BYTES),
+            // |offset| + window + the latency slack (+ the GOP reaching back past it): what a
+            // clip can ask for, its event computed from a frame up to the slack old (a slow
+            // inference answer). Events older than that still open a clip, from the oldest key
+            // frame held, and the shortfall is reported.
+            buffer: PrerollBuffer::new(timing.lookback() + latency_slack, PREROLL_MAX_BYTES),
             open: None,
             open_start: MediaTime::default(),
             audio: None,
@@ -344,5 +346,19 @@ mod tests {
         assert!(short[0].budget);
         let first = short[0].first.expect("media held");
         assert!(first > at(4) && first <= at(9), "{first:?}");
+    }
+
+    #[test]
+    fn an_event_computed_from_an_older_frame_still_gets_its_whole_pre_roll() {
+        // A slow inference answer: the frame it analysed is 3 s older than the newest one.
+        let mut gate = GateNode::new(timing(), crate::pipeline::plan::EVENT_LATENCY_SLACK);
+        feed(&mut gate, 0..12, 1000);
+        let mut out = gate.on_event(at(9), "truck");
+        assert!(gate.take_short_prerolls().is_empty(), "the buffer held it");
+        let first = out.drain(..).find_map(|c| match c {
+            ClipCommand::Sample(s) => Some(s.pts),
+            _ => None,
+        });
+        assert_eq!(first, Some(at(4)), "5 s before the analysed frame");
     }
 }

@@ -27,8 +27,10 @@ use crate::media::image::{EncodedImage, ImageLayout, encode_image};
 use crate::media::time::{MediaDuration, MediaTime};
 use crate::topology::model::HttpExtensionConfig;
 
-/// Longest back-off after repeated network errors.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Pause after a network error before the next due frame is sent: a service that is back is
+/// used within it (an attempt is one connection; a growing back-off left a service that was
+/// back unused for up to 30 s).
+pub const RETRY_EVERY: Duration = Duration::from_secs(1);
 
 /// How often a repeated fault is reported again (the count of repeats goes with it).
 const REPORT_EVERY: MediaDuration = MediaDuration::from_secs(10);
@@ -228,9 +230,9 @@ fn duration(d: Duration) -> MediaDuration {
     MediaDuration::from_nanos(d.as_nanos().min(i64::MAX as u128) as i64)
 }
 
-fn backoff(failures_in_a_row: u32) -> Duration {
-    let secs = 1u64 << failures_in_a_row.saturating_sub(1).min(5);
-    Duration::from_secs(secs).min(MAX_BACKOFF)
+/// The pause after `failures_in_a_row` network errors: always [`RETRY_EVERY`].
+fn backoff(_failures_in_a_row: u32) -> Duration {
+    RETRY_EVERY
 }
 
 /// Where requests run.
