@@ -239,7 +239,10 @@ fn store_down_then_up_loses_nothing() {
         Duration::from_secs(30),
     );
     wait_for_event(&event_log(&dir), "StorageError", 1, Duration::from_secs(10));
+    // Away for 10 s more (several attempts fail), then back: used again within about a second.
+    std::thread::sleep(Duration::from_secs(10));
     let _s3 = s3_server(&store_dir, s3_port);
+    let back = jiff::Timestamp::now();
     let events = wait_for_event(
         &event_log(&dir),
         "SegmentUploaded",
@@ -248,6 +251,22 @@ fn store_down_then_up_loses_nothing() {
     );
     vigil.interrupt();
     assert!(events.iter().any(|(k, _, _)| k == "StorageRestored"));
+    let restored: jiff::Timestamp = std::fs::read_to_string(event_log(&dir))
+        .expect("log")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| {
+            v["properties"]["eventType"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("StorageRestored"))
+        })
+        .and_then(|v| v["properties"]["eventTime"].as_str()?.parse().ok())
+        .expect("StorageRestored time");
+    let late = back.duration_until(restored).as_secs_f64();
+    assert!(
+        late < 2.5,
+        "the store was used again {late:.2} s after it was back"
+    );
     let key = events
         .iter()
         .find(|(k, _, _)| k == "SegmentUploaded")
