@@ -6,7 +6,9 @@ mod support;
 
 use std::time::Duration;
 
-use support::peers::{camera, event_log, free_port, vigil_run, wait_for_event, wait_for_port};
+use support::peers::{
+    camera, door_run_args, event_log, free_port, vigil_run, wait_for_event, wait_for_port,
+};
 use support::{clips, temp_dir};
 
 #[test]
@@ -15,19 +17,7 @@ fn a_camera_that_comes_back_is_used_again_within_a_second() {
     let (cam_port, http_port) = (free_port(), free_port());
     let clip = clips().join("camera-h264.mp4");
     let mut cam = camera(&clip, cam_port, "vigil", "vigil");
-    let args: Vec<String> = vec![
-        "topologies/door-sensor-to-files.json".into(),
-        "--pipeline-name".into(),
-        "door".into(),
-        "--set".into(),
-        format!("rtspUrl=rtsp://127.0.0.1:{cam_port}/camera"),
-        "--set".into(),
-        format!("outputDirectory={}", dir.join("out").display()),
-        "--event-log".into(),
-        event_log(&dir).display().to_string(),
-        "--http".into(),
-        format!("127.0.0.1:{http_port}"),
-    ];
+    let args = door_run_args(&dir, "door", cam_port, http_port);
     let mut vigil = vigil_run(&dir, &args);
     wait_for_port(http_port);
     wait_for_event(

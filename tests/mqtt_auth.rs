@@ -9,8 +9,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use support::peers::{
-    Peer, camera, event_log, free_port, http_post, vigil_run_with_env, wait_for_event,
-    wait_for_port,
+    Peer, camera, door_run_args, event_log, free_port, http_post, vigil_run_with_env,
+    wait_for_event, wait_for_port,
 };
 use support::{clips, mp4_files, read_events, temp_dir};
 
@@ -44,25 +44,20 @@ fn broker_with_password(dir: &Path, port: u16) -> Peer {
 }
 
 fn args(dir: &Path, cam_port: u16, http_port: u16, mqtt_port: u16) -> Vec<String> {
-    vec![
-        "topologies/door-sensor-to-files.json".into(),
-        "--pipeline-name".into(),
-        "door".into(),
-        "--set".into(),
-        format!("rtspUrl=rtsp://127.0.0.1:{cam_port}/camera"),
-        "--set".into(),
-        format!("outputDirectory={}", dir.join("out").display()),
-        "--set".into(),
-        "minActivation=PT3S".into(),
-        "--event-log".into(),
-        event_log(dir).display().to_string(),
-        "--http".into(),
-        format!("127.0.0.1:{http_port}"),
-        "--mqtt".into(),
-        format!("127.0.0.1:{mqtt_port}"),
-        "--mqtt-user".into(),
-        "vigil".into(),
-    ]
+    let mut args = door_run_args(dir, "door", cam_port, http_port);
+    let broker = format!("127.0.0.1:{mqtt_port}");
+    args.extend(
+        [
+            "--set",
+            "minActivation=PT3S",
+            "--mqtt",
+            &broker,
+            "--mqtt-user",
+            "vigil",
+        ]
+        .map(String::from),
+    );
+    args
 }
 
 #[test]

@@ -7,7 +7,8 @@ mod support;
 use std::time::Duration;
 
 use support::peers::{
-    broker, camera, event_log, free_port, mqtt_publish, vigil_run, wait_for_event, wait_for_port,
+    broker, camera, door_run_args, event_log, free_port, mqtt_publish, vigil_run, wait_for_event,
+    wait_for_port,
 };
 use support::{clips, mp4_files, read_events, temp_dir};
 
@@ -17,23 +18,9 @@ fn a_broker_that_comes_back_is_used_again_within_a_second() {
     let (cam_port, http_port, mqtt_port) = (free_port(), free_port(), free_port());
     let _camera = camera(&clips().join("camera-h264.mp4"), cam_port, "vigil", "vigil");
     let mut mosquitto = broker(mqtt_port);
-    let args: Vec<String> = vec![
-        "topologies/door-sensor-to-files.json".into(),
-        "--pipeline-name".into(),
-        "door".into(),
-        "--set".into(),
-        format!("rtspUrl=rtsp://127.0.0.1:{cam_port}/camera"),
-        "--set".into(),
-        format!("outputDirectory={}", dir.join("out").display()),
-        "--set".into(),
-        "minActivation=PT3S".into(),
-        "--event-log".into(),
-        event_log(&dir).display().to_string(),
-        "--http".into(),
-        format!("127.0.0.1:{http_port}"),
-        "--mqtt".into(),
-        format!("127.0.0.1:{mqtt_port}"),
-    ];
+    let mut args = door_run_args(&dir, "door", cam_port, http_port);
+    let address = format!("127.0.0.1:{mqtt_port}");
+    args.extend(["--set", "minActivation=PT3S", "--mqtt", &address].map(String::from));
     let mut vigil = vigil_run(&dir, &args);
     wait_for_port(http_port);
     wait_for_event(

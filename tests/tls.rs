@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use support::archive::{s3_server, store_env};
 use support::inference::InferServer;
-use support::peers::{camera, event_log, free_port, vigil_run, wait_for_event, wait_for_port};
+use support::peers::{
+    camera, door_run_args, event_log, free_port, vigil_run, wait_for_event, wait_for_port,
+};
 use support::service::serve_with;
 use support::tls::{TestCa, mosquitto_tls, mqtt_publish_tls, peer_certificate_sha256, tls_proxy};
 use support::{clips, mp4_files, read_events, repo, temp_dir};
@@ -201,23 +203,9 @@ fn the_sign_in_cookie_is_secure_over_https() {
 }
 
 fn door_args(dir: &Path, cam_port: u16, http_port: u16, broker: &str) -> Vec<String> {
-    vec![
-        "topologies/door-sensor-to-files.json".into(),
-        "--pipeline-name".into(),
-        "door".into(),
-        "--set".into(),
-        format!("rtspUrl=rtsp://127.0.0.1:{cam_port}/camera"),
-        "--set".into(),
-        format!("outputDirectory={}", dir.join("out").display()),
-        "--set".into(),
-        "minActivation=PT3S".into(),
-        "--event-log".into(),
-        event_log(dir).display().to_string(),
-        "--http".into(),
-        format!("127.0.0.1:{http_port}"),
-        "--mqtt".into(),
-        broker.into(),
-    ]
+    let mut args = door_run_args(dir, "door", cam_port, http_port);
+    args.extend(["--set", "minActivation=PT3S", "--mqtt", broker].map(String::from));
+    args
 }
 
 #[test]

@@ -128,13 +128,33 @@ pub fn broker(port: u16) -> Peer {
     Peer { child }
 }
 
-/// Waits until something listens on `port`.
+/// Waits until something listens on `port` (up to 30 s: a Python peer importing numpy on a
+/// loaded 2-core machine can take 10).
 pub fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "nothing listens on {port}");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// `vigil run` arguments for the door sensor: `topologies/door-sensor-to-files.json` as
+/// `pipeline` on the camera at `cam_port`, files in `<dir>/out`, events in `<dir>`'s event log,
+/// HTTP on `http_port`; a test adds its own (`--set minActivation=…`, `--mqtt …`).
+pub fn door_run_args(dir: &Path, pipeline: &str, cam_port: u16, http_port: u16) -> Vec<String> {
+    vec![
+        "topologies/door-sensor-to-files.json".into(),
+        "--pipeline-name".into(),
+        pipeline.into(),
+        "--set".into(),
+        format!("rtspUrl=rtsp://127.0.0.1:{cam_port}/camera"),
+        "--set".into(),
+        format!("outputDirectory={}", dir.join("out").display()),
+        "--event-log".into(),
+        event_log(dir).display().to_string(),
+        "--http".into(),
+        format!("127.0.0.1:{http_port}"),
+    ]
 }
 
 /// `vigil run` with `args`; its log goes to `<dir>/vigil.log`.
