@@ -22,6 +22,7 @@ use super::routing::EventRouter;
 use super::sink_queue::sink_queue_with_depth;
 use super::sinks::MediaSink;
 use crate::bus::event::Event as BusEvent;
+use crate::bus::event::EventClass;
 use crate::bus::event::node_subject;
 use crate::bus::event_log::EventBus;
 use crate::bus::mqtt::InputMessage;
@@ -185,8 +186,12 @@ fn start(plan: &PipelinePlan, context: &LiveContext, bus: &EventBus) -> Result<S
                 format!("sink {}", sink_name(&sink)),
                 faults_tx.clone(),
                 move || {
+                    let subject = sink_subject(&sink).to_string();
                     let mut sink = MediaSink::new(&sink, &dir, &bus);
-                    while let Some(commands) = rx.recv_all() {
+                    while let Some((commands, dropped)) = rx.recv_all() {
+                        if dropped.samples > 0 {
+                            report_sink_behind(&bus, &subject, &dropped);
+                        }
                         for c in commands {
                             counted.count(&c);
                             sink.handle(c);
@@ -344,6 +349,33 @@ fn sink_name(sink: &SinkPlan) -> &str {
     match sink {
         SinkPlan::File { name, .. } | SinkPlan::Video { name, .. } => name,
     }
+}
+
+fn sink_subject(sink: &SinkPlan) -> &str {
+    match sink {
+        SinkPlan::File { subject, .. } | SinkPlan::Video { subject, .. } => subject,
+    }
+}
+
+/// Reports media the sink's queue dropped because the sink fell behind (a stalled disk): a
+/// `DataDropped` diagnostics event with the span and the count.
+fn report_sink_behind(bus: &EventBus, subject: &str, dropped: &super::sink_queue::Dropped) {
+    let (from, to) = (
+        dropped.from.map(|t| t.to_string()),
+        dropped.to.map(|t| t.to_string()),
+    );
+    bus.emit(BusEvent::new(
+        EventClass::Diagnostics,
+        "DataDropped",
+        subject.to_string(),
+        dropped.from.unwrap_or_else(crate::nodes::rtsp_source::wall_now),
+        serde_json::json!({
+            "detail": format!("the sink fell behind (a slow or stalled disk): {} samples were dropped to keep its queue within {} MiB; the recording goes on from the next key frame", dropped.samples, super::sink_queue::MAX_QUEUED_BYTES >> 20),
+            "droppedSamples": dropped.samples,
+            "start": from,
+            "end": to,
+        }),
+    ));
 }
 
 /// The videos the plan's VideoSinks append to.
