@@ -151,6 +151,13 @@ fn be32(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
 }
 
+/// The entry count of a full box's table (`count` at offset 4, entries of `entry` bytes from
+/// offset 8), no more than the box can hold: a hostile count of four billion in a tiny box
+/// made the reader loop for minutes.
+fn table_len(b: &[u8], entry: usize) -> usize {
+    (be32(b, 4).unwrap_or(0) as usize).min(b.len().saturating_sub(8) / entry)
+}
+
 fn be64(b: &[u8], at: usize) -> Option<u64> {
     Some((u64::from(be32(b, at)?) << 32) | u64::from(be32(b, at + 4)?))
 }
@@ -236,18 +243,18 @@ fn read_progressive(stbl: &[u8], file_len: usize) -> Result<Vec<SampleInfo>> {
         .collect::<Option<_>>()
         .ok_or_else(|| anyhow!("truncated stsz"))?;
     let chunk_offsets: Vec<u64> = if let Some(stco) = child(stbl, b"stco") {
-        let n = be32(stco, 4).unwrap_or(0) as usize;
+        let n = table_len(stco, 4);
         (0..n)
             .filter_map(|i| be32(stco, 8 + 4 * i).map(u64::from))
             .collect()
     } else if let Some(co64) = child(stbl, b"co64") {
-        let n = be32(co64, 4).unwrap_or(0) as usize;
+        let n = table_len(co64, 8);
         (0..n).filter_map(|i| be64(co64, 8 + 8 * i)).collect()
     } else {
         bail!("no chunk offsets");
     };
     let stsc = child(stbl, b"stsc").ok_or_else(|| anyhow!("no stsc"))?;
-    let runs: Vec<(u32, u32)> = (0..be32(stsc, 4).unwrap_or(0) as usize)
+    let runs: Vec<(u32, u32)> = (0..table_len(stsc, 12))
         .filter_map(|i| Some((be32(stsc, 8 + 12 * i)?, be32(stsc, 12 + 12 * i)?)))
         .collect();
     let mut offsets = Vec::with_capacity(count);
@@ -271,7 +278,10 @@ fn read_progressive(stbl: &[u8], file_len: usize) -> Result<Vec<SampleInfo>> {
     let stts = child(stbl, b"stts").ok_or_else(|| anyhow!("no stts"))?;
     let mut dts = Vec::with_capacity(count);
     let mut t = 0i64;
-    for i in 0..be32(stts, 4).unwrap_or(0) as usize {
+    for i in 0..table_len(stts, 8) {
+        if dts.len() >= count {
+            break;
+        }
         let (n, delta) = (
             be32(stts, 8 + 8 * i).unwrap_or(0),
             be32(stts, 12 + 8 * i).unwrap_or(0),
@@ -288,7 +298,10 @@ fn read_progressive(stbl: &[u8], file_len: usize) -> Result<Vec<SampleInfo>> {
     if let Some(ctts) = child(stbl, b"ctts") {
         let signed = ctts.first() == Some(&1);
         let mut i = 0usize;
-        for e in 0..be32(ctts, 4).unwrap_or(0) as usize {
+        for e in 0..table_len(ctts, 8) {
+            if i >= count {
+                break;
+            }
             let n = be32(ctts, 8 + 8 * e).unwrap_or(0);
             let raw = be32(ctts, 12 + 8 * e).unwrap_or(0);
             let off = if signed {
