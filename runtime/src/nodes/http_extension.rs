@@ -7,8 +7,8 @@
 //! Live, requests run on the node's own thread, at most one in flight: frames due while it is
 //! busy are skipped and counted, so a slow service never stalls the video or the recording. In
 //! replay the request runs inline, so a slow service changes how long a replay takes, never its
-//! result. After a 503 the node waits `Retry-After`; after a network error it backs off
-//! (1 s doubling to 30 s); both on the media clock, which live runs at wall-clock pace.
+//! result. After a 503 the node waits `Retry-After`; after a network error it waits
+//! [`RETRY_EVERY`] (1 s); both on the media clock, which live runs at wall-clock pace.
 //!
 //! [`FrameHub`]: super::frame_hub::FrameHub
 
