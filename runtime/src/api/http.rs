@@ -88,11 +88,8 @@ async fn post_method(
 ) -> impl IntoResponse {
     let limit = crate::limits::get().method_bytes;
     let too_large = |size: String| {
-        let answer = serde_json::json!({"error": {"code": "PayloadTooLarge", "message": format!("a payload of {size} is over the {} KiB limit of a method call (--max-method-kib)", limit >> 10)}});
-        (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            axum::Json(serde_json::json!({"status": 413, "payload": answer})),
-        )
+        let answer = crate::service::methods::Response::payload_too_large(&size);
+        (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(answer.to_json()))
     };
     let body = match body {
         Ok(body) if body.len() > limit => return too_large(format!("{} bytes", body.len())),
@@ -101,12 +98,13 @@ async fn post_method(
             return too_large(format!("more than {} bytes", body_limit() - 1));
         }
         Err(r) => {
-            let answer =
-                serde_json::json!({"error": {"code": "InvalidRequest", "message": r.body_text()}});
-            return (
-                r.status(),
-                axum::Json(serde_json::json!({"status": r.status().as_u16(), "payload": answer})),
+            let answer = crate::service::methods::Response::error(
+                r.status().as_u16(),
+                "InvalidRequest",
+                &r.body_text(),
+                Vec::new(),
             );
+            return (r.status(), axum::Json(answer.to_json()));
         }
     };
     let answer = service.call(&method, &body).await;

@@ -246,8 +246,8 @@ pub async fn run_mqtt(
                         report_oversized(&bus, &pipeline, &message.input, message.payload.len(), "MQTT message");
                     }
                     Some(Inbound::Method { name, request_id, payload }) if payload.len() > crate::limits::get().method_bytes => {
-                        let answer = json!({"status": 413, "payload": {"error": {"code": "PayloadTooLarge", "message": format!("a payload of {} bytes is over the {} KiB limit of a method call (--max-method-kib)", payload.len(), crate::limits::get().method_bytes >> 10)}}});
-                        let _ = client.try_publish(method_response_topic(413, &request_id), QoS::AtLeastOnce, false, answer.to_string());
+                        let answer = crate::service::methods::Response::payload_too_large(&format!("{} bytes", payload.len()));
+                        let _ = client.try_publish(method_response_topic(413, &request_id), QoS::AtLeastOnce, false, answer.to_json().to_string());
                         tracing::warn!("MQTT method {name}: payload of {} bytes refused", payload.len());
                     }
                     Some(message) => {

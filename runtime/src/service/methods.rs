@@ -306,6 +306,20 @@ impl Response {
         )
     }
 
+    /// 413: a method payload of `size` (e.g. "3000000 bytes") over `--max-method-kib`.
+    pub fn payload_too_large(size: &str) -> Self {
+        let limit = crate::limits::get().method_bytes;
+        Self::error(
+            413,
+            "PayloadTooLarge",
+            &format!(
+                "a payload of {size} is over the {} KiB limit of a method call (--max-method-kib)",
+                limit >> 10
+            ),
+            Vec::new(),
+        )
+    }
+
     /// 500: the service failed (e.g. it could not write the data directory).
     pub fn internal(message: String) -> Self {
         Self::error(500, "InternalServerError", &message, Vec::new())
