@@ -327,16 +327,16 @@ impl FileSink {
             // A finished file is on disk before it is reported available.
             sync(&mut f, &mut self.syncs)
         });
-        if let Err(e) = result {
-            self.storage_error(&e, at);
-            if !f.cut_back() {
-                clip_forget(self.clip.as_mut(), &f.path);
-                self.removed_unplayable(&f.path, at);
-                return None;
+        match result {
+            Ok(()) => {
+                self.finished.push_back((f.path.clone(), f.bytes));
+                Some(f.path)
+            }
+            Err(e) => {
+                self.storage_error(&e, at);
+                self.keep_what_is_whole(f, at)
             }
         }
-        self.finished.push_back((f.path.clone(), f.bytes));
-        Some(f.path)
     }
 
     /// A write failed: the open file is cut back to its last complete fragment (removed when
@@ -344,24 +344,28 @@ impl FileSink {
     fn abandon_file(&mut self, at: MediaTime) {
         let Some(clip) = &mut self.clip else { return };
         clip.retry_at = Some(at + RETRY_AFTER);
-        let Some(mut f) = clip.file.take() else {
-            return;
-        };
-        if f.cut_back() {
-            self.finished.push_back((f.path, f.bytes));
-        } else {
-            clip_forget(Some(clip), &f.path);
-            self.removed_unplayable(&f.path, at);
+        if let Some(f) = clip.file.take() {
+            self.keep_what_is_whole(f, at);
         }
     }
 
-    /// Reports a file that was started but removed: a write failed before its first fragment.
-    fn removed_unplayable(&self, path: &std::path::Path, at: MediaTime) {
+    /// After a failed write: `f` is cut back to its last complete fragment and kept as
+    /// finished; one with no fragment is removed, dropped from the clip's files (nothing is
+    /// announced for it) and reported (`RecordingUnplayable`). The path kept, if any.
+    fn keep_what_is_whole(&mut self, mut f: OpenFile, at: MediaTime) -> Option<PathBuf> {
+        if f.cut_back() {
+            self.finished.push_back((f.path.clone(), f.bytes));
+            return Some(f.path);
+        }
+        if let Some(clip) = &mut self.clip {
+            clip.files.retain(|p| *p != f.path);
+        }
         self.diagnostic(
             "RecordingUnplayable",
-            json!({"outputLocation": path, "detail": "a write failed before its first complete fragment; the file was removed"}),
+            json!({"outputLocation": f.path, "detail": "a write failed before its first complete fragment; the file was removed"}),
             Some(at),
         );
+        None
     }
 
     fn close_clip(&mut self, end: Option<MediaTime>) {
@@ -459,13 +463,6 @@ impl FileSink {
             time.unwrap_or_else(crate::nodes::rtsp_source::wall_now),
             body,
         ));
-    }
-}
-
-/// Drops `path` from the clip's files: it was removed, nothing is announced for it.
-fn clip_forget(clip: Option<&mut Clip>, path: &std::path::Path) {
-    if let Some(clip) = clip {
-        clip.files.retain(|p| p != path);
     }
 }
 
