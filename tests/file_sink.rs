@@ -29,6 +29,22 @@ fn params() -> Arc<VideoParams> {
     })
 }
 
+/// A synthetic sample at `t` of `bytes` bytes (one NAL: an IDR when `key_frame`, else a
+/// non-IDR slice) with stream parameters `params`.
+fn sample(t: MediaTime, bytes: usize, key_frame: bool, params: Arc<VideoParams>) -> ClipCommand {
+    let mut data = vec![0u8; bytes];
+    data[..4].copy_from_slice(&((bytes - 4) as u32).to_be_bytes());
+    data[4] = if key_frame { 0x65 } else { 0x41 };
+    ClipCommand::Sample(VideoSample {
+        pts: t,
+        dts: t,
+        key_frame,
+        data: Bytes::from(data),
+        params,
+        discontinuity: false,
+    })
+}
+
 /// A one-second synthetic clip of 30 samples of `bytes_each` (an IDR first) starting at `start` s.
 fn clip(sink: &mut FileSink, activation: u64, start: i64, bytes_each: usize) {
     clip_with_gop(sink, activation, start, bytes_each, 30);
@@ -45,18 +61,8 @@ fn clip_with_gop(sink: &mut FileSink, activation: u64, start: i64, bytes_each: u
         audio: None,
     });
     for i in 0..30 {
-        let mut data = vec![0u8; bytes_each];
-        data[..4].copy_from_slice(&((bytes_each - 4) as u32).to_be_bytes());
-        data[4] = if i % gop == 0 { 0x65 } else { 0x41 };
         let t = t0 + MediaDuration::from_millis(i * 1000 / 30);
-        sink.handle(ClipCommand::Sample(VideoSample {
-            pts: t,
-            dts: t,
-            key_frame: i % gop == 0,
-            data: Bytes::from(data),
-            params: params(),
-            discontinuity: false,
-        }));
+        sink.handle(sample(t, bytes_each, i % gop == 0, params()));
     }
     sink.handle(ClipCommand::End {
         activation,
@@ -334,17 +340,7 @@ fn a_timestamp_glitch_moves_one_frame_not_the_timeline() {
             MediaDuration::ZERO
         };
         let t = true_time(i) + late;
-        let mut data = vec![0u8; 64];
-        data[..4].copy_from_slice(&60u32.to_be_bytes());
-        data[4] = if i % 30 == 0 { 0x65 } else { 0x41 };
-        sink.handle(ClipCommand::Sample(VideoSample {
-            pts: t,
-            dts: t,
-            key_frame: i % 30 == 0,
-            data: Bytes::from(data),
-            params: params(),
-            discontinuity: false,
-        }));
+        sink.handle(sample(t, 64, i % 30 == 0, params()));
     }
     sink.handle(ClipCommand::End {
         activation: 1,
@@ -430,18 +426,8 @@ fn a_full_disk_leaves_only_playable_files_and_retries_every_five_seconds() {
         if i == 600 {
             disk.grow(4096);
         }
-        let mut data = vec![0u8; 2000];
-        data[..4].copy_from_slice(&1996u32.to_be_bytes());
-        data[4] = if i % 30 == 0 { 0x65 } else { 0x41 };
         let t = t0 + MediaDuration::from_millis(i * 1000 / 30);
-        sink.handle(ClipCommand::Sample(VideoSample {
-            pts: t,
-            dts: t,
-            key_frame: i % 30 == 0,
-            data: Bytes::from(data),
-            params: params(),
-            discontinuity: false,
-        }));
+        sink.handle(sample(t, 2000, i % 30 == 0, params()));
     }
     sink.handle(ClipCommand::End {
         activation: 1,
@@ -529,18 +515,9 @@ fn a_file_replaced_by_a_format_change_is_announced_at_once() {
         ..(*params()).clone()
     });
     for i in 0..120i64 {
-        let mut data = vec![0u8; 500];
-        data[..4].copy_from_slice(&496u32.to_be_bytes());
-        data[4] = if i % 30 == 0 { 0x65 } else { 0x41 };
         let t = t0 + MediaDuration::from_millis(i * 1000 / 30);
-        sink.handle(ClipCommand::Sample(VideoSample {
-            pts: t,
-            dts: t,
-            key_frame: i % 30 == 0,
-            data: Bytes::from(data),
-            params: if i < 60 { params() } else { wide.clone() },
-            discontinuity: false,
-        }));
+        let format = if i < 60 { params() } else { wide.clone() };
+        sink.handle(sample(t, 500, i % 30 == 0, format));
     }
     let announced = |kind: &str| -> Vec<String> {
         bus.remembered()

@@ -15,7 +15,7 @@ use support::inference::InferServer;
 use support::peers::{
     camera, door_run_args, event_log, free_port, vigil_run, wait_for_event, wait_for_port,
 };
-use support::service::serve_with;
+use support::service::serve;
 use support::tls::{TestCa, mosquitto_tls, mqtt_publish_tls, peer_certificate_sha256, tls_proxy};
 use support::{clips, mp4_files, read_events, repo, temp_dir};
 
@@ -55,12 +55,10 @@ fn the_https_listener_serves_the_api_and_follows_its_certificate_files() {
     std::fs::copy(&first.cert, &cert).expect("copy");
     std::fs::copy(&first.key, &key).expect("copy");
     let port = free_port();
-    let _service = serve_with(
+    let _service = serve(
         &dir,
         port,
         &[
-            "--data-dir",
-            dir.join("data").to_str().expect("utf-8"),
             "--tls-cert",
             cert.to_str().expect("utf-8"),
             "--tls-key",
@@ -152,12 +150,10 @@ fn the_sign_in_cookie_is_secure_over_https() {
     let tokens = dir.join("tokens");
     std::fs::write(&tokens, format!("operator {OPERATOR}\n")).expect("write");
     let port = free_port();
-    let _service = serve_with(
+    let _service = serve(
         &dir,
         port,
         &[
-            "--data-dir",
-            dir.join("data").to_str().expect("utf-8"),
             "--tokens",
             tokens.to_str().expect("utf-8"),
             "--tls-cert",

@@ -102,7 +102,11 @@ impl InferServer {
     /// verifying the certificate (`curl --insecure`): it is test plumbing, not the TLS under test.
     pub fn control(&self, faults: &str) {
         let status = if self.tls {
-            insecure_https_post(&format!("https://127.0.0.1:{}/control", self.port), faults)
+            super::peers::http_post_with(
+                &format!("https://127.0.0.1:{}/control", self.port),
+                faults,
+                &["--insecure"],
+            )
         } else {
             super::peers::http_post(&format!("http://127.0.0.1:{}/control", self.port), faults)
         };
@@ -113,29 +117,6 @@ impl InferServer {
     pub fn requests(&self) -> Vec<Received> {
         read_requests(&self.record)
     }
-}
-
-/// POSTs `body` (as JSON) to an HTTPS `url` with `curl --insecure`; returns the HTTP status.
-fn insecure_https_post(url: &str, body: &str) -> u16 {
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "--insecure",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "-X",
-            "POST",
-            "-H",
-            "content-type: application/json",
-            "--data-binary",
-            body,
-            url,
-        ])
-        .output()
-        .expect("curl runs");
-    String::from_utf8_lossy(&out.stdout).parse().unwrap_or(0)
 }
 
 /// The requests kept in `record`, in order.

@@ -200,7 +200,14 @@ pub fn wait_for_event(
 
 /// Publishes `payload` on `topic` with mosquitto_pub.
 pub fn mqtt_publish(port: u16, topic: &str, payload: &str) {
-    let status = Command::new("mosquitto_pub")
+    mqtt_publish_with(port, topic, payload, &[]);
+}
+
+/// Publishes `payload` on `topic` (QoS 1) with mosquitto_pub and `extra` options (`--cafile`,
+/// `-h`); panics with mosquitto_pub's error when it fails.
+pub fn mqtt_publish_with(port: u16, topic: &str, payload: &str, extra: &[&str]) {
+    let out = Command::new("mosquitto_pub")
+        .args(extra)
         .args([
             "-p",
             &port.to_string(),
@@ -211,22 +218,27 @@ pub fn mqtt_publish(port: u16, topic: &str, payload: &str) {
             "-q",
             "1",
         ])
-        .status()
+        .output()
         .expect("mosquitto_pub runs");
-    assert!(status.success());
+    assert!(
+        out.status.success(),
+        "mosquitto_pub to {port} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// POSTs `body` (as JSON) to `url` with curl; returns the HTTP status.
 pub fn http_post(url: &str, body: &str) -> u16 {
+    http_post_with(url, body, &[])
+}
+
+/// POSTs `body` (as JSON) to `url` with curl and `extra` options; returns the HTTP status.
+pub fn http_post_with(url: &str, body: &str, extra: &[&str]) -> u16 {
     let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST"])
+        .args(extra)
         .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "-X",
-            "POST",
             "-H",
             "content-type: application/json",
             "--data-binary",

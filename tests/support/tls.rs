@@ -238,29 +238,8 @@ pub fn mosquitto_tls(port: u16, ca: &TestCa, server: &ServerCert, dir: &Path) ->
 /// Publishes `payload` on `topic` (QoS 1) with mosquitto_pub over TLS to 127.0.0.1:`port`,
 /// trusting the CA file `ca`.
 pub fn mqtt_publish_tls(port: u16, ca: &Path, topic: &str, payload: &str) {
-    let out = Command::new("mosquitto_pub")
-        .arg("--cafile")
-        .arg(ca)
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-t",
-            topic,
-            "-m",
-            payload,
-            "-q",
-            "1",
-        ])
-        .output()
-        .expect("mosquitto_pub runs");
-    assert!(
-        out.status.success(),
-        "mosquitto_pub over TLS to {port} failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let ca = ca.to_str().expect("a UTF-8 path");
+    super::peers::mqtt_publish_with(port, topic, payload, &["--cafile", ca, "-h", "127.0.0.1"]);
 }
 
 /// scripts/peers/tls-proxy.py: TLS with `server` on 127.0.0.1:`listen_port`, forwarding each
