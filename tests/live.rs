@@ -12,7 +12,7 @@ use support::peers::{
     broker, camera, event_log, free_port, http_post, mqtt_publish, vigil_run, wait_for_event,
     wait_for_port,
 };
-use support::{clips, decodes_cleanly, mp4_files, probe, temp_dir};
+use support::{clips, decodes_cleanly, mp4_files, probe, read_events, temp_dir};
 
 const PIPELINE: &str = "frontdoor";
 
@@ -276,6 +276,20 @@ fn kill_9_mid_clip_leaves_a_playable_file() {
         "whole one-second fragments only: {after:?}"
     );
     assert!(after.frames >= before.frames.saturating_sub(30));
+    // The file the kill left open is announced once, whole or trimmed (a whole one was never
+    // announced before), with the fragments it kept.
+    let recovered: Vec<serde_json::Value> = read_events(&log)
+        .into_iter()
+        .filter(|(k, _, _)| k == "RecordingRecovered")
+        .map(|(_, b, _)| b)
+        .collect();
+    assert_eq!(recovered.len(), 1, "{recovered:?}");
+    assert_eq!(
+        recovered[0]["outputLocation"].as_str(),
+        files[0].to_str(),
+        "{recovered:?}"
+    );
+    assert_eq!(recovered[0]["fragmentsKept"], after.frames / 30);
 }
 
 /// A topology whose gate lets audio through records the camera's AAC track beside the video.

@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::file_naming::FileNaming;
 use super::gate_node::ClipCommand;
+use super::open_marker::{OpenMarker, take_left_open};
 use crate::bus::event::{Event, EventClass};
 use crate::bus::event_log::EventBus;
 use crate::media::fmp4::{Fmp4Writer, Fragment};
@@ -30,8 +31,9 @@ const MIB: u64 = 1024 * 1024;
 /// costs a fifth of recording's CPU and, on SD cards and eMMC, a journal commit and a cache
 /// flush per camera per second.
 pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_secs(5);
-/// After a write error, wait this much media time before trying a new file.
-const RETRY_AFTER: MediaDuration = MediaDuration::from_secs(5);
+/// After a write error, wait this much media time before trying a new file (FileSink) or
+/// segment (VideoSink); every later failure waits as long again.
+pub const RETRY_AFTER: MediaDuration = MediaDuration::from_secs(5);
 
 struct OpenFile {
     path: PathBuf,
@@ -42,6 +44,8 @@ struct OpenFile {
     init_bytes: u64,
     /// When the file was last fsync'd (or opened).
     synced_at: Instant,
+    /// Says the file is open until this is dropped.
+    _marker: OpenMarker,
 }
 
 impl OpenFile {
@@ -148,8 +152,16 @@ impl FileSink {
         for (_, path) in found {
             // Only files that carry Vigil's brand are kept count of (and so ever deleted by
             // the size budget): a file of the same name pattern that we did not write is left.
+            let left_open = take_left_open(&path);
             match trim_incomplete_fragment(&path) {
                 Ok(Recovery::NotOurs) => continue,
+                // Left open by a crash with every fragment whole: nothing to cut, but it was
+                // never announced as finished.
+                Ok(Recovery::Intact { fragments }) if left_open => self.diagnostic(
+                    "RecordingRecovered",
+                    json!({"outputLocation": path, "fragmentsKept": fragments, "bytesRemoved": 0}),
+                    None,
+                ),
                 Ok(Recovery::Trimmed { fragments, removed }) => self.diagnostic(
                     "RecordingRecovered",
                     json!({"outputLocation": path, "fragmentsKept": fragments, "bytesRemoved": removed}),
@@ -305,6 +317,7 @@ impl FileSink {
             return Err(e);
         }
         Ok(OpenFile {
+            _marker: OpenMarker::create(&path),
             path,
             file,
             writer,

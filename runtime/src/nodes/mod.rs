@@ -9,6 +9,7 @@ pub mod gate_node;
 pub mod http_extension;
 pub mod module_watch;
 pub mod motion_detection;
+pub mod open_marker;
 pub mod rtsp_source;
 pub mod signal_gate;
 pub mod video_sink;
