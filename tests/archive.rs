@@ -23,13 +23,19 @@ const VIDEO: &str = "frontdoor";
 /// Replays a minute with door events at 3 s and 45 s into `archive` (30 s gate, 5 s pre-roll):
 /// clips [0 s, 33 s) and [40 s, 60 s).
 fn record_two_clips(dir: &Path, archive: &Path) {
+    record_clips(dir, archive, &[3.0, 45.0]);
+}
+
+/// Replays a minute (key frames every 2 s) with door events at `at` seconds into `archive`.
+fn record_clips(dir: &Path, archive: &Path, at: &[f64]) {
     let events = dir.join("door.jsonl");
-    std::fs::write(
-        &events,
-        "{\"at\": 3.0, \"input\": \"recordingTrigger\", \"body\": {\"door\": \"open\"}}\n\
-         {\"at\": 45.0, \"input\": \"recordingTrigger\", \"body\": {\"door\": \"open\"}}\n",
-    )
-    .expect("write");
+    let lines: String = at
+        .iter()
+        .map(|t| {
+            format!("{{\"at\": {t:.1}, \"input\": \"recordingTrigger\", \"body\": {{\"door\": \"open\"}}}}\n")
+        })
+        .collect();
+    std::fs::write(&events, lines).expect("write");
     let (clip, events, archive, log) = (
         minute_clip(dir),
         events.to_string_lossy().to_string(),
@@ -269,6 +275,63 @@ fn clips_append_to_one_video_and_play_back() {
     assert_eq!(result["errors"], serde_json::json!([]));
     assert!(shot.exists(), "screenshot at {}", shot.display());
     println!("screenshot: {}", shot.display());
+}
+
+/// A door event 1 s after a clip ended: its 5 s of pre-roll reach back into the clip before, but
+/// nothing is written twice: the second clip starts at the first clip's end (33 s, a key frame),
+/// so the video is one continuous range and the playlist's dates never step back. Before: the
+/// second clip began at 29 s, and 29–33 s was in the video twice.
+#[test]
+fn clips_in_one_video_never_overlap() {
+    let dir = temp_dir("archive-overlap");
+    let archive = dir.join("archive");
+    record_clips(&dir, &archive, &[3.0, 34.0]);
+    let started: Vec<String> = std::fs::read_to_string(dir.join("events.jsonl"))
+        .expect("log")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| {
+            v["properties"]["eventType"] == "Microsoft.VideoAnalyzer.Operational.RecordingStarted"
+        })
+        .filter_map(|v| v["properties"]["eventTime"].as_str().map(String::from))
+        .collect();
+    assert_eq!(
+        started,
+        ["2026-01-01T00:00:00.000Z", "2026-01-01T00:00:33.000Z"]
+    );
+    let port = free_port();
+    let _server = serve(&archive, port);
+    let videos = get_json(&format!("http://127.0.0.1:{port}/api/videos"));
+    assert_eq!(
+        ranges(&videos["videos"][0]["timeRanges"]),
+        vec![(
+            "2026-01-01T00:00:00.000Z".to_string(),
+            "2026-01-01T00:01:00.000Z".to_string()
+        )]
+    );
+    let (status, m3u8) = get(&format!(
+        "http://127.0.0.1:{port}/api/videos/{VIDEO}/manifest.m3u8?startTime=2026-01-01T00:00:00Z&endTime=2026-01-01T00:01:00Z"
+    ));
+    assert_eq!(status, 200);
+    let m3u8 = String::from_utf8_lossy(&m3u8).to_string();
+    let dates: Vec<&str> = m3u8
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:"))
+        .collect();
+    assert!(dates.windows(2).all(|w| w[0] < w[1]), "{dates:?}");
+    assert!(dates.contains(&"2026-01-01T00:00:33.000Z"), "{m3u8}");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(archive.join("videos").join(VIDEO))
+        .expect("video folder")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let frames: Vec<u64> = files.iter().map(|f| probe(f).frames).collect();
+    assert_eq!(
+        frames,
+        vec![900, 90, 810],
+        "[0, 30), [30, 33), [33, 60): {files:?}"
+    );
 }
 
 /// Live: the clip is playable through the live playlist while it records; `kill -9` in the

@@ -7,43 +7,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use support::media::{SmallDisk, params, sample};
 use support::{clips, decodes_cleanly, mp4_files, probe, temp_dir, vigil};
 use vigil::bus::event_log::EventBus;
 use vigil::media::mp4_reader::Mp4Video;
 use vigil::media::recovery::{Recovery, trim_incomplete_fragment};
-use vigil::media::sample::{VideoCodec, VideoParams, VideoSample};
+use vigil::media::sample::VideoParams;
 use vigil::media::time::{MediaDuration, MediaTime};
 use vigil::nodes::file_sink::FileSink;
 use vigil::nodes::gate_node::ClipCommand;
 use vigil::nodes::signal_gate::EndReason;
 use vigil::topology::model::FileSinkConfig;
-
-fn params() -> Arc<VideoParams> {
-    Arc::new(VideoParams {
-        codec: VideoCodec::H264,
-        width: 64,
-        height: 64,
-        rfc6381_codec: "avc1.42C00A".into(),
-        sample_entry: b"\0\0\0\x08avc1".to_vec(),
-    })
-}
-
-/// A synthetic sample at `t` of `bytes` bytes (one NAL: an IDR when `key_frame`, else a
-/// non-IDR slice) with stream parameters `params`.
-fn sample(t: MediaTime, bytes: usize, key_frame: bool, params: Arc<VideoParams>) -> ClipCommand {
-    let mut data = vec![0u8; bytes];
-    data[..4].copy_from_slice(&((bytes - 4) as u32).to_be_bytes());
-    data[4] = if key_frame { 0x65 } else { 0x41 };
-    ClipCommand::Sample(VideoSample {
-        pts: t,
-        dts: t,
-        key_frame,
-        data: Bytes::from(data),
-        params,
-        discontinuity: false,
-    })
-}
 
 /// A one-second synthetic clip of 30 samples of `bytes_each` (an IDR first) starting at `start` s.
 fn clip(sink: &mut FileSink, activation: u64, start: i64, bytes_each: usize) {
@@ -365,38 +339,6 @@ fn a_timestamp_glitch_moves_one_frame_not_the_timeline() {
     }
     let last = (times[89] - true_time(89)).as_secs_f64().abs();
     assert!(last < 0.001, "the last frame drifted {last:.3} s");
-}
-
-/// A tmpfs of `kib` KiB at `dir` (a real full disk); none where this user may not mount.
-struct SmallDisk(PathBuf);
-
-impl SmallDisk {
-    fn mount(dir: &std::path::Path, kib: u64) -> Option<Self> {
-        std::fs::create_dir_all(dir).expect("mount point");
-        let status = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
-            .arg(dir)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .ok()?;
-        status.success().then(|| Self(dir.to_path_buf()))
-    }
-
-    /// Makes room: the same file system, now `kib` KiB.
-    fn grow(&self, kib: u64) {
-        let status = std::process::Command::new("mount")
-            .args(["-o", &format!("remount,size={kib}k")])
-            .arg(&self.0)
-            .status()
-            .expect("mount runs");
-        assert!(status.success(), "remount");
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
-    }
 }
 
 /// A disk that fills mid-clip, then is freed: the file being written is cut back to its last

@@ -3,7 +3,9 @@
 
 pub mod archive;
 pub mod inference;
+pub mod media;
 pub mod peers;
+pub mod relay;
 pub mod service;
 pub mod tls;
 pub mod web;

@@ -22,15 +22,19 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::archive::available::{Precision, TimeRange, available_media, merge_ranges, query_range};
+use crate::archive::available::{
+    Precision, TimeRange, available_media, query_range, recorded_ranges,
+};
 use crate::archive::catalog::{Catalog, SegmentRow};
-use crate::archive::export::{SegmentBytes, export_mp4};
+use crate::archive::export::{SegmentBytes, export_mp4, plan_export};
 use crate::archive::hls::playlist;
 use crate::bus::event_log::EventBus;
 use crate::media::time::MediaDuration;
 
-/// Reads a segment that is not in the local cache (from the object store).
-pub type RemoteReader = Arc<dyn Fn(&SegmentRow) -> anyhow::Result<Vec<u8>> + Send + Sync>;
+/// Reads a segment that is not in the local cache (from the object store): the whole file, or
+/// bytes `first..=last` of it.
+pub type RemoteReader =
+    Arc<dyn Fn(&SegmentRow, Option<(u64, u64)>) -> anyhow::Result<Vec<u8>> + Send + Sync>;
 
 /// What the playback routes need.
 #[derive(Clone)]
@@ -156,7 +160,7 @@ async fn videos(State(s): State<PlaybackState>) -> Response {
                 "name": v.name, "title": v.title, "description": v.description,
                 "createdAt": v.created.to_string(), "recording": recording,
                 "segmentLength": format!("PT{}S", v.segment_length_ns / 1_000_000_000),
-                "timeRanges": ranges_json(&merge_ranges(&segments, all)),
+                "timeRanges": ranges_json(&recorded_ranges(c, &v.name, &segments, all)?),
             }));
         }
         Ok(json!({"videos": out}))
@@ -318,14 +322,41 @@ struct ArchiveBytes {
 
 impl SegmentBytes for ArchiveBytes {
     fn read(&self, s: &SegmentRow) -> anyhow::Result<Vec<u8>> {
+        self.read_part(s, None)
+    }
+}
+
+impl ArchiveBytes {
+    /// The whole file of `s`, or bytes `first..=last` of it: from the cache, else (or when the
+    /// file was evicted since the catalog was read) from the store.
+    fn read_part(&self, s: &SegmentRow, range: Option<(u64, u64)>) -> anyhow::Result<Vec<u8>> {
         if s.local {
-            return Ok(std::fs::read(self.dir.join(&s.path))?);
+            let path = self.dir.join(&s.path);
+            match read_file_part(&path, range) {
+                Ok(bytes) => return Ok(bytes),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.remote.is_some() => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         match &self.remote {
-            Some(remote) => remote(s),
+            Some(remote) => remote(s, range),
             None => anyhow::bail!("segment {} is not in the local cache", s.id),
         }
     }
+}
+
+/// `path`'s bytes `first..=last` (all of them without a range).
+fn read_file_part(path: &std::path::Path, range: Option<(u64, u64)>) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let Some((first, last)) = range else {
+        return std::fs::read(path);
+    };
+    let mut file = std::fs::File::open(path)?;
+    file.seek(SeekFrom::Start(first))?;
+    let mut bytes = Vec::new();
+    file.take(last.saturating_sub(first).saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 async fn media(
@@ -341,39 +372,56 @@ async fn media(
         dir: s.archive.clone(),
         remote: s.remote.clone(),
     };
-    let result = with_catalog(&s, move |c| {
-        let seg = c
-            .segment(segment)?
+    // The catalog only says where the bytes are; they are read without holding it, and only
+    // the range asked for (an HLS player asks for one fragment at a time).
+    let row = with_catalog(&s, move |c| {
+        c.segment(segment)?
             .filter(|x| x.video == name)
-            .ok_or_else(|| anyhow::anyhow!("no segment {segment} in video '{name}'"))?;
-        let mut bytes = reader.read(&seg)?;
-        bytes.truncate(seg.bytes.max(0) as usize);
-        Ok(bytes)
+            .ok_or_else(|| anyhow::anyhow!("no segment {segment} in video '{name}'"))
     })
     .await;
-    let bytes = match result {
-        Ok(b) => b,
+    let seg = match row {
+        Ok(seg) => seg,
         Err(r) => return r,
     };
-    let len = bytes.len() as u64;
-    let mut response = match byte_range(&headers, len) {
+    // Only what the catalog recorded (a file being written may have more).
+    let len = seg.bytes.max(0) as u64;
+    let wanted = byte_range(&headers, len);
+    let span = match wanted {
+        Wanted::Part(a, b) => (a, b),
+        Wanted::Whole if len > 0 => (0, len - 1),
+        Wanted::Whole => return ok_media(Vec::new().into_response()),
+        Wanted::Unsatisfiable => {
+            let mut r = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                r.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return ok_media(r);
+        }
+    };
+    let read = tokio::task::spawn_blocking(move || reader.read_part(&seg, Some(span))).await;
+    let bytes = match read {
+        Ok(Ok(bytes)) => bytes,
+        // The cache lost it and the store does not answer.
+        Ok(Err(e)) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    };
+    let response = match wanted {
         Wanted::Part(a, b) => {
-            let mut r = bytes[a as usize..=b as usize].to_vec().into_response();
+            let mut r = bytes.into_response();
             *r.status_mut() = StatusCode::PARTIAL_CONTENT;
             if let Ok(v) = HeaderValue::from_str(&format!("bytes {a}-{b}/{len}")) {
                 r.headers_mut().insert(header::CONTENT_RANGE, v);
             }
             r
         }
-        Wanted::Unsatisfiable => {
-            let mut r = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
-            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
-                r.headers_mut().insert(header::CONTENT_RANGE, v);
-            }
-            r
-        }
-        Wanted::Whole => bytes.into_response(),
+        _ => bytes.into_response(),
     };
+    ok_media(response)
+}
+
+/// `response` as MP4 media that takes byte ranges.
+fn ok_media(mut response: Response) -> Response {
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
@@ -390,13 +438,24 @@ async fn download(
         remote: s.remote.clone(),
     };
     let video = name.clone();
-    let result = with_catalog(&s, move |c| {
+    // What to read is taken from the catalog; the segments are read (from the cache or the
+    // store) and joined without holding it.
+    let planned = with_catalog(&s, move |c| {
         ensure_video(c, &video)?;
         let range = playback_range(q.start_time.as_deref(), q.end_time.as_deref())?;
-        let bytes = export_mp4(c, &video, range, &reader)?;
-        Ok((bytes, range))
+        Ok((plan_export(c, &video, range)?, range))
     })
     .await;
+    let result = match planned {
+        Ok((plan, range)) => {
+            match tokio::task::spawn_blocking(move || export_mp4(&plan, range, &reader)).await {
+                Ok(Ok(bytes)) => Ok((bytes, range)),
+                Ok(Err(e)) => Err(error(StatusCode::BAD_REQUEST, format!("{e:#}"))),
+                Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e)),
+            }
+        }
+        Err(r) => Err(r),
+    };
     match result {
         Ok((bytes, range)) => {
             let file = format!(

@@ -3,7 +3,7 @@
 
 use anyhow::{Result, bail};
 
-use super::catalog::{Catalog, SegmentRow};
+use super::catalog::{Catalog, GapRow, SegmentRow};
 use crate::media::time::{MediaDuration, MediaTime};
 
 /// `precision`.
@@ -148,6 +148,9 @@ pub fn query_range(
     Ok(TimeRange { start, end })
 }
 
+/// Ranges this close are one (within one frame at 10 fps).
+const TOUCHING: MediaDuration = MediaDuration::from_nanos(100_000_000);
+
 /// Merges segments into continuous ranges (segments of one clip that touch), clipped to `within`.
 pub fn merge_ranges(segments: &[SegmentRow], within: TimeRange) -> Vec<TimeRange> {
     let mut out: Vec<TimeRange> = Vec::new();
@@ -163,14 +166,55 @@ pub fn merge_ranges(segments: &[SegmentRow], within: TimeRange) -> Vec<TimeRange
             continue;
         }
         match out.last_mut() {
-            // Touching (within one frame at 10 fps): one range.
-            Some(last) if r.start <= last.end + MediaDuration::from_nanos(100_000_000) => {
+            Some(last) if r.start <= last.end + TOUCHING => {
                 last.end = last.end.max(r.end);
             }
             _ => out.push(r),
         }
     }
     out
+}
+
+/// `ranges` with the recorded gaps longer than the merge tolerance (one frame at 10 fps) cut
+/// out of them: media lost inside a segment (frames lost in a GOP, a write that failed).
+fn without_gaps(ranges: Vec<TimeRange>, gaps: &[GapRow]) -> Vec<TimeRange> {
+    let mut out = ranges;
+    for g in gaps.iter().filter(|g| g.end - g.start > TOUCHING) {
+        out = out
+            .into_iter()
+            .flat_map(|r| {
+                if g.end <= r.start || g.start >= r.end {
+                    return vec![r];
+                }
+                [
+                    TimeRange {
+                        start: r.start,
+                        end: g.start,
+                    },
+                    TimeRange {
+                        start: g.end,
+                        end: r.end,
+                    },
+                ]
+                .into_iter()
+                .filter(|p| p.end > p.start)
+                .collect()
+            })
+            .collect();
+    }
+    out
+}
+
+/// The continuous ranges `segments` (of `video`, overlapping `range`) hold, clipped to `range`,
+/// with the gaps the catalog recorded inside them cut out.
+pub fn recorded_ranges(
+    catalog: &Catalog,
+    video: &str,
+    segments: &[SegmentRow],
+    range: TimeRange,
+) -> Result<Vec<TimeRange>> {
+    let gaps = catalog.gaps_between(video, range.start, range.end)?;
+    Ok(without_gaps(merge_ranges(segments, range), &gaps))
 }
 
 /// The recorded ranges of `video` in `range` at `precision`: full precision gives exact ranges;
@@ -183,7 +227,7 @@ pub fn available_media(
 ) -> Result<Vec<TimeRange>> {
     if precision == Precision::Full {
         let segments = catalog.segments_between(video, range.start, range.end)?;
-        return Ok(merge_ranges(&segments, range));
+        return recorded_ranges(catalog, video, &segments, range);
     }
     // Coarser precisions: each period (year, month, day) in the range that holds media, found
     // with two indexed lookups per period rather than by reading every segment.

@@ -378,6 +378,18 @@ impl Catalog {
         Ok(())
     }
 
+    /// Records a gap in `video` that no segment was dropped for: media that never reached the
+    /// archive (the camera was away, a write failed).
+    pub fn record_gap(&self, video: &str, gap: &GapRow) -> Result<()> {
+        if gap.end > gap.start {
+            self.conn.execute(
+                "INSERT INTO gaps(video, start_ns, end_ns, reason) VALUES(?1, ?2, ?3, ?4)",
+                params![video, gap.start.as_nanos(), gap.end.as_nanos(), gap.reason],
+            )?;
+        }
+        Ok(())
+    }
+
     /// Deletes a segment (retention): no gap is recorded.
     pub fn delete_segment(&self, segment: i64) -> Result<()> {
         self.conn

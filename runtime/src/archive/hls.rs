@@ -1,6 +1,8 @@
 //! HLS playlists of a video's UTC range: fragmented-MP4 media addressed by byte range inside the
 //! segment files (each fragment, one GOP of ≤ 1 s, is an HLS segment), an `EXT-X-MAP` per file,
-//! `EXT-X-PROGRAM-DATE-TIME` at each file, `EXT-X-DISCONTINUITY` between clips. While a clip in
+//! `EXT-X-PROGRAM-DATE-TIME` at each file, `EXT-X-DISCONTINUITY` between clips and at every gap
+//! inside a clip (a fragment that does not start where the one before it ended: the camera was
+//! away), followed by the date the media resumes at. While a clip in
 //! the range is still recording the playlist is live (no `EXT-X-ENDLIST`): a fragment is listed
 //! as soon as it is recorded, so playback can run one fragment behind the camera.
 
@@ -10,6 +12,11 @@ use anyhow::Result;
 
 use super::available::TimeRange;
 use super::catalog::Catalog;
+use crate::media::time::{MediaDuration, MediaTime};
+
+/// Fragments further apart than this are not continuous (their rows touch exactly when they
+/// are; this only absorbs rounding).
+const CONTINUOUS_WITHIN: MediaDuration = MediaDuration::from_nanos(1_000_000);
 
 /// A playlist and whether it is live.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +41,7 @@ pub fn playlist(
     let mut target: f64 = 1.0;
     let mut fragments = 0;
     let mut last_clip = None;
+    let mut last_end: Option<MediaTime> = None;
     let mut live = false;
     for s in &segments {
         let listed: Vec<_> = catalog
@@ -46,7 +54,10 @@ pub fn playlist(
             continue;
         };
         live |= s.recording;
-        if last_clip.is_some_and(|c| c != s.clip) {
+        let resumed = |end: Option<MediaTime>, start: MediaTime| {
+            end.is_some_and(|e| start > e + CONTINUOUS_WITHIN)
+        };
+        if last_clip.is_some_and(|c| c != s.clip) || resumed(last_end, first.start) {
             body.push_str("#EXT-X-DISCONTINUITY\n");
         }
         last_clip = Some(s.clip);
@@ -57,7 +68,12 @@ pub fn playlist(
             s.init_len
         );
         let _ = writeln!(body, "#EXT-X-PROGRAM-DATE-TIME:{}", first.start);
-        for f in &listed {
+        for (i, f) in listed.iter().enumerate() {
+            if i > 0 && resumed(last_end, f.start) {
+                body.push_str("#EXT-X-DISCONTINUITY\n");
+                let _ = writeln!(body, "#EXT-X-PROGRAM-DATE-TIME:{}", f.start);
+            }
+            last_end = Some(f.end);
             let secs = (f.end - f.start).as_nanos() as f64 / 1e9;
             target = target.max(secs);
             let _ = writeln!(body, "#EXTINF:{secs:.3},");

@@ -60,16 +60,24 @@ pub fn open_store(store: Option<&str>) -> Result<Option<std::sync::Arc<store::Ob
     Ok(Some(std::sync::Arc::new(s)))
 }
 
-/// Reads evicted segments back from `store` for playback.
+/// Reads evicted segments back from `store` for playback: the whole object, or the bytes
+/// `first..=last` of it.
 pub fn remote_reader(
     store: Option<std::sync::Arc<store::ObjectStore>>,
 ) -> Option<crate::api::playback::RemoteReader> {
     let store = store?;
-    Some(std::sync::Arc::new(move |s: &catalog::SegmentRow| {
-        store.get(&store.segment_key(s))?.ok_or_else(|| {
-            anyhow::anyhow!("segment {} is in neither the cache nor the store", s.id)
-        })
-    }))
+    Some(std::sync::Arc::new(
+        move |s: &catalog::SegmentRow, range: Option<(u64, u64)>| {
+            let key = store.segment_key(s);
+            let got = match range {
+                Some((first, last)) => store.get_range(&key, first, last)?,
+                None => store.get(&key)?,
+            };
+            got.ok_or_else(|| {
+                anyhow::anyhow!("segment {} is in neither the cache nor the store", s.id)
+            })
+        },
+    ))
 }
 
 #[cfg(test)]

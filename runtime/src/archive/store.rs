@@ -93,6 +93,17 @@ impl ObjectStore {
         key: Option<&str>,
         body: Vec<u8>,
     ) -> Result<reqwest::blocking::Response> {
+        self.request_with(method, key, body, &[])
+    }
+
+    /// A signed request with `more` headers besides `host` (signed too).
+    fn request_with(
+        &self,
+        method: &str,
+        key: Option<&str>,
+        body: Vec<u8>,
+        more: &[(String, String)],
+    ) -> Result<reqwest::blocking::Response> {
         let path = match key {
             Some(k) => format!("/{}/{}", self.bucket, k),
             None => format!("/{}", self.bucket),
@@ -105,7 +116,8 @@ impl ObjectStore {
             .strftime("%Y%m%dT%H%M%SZ")
             .to_string();
         let payload = sha256_hex(&body);
-        let headers = vec![("host".to_string(), host)];
+        let mut headers = vec![("host".to_string(), host)];
+        headers.extend(more.iter().cloned());
         let auth = sign(
             method,
             &path,
@@ -119,7 +131,7 @@ impl ObjectStore {
         let url = format!("{base}{}", uri_encode(&path, true));
         let method = reqwest::Method::from_bytes(method.as_bytes())?;
         let mut request = self.http.request(method, url).body(body);
-        for (k, v) in auth {
+        for (k, v) in more.iter().cloned().chain(auth) {
             request = request.header(k, v);
         }
         // Its causes print with `{:#}`, as every caller formats errors.
@@ -163,6 +175,27 @@ impl ObjectStore {
             return Ok(None);
         }
         Self::check(response, &format!("GET {key}")).map(Some)
+    }
+
+    /// Downloads bytes `first..=last` of an object (HTTP `Range`); `None` when it does not
+    /// exist. A store that ignores the range and sends the whole object is cut to it.
+    pub fn get_range(&self, key: &str, first: u64, last: u64) -> Result<Option<Vec<u8>>> {
+        let range = [("range".to_string(), format!("bytes={first}-{last}"))];
+        let response = self.request_with("GET", Some(key), Vec::new(), &range)?;
+        let status = response.status().as_u16();
+        if status == 404 {
+            return Ok(None);
+        }
+        let whole = status == 200;
+        let mut bytes = Self::check(response, &format!("GET {key} bytes {first}-{last}"))?;
+        if whole {
+            let end = usize::try_from(last.saturating_add(1))
+                .unwrap_or(usize::MAX)
+                .min(bytes.len());
+            let start = usize::try_from(first).unwrap_or(usize::MAX).min(end);
+            bytes = bytes[start..end].to_vec();
+        }
+        Ok(Some(bytes))
     }
 
     /// Deletes an object (absent is fine).

@@ -4,6 +4,13 @@
 //! playable (live HLS) as soon as it is recorded. Decode times run on across the segments of a
 //! clip; clips are separate (a discontinuity between them).
 //!
+//! Media missing inside a clip (a camera outage, a write that failed) is a gap, never stretched
+//! over: the segment ends with its last frame, the gap is recorded in the catalog, and the next
+//! segment starts at the first key frame after it. A clip never overlaps what the video already
+//! holds: a clip whose pre-roll reaches back into the previous one starts at its first key frame
+//! after the previous clip's end. A segment whose write failed is cut back to its last complete
+//! fragment and closed (dropped when it has none), so playlists never list torn bytes.
+//!
 //! Events: `RecordingStarted` when a clip's first segment is created, `RecordingAvailable` when
 //! its first fragment is playable, `RecordingStopped` when the gate closes; `outputType: video`,
 //! `outputLocation: <videoName>`, correlated with the event that opened the gate.
@@ -17,7 +24,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::gate_node::ClipCommand;
-use crate::archive::catalog::{Catalog, FragmentRow, VideoRow};
+use crate::archive::catalog::{Catalog, FragmentRow, GapRow, VideoRow};
 use crate::bus::event::{Event, EventClass};
 use crate::bus::event_log::EventBus;
 use crate::media::fmp4::{Fmp4Writer, Fragment};
@@ -25,11 +32,17 @@ use crate::media::sample::{AudioParams, VideoSample};
 use crate::media::time::{MediaDuration, MediaTime};
 use crate::topology::model::VideoSinkConfig;
 
-/// After a write error, wait this much media time before trying a new segment.
-const RETRY_AFTER: MediaDuration = MediaDuration::from_secs(5);
+use super::file_sink::RETRY_AFTER;
+
+/// Why media is missing inside a clip when nothing else is known: the source sent none.
+const GAP_NO_MEDIA: &str = "no media from the source";
+/// Why media is missing after a failed write.
+const GAP_STORAGE: &str = "storage error";
 
 struct Segment {
     id: i64,
+    path: std::path::PathBuf,
+    init_len: i64,
     file: File,
     writer: Fmp4Writer,
     bytes: i64,
@@ -76,6 +89,12 @@ struct Clip {
     started: bool,
     available: bool,
     retry_at: Option<MediaTime>,
+    /// End of the last fragment of this clip in the catalog.
+    recorded_end: Option<MediaTime>,
+    /// Why the media after `recorded_end` is missing, if it is.
+    gap_reason: &'static str,
+    /// End of what the video held when the clip began: nothing earlier is written again.
+    not_before: Option<MediaTime>,
 }
 
 /// One VideoSink.
@@ -86,6 +105,16 @@ pub struct VideoSink {
     subject: String,
     events: EventBus,
     clip: Option<Clip>,
+    /// Segment rows a full catalog could not close yet.
+    unclosed: Vec<Unclosed>,
+}
+
+/// A segment row still to be closed.
+enum Unclosed {
+    /// A segment without a fragment: its row goes (its file is gone).
+    Empty(i64),
+    /// A complete segment and its content hash.
+    Finished(i64, String),
 }
 
 impl VideoSink {
@@ -103,6 +132,7 @@ impl VideoSink {
             subject,
             events,
             clip: None,
+            unclosed: Vec::new(),
         };
         // Before any media: the event says when the video was created (UTC).
         sink.open_catalog(crate::nodes::rtsp_source::wall_now());
@@ -158,6 +188,11 @@ impl VideoSink {
                 ..
             } => {
                 self.close_clip(None);
+                let not_before = self
+                    .catalog
+                    .as_ref()
+                    .and_then(|c| c.media_span(&self.config.video_name).ok().flatten())
+                    .map(|(_, end)| end);
                 self.clip = Some(Clip {
                     number: 0,
                     seq: 0,
@@ -170,6 +205,9 @@ impl VideoSink {
                     started: false,
                     available: false,
                     retry_at: None,
+                    recorded_end: None,
+                    gap_reason: GAP_NO_MEDIA,
+                    not_before,
                 });
             }
             ClipCommand::Sample(sample) => self.write_sample(sample),
@@ -185,14 +223,21 @@ impl VideoSink {
     /// The pipeline stops: finishes the open segment cleanly.
     pub fn shutdown(&mut self) {
         self.close_clip(None);
+        self.retry_unclosed(crate::nodes::rtsp_source::wall_now());
     }
 
     fn write_sample(&mut self, sample: VideoSample) {
         let Some(clip) = &mut self.clip else { return };
+        if clip.segment.is_none() && clip.not_before.is_some_and(|t| sample.pts < t) {
+            // Already in the video (the previous clip's end): not written twice.
+            return;
+        }
         // The frame interval, for the last frame's duration; the larger of two neighbours, so
-        // nanosecond truncation of the stream's time base does not shorten a clip.
+        // nanosecond truncation of the stream's time base does not shorten a clip. Not across
+        // a gap.
         if let Some(last) = clip.last_pts
             && sample.pts > last
+            && !sample.discontinuity
         {
             let interval = sample.pts - last;
             clip.frame = if interval.as_nanos().abs_diff(clip.frame.as_nanos()) <= 1 {
@@ -201,12 +246,21 @@ impl VideoSink {
                 interval
             };
         }
+        // Media is missing before this sample: what is written ends with the last frame.
+        let gap_from = clip
+            .last_pts
+            .filter(|_| sample.discontinuity && clip.segment.is_some())
+            .map(|last| (last + clip.frame).min(sample.pts));
         let segment_full = clip.segment.as_ref().is_some_and(|s| {
             sample.key_frame
                 && (sample.pts - s.start >= self.config.segment_length
                     || s.writer.params() != &sample.params)
         });
-        if segment_full {
+        if gap_from.is_some() && sample.key_frame {
+            // The segment ends with its last frame; the next starts at this key frame, and
+            // the gap between them is recorded when it opens.
+            self.finish_segment(None);
+        } else if segment_full {
             // The segment ends where this key frame starts the next one.
             self.finish_segment(Some(sample.pts));
         }
@@ -231,8 +285,13 @@ impl VideoSink {
         let fragment_start = *segment.fragment_start.get_or_insert(pts);
         if let Some(fragment) = segment.writer.push(sample) {
             segment.fragment_start = Some(pts);
-            if !self.append(&mut segment, &fragment, fragment_start, pts) {
+            // A fragment cut by a gap (frames lost inside a GOP) ends with its last frame.
+            let end = gap_from.unwrap_or(pts);
+            if !self.append(&mut segment, &fragment, fragment_start, end) {
                 return;
+            }
+            if end < pts {
+                self.record_gap(end, pts);
             }
         }
         if let Some(clip) = &mut self.clip {
@@ -244,11 +303,26 @@ impl VideoSink {
         if !self.open_catalog(first.pts) {
             anyhow::bail!("the catalog is not available");
         }
+        self.retry_unclosed(first.pts);
         let (Some(catalog), Some(clip)) = (&self.catalog, &mut self.clip) else {
             anyhow::bail!("no clip");
         };
         if clip.number == 0 {
             clip.number = catalog.next_clip()?;
+        }
+        if let Some(end) = clip.recorded_end
+            && first.pts > end
+        {
+            // Media of this clip that never reached the archive.
+            catalog.record_gap(
+                &self.config.video_name,
+                &GapRow {
+                    start: end,
+                    end: first.pts,
+                    reason: clip.gap_reason.to_string(),
+                },
+            )?;
+            clip.gap_reason = GAP_NO_MEDIA;
         }
         let base = *clip.base.get_or_insert(first.dts);
         let writer = Fmp4Writer::new(first.params.clone(), base, clip.audio.clone());
@@ -283,6 +357,8 @@ impl VideoSink {
         clip.seq += 1;
         clip.segment = Some(Segment {
             id,
+            path,
+            init_len: init.len() as i64,
             file,
             writer,
             bytes: init.len() as i64,
@@ -299,8 +375,8 @@ impl VideoSink {
     }
 
     /// Appends a fragment to `segment` (out of the clip meanwhile); reports the clip available
-    /// at its first fragment. On failure the segment is given up (it stays valid up to its last
-    /// recorded fragment), a new one is tried 5 s later, and false is returned.
+    /// at its first fragment. On failure the segment is cut back to its last recorded fragment
+    /// and closed, a new one is tried [`RETRY_AFTER`] later, and false is returned.
     fn append(
         &mut self,
         segment: &mut Segment,
@@ -317,6 +393,7 @@ impl VideoSink {
         };
         match result {
             Ok(()) => {
+                clip.recorded_end = Some(end);
                 if !clip.available {
                     clip.available = true;
                     let correlation = clip.correlation_id.clone();
@@ -326,9 +403,68 @@ impl VideoSink {
             }
             Err(e) => {
                 clip.retry_at = Some(end + RETRY_AFTER);
+                clip.gap_reason = GAP_STORAGE;
                 self.storage_error(&format!("{e:#}"), end);
+                self.keep_what_is_whole(segment, end);
                 false
             }
+        }
+    }
+
+    /// After a failed write: cuts `segment`'s file back to its recorded fragments and closes
+    /// it in the catalog, or drops it when it has none. If even that fails, the start-up repair
+    /// trims it.
+    fn keep_what_is_whole(&mut self, segment: &mut Segment, at: MediaTime) {
+        let cut = segment
+            .file
+            .set_len(segment.bytes as u64)
+            .and_then(|()| segment.file.sync_data());
+        match cut {
+            Err(e) => self.storage_error(&format!("cutting the segment back: {e}"), at),
+            Ok(()) if segment.bytes <= segment.init_len => {
+                let _ = std::fs::remove_file(&segment.path);
+                self.close_in_catalog(Unclosed::Empty(segment.id), at);
+            }
+            Ok(()) => {
+                let hash = hex(&segment.hasher.clone().finalize());
+                self.close_in_catalog(Unclosed::Finished(segment.id, hash), at);
+            }
+        }
+    }
+
+    /// Closes a segment's row (or drops an empty one); when the catalog cannot be written (its
+    /// disk is full too), it is tried again before the next segment and at shutdown, so no row
+    /// stays "recording" (a playlist that never ends) while the pipeline runs.
+    fn close_in_catalog(&mut self, close: Unclosed, at: MediaTime) {
+        let result = match (&self.catalog, &close) {
+            (None, _) => Err(anyhow::anyhow!("the catalog is not available")),
+            (Some(c), Unclosed::Empty(id)) => c.delete_segment(*id),
+            (Some(c), Unclosed::Finished(id, hash)) => c.finish_segment(*id, hash),
+        };
+        if let Err(e) = result {
+            if self.unclosed.is_empty() {
+                self.storage_error(&format!("{e:#}"), at);
+            }
+            self.unclosed.push(close);
+        }
+    }
+
+    /// Tries again to close the rows that could not be closed.
+    fn retry_unclosed(&mut self, at: MediaTime) {
+        for close in std::mem::take(&mut self.unclosed) {
+            self.close_in_catalog(close, at);
+        }
+    }
+
+    fn record_gap(&self, start: MediaTime, end: MediaTime) {
+        let Some(catalog) = &self.catalog else { return };
+        let gap = GapRow {
+            start,
+            end,
+            reason: GAP_NO_MEDIA.to_string(),
+        };
+        if let Err(e) = catalog.record_gap(&self.config.video_name, &gap) {
+            self.storage_error(&format!("{e:#}"), end);
         }
     }
 
@@ -348,12 +484,13 @@ impl VideoSink {
         {
             return;
         }
-        let hash = hex(&segment.hasher.finalize());
-        if let Some(catalog) = &self.catalog
-            && let Err(e) = catalog.finish_segment(segment.id, &hash)
-        {
-            self.storage_error(&format!("{e:#}"), end);
+        if segment.bytes <= segment.init_len {
+            // No fragment (nothing to write at the end): no 0 s segment stays behind.
+            self.keep_what_is_whole(&mut segment, end);
+            return;
         }
+        let hash = hex(&segment.hasher.finalize());
+        self.close_in_catalog(Unclosed::Finished(segment.id, hash), end);
     }
 
     fn close_clip(&mut self, end: Option<MediaTime>) {
