@@ -1,11 +1,14 @@
 //! Where events go: a JSON-lines log file, the process log, and (when a broker is configured) an
 //! MQTT publisher. One set of outputs per process, shared by every pipeline: each pipeline (and
 //! the service itself) holds a handle naming it ([`EventBus::for_pipeline`]). Cloneable; every
-//! node gets a handle.
+//! node gets a handle. An event is serialised once, outside the bus's lock; the log file is
+//! written by its own thread ([`super::log_writer`]), so emitting never waits for a disk.
 
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::Path;
+
+use super::log_writer::LogWriter;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc::Sender;
@@ -24,7 +27,7 @@ pub struct Publication {
 
 #[derive(Default)]
 struct Outputs {
-    log: Option<Box<dyn Write + Send>>,
+    log: Option<LogWriter>,
     mqtt: Option<Sender<Publication>>,
     /// Publications refused because the MQTT queue was full, not yet reported.
     mqtt_dropped: u64,
@@ -57,7 +60,7 @@ impl EventBus {
             }
             None => Box::new(std::io::stdout()),
         };
-        let log = Some(log);
+        let log = Some(LogWriter::start(log)?);
         Ok(Self {
             pipeline: pipeline.to_string(),
             outputs: Arc::new(Mutex::new(Outputs {
@@ -175,20 +178,17 @@ impl EventBus {
             }
             _ => tracing::info!(subject = %event.subject, body = %event.body, "{}", event.kind),
         }
+        let json = event.to_json().to_string();
         let Ok(mut o) = self.outputs.lock() else {
             return;
         };
-        if let Some(file) = &mut o.log {
-            let mut line = event.to_json().to_string();
-            line.push('\n');
-            if let Err(e) = file.write_all(line.as_bytes()).and_then(|()| file.flush()) {
-                tracing::error!("cannot write the event log: {e}");
-            }
+        if let Some(log) = &o.log {
+            log.write(format!("{json}\n"));
         }
         if let Some(tx) = &o.mqtt
             && !topics.is_empty()
         {
-            let payload = event.to_json().to_string().into_bytes();
+            let payload = json.into_bytes();
             let mut refused = 0;
             for topic in topics {
                 let publication = Publication {

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, anyhow, bail};
 use tokio::sync::{Notify, mpsc, watch};
 
+use super::analytics_queue::{ANALYTICS_QUEUE, AnalyticsReceiver, analytics_queue};
 use super::engine::{ExtensionEvents, frame_hub};
 use super::faults::{Fault, panic_text, spawn_guarded};
 use super::live_core::{CoreInput, FrameFeed, LiveCore, SharedCore, TICK, lock};
@@ -100,7 +101,10 @@ pub async fn run(
         crash = tokio::select! {
             _ = stop.wait_for(|stop| *stop) => break,
             Some(message) = input_rx.recv() => guarded(|| lock(&core).on_input(message)),
-            Some((p, event)) = analytics_rx.recv() => guarded(|| lock(&core).on_analytics(p, event)),
+            Some((p, event)) = analytics_rx.recv() => {
+                report_analytics_dropped(&bus, &plan.pipeline, analytics_rx.take_dropped());
+                guarded(|| lock(&core).on_analytics(p, event))
+            }
             Some(Fault(why)) = faults.recv() => Some(why),
             _ = clock_released.notified() => None,
             _ = sleep_until(clock) => guarded(|| lock(&core).on_clock()),
@@ -152,7 +156,7 @@ pub async fn run(
 struct Started {
     core: SharedCore,
     input_rx: mpsc::Receiver<InputMessage>,
-    analytics_rx: mpsc::UnboundedReceiver<(usize, BusEvent)>,
+    analytics_rx: AnalyticsReceiver,
     faults: mpsc::UnboundedReceiver<Fault>,
     clock_released: Arc<Notify>,
     threads: Vec<std::thread::JoinHandle<()>>,
@@ -207,15 +211,13 @@ fn start(plan: &PipelinePlan, context: &LiveContext, bus: &EventBus) -> Result<S
 
     let camera_subject = node_subject(&plan.pipeline, "sources", &camera_name);
     // Pixels: one thread decodes the camera once for every node that needs frames.
-    let (analytics_tx, analytics_rx) = mpsc::unbounded_channel::<(usize, BusEvent)>();
+    let (analytics_tx, analytics_rx) = analytics_queue();
     let mut frame_feeds = Vec::new();
     if plan.processors.iter().any(|p| p.needs_frames()) {
         let (tx, rx) = std_mpsc::sync_channel::<crate::media::sample::VideoSample>(120);
         let out = analytics_tx.clone();
         let deliver = analytics_tx.clone();
-        let deliver: ExtensionEvents = Arc::new(move |i, e| {
-            let _ = deliver.send((i, e));
-        });
+        let deliver: ExtensionEvents = Arc::new(move |i, e| deliver.send(i, e));
         let (ready_tx, ready_rx) = std_mpsc::channel::<Result<()>>();
         let dropped = bus
             .metrics()
@@ -244,8 +246,8 @@ fn start(plan: &PipelinePlan, context: &LiveContext, bus: &EventBus) -> Result<S
                         last_check = Instant::now();
                         hub.check_for_new_modules(sample.pts);
                     }
-                    for event in hub.on_sample(&sample) {
-                        let _ = out.send(event);
+                    for (port, event) in hub.on_sample(&sample) {
+                        out.send(port, event);
                     }
                 }
             },
@@ -374,6 +376,23 @@ fn report_sink_behind(bus: &EventBus, subject: &str, dropped: &super::sink_queue
             "droppedSamples": dropped.samples,
             "start": from,
             "end": to,
+        }),
+    ));
+}
+
+/// Reports analysis events the core could not take in time (its queue was full), if any.
+fn report_analytics_dropped(bus: &EventBus, pipeline: &str, dropped: u64) {
+    if dropped == 0 {
+        return;
+    }
+    bus.emit(BusEvent::new(
+        EventClass::Diagnostics,
+        "DataDropped",
+        format!("/livePipelines/{pipeline}"),
+        crate::nodes::rtsp_source::wall_now(),
+        serde_json::json!({
+            "detail": format!("the pipeline fell behind its analysis: {dropped} analysis events (motion, inference answers) were dropped to keep its queue within {ANALYTICS_QUEUE} events"),
+            "analyticsEventsDropped": dropped,
         }),
     ));
 }

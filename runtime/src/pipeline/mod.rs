@@ -1,5 +1,6 @@
 //! Running a topology: the plan, the replay runner and the live runner.
 
+pub mod analytics_queue;
 pub mod engine;
 pub mod faults;
 pub mod live;
