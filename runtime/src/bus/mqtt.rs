@@ -3,7 +3,9 @@
 //! (`vigil/methods/POST/<methodName>/?$rid=<id>`, answered on `vigil/methods/res/<status>/?$rid=<id>`,
 //! the shape of IoT Hub's direct-method topics). Out: events (`vigil/<pipeline>/events`,
 //! `vigil/<pipeline>/outputs/<hubOutputName>`). A lost broker is reported and reconnected;
-//! recording goes on without it.
+//! recording goes on without it. The session is persistent (clean session off, a stable client
+//! id) and subscribed with QoS 1, so the broker keeps the triggers and calls that arrive while
+//! Vigil is disconnected and delivers them when it is back.
 
 use std::time::Duration;
 
@@ -159,18 +161,24 @@ pub fn parse_broker(text: &str) -> Result<Broker, String> {
     })
 }
 
-/// Connects to the broker (with `credentials`, user and password, if given), subscribes to every pipeline's input topics and to the method topics,
-/// forwards what arrives to `inbound`, and publishes what the bus hands it, until `shutdown`.
+/// Connects to the broker (with `credentials`, user and password, if given) as `client_id`
+/// (default [`default_client_id`]) in a persistent session, subscribes to every pipeline's input
+/// topics and to the method topics, forwards what arrives to `inbound`, and publishes what the
+/// bus hands it, until `shutdown`.
 pub async fn run_mqtt(
     broker: Broker,
     credentials: Option<(String, String)>,
+    client_id: Option<String>,
     bus: EventBus,
     inbound: mpsc::Sender<Inbound>,
     mut publications: mpsc::Receiver<Publication>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let client_id = format!("vigil-{}-{}", bus.pipeline(), std::process::id());
+    let client_id = client_id.unwrap_or_else(|| default_client_id(bus.pipeline()));
     let mut options = MqttOptions::new(client_id, broker.host.clone(), broker.port);
+    // The broker keeps the session across disconnections: QoS 1 messages for its
+    // subscriptions wait there while Vigil is away.
+    options.set_clean_session(false);
     if broker.tls {
         match crate::tls::client_config() {
             Ok(config) => {
@@ -276,6 +284,17 @@ pub async fn run_mqtt(
             }
         }
     }
+}
+
+/// The client id a process uses when none is given: `vigil-<host name>-<pipeline>`, the same
+/// at every start, so a restarted Vigil finds its session.
+pub fn default_client_id(pipeline: &str) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".to_string());
+    format!("vigil-{host}-{pipeline}")
 }
 
 /// Reports the publications dropped since the last report (the client's queue and the bus's),

@@ -98,6 +98,12 @@ pub struct ServiceArgs {
     /// command line, which other users can read).
     #[arg(long, value_name = "NAME", requires = "mqtt")]
     pub mqtt_user: Option<String>,
+    /// MQTT client id: the broker keeps this client's session (its subscriptions, and the
+    /// QoS 1 triggers and method calls that arrive while Vigil is disconnected or restarting)
+    /// under it. Default `vigil-<host name>-<pipeline name>`; two Vigil processes on one broker
+    /// need different ids.
+    #[arg(long, value_name = "ID", requires = "mqtt")]
+    pub mqtt_client_id: Option<String>,
     /// Pause between two reads of an RTSP session over TCP, in milliseconds: the media read in
     /// one go travels downstream as one burst. Longer saves CPU (wake-ups are what recording
     /// costs), shorter lowers latency; 0 reads every packet as it arrives. Default: 500, or 40
@@ -273,7 +279,13 @@ pub struct TopologyArgs {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let code = command(Cli::parse());
+    // Every event emitted is in the log before the process ends.
+    crate::bus::log_writer::flush_all(std::time::Duration::from_secs(10));
+    code
+}
+
+fn command(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Validate(args) => validate(&args),
         Command::Run(args) => run(&args),
@@ -389,6 +401,7 @@ fn run(args: &RunArgs) -> ExitCode {
         http: args.http.clone(),
         mqtt: args.service.mqtt.clone(),
         mqtt_credentials: args.service.mqtt_credentials(),
+        mqtt_client_id: args.service.mqtt_client_id.clone(),
         event_log: args.service.event_log.clone(),
         store: args.storage.store.clone(),
         options: args.service.live_options(args.storage.archive.clone()),
@@ -531,6 +544,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
         http: args.http.clone(),
         mqtt: args.service.mqtt.clone(),
         mqtt_credentials: args.service.mqtt_credentials(),
+        mqtt_client_id: args.service.mqtt_client_id.clone(),
         event_log: args.service.event_log.clone(),
         store: args.store.clone(),
         options: args.service.live_options(args.archive.clone()),

@@ -30,6 +30,8 @@ pub struct ProcessConfig {
     pub mqtt: Option<String>,
     /// MQTT user name and password.
     pub mqtt_credentials: Option<(String, String)>,
+    /// MQTT client id (the broker's session key); none: `vigil-<host>-<pipeline>`.
+    pub mqtt_client_id: Option<String>,
     /// The event log (JSON lines); none: standard output.
     pub event_log: Option<PathBuf>,
     /// `s3://bucket/prefix` for the archives' uploads.
@@ -118,6 +120,7 @@ async fn serve(
         tasks.push(tokio::spawn(run_mqtt(
             broker,
             config.mqtt_credentials.clone(),
+            config.mqtt_client_id.clone(),
             bus.clone(),
             inbound_tx,
             pub_rx,
