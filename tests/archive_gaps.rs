@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::archive::{get, get_json, serve};
-use support::media::{SmallDisk, params, sample};
+use support::media::{SmallDisk, clip_onto_a_filling_disk};
 use support::peers::{
     camera, event_log, free_port, http_post, vigil_run, wait_for_event, wait_for_port,
 };
@@ -23,8 +23,6 @@ use vigil::archive::catalog::Catalog;
 use vigil::bus::event_log::EventBus;
 use vigil::media::recovery::{Recovery, trim_incomplete_fragment};
 use vigil::media::time::{MediaDuration, MediaTime};
-use vigil::nodes::gate_node::ClipCommand;
-use vigil::nodes::signal_gate::EndReason;
 use vigil::nodes::video_sink::VideoSink;
 use vigil::topology::model::VideoSinkConfig;
 
@@ -258,27 +256,7 @@ fn a_full_disk_leaves_only_whole_closed_segments_and_a_gap() {
     };
     let mut sink = VideoSink::new(&config, &archive, "/s".into(), bus.clone());
     let t0 = MediaTime::from_secs(1_800_000_000);
-    sink.handle(ClipCommand::Start {
-        activation: 1,
-        start: t0,
-        first_event: t0,
-        correlation_id: "c1".into(),
-        audio: None,
-    });
-    // 40 s at 30 fps, a key frame each second, 2 kB a frame (60 kB a fragment): the disk is
-    // full within seconds. At 20 s the operator makes room.
-    for i in 0..1200i64 {
-        if i == 600 {
-            disk.grow(8192);
-        }
-        let t = t0 + MediaDuration::from_millis(i * 1000 / 30);
-        sink.handle(sample(t, 2000, i % 30 == 0, params()));
-    }
-    sink.handle(ClipCommand::End {
-        activation: 1,
-        end: t0 + MediaDuration::from_secs(40),
-        reason: EndReason::Minimum,
-    });
+    clip_onto_a_filling_disk(t0, &disk, 8192, |c| sink.handle(c));
     sink.shutdown();
     let events = bus.remembered();
     let errors: Vec<i64> = events

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::media::{SmallDisk, params, sample};
+use support::media::{SmallDisk, clip_onto_a_filling_disk, params, sample};
 use support::{clips, decodes_cleanly, mp4_files, probe, temp_dir, vigil};
 use vigil::bus::event_log::EventBus;
 use vigil::media::mp4_reader::Mp4Video;
@@ -355,27 +355,8 @@ fn a_full_disk_leaves_only_playable_files_and_retries_every_five_seconds() {
     let bus = EventBus::in_memory("p");
     let mut sink = FileSink::new(&config(&out, 100), "/s".into(), bus.clone());
     let t0 = MediaTime::from_secs(1_800_000_000);
-    sink.handle(ClipCommand::Start {
-        activation: 1,
-        start: t0,
-        first_event: t0,
-        correlation_id: "c1".into(),
-        audio: None,
-    });
-    // 40 s at 30 fps, a key frame each second, 2 kB a frame: about 60 kB a fragment, so the
-    // 512 KiB disk is full within the first 9 s. At 20 s the operator makes room (4 MiB).
-    for i in 0..1200i64 {
-        if i == 600 {
-            disk.grow(4096);
-        }
-        let t = t0 + MediaDuration::from_millis(i * 1000 / 30);
-        sink.handle(sample(t, 2000, i % 30 == 0, params()));
-    }
-    sink.handle(ClipCommand::End {
-        activation: 1,
-        end: t0 + MediaDuration::from_secs(40),
-        reason: EndReason::Minimum,
-    });
+    // The 512 KiB disk is full within the first 9 s; at 20 s it grows to 4 MiB.
+    clip_onto_a_filling_disk(t0, &disk, 4096, |c| sink.handle(c));
     let events = bus.remembered();
     let errors: Vec<i64> = events
         .iter()

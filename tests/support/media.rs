@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use vigil::media::sample::{VideoCodec, VideoParams, VideoSample};
-use vigil::media::time::MediaTime;
+use vigil::media::time::{MediaDuration, MediaTime};
 use vigil::nodes::gate_node::ClipCommand;
+use vigil::nodes::signal_gate::EndReason;
 
 /// Parameters of a tiny synthetic H.264 stream.
 pub fn params() -> Arc<VideoParams> {
@@ -39,6 +40,36 @@ pub fn sample(
         params,
         discontinuity: false,
     })
+}
+
+/// Feeds `handle` one 40 s clip from `t0` (30 fps, a key frame each second, 2 kB a frame:
+/// about 60 kB a fragment, so a small disk is full within seconds); at 20 s the operator makes
+/// room (`disk` grows to `room_kib`).
+pub fn clip_onto_a_filling_disk(
+    t0: MediaTime,
+    disk: &SmallDisk,
+    room_kib: u64,
+    mut handle: impl FnMut(ClipCommand),
+) {
+    handle(ClipCommand::Start {
+        activation: 1,
+        start: t0,
+        first_event: t0,
+        correlation_id: "c1".into(),
+        audio: None,
+    });
+    for i in 0..1200i64 {
+        if i == 600 {
+            disk.grow(room_kib);
+        }
+        let t = t0 + MediaDuration::from_millis(i * 1000 / 30);
+        handle(sample(t, 2000, i % 30 == 0, params()));
+    }
+    handle(ClipCommand::End {
+        activation: 1,
+        end: t0 + MediaDuration::from_secs(40),
+        reason: EndReason::Minimum,
+    });
 }
 
 /// A tmpfs of `kib` KiB at `dir` (a real full disk); none where this user may not mount.
