@@ -179,8 +179,15 @@ impl Fmp4Writer {
     }
 
     /// Ends the file: returns the last fragment. Its last sample lasts until `end` when given
-    /// (and later than the sample), else as long as the sample before it.
+    /// (and later than the sample) and no more than two frame intervals away, else as long as
+    /// the sample before it: a clip that ends while the camera is away does not show its last
+    /// frame until the clip's end.
     pub fn finish(&mut self, end: Option<MediaTime>) -> Option<Fragment> {
+        let last = self.pending.last().map(|s| s.dts);
+        let frame = MediaDuration::from_nanos(
+            i64::from(self.last_duration) * 1_000_000_000 / i64::from(TIMESCALE),
+        );
+        let end = end.filter(|e| last.is_some_and(|l| *e <= l + frame + frame));
         self.flush(end)
     }
 

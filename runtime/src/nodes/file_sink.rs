@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::media::sample::{AudioParams, VideoSample};
-use crate::media::time::{MediaDuration, MediaTime};
+use crate::media::time::MediaTime;
 use crate::topology::model::FileSinkConfig;
 
 const MIB: u64 = 1024 * 1024;
@@ -31,9 +31,7 @@ const MIB: u64 = 1024 * 1024;
 /// costs a fifth of recording's CPU and, on SD cards and eMMC, a journal commit and a cache
 /// flush per camera per second.
 pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_secs(5);
-/// After a write error, wait this much media time before trying a new file (FileSink) or
-/// segment (VideoSink); every later failure waits as long again.
-pub const RETRY_AFTER: MediaDuration = MediaDuration::from_secs(5);
+use super::storage_retry::{FailureReports, RETRY_AFTER, RETRY_TEXT};
 
 struct OpenFile {
     path: PathBuf,
@@ -87,6 +85,7 @@ pub struct FileSink {
     clip: Option<Clip>,
     sync_interval: Duration,
     syncs: u64,
+    failures: FailureReports,
 }
 
 impl FileSink {
@@ -104,6 +103,7 @@ impl FileSink {
             clip: None,
             sync_interval: DEFAULT_SYNC_INTERVAL,
             syncs: 0,
+            failures: FailureReports::default(),
         };
         sink.recover_existing();
         sink
@@ -291,6 +291,7 @@ impl FileSink {
                 self.abandon_file(pts);
                 return;
             }
+            self.failures.on_success();
             self.enforce_budget();
         }
     }
@@ -456,14 +457,17 @@ impl FileSink {
         );
     }
 
-    fn storage_error(&self, e: &std::io::Error, time: MediaTime) {
+    fn storage_error(&mut self, e: &std::io::Error, time: MediaTime) {
+        let Some(repeats) = self.failures.on_failure(time) else {
+            return;
+        };
         let folder = self.naming.folder();
         self.events.emit(Event::new(
             EventClass::Diagnostics,
             "StorageError",
             self.subject.clone(),
             time,
-            json!({"outputLocation": folder, "errorCode": format!("{:?}", e.kind()), "detail": e.to_string(), "retry": "the next key frame after 5 s"}),
+            json!({"outputLocation": folder, "errorCode": format!("{:?}", e.kind()), "detail": e.to_string(), "retry": RETRY_TEXT, "repeatsNotReported": repeats}),
         ));
     }
 

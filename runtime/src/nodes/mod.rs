@@ -12,4 +12,5 @@ pub mod motion_detection;
 pub mod open_marker;
 pub mod rtsp_source;
 pub mod signal_gate;
+pub mod storage_retry;
 pub mod video_sink;

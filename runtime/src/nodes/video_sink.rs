@@ -32,7 +32,7 @@ use crate::media::sample::{AudioParams, VideoSample};
 use crate::media::time::{MediaDuration, MediaTime};
 use crate::topology::model::VideoSinkConfig;
 
-use super::file_sink::RETRY_AFTER;
+use super::storage_retry::{FailureReports, RETRY_AFTER, RETRY_TEXT};
 
 /// Why media is missing inside a clip when nothing else is known: the source sent none.
 const GAP_NO_MEDIA: &str = "no media from the source";
@@ -107,6 +107,7 @@ pub struct VideoSink {
     clip: Option<Clip>,
     /// Segment rows a full catalog could not close yet.
     unclosed: Vec<Unclosed>,
+    failures: FailureReports,
 }
 
 /// A segment row still to be closed.
@@ -133,6 +134,7 @@ impl VideoSink {
             events,
             clip: None,
             unclosed: Vec::new(),
+            failures: FailureReports::default(),
         };
         // Before any media: the event says when the video was created (UTC).
         sink.open_catalog(crate::nodes::rtsp_source::wall_now());
@@ -394,6 +396,7 @@ impl VideoSink {
         match result {
             Ok(()) => {
                 clip.recorded_end = Some(end);
+                self.failures.on_success();
                 if !clip.available {
                     clip.available = true;
                     let correlation = clip.correlation_id.clone();
@@ -456,7 +459,7 @@ impl VideoSink {
         }
     }
 
-    fn record_gap(&self, start: MediaTime, end: MediaTime) {
+    fn record_gap(&mut self, start: MediaTime, end: MediaTime) {
         let Some(catalog) = &self.catalog else { return };
         let gap = GapRow {
             start,
@@ -476,9 +479,12 @@ impl VideoSink {
             return;
         };
         let start = segment.fragment_start.unwrap_or(segment.start);
-        // The last frame lasts at least one frame interval.
+        // The last frame lasts at least one frame interval, and until `end` only when that is
+        // within one more (media that stopped before the clip's end is not stretched to it).
         let frame_end = last.map(|l| l + frame).unwrap_or(start);
-        let end = end.map_or(frame_end, |e| e.max(frame_end));
+        let end = end
+            .filter(|e| *e <= frame_end + frame)
+            .map_or(frame_end, |e| e.max(frame_end));
         if let Some(fragment) = segment.writer.finish(Some(end))
             && !self.append(&mut segment, &fragment, start, end)
         {
@@ -518,13 +524,16 @@ impl VideoSink {
         );
     }
 
-    fn storage_error(&self, detail: &str, at: MediaTime) {
+    fn storage_error(&mut self, detail: &str, at: MediaTime) {
+        let Some(repeats) = self.failures.on_failure(at) else {
+            return;
+        };
         self.events.emit(Event::new(
             EventClass::Diagnostics,
             "StorageError",
             self.subject.clone(),
             at,
-            json!({"outputType": "video", "outputLocation": self.config.video_name, "archive": self.archive, "detail": detail, "retry": "the next key frame after 5 s"}),
+            json!({"outputType": "video", "outputLocation": self.config.video_name, "archive": self.archive, "detail": detail, "retry": RETRY_TEXT, "repeatsNotReported": repeats}),
         ));
     }
 }
