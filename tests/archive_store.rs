@@ -494,3 +494,80 @@ fn kill_9_around_upload_leaves_cache_and_store_agreeing() {
         assert!(support::decodes_cleanly(f), "{f:?} plays");
     }
 }
+
+/// A store that stops answering (frozen, its connections open) mid-upload: the upload gives up
+/// at its deadline and the outage is reported (before: nothing for the client's 60 s), and once
+/// the store answers again the segment lands, its `SegmentUploaded` stamped when it did (before:
+/// when the attempt began).
+#[test]
+fn a_frozen_store_is_reported_and_used_again_when_it_thaws() {
+    let dir = temp_dir("store-frozen");
+    let archive = dir.join("archive");
+    let store_dir = dir.join("s3data");
+    let (cam_port, http_port, s3_port) = (free_port(), free_port(), free_port());
+    let _camera = camera(&clips().join("camera-h264.mp4"), cam_port, "vigil", "vigil");
+    let s3 = s3_server(&store_dir, s3_port);
+    let signal = |sig: &str| {
+        let status = std::process::Command::new("kill")
+            .args([sig, &s3.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    };
+    let args = live_args(&dir, &archive, cam_port, http_port, "frozen");
+    let mut vigil = vigil_run_with_env(&dir, &args, &store_env(s3_port, SECRET_KEY));
+    wait_for_port(http_port);
+    std::thread::sleep(Duration::from_secs(6));
+    let trigger = format!("http://127.0.0.1:{http_port}/pipelines/door/inputs/recordingTrigger");
+    assert_eq!(http_post(&trigger, "{}"), 202);
+    wait_for_event(
+        &event_log(&dir),
+        "RecordingStarted",
+        1,
+        Duration::from_secs(20),
+    );
+    signal("-STOP");
+    let frozen = std::time::Instant::now();
+    wait_for_event(&event_log(&dir), "StorageError", 1, Duration::from_secs(40));
+    let reported = frozen.elapsed();
+    signal("-CONT");
+    let thawed = jiff::Timestamp::now();
+    let events = wait_for_event(
+        &event_log(&dir),
+        "SegmentUploaded",
+        1,
+        Duration::from_secs(30),
+    );
+    vigil.interrupt();
+    assert!(
+        reported < Duration::from_secs(30),
+        "the frozen store was reported after {reported:?}"
+    );
+    assert!(events.iter().any(|(k, _, _)| k == "StorageRestored"));
+    let uploaded: jiff::Timestamp = std::fs::read_to_string(event_log(&dir))
+        .expect("log")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| {
+            v["properties"]["eventType"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("SegmentUploaded"))
+        })
+        .and_then(|v| v["properties"]["eventTime"].as_str()?.parse().ok())
+        .expect("SegmentUploaded time");
+    assert!(
+        uploaded >= thawed,
+        "stamped when it landed ({uploaded}), after the thaw ({thawed})"
+    );
+    let key = events
+        .iter()
+        .find(|(k, _, _)| k == "SegmentUploaded")
+        .and_then(|(_, b, _)| b["key"].as_str().map(str::to_string))
+        .expect("key");
+    let local = segment_files(&archive);
+    assert_eq!(
+        std::fs::read(&local[0]).expect("local"),
+        std::fs::read(store_dir.join(BUCKET).join(&key)).expect("uploaded"),
+        "nothing lost"
+    );
+}

@@ -131,17 +131,19 @@ impl Keeper {
                 });
             match result {
                 Ok(()) => {
+                    // When the segment reached the store, not when the pass began.
+                    let done = crate::nodes::rtsp_source::wall_now();
                     if self.failures > 0 {
                         self.failures = 0;
                         self.operational(
                             "StorageRestored",
-                            now,
+                            done,
                             json!({"store": format!("{store:?}")}),
                         );
                     }
                     self.operational(
                         "SegmentUploaded",
-                        now,
+                        done,
                         json!({"video": s.video, "key": store.segment_key(&s), "bytes": s.bytes,
                                "start": s.start.to_string(), "end": s.end.to_string()}),
                     );
@@ -155,7 +157,8 @@ impl Keeper {
                     let wait = RETRY_EVERY;
                     self.retry_at = Some(Instant::now() + wait);
                     if self.failures == 1 {
-                        self.storage_error(now, format!("{e:#}"), Some(wait));
+                        let failed = crate::nodes::rtsp_source::wall_now();
+                        self.storage_error(failed, format!("{e:#}"), Some(wait));
                     }
                     return;
                 }

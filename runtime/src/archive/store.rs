@@ -10,6 +10,11 @@ use anyhow::{Context, Result, anyhow, bail};
 use super::catalog::SegmentRow;
 use super::sigv4::{Credentials, sha256_hex, sign, uri_encode};
 
+/// What a download or any other request but an upload may take.
+const DOWNLOAD_DEADLINE: Duration = Duration::from_secs(30);
+/// What an upload may take at least (plus a second per MiB it carries).
+const UPLOAD_DEADLINE_BASE: Duration = Duration::from_secs(10);
+
 /// A bucket (and key prefix) in an S3-compatible store.
 pub struct ObjectStore {
     http: reqwest::blocking::Client,
@@ -60,7 +65,7 @@ impl ObjectStore {
             region,
         };
         let http = crate::tls::http_client_builder()?
-            .timeout(Duration::from_secs(60))
+            .timeout(DOWNLOAD_DEADLINE)
             .connect_timeout(Duration::from_secs(3))
             .build()
             .map_err(|e| anyhow!("cannot create an HTTP client: {e}"))?;
@@ -129,8 +134,15 @@ impl ObjectStore {
         );
         let base = self.endpoint.as_str().trim_end_matches('/');
         let url = format!("{base}{}", uri_encode(&path, true));
+        // An upload gets 10 s plus a second per MiB, anything else 30 s: a store that stopped
+        // answering is reported as one (it used to hang for 60 s, unreported).
+        let deadline = (method == "PUT")
+            .then(|| UPLOAD_DEADLINE_BASE + Duration::from_secs((body.len() >> 20) as u64));
         let method = reqwest::Method::from_bytes(method.as_bytes())?;
         let mut request = self.http.request(method, url).body(body);
+        if let Some(deadline) = deadline {
+            request = request.timeout(deadline);
+        }
         for (k, v) in more.iter().cloned().chain(auth) {
             request = request.header(k, v);
         }
