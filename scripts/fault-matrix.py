@@ -510,8 +510,10 @@ FAULTS = [
           [ev("TriggerReceived", label="TriggerReceived(after)")]),
     Fault("store-down", "store down and back", lambda c: c.store,
           [ev("StorageError", "/archive/")], [ev("StorageRestored"), ev("SegmentUploaded")], hold_max=15.0),
+    # Held until reported, up to 25 s: an upload in flight gives up at its deadline (10 s plus
+    # a second per MiB), and the next segment completes up to 10 s into the freeze.
     Fault("store-frozen", "store frozen and back", lambda c: c.store,
-          [ev("StorageError", "/archive/")], [ev("SegmentUploaded")], hold_max=15.0),
+          [ev("StorageError", "/archive/")], [ev("SegmentUploaded")], hold_max=25.0),
     Fault("kill9-clip", "kill -9 mid-clip", lambda c: True,
           [], [CAMERA_UP, ev("RecordingStarted")]),
     Fault("kill9-upload", "kill -9 mid-upload", lambda c: c.store,
