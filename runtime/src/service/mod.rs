@@ -19,6 +19,7 @@ pub mod control;
 pub mod declarative;
 pub mod documents;
 pub mod inputs;
+pub mod memory;
 pub mod methods;
 pub mod process;
 pub mod registry;

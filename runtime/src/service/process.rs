@@ -112,6 +112,7 @@ async fn serve(
     let service = Arc::new(Service::new(context, documents, config.limits));
     let (shutdown_tx, shutdown) = watch::channel(false);
     let mut tasks = Vec::new();
+    super::memory::start_trimming();
     if let Some(broker) = &config.mqtt {
         let broker = parse_broker(broker).map_err(anyhow::Error::msg)?;
         let (pub_tx, pub_rx) = mpsc::channel(crate::bus::mqtt::PUBLICATION_QUEUE);
