@@ -94,6 +94,39 @@ fn live_args(
     ]
 }
 
+/// The `eventTime` of the first `kind` event in `log`.
+fn first_event_time(log: &Path, kind: &str) -> jiff::Timestamp {
+    std::fs::read_to_string(log)
+        .expect("log")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| {
+            v["properties"]["eventType"]
+                .as_str()
+                .is_some_and(|t| t.ends_with(kind))
+        })
+        .and_then(|v| v["properties"]["eventTime"].as_str()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {kind} with a time"))
+}
+
+/// The object of the first `SegmentUploaded` in `events` holds the bytes of `segment`.
+fn assert_first_upload_is_the_segment(
+    events: &[(String, serde_json::Value, Option<String>)],
+    segment: &Path,
+    store_dir: &Path,
+) {
+    let key = events
+        .iter()
+        .find(|(k, _, _)| k == "SegmentUploaded")
+        .and_then(|(_, b, _)| b["key"].as_str().map(str::to_string))
+        .expect("key");
+    assert_eq!(
+        std::fs::read(segment).expect("local"),
+        std::fs::read(store_dir.join(BUCKET).join(&key)).expect("uploaded"),
+        "nothing lost"
+    );
+}
+
 fn segment_files(archive: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(archive.join("videos").join(VIDEO))
         .map(|d| d.flatten().map(|e| e.path()).collect())
@@ -251,34 +284,15 @@ fn store_down_then_up_loses_nothing() {
     );
     vigil.interrupt();
     assert!(events.iter().any(|(k, _, _)| k == "StorageRestored"));
-    let restored: jiff::Timestamp = std::fs::read_to_string(event_log(&dir))
-        .expect("log")
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| {
-            v["properties"]["eventType"]
-                .as_str()
-                .is_some_and(|t| t.ends_with("StorageRestored"))
-        })
-        .and_then(|v| v["properties"]["eventTime"].as_str()?.parse().ok())
-        .expect("StorageRestored time");
+    let restored: jiff::Timestamp = first_event_time(&event_log(&dir), "StorageRestored");
     let late = back.duration_until(restored).as_secs_f64();
     assert!(
         late < 2.5,
         "the store was used again {late:.2} s after it was back"
     );
-    let key = events
-        .iter()
-        .find(|(k, _, _)| k == "SegmentUploaded")
-        .and_then(|(_, b, _)| b["key"].as_str().map(str::to_string))
-        .expect("key");
     let local = segment_files(&archive);
     assert_eq!(local.len(), 1);
-    assert_eq!(
-        std::fs::read(&local[0]).expect("local"),
-        std::fs::read(store_dir.join(BUCKET).join(&key)).expect("uploaded"),
-        "nothing lost"
-    );
+    assert_first_upload_is_the_segment(&events, &local[0], &store_dir);
 }
 
 /// A busier minute than the test clip: ~1.5 Mbit/s of noise, 640×360.
@@ -544,30 +558,11 @@ fn a_frozen_store_is_reported_and_used_again_when_it_thaws() {
         "the frozen store was reported after {reported:?}"
     );
     assert!(events.iter().any(|(k, _, _)| k == "StorageRestored"));
-    let uploaded: jiff::Timestamp = std::fs::read_to_string(event_log(&dir))
-        .expect("log")
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| {
-            v["properties"]["eventType"]
-                .as_str()
-                .is_some_and(|t| t.ends_with("SegmentUploaded"))
-        })
-        .and_then(|v| v["properties"]["eventTime"].as_str()?.parse().ok())
-        .expect("SegmentUploaded time");
+    let uploaded: jiff::Timestamp = first_event_time(&event_log(&dir), "SegmentUploaded");
     assert!(
         uploaded >= thawed,
         "stamped when it landed ({uploaded}), after the thaw ({thawed})"
     );
-    let key = events
-        .iter()
-        .find(|(k, _, _)| k == "SegmentUploaded")
-        .and_then(|(_, b, _)| b["key"].as_str().map(str::to_string))
-        .expect("key");
     let local = segment_files(&archive);
-    assert_eq!(
-        std::fs::read(&local[0]).expect("local"),
-        std::fs::read(store_dir.join(BUCKET).join(&key)).expect("uploaded"),
-        "nothing lost"
-    );
+    assert_first_upload_is_the_segment(&events, &local[0], &store_dir);
 }
