@@ -1,9 +1,10 @@
 //! Gives memory the process freed back to the system. glibc's allocator keeps freed memory in
-//! its per-thread arenas: after a burst (an oversized call read and refused, a broker's backlog
-//! drained, a pipeline stopped) the process's RSS stayed at its peak, and the soak
-//! (`scripts/soak.sh`) saw it step up at every such fault and never come down. A thread asks the
-//! allocator every [`TRIM_EVERY`] to return what is free (`malloc_trim`, which also releases free
-//! pages inside the arenas); it costs a few milliseconds when there is something to return.
+//! its per-thread arenas, so after a burst (an oversized call read and refused, a broker's
+//! backlog drained, a pipeline stopped) RSS stays at its peak. A thread asks the allocator every
+//! [`TRIM_EVERY`] to return what is free (`malloc_trim`, which also releases free pages inside the
+//! arenas); it costs a few milliseconds when there is something to return. It does not explain
+//! the soak's growth (`scripts/soak.sh`, README "Reliability"): a rerun with it stepped up the same
+//! way at each batch of oversized calls, so that memory is still referenced somewhere.
 
 use std::time::Duration;
 
