@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::media::time::MediaTime;
+use crate::media::time::{MediaDuration, MediaTime};
 
 /// A video: a named archive that gate openings append clips to.
 #[derive(Clone, Debug, PartialEq)]
@@ -70,6 +70,16 @@ pub struct FragmentRow {
     pub start: MediaTime,
     /// UTC end (exclusive).
     pub end: MediaTime,
+}
+
+/// Fragments further apart than this are not continuous: the rows of continuous fragments touch
+/// exactly; this only absorbs rounding (a time read back from a file's ticks).
+pub const CONTINUOUS_WITHIN: MediaDuration = MediaDuration::from_nanos(1_000_000);
+
+/// True when media starting at `start` does not continue media that ended at `previous_end`:
+/// a gap lies between them (playlists mark it, exports keep it).
+pub fn resumes_after_gap(previous_end: Option<MediaTime>, start: MediaTime) -> bool {
+    previous_end.is_some_and(|e| start > e + CONTINUOUS_WITHIN)
 }
 
 /// A gap in a video the archive reports (cache overflow, a crash).

@@ -6,13 +6,10 @@
 use anyhow::{Result, bail};
 
 use super::available::TimeRange;
-use super::catalog::{Catalog, FragmentRow, SegmentRow};
+use super::catalog::{CONTINUOUS_WITHIN, Catalog, FragmentRow, SegmentRow, resumes_after_gap};
 use crate::media::fmp4::Fmp4Writer;
 use crate::media::mp4_reader::Mp4Video;
-use crate::media::time::{MediaDuration, MediaTime};
-
-/// Fragments further apart than this are not continuous (as in the playlists).
-const CONTINUOUS_WITHIN: MediaDuration = MediaDuration::from_nanos(1_000_000);
+use crate::media::time::MediaTime;
 
 /// Bytes of a segment file, from the cache or the object store.
 pub trait SegmentBytes {
@@ -50,9 +47,7 @@ pub fn export_mp4(
         // Where media resumes after a gap inside the clip, by the catalog's fragments.
         let mut resumes = Vec::new();
         for f in fragments {
-            if last_clip == Some(s.clip)
-                && last_end.is_some_and(|e| f.start > e + CONTINUOUS_WITHIN)
-            {
+            if last_clip == Some(s.clip) && resumes_after_gap(last_end, f.start) {
                 resumes.push(f.start);
             }
             last_end = Some(f.end);

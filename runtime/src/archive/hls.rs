@@ -11,12 +11,8 @@ use std::fmt::Write;
 use anyhow::Result;
 
 use super::available::TimeRange;
-use super::catalog::Catalog;
-use crate::media::time::{MediaDuration, MediaTime};
-
-/// Fragments further apart than this are not continuous (their rows touch exactly when they
-/// are; this only absorbs rounding).
-const CONTINUOUS_WITHIN: MediaDuration = MediaDuration::from_nanos(1_000_000);
+use super::catalog::{Catalog, resumes_after_gap};
+use crate::media::time::MediaTime;
 
 /// A playlist and whether it is live.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,10 +50,7 @@ pub fn playlist(
             continue;
         };
         live |= s.recording;
-        let resumed = |end: Option<MediaTime>, start: MediaTime| {
-            end.is_some_and(|e| start > e + CONTINUOUS_WITHIN)
-        };
-        if last_clip.is_some_and(|c| c != s.clip) || resumed(last_end, first.start) {
+        if last_clip.is_some_and(|c| c != s.clip) || resumes_after_gap(last_end, first.start) {
             body.push_str("#EXT-X-DISCONTINUITY\n");
         }
         last_clip = Some(s.clip);
@@ -69,7 +62,7 @@ pub fn playlist(
         );
         let _ = writeln!(body, "#EXT-X-PROGRAM-DATE-TIME:{}", first.start);
         for (i, f) in listed.iter().enumerate() {
-            if i > 0 && resumed(last_end, f.start) {
+            if i > 0 && resumes_after_gap(last_end, f.start) {
                 body.push_str("#EXT-X-DISCONTINUITY\n");
                 let _ = writeln!(body, "#EXT-X-PROGRAM-DATE-TIME:{}", f.start);
             }

@@ -315,14 +315,14 @@ impl VideoSink {
         if let Some(end) = clip.recorded_end
             && first.pts > end
         {
-            // Media of this clip that never reached the archive.
-            catalog.record_gap(
+            // Media of this clip that never reached the archive; until that is recorded, no
+            // segment opens.
+            insert_gap(
+                catalog,
                 &self.config.video_name,
-                &GapRow {
-                    start: end,
-                    end: first.pts,
-                    reason: clip.gap_reason.to_string(),
-                },
+                end,
+                first.pts,
+                clip.gap_reason,
             )?;
             clip.gap_reason = GAP_NO_MEDIA;
         }
@@ -459,14 +459,10 @@ impl VideoSink {
         }
     }
 
+    /// Records frames lost inside a fragment (`start` to `end`) as a gap; a failure is reported.
     fn record_gap(&mut self, start: MediaTime, end: MediaTime) {
         let Some(catalog) = &self.catalog else { return };
-        let gap = GapRow {
-            start,
-            end,
-            reason: GAP_NO_MEDIA.to_string(),
-        };
-        if let Err(e) = catalog.record_gap(&self.config.video_name, &gap) {
+        if let Err(e) = insert_gap(catalog, &self.config.video_name, start, end, GAP_NO_MEDIA) {
             self.storage_error(&format!("{e:#}"), end);
         }
     }
@@ -536,6 +532,22 @@ impl VideoSink {
             json!({"outputType": "video", "outputLocation": self.config.video_name, "archive": self.archive, "detail": detail, "retry": RETRY_TEXT, "repeatsNotReported": repeats}),
         ));
     }
+}
+
+/// Records media of `video` missing from `start` to `end` (why: `reason`) in `catalog`.
+fn insert_gap(
+    catalog: &Catalog,
+    video: &str,
+    start: MediaTime,
+    end: MediaTime,
+    reason: &str,
+) -> anyhow::Result<()> {
+    let gap = GapRow {
+        start,
+        end,
+        reason: reason.to_string(),
+    };
+    catalog.record_gap(video, &gap)
 }
 
 /// Lower-case hex of `bytes`.
