@@ -1,19 +1,45 @@
-//! Gives memory the process freed back to the system. glibc's allocator keeps freed memory in
-//! its per-thread arenas, so after a burst (an oversized call read and refused, a broker's
-//! backlog drained, a pipeline stopped) RSS stays at its peak. A thread asks the allocator every
-//! [`TRIM_EVERY`] to return what is free (`malloc_trim`, which also releases free pages inside the
-//! arenas); it costs a few milliseconds when there is something to return. It does not explain
-//! the soak's growth (`scripts/soak.sh`, README "Reliability"): a rerun with it stepped up the same
-//! way at each batch of oversized calls, so that memory is still referenced somewhere.
+//! Keeps the heap from growing after bursts of large allocations.
+//!
+//! glibc's allocator serves blocks above its mmap threshold (128 KiB) with a mapping of their
+//! own, returned to the system when freed; but when such a block is freed it raises the threshold
+//! to the block's size (up to 32 MiB). After one 3 MiB call body was read and refused, every later
+//! block up to 3 MiB (call bodies, key frames, fragment buffers) came from the per-thread arenas,
+//! where long-lived neighbours pin the freed ones: the soak (`scripts/soak.sh`, README
+//! "Reliability") stepped up ~6 MiB at every batch of oversized calls after the first and never
+//! came down, `malloc_trim` or not. [`pin_mmap_threshold`] fixes the threshold at start-up (which
+//! also stops glibc adjusting it), so a burst is mapped and unmapped and leaves nothing behind.
+//! A thread also asks the allocator every [`TRIM_EVERY`] to return free pages inside the arenas
+//! (`malloc_trim`), for bursts of small blocks (a broker's backlog drained, a pipeline stopped).
 
 use std::time::Duration;
 
 /// Time between two trims.
 pub const TRIM_EVERY: Duration = Duration::from_secs(30);
 
+/// Blocks of this size and above get a mapping of their own, for the life of the process.
+/// Above every frame of a 4K stream's steady state but a key frame, and far below a refused body.
+pub const MMAP_THRESHOLD: usize = 1 << 20;
+
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 unsafe extern "C" {
     fn malloc_trim(pad: usize) -> std::ffi::c_int;
+    fn mallopt(param: std::ffi::c_int, value: std::ffi::c_int) -> std::ffi::c_int;
+}
+
+/// glibc's `M_MMAP_THRESHOLD` parameter (malloc.h).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const M_MMAP_THRESHOLD: std::ffi::c_int = -3;
+
+/// Fixes the allocator's mmap threshold at [`MMAP_THRESHOLD`] (glibc; nothing elsewhere).
+/// Returns whether the allocator took it.
+pub fn pin_mmap_threshold() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt only sets an allocator parameter; it takes no pointers.
+        unsafe { mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD as std::ffi::c_int) == 1 }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    false
 }
 
 /// Returns free heap memory to the system now (glibc; nothing elsewhere).
@@ -25,8 +51,12 @@ pub fn trim() {
     }
 }
 
-/// Starts the thread that trims every [`TRIM_EVERY`] for the life of the process.
+/// Pins the mmap threshold and starts the thread that trims every [`TRIM_EVERY`] for the life of
+/// the process.
 pub fn start_trimming() {
+    if !pin_mmap_threshold() {
+        tracing::debug!("the allocator's mmap threshold could not be fixed");
+    }
     let spawned = std::thread::Builder::new()
         .name("memory trim".into())
         .spawn(|| {
@@ -40,28 +70,76 @@ pub fn start_trimming() {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux", target_env = "gnu"))]
 mod tests {
+    fn rss_anon_kib() -> u64 {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("RssAnon:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    /// glibc's `struct mallinfo2` (malloc.h, 2.33 and later).
+    #[repr(C)]
+    #[derive(Default)]
+    struct MallInfo2 {
+        arena: usize,
+        ordblks: usize,
+        smblks: usize,
+        hblks: usize,
+        hblkhd: usize,
+        usmblks: usize,
+        fsmblks: usize,
+        uordblks: usize,
+        fordblks: usize,
+        keepcost: usize,
+    }
+
+    unsafe extern "C" {
+        fn mallinfo2() -> MallInfo2;
+    }
+
+    /// Bytes in blocks that have a mapping of their own.
+    fn mapped_bytes() -> usize {
+        // SAFETY: mallinfo2 returns a struct by value and takes nothing.
+        unsafe { mallinfo2() }.hblkhd
+    }
+
+    #[test]
+    fn a_large_block_freed_does_not_move_the_next_ones_onto_the_heap() {
+        assert!(super::pin_mmap_threshold());
+        const SIZE: usize = 3 << 20;
+        // glibc without the pin: freeing this raises the threshold to 3 MiB, and the next 3 MiB
+        // block comes from the arena. Other tests' threads may map or unmap meanwhile: one clean
+        // observation out of five is enough, a heap-served block never shows one.
+        let seen = (0..5).any(|_| {
+            drop(std::hint::black_box(vec![1u8; SIZE]));
+            let before = mapped_bytes();
+            let block = std::hint::black_box(vec![2u8; SIZE]);
+            let grew = mapped_bytes().saturating_sub(before);
+            drop(block);
+            grew >= SIZE
+        });
+        assert!(
+            seen,
+            "a 3 MiB block after a freed one was not given a mapping of its own"
+        );
+    }
+
     #[test]
     fn trimming_gives_freed_memory_back() {
-        fn rss_kib() -> u64 {
-            std::fs::read_to_string("/proc/self/status")
-                .ok()
-                .and_then(|s| {
-                    s.lines()
-                        .find(|l| l.starts_with("RssAnon:"))
-                        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-                })
-                .unwrap_or(0)
-        }
         // Many small blocks on another thread's arena, all freed but one at the end.
         let before = std::thread::spawn(|| {
             let blocks: Vec<Vec<u8>> = (0..20_000).map(|i| vec![i as u8; 2_000]).collect();
             let keep = blocks.last().cloned();
             drop(blocks);
-            let held = rss_kib();
+            let held = rss_anon_kib();
             super::trim();
-            (held, rss_kib(), keep.map(|k| k.len()))
+            (held, rss_anon_kib(), keep.map(|k| k.len()))
         })
         .join()
         .expect("thread");
