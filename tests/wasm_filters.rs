@@ -8,8 +8,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde_json::json;
 use support::{clips, mp4_files, probe, read_events, temp_dir, vigil};
-use vigil::wasm::bindings::{Event, Frame, Inference};
+use vigil::wasm::bindings::{Event, Frame, Inference, Payload, Plane};
 use vigil::wasm::filter::{FilterHost, Limits, Outcome};
 use vigil::wasm::module::{LoadedModule, ModuleSource, World};
 
@@ -23,11 +24,15 @@ fn load(name: &str) -> Arc<LoadedModule> {
 
 fn frame(second: i64) -> Frame {
     Frame {
-        width: 160,
-        height: 90,
-        stride: 160,
         timestamp_ns: 1_800_000_000_000_000_000 + second * 1_000_000_000,
-        luma: vec![0; 160 * 90],
+        source_width: 1920,
+        source_height: 1080,
+        luma: Some(Plane {
+            width: 160,
+            height: 90,
+            stride: 160,
+            data: vec![0; 160 * 90],
+        }),
         rgb: None,
     }
 }
@@ -47,7 +52,7 @@ fn a_guest_that_loops_forever_is_stopped_at_its_deadline_then_backed_off() {
     let mut host = FilterHost::new("spin", load("spin"), vec![], limits()).expect("init");
     let started = std::time::Instant::now();
     for s in 0..3 {
-        match host.process_frame(&frame(s)) {
+        match host.process_frame(frame(s)) {
             Outcome::Fault(why) => assert!(why.starts_with("deadline"), "{why}"),
             other => panic!("expected a deadline fault, got {other:?}"),
         }
@@ -55,8 +60,8 @@ fn a_guest_that_loops_forever_is_stopped_at_its_deadline_then_backed_off() {
     assert!(started.elapsed() < Duration::from_secs(10));
     // Three faults in a row (the last at 2 s): calls pause for 1 s of stream time, then resume
     // with a fresh instance.
-    assert!(matches!(host.process_frame(&frame(2)), Outcome::Skipped));
-    assert!(matches!(host.process_frame(&frame(5)), Outcome::Fault(_)));
+    assert!(matches!(host.process_frame(frame(2)), Outcome::Skipped));
+    assert!(matches!(host.process_frame(frame(5)), Outcome::Fault(_)));
 }
 
 #[test]
@@ -65,7 +70,7 @@ fn an_init_that_never_returns_is_stopped_at_the_init_deadline() {
         init_deadline: Duration::from_millis(800),
         ..limits()
     };
-    let config = vec![("spin-in-init".to_string(), String::new())];
+    let config = vec![("spin-in-init".to_string(), json!(""))];
     let started = std::time::Instant::now();
     let refused = FilterHost::new("spin", load("spin"), config, limits)
         .err()
@@ -81,7 +86,7 @@ fn an_init_that_never_returns_is_stopped_at_the_init_deadline() {
 #[test]
 fn a_guest_that_allocates_without_bound_hits_its_memory_limit() {
     let mut host = FilterHost::new("hog", load("hog"), vec![], limits()).expect("init");
-    match host.process_frame(&frame(0)) {
+    match host.process_frame(frame(0)) {
         Outcome::Fault(why) => assert!(why.contains("memory") || why.starts_with("trap"), "{why}"),
         other => panic!("expected a fault, got {other:?}"),
     }
@@ -92,10 +97,16 @@ fn a_trapping_guest_costs_only_that_call() {
     let mut host = FilterHost::new("trap", load("trap"), vec![], limits()).expect("init");
     let mut done = 0;
     for s in 0..4 {
-        match host.process_frame(&frame(s * 2)) {
+        match host.process_frame(frame(s * 2)) {
             Outcome::Done(found) => {
                 assert!(
-                    matches!(found.as_slice(), [Inference::Motion(None)]),
+                    matches!(
+                        found.as_slice(),
+                        [Inference {
+                            payload: Payload::Motion(None),
+                            ..
+                        }]
+                    ),
                     "{found:?}"
                 );
                 done += 1;
@@ -103,7 +114,7 @@ fn a_trapping_guest_costs_only_that_call() {
             other => panic!("even second {}: {other:?}", s * 2),
         }
         assert!(
-            matches!(host.process_frame(&frame(s * 2 + 1)), Outcome::Fault(ref w) if w.starts_with("trap"))
+            matches!(host.process_frame(frame(s * 2 + 1)), Outcome::Fault(ref w) if w.starts_with("trap"))
         );
     }
     assert_eq!(done, 4, "a fresh instance serves the call after each trap");
@@ -113,20 +124,20 @@ fn a_trapping_guest_costs_only_that_call() {
 fn swap_replaces_the_module_between_calls_and_keeps_the_old_one_on_failure() {
     let event = Event {
         timestamp_ns: 1,
-        inferences: vec![Inference::Motion(None)],
+        inferences: vec![Inference::of(Payload::Motion(None))],
     };
     let mut host =
         FilterHost::new("f", load("passthrough_events"), vec![], limits()).expect("init");
     assert_eq!(host.module().world, World::Event);
-    assert!(matches!(host.process_event(&event), Outcome::Done(ref v) if v.len() == 1));
+    assert!(matches!(host.process_event(event.clone()), Outcome::Done(ref v) if v.len() == 1));
     let old_hash = host.module().hash.clone();
     // A frame filter cannot replace an event filter: refused, the old module keeps running.
     assert!(host.swap(load("trap")).is_err());
     assert_eq!(host.module().hash, old_hash);
-    assert!(matches!(host.process_event(&event), Outcome::Done(ref v) if v.len() == 1));
+    assert!(matches!(host.process_event(event.clone()), Outcome::Done(ref v) if v.len() == 1));
     host.swap(load("drop_events")).expect("swap");
     assert_ne!(host.module().hash, old_hash);
-    assert!(matches!(host.process_event(&event), Outcome::Done(ref v) if v.is_empty()));
+    assert!(matches!(host.process_event(event.clone()), Outcome::Done(ref v) if v.is_empty()));
 }
 
 fn replay_motion(name: &str, module: &str, events: &str) -> PathBuf {
@@ -323,16 +334,16 @@ fn every_wasi_call_of_a_hostile_guest_is_harmless() {
         .expect("runtime");
     let event = Event {
         timestamp_ns: 1_800_000_000_123_456_789,
-        inferences: vec![Inference::Motion(None)],
+        inferences: vec![Inference::of(Payload::Motion(None))],
     };
     for call in [
         "stdout", "stderr", "sleep", "stdin", "udp", "file", "clock", "panic",
     ] {
-        let config = vec![("call".to_string(), call.to_string())];
+        let config = vec![("call".to_string(), json!(call))];
         let outcome = runtime.block_on(async {
             let mut host = FilterHost::new(call, load("wasi_calls"), config, limits())
                 .unwrap_or_else(|e| panic!("{call}: {e:#}"));
-            host.process_event(&event)
+            host.process_event(event.clone())
         });
         match (call, outcome) {
             ("clock", Outcome::Done(events)) => {

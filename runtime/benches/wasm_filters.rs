@@ -10,10 +10,12 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use serde_json::json;
 use vigil::media::decode::Decoder;
 use vigil::media::mp4_reader::Mp4Video;
 use vigil::media::time::MediaTime;
-use vigil::wasm::bindings::Frame;
+use vigil::wasm::bindings::{Frame, Plane};
+use vigil::wasm::convert::FilterConfig;
 use vigil::wasm::filter::{FilterHost, Limits, Outcome};
 use vigil::wasm::module::ModuleSource;
 
@@ -54,11 +56,15 @@ fn frames(width: u32) -> Vec<(u32, u32, Vec<u8>)> {
 
 fn frame_of((w, h, luma): &(u32, u32, Vec<u8>), i: usize) -> Frame {
     Frame {
-        width: *w,
-        height: *h,
-        stride: *w,
         timestamp_ns: i as i64 * 33_333_333,
-        luma: luma.clone(),
+        source_width: 1920,
+        source_height: 1080,
+        luma: Some(Plane {
+            width: *w,
+            height: *h,
+            stride: *w,
+            data: luma.clone(),
+        }),
         rgb: None,
     }
 }
@@ -85,7 +91,7 @@ fn time_per_call(
     median(rounds)
 }
 
-fn guest(name: &str, config: Vec<(String, String)>) -> FilterHost {
+fn guest(name: &str, config: FilterConfig) -> FilterHost {
     let source = if name == "motion-detector" {
         ModuleSource::parse(name)
     } else {
@@ -105,13 +111,16 @@ fn main() {
     for width in [320u32, 640] {
         let frames = frames(width);
         let (w, h) = (frames[0].0, frames[0].1);
-        let mut host = guest("noop_frame", vec![("width".into(), width.to_string())]);
+        let mut host = guest(
+            "noop_frame",
+            vec![("width".into(), json!(width.to_string()))],
+        );
         let copy_only = time_per_call(&frames, |i, f| {
             std::hint::black_box(frame_of(f, i));
         });
         let per_call = time_per_call(&frames, |i, f| {
             let frame = frame_of(f, i);
-            assert!(matches!(host.process_frame(&frame), Outcome::Done(_)));
+            assert!(matches!(host.process_frame(frame), Outcome::Done(_)));
         });
         println!(
             "{w}x{h}: {per_call:.2} µs per call ({:.2} µs of it building the host's frame), {} frames",
@@ -126,7 +135,7 @@ fn main() {
     let frames = frames(320);
     let mut host = guest(
         "motion-detector",
-        vec![("sensitivity".into(), "medium".into())],
+        vec![("sensitivity".into(), json!("medium"))],
     );
     let mut native = detector::Detector::new(detector::Sensitivity::Medium);
     let native_us = time_per_call(&frames, |_, (w, h, luma)| {
@@ -134,7 +143,7 @@ fn main() {
     });
     let guest_us = time_per_call(&frames, |i, f| {
         let frame = frame_of(f, i);
-        assert!(matches!(host.process_frame(&frame), Outcome::Done(_)));
+        assert!(matches!(host.process_frame(frame), Outcome::Done(_)));
     });
     println!(
         "native {native_us:.1} µs per frame, guest {guest_us:.1} µs per frame: guest/native = {:.2}",

@@ -22,6 +22,10 @@ pub struct DecodedFrame {
     pub width: u32,
     /// Height in pixels.
     pub height: u32,
+    /// The decoded picture's size before scaling.
+    pub source_width: u32,
+    /// See `source_width`.
+    pub source_height: u32,
     /// 8-bit luma, `width * height` bytes, rows packed.
     pub luma: Vec<u8>,
     /// Interleaved RGB, `width * height * 3` bytes, when asked for.
@@ -146,6 +150,8 @@ impl Decoder {
             pts,
             width: dw,
             height: dh,
+            source_width: sw,
+            source_height: sh,
             luma,
             rgb,
         })

@@ -27,7 +27,7 @@ impl EventFilterNode {
     pub fn new(
         name: &str,
         source: &ModuleSource,
-        settings: Vec<(String, String)>,
+        settings: crate::wasm::convert::FilterConfig,
         subject: String,
         events: EventBus,
     ) -> Result<Self> {
@@ -67,7 +67,7 @@ impl EventFilterNode {
             timestamp_ns: event.time.as_nanos(),
             inferences,
         };
-        match self.host.process_event(&input) {
+        match self.host.process_event(input) {
             Outcome::Done(out) => out
                 .into_iter()
                 .map(|e| {

@@ -15,7 +15,8 @@ use crate::bus::event_log::EventBus;
 use crate::media::decode::DecodedFrame;
 use crate::media::time::{MediaDuration, MediaTime};
 use crate::topology::model::{MotionDetectionConfig, Sensitivity};
-use crate::wasm::bindings::{Frame, Inference};
+use crate::wasm::bindings::{Frame, Inference, Plane};
+use crate::wasm::convert::FilterConfig;
 use crate::wasm::convert::inference_json;
 use crate::wasm::filter::{FilterHost, Limits, Outcome};
 use crate::wasm::module::{LoadedModule, ModuleSource};
@@ -44,19 +45,16 @@ impl MotionNode {
         events: EventBus,
     ) -> Result<Self> {
         let source = ModuleSource::parse(config.module.as_deref().unwrap_or("motion-detector"));
+        let sensitivity = match config.sensitivity {
+            Sensitivity::Low => "low",
+            Sensitivity::Medium => "medium",
+            Sensitivity::High => "high",
+        };
         let settings = vec![
-            (
-                "sensitivity".to_string(),
-                match config.sensitivity {
-                    Sensitivity::Low => "low",
-                    Sensitivity::Medium => "medium",
-                    Sensitivity::High => "high",
-                }
-                .to_string(),
-            ),
+            ("sensitivity".to_string(), json!(sensitivity)),
             (
                 "outputMotionRegion".to_string(),
-                config.output_motion_region.to_string(),
+                json!(config.output_motion_region),
             ),
         ];
         Self::with_module(
@@ -74,7 +72,7 @@ impl MotionNode {
     pub fn with_module(
         name: &str,
         source: ModuleSource,
-        settings: Vec<(String, String)>,
+        settings: FilterConfig,
         window: MediaDuration,
         subject: String,
         events: EventBus,
@@ -119,15 +117,26 @@ impl MotionNode {
     /// one per aggregation window).
     pub fn on_frame(&mut self, f: DecodedFrame) -> Option<Event> {
         self.last_analysed = Some(f.pts);
+        let wants_luma = self.host.frame_request().is_none_or(|r| r.luma);
+        let (width, height) = (f.width, f.height);
         let frame = Frame {
-            width: f.width,
-            height: f.height,
-            stride: f.width,
             timestamp_ns: f.pts.as_nanos(),
-            luma: f.luma,
-            rgb: f.rgb,
+            source_width: f.source_width,
+            source_height: f.source_height,
+            luma: wants_luma.then_some(Plane {
+                width,
+                height,
+                stride: width,
+                data: f.luma,
+            }),
+            rgb: f.rgb.map(|data| Plane {
+                width,
+                height,
+                stride: 3 * width,
+                data,
+            }),
         };
-        let outcome = self.host.process_frame(&frame);
+        let outcome = self.host.process_frame(frame);
         self.in_motion = matches!(&outcome, Outcome::Done(found) if !found.is_empty());
         match outcome {
             Outcome::Done(found) if !found.is_empty() => self.aggregate(f.pts, &found),

@@ -94,7 +94,7 @@ pub enum ProcessorKind {
         /// The component.
         module: ModuleSource,
         /// Its configuration.
-        settings: Vec<(String, String)>,
+        settings: crate::wasm::convert::FilterConfig,
     },
     /// HttpExtension: sampled frames to an inference service.
     HttpExtension(HttpExtensionConfig),
@@ -103,7 +103,7 @@ pub enum ProcessorKind {
         /// The component.
         module: ModuleSource,
         /// Its configuration.
-        settings: Vec<(String, String)>,
+        settings: crate::wasm::convert::FilterConfig,
     },
 }
 

@@ -345,8 +345,9 @@ pub struct HttpExtensionConfig {
 pub struct WasmProcessorConfig {
     /// Path to a `.wasm` component, or a built-in module name.
     pub module: String,
-    /// String map handed to the component once at start.
-    pub configuration: BTreeMap<String, String>,
+    /// Values handed to the component once at start, as the topology wrote them (typed for
+    /// 0.2.0 components, as text for 0.1.0 ones).
+    pub configuration: BTreeMap<String, serde_json::Value>,
 }
 
 /// FileSink settings.

@@ -197,21 +197,17 @@ fn wasm_processor(p: &Props<'_>) -> Option<WasmProcessorConfig> {
         None => {}
         Some(Value::Object(map)) => {
             for (key, value) in map {
-                match value {
-                    Value::String(s) => {
-                        configuration.insert(key.clone(), s.clone());
-                    }
-                    Value::Number(_) | Value::Bool(_) => {
-                        configuration.insert(key.clone(), value.to_string());
-                    }
-                    _ => p.error(
+                if value.is_null() {
+                    p.error(
                         &format!("configuration.{key}"),
-                        "configuration values must be strings",
-                    ),
+                        "null is not a value: give a string, number, boolean, array or object",
+                    );
+                } else {
+                    configuration.insert(key.clone(), value.clone());
                 }
             }
         }
-        Some(_) => p.error("configuration", "expected an object of string values"),
+        Some(_) => p.error("configuration", "expected an object of named values"),
     }
     Some(WasmProcessorConfig {
         module: module?,

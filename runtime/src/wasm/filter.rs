@@ -2,21 +2,23 @@
 //! A trap, an overrun deadline or a memory fault costs that call only: the instance is dropped
 //! and the next call gets a fresh one (its `init` runs again); after three faults in a row calls
 //! are skipped for a backoff that doubles up to a minute. `swap` replaces the module between two
-//! calls and keeps the old one when the new one fails to start.
+//! calls and keeps the old one when the new one fails to start. Components of either contract
+//! version run here: a 0.2.0 one as a `filter` resource created from the typed configuration, a
+//! 0.1.0 one through its `init` and bare functions, its values converted by [`super::v1`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
 use wasmtime::Store;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::ResourceAny;
 
-use super::bindings::event::EventFilter;
-use super::bindings::frame::FrameFilter;
-use super::bindings::{Event, Frame, FrameRequest, Inference};
+use super::bindings::{Event, Frame, FrameRequest, Inference, v1, v2};
+use super::convert::{FilterConfig, config_text, config_typed};
 use super::engine::{EPOCH_TICK, engine};
-use super::module::{LoadedModule, World};
+use super::module::LoadedModule;
 use super::state::GuestState;
+use super::worlds::Prepared;
 
 /// Per-node limits.
 #[derive(Clone, Copy, Debug)]
@@ -53,8 +55,11 @@ pub enum Outcome<T> {
 }
 
 enum Bound {
-    Frame(FrameFilter),
-    Event(EventFilter),
+    FrameV1(v1::frame::FrameFilter),
+    EventV1(v1::event::EventFilter),
+    /// The bindings and the node's `filter` resource.
+    FrameV2(v2::frame::FrameFilter, ResourceAny),
+    EventV2(v2::event::EventFilter, ResourceAny),
 }
 
 struct Live {
@@ -66,7 +71,7 @@ struct Live {
 pub struct FilterHost {
     node: String,
     module: Arc<LoadedModule>,
-    config: Vec<(String, String)>,
+    config: FilterConfig,
     limits: Limits,
     live: Option<Live>,
     request: Option<FrameRequest>,
@@ -83,7 +88,7 @@ impl FilterHost {
     pub fn new(
         node: &str,
         module: Arc<LoadedModule>,
-        config: Vec<(String, String)>,
+        config: FilterConfig,
         limits: Limits,
     ) -> Result<Self> {
         let mut host = Self {
@@ -151,18 +156,37 @@ impl FilterHost {
     }
 
     /// Calls `process-frame`.
-    pub fn process_frame(&mut self, frame: &Frame) -> Outcome<Vec<Inference>> {
-        self.call(frame.timestamp_ns, |live| match &live.bound {
-            Bound::Frame(f) => f.call_process_frame(&mut live.store, frame),
-            Bound::Event(_) => Err(wasmtime::Error::msg("not a frame filter")),
+    pub fn process_frame(&mut self, frame: Frame) -> Outcome<Vec<Inference>> {
+        self.call(frame.timestamp_ns, move |live| match &live.bound {
+            Bound::FrameV2(f, filter) => f
+                .vigil_filter_frame_processor()
+                .filter()
+                .call_process_frame(&mut live.store, *filter, &frame),
+            Bound::FrameV1(f) => match super::v1::old_frame(frame) {
+                Some(old) => f
+                    .call_process_frame(&mut live.store, &old)
+                    .map(|found| found.into_iter().map(super::v1::inference).collect()),
+                None => Ok(Vec::new()),
+            },
+            Bound::EventV1(_) | Bound::EventV2(..) => {
+                Err(wasmtime::Error::msg("not a frame filter"))
+            }
         })
     }
 
     /// Calls `process-event`.
-    pub fn process_event(&mut self, event: &Event) -> Outcome<Vec<Event>> {
-        self.call(event.timestamp_ns, |live| match &live.bound {
-            Bound::Event(f) => f.call_process_event(&mut live.store, event),
-            Bound::Frame(_) => Err(wasmtime::Error::msg("not an event filter")),
+    pub fn process_event(&mut self, event: Event) -> Outcome<Vec<Event>> {
+        self.call(event.timestamp_ns, move |live| match &live.bound {
+            Bound::EventV2(f, filter) => f
+                .vigil_filter_event_processor()
+                .filter()
+                .call_process_event(&mut live.store, *filter, &event),
+            Bound::EventV1(f) => f
+                .call_process_event(&mut live.store, &super::v1::old_event(event))
+                .map(|out| out.into_iter().map(super::v1::event).collect()),
+            Bound::FrameV1(_) | Bound::FrameV2(..) => {
+                Err(wasmtime::Error::msg("not an event filter"))
+            }
         })
     }
 
@@ -225,58 +249,69 @@ impl FilterHost {
     }
 }
 
-/// Instantiates `module` for `node` in a fresh sandboxed store and runs its `init`.
+/// Instantiates `module` for `node` in a fresh sandboxed store and creates its filter (0.2.0)
+/// or runs its `init` (0.1.0).
 fn instantiate(
     node: &str,
-    config: &Vec<(String, String)>,
+    config: &FilterConfig,
     limits: Limits,
     module: &Arc<LoadedModule>,
 ) -> Result<(Live, Option<FrameRequest>)> {
     let engine = engine()?;
-    let mut linker: Linker<GuestState> = Linker::new(engine);
-    super::sandbox::link_wasi(&mut linker)?;
     let mut store = Store::new(engine, GuestState::new(node, limits.memory_bytes));
     store.limiter(|s| &mut s.limits);
     let budget = limits.init_deadline.max(limits.call_deadline);
     store.set_epoch_deadline(ticks_for(budget));
     store.epoch_deadline_trap();
-
-    match module.world {
-        World::Frame => {
-            FrameFilter::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut linker, |s| s)
-                .map_err(|e| anyhow!("{e:#}"))?;
-            let bound = FrameFilter::instantiate(&mut store, &module.component, &linker)
-                .map_err(|e| startup_fault(module, "cannot instantiate", &e, budget))?;
-            let request = bound
-                .call_init(&mut store, config)
-                .map_err(|e| startup_fault(module, "init trapped", &e, budget))?
-                .map_err(|e| anyhow!("{}: init refused the configuration: {e}", module.origin))?;
-            Ok((
-                Live {
-                    store,
-                    bound: Bound::Frame(bound),
-                },
-                Some(request),
-            ))
+    let cannot = |e: wasmtime::Error| startup_fault(module, "cannot instantiate", &e, budget);
+    let trapped = |e: wasmtime::Error| startup_fault(module, "start-up trapped", &e, budget);
+    let refused = |e: String| anyhow!("{}: refused the configuration: {e}", module.origin);
+    let (bound, request) = match &module.prepared {
+        Prepared::FrameV2(pre) => {
+            let bound = pre.instantiate(&mut store).map_err(cannot)?;
+            let api = bound.vigil_filter_frame_processor().filter();
+            let filter = api
+                .call_create(&mut store, &config_typed(config))
+                .map_err(trapped)?
+                .map_err(refused)?;
+            let request = api
+                .call_frame_request(&mut store, filter)
+                .map_err(trapped)?;
+            (Bound::FrameV2(bound, filter), Some(request))
         }
-        World::Event => {
-            EventFilter::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut linker, |s| s)
-                .map_err(|e| anyhow!("{e:#}"))?;
-            let bound = EventFilter::instantiate(&mut store, &module.component, &linker)
-                .map_err(|e| startup_fault(module, "cannot instantiate", &e, budget))?;
+        Prepared::EventV2(pre) => {
+            let bound = pre.instantiate(&mut store).map_err(cannot)?;
+            let filter = bound
+                .vigil_filter_event_processor()
+                .filter()
+                .call_create(&mut store, &config_typed(config))
+                .map_err(trapped)?
+                .map_err(refused)?;
+            (Bound::EventV2(bound, filter), None)
+        }
+        Prepared::FrameV1(pre) => {
+            let bound = pre.instantiate(&mut store).map_err(cannot)?;
+            let r = bound
+                .call_init(&mut store, &config_text(config))
+                .map_err(trapped)?
+                .map_err(refused)?;
+            let request = FrameRequest {
+                width: r.width,
+                luma: true,
+                rgb: r.rgb,
+            };
+            (Bound::FrameV1(bound), Some(request))
+        }
+        Prepared::EventV1(pre) => {
+            let bound = pre.instantiate(&mut store).map_err(cannot)?;
             bound
-                .call_init(&mut store, config)
-                .map_err(|e| startup_fault(module, "init trapped", &e, budget))?
-                .map_err(|e| anyhow!("{}: init refused the configuration: {e}", module.origin))?;
-            Ok((
-                Live {
-                    store,
-                    bound: Bound::Event(bound),
-                },
-                None,
-            ))
+                .call_init(&mut store, &config_text(config))
+                .map_err(trapped)?
+                .map_err(refused)?;
+            (Bound::EventV1(bound), None)
         }
-    }
+    };
+    Ok((Live { store, bound }, request))
 }
 
 /// An instantiation or `init` failure, saying so when it was the init deadline.

@@ -1,23 +1,17 @@
 //! Loading filter components: from a `.wasm` file or a built-in name, with a content hash, the
-//! world it implements, and a file watch for hot swap.
+//! world and contract version it implements (see [`super::worlds`]), and a file watch for hot
+//! swap.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use wasmtime::component::Component;
 
 use super::engine::engine;
-
-/// Which WIT world a component implements.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum World {
-    /// `frame-filter`: called per decoded frame.
-    Frame,
-    /// `event-filter`: called per event.
-    Event,
-}
+pub use super::worlds::{Contract, World};
+use super::worlds::{Prepared, prepare};
 
 /// A compiled component.
 pub struct LoadedModule {
@@ -27,17 +21,22 @@ pub struct LoadedModule {
     pub hash: String,
     /// Its world.
     pub world: World,
+    /// The contract version it was built against.
+    pub contract: Contract,
     /// The compiled component.
     pub component: Component,
+    /// The component checked against its world, imports resolved.
+    pub prepared: Prepared,
 }
 
 impl std::fmt::Debug for LoadedModule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} ({:?}, {})",
+            "{} ({:?} {}, {})",
             self.origin,
             self.world,
+            self.contract.version(),
             &self.hash[..12.min(self.hash.len())]
         )
     }
@@ -126,26 +125,14 @@ pub fn load_bytes(origin: &str, bytes: &[u8]) -> Result<LoadedModule> {
             c
         }
     };
-    let ty = component.component_type();
-    let exports: Vec<String> = ty
-        .exports(engine)
-        .map(|(name, _)| name.to_string())
-        .collect();
-    let world = if exports.iter().any(|e| e == "process-frame") {
-        World::Frame
-    } else if exports.iter().any(|e| e == "process-event") {
-        World::Event
-    } else {
-        bail!(
-            "{origin}: exports neither process-frame nor process-event (found: {}); build it for the vigil:filter frame-filter or event-filter world",
-            exports.join(", ")
-        );
-    };
+    let prepared = prepare(origin, &component)?;
     Ok(LoadedModule {
         origin: origin.to_string(),
         hash,
-        world,
+        world: prepared.world(),
+        contract: prepared.contract(),
         component,
+        prepared,
     })
 }
 

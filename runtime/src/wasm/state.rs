@@ -77,9 +77,9 @@ impl WasiView for GuestState {
     }
 }
 
-impl bindings::frame::vigil::filter::host::Host for GuestState {
-    fn log(&mut self, level: bindings::frame::vigil::filter::host::Level, message: String) {
-        use bindings::frame::vigil::filter::host::Level;
+impl bindings::v2::frame::vigil::filter::host::Host for GuestState {
+    fn log(&mut self, level: bindings::v2::frame::vigil::filter::host::Level, message: String) {
+        use bindings::v2::frame::vigil::filter::host::Level;
         let l = match level {
             Level::Debug => "debug",
             Level::Info => "info",
@@ -94,4 +94,23 @@ impl bindings::frame::vigil::filter::host::Host for GuestState {
     }
 }
 
-impl bindings::frame::vigil::filter::types::Host for GuestState {}
+impl bindings::v2::frame::vigil::filter::types::Host for GuestState {}
+
+impl bindings::v1::frame::vigil::filter::host::Host for GuestState {
+    fn log(&mut self, level: bindings::v1::frame::vigil::filter::host::Level, message: String) {
+        use bindings::v1::frame::vigil::filter::host::Level;
+        let l = match level {
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        };
+        GuestState::log(self, l, &message);
+    }
+
+    fn now_ns(&mut self) -> i64 {
+        self.now_ns
+    }
+}
+
+impl bindings::v1::frame::vigil::filter::types::Host for GuestState {}
