@@ -22,7 +22,13 @@ fn main() {
         guests.join("Cargo.lock").display()
     );
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
-    for dir in ["motion-detector", "object-filter", "test-guests"] {
+    for dir in [
+        "vigil-guest",
+        "vigil-guest-macro",
+        "motion-detector",
+        "object-filter",
+        "test-guests",
+    ] {
         println!("cargo:rerun-if-changed={}", guests.join(dir).display());
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());

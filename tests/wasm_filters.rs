@@ -12,7 +12,7 @@ use serde_json::json;
 use support::{clips, mp4_files, probe, read_events, temp_dir, vigil};
 use vigil::wasm::bindings::{Event, Frame, Inference, Payload, Plane};
 use vigil::wasm::filter::{FilterHost, Limits, Outcome};
-use vigil::wasm::module::{LoadedModule, ModuleSource, World};
+use vigil::wasm::module::{Contract, LoadedModule, ModuleSource, World};
 
 fn guest(name: &str) -> PathBuf {
     PathBuf::from(env!("VIGIL_GUEST_DIR")).join(format!("{name}.wasm"))
@@ -319,6 +319,51 @@ fn an_event_filter_component_decides_what_opens_the_gate() {
     );
     let dropped = replay_filtered("filter-drop", "drop_events");
     assert!(mp4_files(&dropped.join("out")).is_empty());
+}
+
+/// The built-in motion detector is a vigil:filter@0.2.0 component (written with the SDK), the
+/// passthrough test guest a 0.1.0 one: in one pipeline the first's motion boxes reach the second
+/// and come back as its own events, with the boxes the detector found; the clip is the episode's.
+#[test]
+fn components_of_both_contract_versions_run_side_by_side() {
+    let motion = ModuleSource::parse("motion-detector")
+        .load()
+        .expect("built-in");
+    assert_eq!(
+        (motion.world, motion.contract),
+        (World::Frame, Contract::V0_2)
+    );
+    let old = load("passthrough_events");
+    assert_eq!((old.world, old.contract), (World::Event, Contract::V0_1));
+    let dir = replay_filtered("filter-versions", "passthrough_events");
+    let files = mp4_files(&dir.join("out"));
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(
+        probe(&files[0]).frames,
+        15 * 30,
+        "from the key frame 3 s before the motion at 8 s to the end"
+    );
+    let events = read_events(&dir.join("log.jsonl"));
+    let (from_motion, from_filter): (Vec<_>, Vec<_>) = events
+        .iter()
+        .filter(|(k, _, _)| k == "Inference")
+        .partition(|(_, _, c)| c.is_none());
+    assert!(!from_motion.is_empty());
+    assert_eq!(
+        from_motion.len(),
+        from_filter.len(),
+        "one passed on per motion event"
+    );
+    for ((_, m, _), (_, f, _)) in from_motion.iter().zip(&from_filter) {
+        assert_eq!(
+            m["inferences"], f["inferences"],
+            "the boxes cross both contracts"
+        );
+        assert!(
+            m["inferences"][0]["motion"]["box"]["w"].as_f64().is_some(),
+            "{m}"
+        );
+    }
 }
 
 /// Every WASI call a guest can make is harmless, here on a thread inside a tokio runtime (as on

@@ -1,90 +1,70 @@
 //! Vigil's default motion detector (AVA's MotionDetectionProcessor) as a `frame-filter`
-//! component. The algorithm lives in [`detector`] and the node properties in [`config`], both
-//! plain Rust with native unit tests; the WIT glue is compiled for wasm only.
+//! component, written with the `vigil-guest` SDK. The algorithm lives in [`detector`] and the
+//! node properties in [`config`], both plain Rust with native unit tests.
 
 pub mod config;
 pub mod detector;
 
-#[cfg(target_arch = "wasm32")]
-#[allow(clippy::too_many_arguments)] // in the generated bindings
-mod component {
-    wit_bindgen::generate!({ world: "frame-filter", path: "../../wit" });
+use vigil_guest::{Frame, FrameFilter, FrameRequest, Inference, Rect};
 
-    use std::sync::Mutex;
+use crate::config::Settings;
+use crate::detector::Detector;
 
-    use crate::config::Settings;
-    use crate::detector::Detector;
-    use vigil::filter::host::{Level, log};
-    use vigil::filter::types::Rect;
-
-    struct State {
-        detector: Detector,
-        output_region: bool,
-    }
-
-    /// The component is single-threaded; the mutex only makes the static safe to reach.
-    static STATE: Mutex<Option<State>> = Mutex::new(None);
-
-    struct MotionDetector;
-
-    impl Guest for MotionDetector {
-        fn init(config: Config) -> Result<FrameRequest, String> {
-            let settings = Settings::parse(&config)?;
-            let p = settings.sensitivity.params();
-            log(
-                Level::Info,
-                &format!(
-                    "motion-detector: sensitivity={} threshold={} noiseFactor={} minArea={}% \
-                     frameWidth={} outputMotionRegion={}",
-                    settings.sensitivity.name(),
-                    p.threshold,
-                    p.noise_factor,
-                    p.min_area * 100.0,
-                    settings.frame_width,
-                    settings.output_region,
-                ),
-            );
-            let state = State {
-                detector: Detector::new(settings.sensitivity),
-                output_region: settings.output_region,
-            };
-            *STATE.lock().unwrap_or_else(|e| e.into_inner()) = Some(state);
-            Ok(FrameRequest {
-                width: settings.frame_width,
-                rgb: false,
-            })
-        }
-
-        fn process_frame(frame: Frame) -> Vec<Inference> {
-            let mut guard = STATE.lock().unwrap_or_else(|e| e.into_inner());
-            // A host that skipped `init` gets the defaults.
-            let state = guard.get_or_insert_with(|| State {
-                detector: Detector::new(Settings::default().sensitivity),
-                output_region: Settings::default().output_region,
-            });
-            let regions =
-                state
-                    .detector
-                    .process(frame.width, frame.height, frame.stride, &frame.luma);
-            if regions.is_empty() {
-                Vec::new()
-            } else if !state.output_region {
-                vec![Inference::Motion(None)]
-            } else {
-                regions
-                    .iter()
-                    .map(|r| {
-                        Inference::Motion(Some(Rect {
-                            l: r.l,
-                            t: r.t,
-                            w: r.w,
-                            h: r.h,
-                        }))
-                    })
-                    .collect()
-            }
-        }
-    }
-
-    export!(MotionDetector);
+/// One node's detector: its state lives in the instance.
+pub struct MotionDetector {
+    detector: Detector,
+    output_region: bool,
+    frame_width: u32,
 }
+
+impl FrameFilter for MotionDetector {
+    fn new(settings: &vigil_guest::Settings) -> Result<Self, String> {
+        let settings = Settings::parse(&settings.text_pairs())?;
+        let p = settings.sensitivity.params();
+        vigil_guest::log::info(&format!(
+            "motion-detector: sensitivity={} threshold={} noiseFactor={} minArea={}% \
+             frameWidth={} outputMotionRegion={}",
+            settings.sensitivity.name(),
+            p.threshold,
+            p.noise_factor,
+            p.min_area * 100.0,
+            settings.frame_width,
+            settings.output_region,
+        ));
+        Ok(Self {
+            detector: Detector::new(settings.sensitivity),
+            output_region: settings.output_region,
+            frame_width: settings.frame_width,
+        })
+    }
+
+    fn frame_request(&self) -> FrameRequest {
+        FrameRequest {
+            width: self.frame_width,
+            luma: true,
+            rgb: false,
+        }
+    }
+
+    fn process_frame(&mut self, frame: &Frame) -> Vec<Inference> {
+        let Some(luma) = &frame.luma else {
+            return Vec::new();
+        };
+        let regions = self
+            .detector
+            .process(luma.width, luma.height, luma.stride, &luma.data);
+        if regions.is_empty() {
+            Vec::new()
+        } else if !self.output_region {
+            vec![Inference::motion(None)]
+        } else {
+            regions
+                .iter()
+                .map(|r| Inference::motion(Some(Rect::new(r.l, r.t, r.w, r.h))))
+                .collect()
+        }
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+vigil_guest::export_frame_filter!(MotionDetector);

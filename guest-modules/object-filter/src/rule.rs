@@ -70,7 +70,9 @@ fn fraction(key: &str, value: &str) -> Result<f32, String> {
         .parse::<f32>()
         .ok()
         .filter(|v| (0.0..=1.0).contains(v))
-        .ok_or_else(|| format!("object-filter: '{key}' must be a number from 0 to 1, not '{value}'"))
+        .ok_or_else(|| {
+            format!("object-filter: '{key}' must be a number from 0 to 1, not '{value}'")
+        })
 }
 
 impl Rule {
@@ -128,9 +130,9 @@ impl Rule {
         let label_ok =
             self.labels.is_empty() || self.labels.iter().any(|l| l.eq_ignore_ascii_case(label));
         let (cx, cy) = (area.l + area.w / 2.0, area.t + area.h / 2.0);
-        let in_region = self.region.is_none_or(|r| {
-            cx >= r.l && cx <= r.l + r.w && cy >= r.t && cy <= r.t + r.h
-        });
+        let in_region = self
+            .region
+            .is_none_or(|r| cx >= r.l && cx <= r.l + r.w && cy >= r.t && cy <= r.t + r.h);
         label_ok
             && confidence >= self.minimum_confidence
             && in_region
@@ -170,7 +172,11 @@ mod tests {
         assert!(rule.matches("CAR", 0.6, &MIDDLE));
         assert!(!rule.matches("person", 0.9, &MIDDLE), "label");
         assert!(!rule.matches("truck", 0.59, &MIDDLE), "confidence");
-        let corner = Area { l: 0.0, t: 0.0, ..MIDDLE };
+        let corner = Area {
+            l: 0.0,
+            t: 0.0,
+            ..MIDDLE
+        };
         assert!(!rule.matches("truck", 0.9, &corner), "outside the region");
         let thin = Area { w: 0.05, ..MIDDLE };
         assert!(!rule.matches("truck", 0.9, &thin), "too small");
@@ -190,7 +196,10 @@ mod tests {
             (kv(&[("minimumConfidence", "high")]), "'minimumConfidence'"),
             (kv(&[("regionOfInterest", "0,0,1")]), "'regionOfInterest'"),
             (kv(&[("output", "clip")]), "'output'"),
-            (kv(&[("label", "truck")]), "unknown configuration key 'label'"),
+            (
+                kv(&[("label", "truck")]),
+                "unknown configuration key 'label'",
+            ),
         ] {
             let e = Rule::parse(&pairs).expect_err("invalid");
             assert!(e.contains(needle), "{e}");
