@@ -9,7 +9,7 @@ echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
 mkdir -p target
 echo "== guest modules: native unit tests"
-cargo test --quiet --manifest-path guest-modules/Cargo.toml -p motion-detector -p object-filter 2>&1 | tee target/guest-test-output.txt | tail -3
+cargo test --quiet --manifest-path guest-modules/Cargo.toml -p vigil-guest -p motion-detector -p object-filter 2>&1 | tee target/guest-test-output.txt | tail -3
 echo "== cargo test"
 cargo test --workspace --all-targets --no-fail-fast 2>&1 | tee target/test-output.txt
 # One closing line for the whole run (cargo prints one summary per test binary).

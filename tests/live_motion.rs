@@ -12,6 +12,10 @@ use support::{clips, decodes_cleanly, mp4_files, read_events, temp_dir};
 use vigil::bus::trigger::parse_utc;
 
 fn args(dir: &std::path::Path, cam_port: u16, module: &str) -> Vec<String> {
+    args_on(dir, cam_port, module, free_port())
+}
+
+fn args_on(dir: &std::path::Path, cam_port: u16, module: &str, http_port: u16) -> Vec<String> {
     [
         "tests/topologies/valid/motion-or-door.json",
         "--pipeline-name",
@@ -25,7 +29,7 @@ fn args(dir: &std::path::Path, cam_port: u16, module: &str) -> Vec<String> {
         "--event-log",
         &event_log(dir).to_string_lossy(),
         "--http",
-        &format!("127.0.0.1:{}", free_port()),
+        &format!("127.0.0.1:{http_port}"),
     ]
     .iter()
     .map(|s| s.to_string())
@@ -95,6 +99,93 @@ fn the_detector_module_is_swapped_while_recording_runs() {
     );
     // The trap guest faulted on odd seconds before the swap; the pipeline kept running.
     assert!(read_events(&log).iter().any(|(k, _, _)| k == "ModuleFault"));
+}
+
+/// `livePipelineModuleSwap` replaces the running detector (a 0.1.0 guest that traps on odd
+/// seconds) with the SDK-built motion detector (0.2.0) and answers once it runs: its hash and
+/// contract, the hash it replaced. A node without a module, and a file that is no component,
+/// are refused with what is wrong, the old module still running. The next episode is recorded
+/// by the new detector; no frame is missing from the clips.
+#[test]
+fn the_control_api_swaps_a_running_nodes_module() {
+    use support::service::call;
+    let dir = temp_dir("live-api-swap");
+    let (cam_port, http_port) = (free_port(), free_port());
+    let _camera = camera(&clips().join("camera-h264.mp4"), cam_port, "vigil", "vigil");
+    let guests = PathBuf::from(env!("VIGIL_GUEST_DIR"));
+    let trap = guests.join("trap.wasm");
+    let mut vigil = vigil_run(
+        &dir,
+        &args_on(&dir, cam_port, &trap.to_string_lossy(), http_port),
+    );
+    let log = event_log(&dir);
+    wait_for_event(&log, "MediaSessionEstablished", 1, Duration::from_secs(20));
+    let swap = |node: &str, module: &str| {
+        call(
+            http_port,
+            "livePipelineModuleSwap",
+            &serde_json::json!({"@apiVersion": "1.1", "name": "yard",
+                                "properties": {"nodeName": node, "module": module}}),
+        )
+    };
+    let (status, answer) = swap("gate", "motion-detector");
+    assert_eq!(status, 404, "{answer}");
+    assert!(
+        answer.to_string().contains("(nodes with one: motion)"),
+        "{answer}"
+    );
+    let junk = dir.join("junk.wasm");
+    std::fs::write(&junk, b"not wasm").expect("write");
+    let (status, answer) = swap("motion", &junk.to_string_lossy());
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer
+            .to_string()
+            .contains("the previous module keeps running"),
+        "{answer}"
+    );
+
+    let detector = guests.join("motion_detector.wasm");
+    let (status, answer) = swap("motion", &detector.to_string_lossy());
+    assert_eq!(status, 200, "{answer}");
+    let hash =
+        |p: &std::path::Path| vigil::wasm::module::content_hash(&std::fs::read(p).expect("read"));
+    let done = &answer["properties"];
+    assert_eq!(done["hash"], hash(&detector).as_str(), "{answer}");
+    assert_eq!(done["previousHash"], hash(&trap).as_str(), "{answer}");
+    assert_eq!(
+        (done["contract"].as_str(), done["world"].as_str()),
+        (Some("0.2.0"), Some("frame-filter"))
+    );
+    let swapped_at = std::time::Instant::now();
+    // The next motion episode (the box moves 8–12 s into each 20 s loop) is the new detector's.
+    let events = wait_for_event(&log, "RecordingAvailable", 1, Duration::from_secs(45));
+    vigil.interrupt();
+    assert!(swapped_at.elapsed() < Duration::from_secs(45));
+    let kinds: Vec<&str> = events.iter().map(|(k, _, _)| k.as_str()).collect();
+    let swapped = events
+        .iter()
+        .find(|(k, _, _)| k == "ModuleSwapped")
+        .expect("ModuleSwapped");
+    assert_eq!(swapped.1["hash"], hash(&detector).as_str());
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "ModuleLoadError").count(),
+        1,
+        "{kinds:?}"
+    );
+    // The trap guest's motion on even seconds kept the gate open across the swap: that clip
+    // shows whether the swap held the stream.
+    let files = mp4_files(&dir.join("out"));
+    assert!(!files.is_empty());
+    for f in &files {
+        let p = support::probe(f);
+        assert_eq!(
+            p.frames as f64,
+            (p.duration * 30.0).round(),
+            "no frame missing from {f:?}: {p:?}"
+        );
+        assert!(decodes_cleanly(f));
+    }
 }
 
 /// AVA's `motion-detection` topology, unchanged: motion inferences are published on the

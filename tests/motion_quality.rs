@@ -42,7 +42,7 @@ fn motion_run(clip: &Path, sensitivity: Sensitivity) -> (BTreeSet<i64>, i64, Vec
     let node = HubNode {
         index: 0,
         input: None,
-        consumer: FrameConsumer::Filter(node),
+        consumer: FrameConsumer::Filter(Box::new(node)),
     };
     let mut hub = FrameHub::new(vec![node], "/camera".into(), bus);
     let mut seconds = BTreeSet::new();

@@ -40,11 +40,12 @@ impl EventFilterNode {
         let mut host = FilterHost::new(name, module, settings, Limits::default())
             .with_context(|| format!("node '{name}'"))?;
         host.time_calls(events.metrics().guest_calls(events.pipeline(), name));
+        let watch = ModuleWatch::new(source.clone(), events.pipeline(), name);
         Ok(Self {
             subject,
             events,
             host,
-            watch: ModuleWatch::new(source.clone()),
+            watch,
         })
     }
 

@@ -18,9 +18,9 @@ use crate::media::time::MediaTime;
 /// What a node does with frames.
 pub enum FrameConsumer {
     /// Motion detection or a frame-filter WasmProcessor.
-    Filter(MotionNode),
+    Filter(Box<MotionNode>),
     /// An HttpExtension.
-    Extension(HttpExtensionNode),
+    Extension(Box<HttpExtensionNode>),
 }
 
 /// A node of the hub: its processor index, the processor it reads frames from (none: the

@@ -7,6 +7,7 @@ pub mod file_sink;
 pub mod frame_hub;
 pub mod gate_node;
 pub mod http_extension;
+pub mod module_swap;
 pub mod module_watch;
 pub mod motion_detection;
 pub mod open_marker;

@@ -1,35 +1,57 @@
-//! What every node running a filter component shares: hot swap (the module file is watched and a
-//! new version swapped into the node's [`FilterHost`] between two calls, reported as
-//! `ModuleSwapped`, or `ModuleLoadError` while the old one keeps running) and the `ModuleFault`
-//! report of a failed call.
+//! What every node running a filter component shares: hot swap and the `ModuleFault` report of
+//! a failed call. A new module comes from a new version of the module file (watched) or from the
+//! control API (`livePipelineModuleSwap`, see [`super::module_swap`]). It is read and compiled
+//! on a thread of its own, so that compiling a large component (a Python one is ~30 MB) never
+//! holds the node's thread, and swapped into the node's [`FilterHost`] between two calls once
+//! ready: reported as `ModuleSwapped`, or `ModuleLoadError` while the old one keeps running.
 
+use std::sync::Arc;
+use std::sync::mpsc;
 use std::time::SystemTime;
 
+use anyhow::Result;
 use serde_json::json;
 
+use super::module_swap::{Registration, SwapError, SwapRequest, Swapped};
 use crate::bus::event::{Event, EventClass};
 use crate::bus::event_log::EventBus;
 use crate::media::time::MediaTime;
 use crate::wasm::filter::FilterHost;
-use crate::wasm::module::ModuleSource;
+use crate::wasm::module::{LoadedModule, ModuleSource, World};
 
-/// A node's module source and the version of its file in use.
+type Reply = tokio::sync::oneshot::Sender<Result<Swapped, SwapError>>;
+
+/// A module being loaded off the node's thread.
+struct Loading {
+    source: ModuleSource,
+    /// The file's version being loaded (a file watch's load).
+    modified: Option<SystemTime>,
+    result: mpsc::Receiver<Result<Arc<LoadedModule>>>,
+    /// Who asked, through the control API.
+    reply: Option<Reply>,
+}
+
+/// A node's module source, the version of its file in use, and the swap in progress.
 pub struct ModuleWatch {
     source: ModuleSource,
     modified: Option<SystemTime>,
+    loading: Option<Loading>,
+    registration: Registration,
 }
 
 impl ModuleWatch {
-    /// Watches `source` from its current version on.
-    pub fn new(source: ModuleSource) -> Self {
+    /// Watches `source` from its current version on, for `node` of `pipeline`.
+    pub fn new(source: ModuleSource, pipeline: &str, node: &str) -> Self {
         Self {
             modified: source.modified(),
             source,
+            loading: None,
+            registration: super::module_swap::register(pipeline, node),
         }
     }
 
-    /// Swaps a new version of the file into `host`, if there is one, and reports the outcome
-    /// as `subject` at media time `at`.
+    /// Swaps a module that finished loading into `host`, or starts loading one (a new version
+    /// of the file, or one the control API asked for); reports as `subject` at media time `at`.
     pub fn check(
         &mut self,
         host: &mut FilterHost,
@@ -37,12 +59,65 @@ impl ModuleWatch {
         events: &EventBus,
         at: MediaTime,
     ) {
+        if let Some(loading) = &self.loading {
+            let result = match loading.result.try_recv() {
+                Err(mpsc::TryRecvError::Empty) => return,
+                Ok(result) => result,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    Err(anyhow::anyhow!("the module's loader stopped"))
+                }
+            };
+            if let Some(loading) = self.loading.take() {
+                self.finish(loading, result, host, subject, events, at);
+            }
+            return;
+        }
+        if let Ok(SwapRequest { source, reply }) = self.registration.requests.try_recv() {
+            self.start(source, None, Some(reply));
+            return;
+        }
         let modified = self.source.modified();
         if modified.is_none() || modified == self.modified {
             return;
         }
         self.modified = modified;
-        let event = match self.source.load().and_then(|m| host.swap(m)) {
+        self.start(self.source.clone(), modified, None);
+    }
+
+    fn start(&mut self, source: ModuleSource, modified: Option<SystemTime>, reply: Option<Reply>) {
+        let (tx, rx) = mpsc::channel();
+        let loader = source.clone();
+        let spawned = std::thread::Builder::new()
+            .name("module load".into())
+            .spawn(move || {
+                let _ = tx.send(loader.load());
+            });
+        if let Err(e) = spawned {
+            if let Some(reply) = reply {
+                let _ = reply.send(Err(SwapError::Refused(format!("no loader thread: {e}"))));
+            }
+            return;
+        }
+        self.loading = Some(Loading {
+            source,
+            modified,
+            result: rx,
+            reply,
+        });
+    }
+
+    fn finish(
+        &mut self,
+        loading: Loading,
+        result: Result<Arc<LoadedModule>>,
+        host: &mut FilterHost,
+        subject: &str,
+        events: &EventBus,
+        at: MediaTime,
+    ) {
+        let previous_hash = host.module().hash.clone();
+        let outcome = result.and_then(|m| host.swap(m));
+        let event = match &outcome {
             Ok(()) => {
                 let m = host.module();
                 Event::new(
@@ -50,7 +125,8 @@ impl ModuleWatch {
                     "ModuleSwapped",
                     subject.to_string(),
                     at,
-                    json!({"module": m.origin, "hash": m.hash}),
+                    json!({"module": m.origin, "hash": m.hash, "previousHash": previous_hash,
+                           "contract": m.contract.version()}),
                 )
             }
             Err(e) => Event::new(
@@ -62,6 +138,29 @@ impl ModuleWatch {
             ),
         };
         events.emit(event);
+        if outcome.is_ok() && loading.reply.is_some() {
+            // The control API's module is watched from now on.
+            self.modified = loading.source.modified();
+            self.source = loading.source;
+        } else if loading.modified.is_some() {
+            self.modified = loading.modified;
+        }
+        if let Some(reply) = loading.reply {
+            let m = host.module();
+            let _ = reply.send(match outcome {
+                Ok(()) => Ok(Swapped {
+                    module: m.origin.clone(),
+                    hash: m.hash.clone(),
+                    previous_hash,
+                    world: match m.world {
+                        World::Frame => "frame-filter",
+                        World::Event => "event-filter",
+                    },
+                    contract: m.contract.version(),
+                }),
+                Err(e) => Err(SwapError::Refused(format!("{e:#}"))),
+            });
+        }
     }
 }
 

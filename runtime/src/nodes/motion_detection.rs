@@ -81,11 +81,12 @@ impl MotionNode {
         let mut host = FilterHost::new(name, module, settings, Limits::default())
             .with_context(|| format!("node '{name}'"))?;
         host.time_calls(events.metrics().guest_calls(events.pipeline(), name));
+        let watch = ModuleWatch::new(source, events.pipeline(), name);
         Ok(Self {
             subject,
             events,
-            watch: ModuleWatch::new(source),
             host,
+            watch,
             window,
             last_analysed: None,
             last_event: None,

@@ -253,19 +253,21 @@ pub fn frame_hub(
                     .position(|q| &q.name == name && q.needs_frames())
             });
             let consumer = match &p.kind {
-                ProcessorKind::HttpExtension(c) => FrameConsumer::Extension(match &deliver {
-                    Some(deliver) => {
-                        let deliver = deliver.clone();
-                        HttpExtensionNode::threaded(
-                            c,
-                            p.subject.clone(),
-                            bus.clone(),
-                            Box::new(move |e| deliver(i, e)),
-                        )?
-                    }
-                    None => HttpExtensionNode::inline(c, p.subject.clone(), bus.clone())?,
-                }),
-                _ => FrameConsumer::Filter(frame_node(p, bus)?),
+                ProcessorKind::HttpExtension(c) => {
+                    FrameConsumer::Extension(Box::new(match &deliver {
+                        Some(deliver) => {
+                            let deliver = deliver.clone();
+                            HttpExtensionNode::threaded(
+                                c,
+                                p.subject.clone(),
+                                bus.clone(),
+                                Box::new(move |e| deliver(i, e)),
+                            )?
+                        }
+                        None => HttpExtensionNode::inline(c, p.subject.clone(), bus.clone())?,
+                    }))
+                }
+                _ => FrameConsumer::Filter(Box::new(frame_node(p, bus)?)),
             };
             Ok(HubNode {
                 index: i,

@@ -39,6 +39,7 @@ impl Service {
                 Ok(name) => self.deactivate(&name).await,
                 Err(answer) => answer,
             },
+            Method::ModuleSwap => self.module_swap(&request).await,
             // Validation compiles modules and the data directory is fsync'd: blocking work.
             _ => tokio::task::block_in_place(|| self.call_blocking(&request)),
         }
@@ -55,7 +56,7 @@ impl Service {
             Method::PipelineSet => name().map(|n| self.pipeline_set(&n, &request.payload)),
             Method::TopologyDelete => name().map(|n| self.topology_delete(&n)),
             Method::PipelineDelete => name().map(|n| self.pipeline_delete(&n)),
-            Method::PipelineActivate | Method::PipelineDeactivate => {
+            Method::PipelineActivate | Method::PipelineDeactivate | Method::ModuleSwap => {
                 Err(Response::internal("activation runs asynchronously".into()))
             }
         };

@@ -28,6 +28,8 @@ pub enum Method {
     PipelineDeactivate,
     /// `livePipelineDelete`.
     PipelineDelete,
+    /// `livePipelineModuleSwap` (Vigil's own): a running node's filter component replaced.
+    ModuleSwap,
 }
 
 /// Every method with its AVA and LVA names.
@@ -73,6 +75,12 @@ const NAMES: &[(Method, &str, &str)] = &[
         Method::PipelineDelete,
         "livePipelineDelete",
         "GraphInstanceDelete",
+    ),
+    // No LVA name: the same one.
+    (
+        Method::ModuleSwap,
+        "livePipelineModuleSwap",
+        "livePipelineModuleSwap",
     ),
 ];
 

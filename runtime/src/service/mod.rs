@@ -21,6 +21,7 @@ pub mod documents;
 pub mod inputs;
 pub mod memory;
 pub mod methods;
+pub mod module_swap;
 pub mod process;
 pub mod registry;
 pub mod supervisor;
