@@ -407,3 +407,152 @@ fn every_wasi_call_of_a_hostile_guest_is_harmless() {
     }
     assert!(!std::path::Path::new("/tmp/vigil-guest-was-here").exists());
 }
+
+/// `vigil filter test` on the built-in motion detector over the clip (its box moves 8–12 s into
+/// it): ten frames a second are analysed (200 calls for the 20 s), the first motion is the frame
+/// at 8.1 s, nothing before 8 s; a second run matches the first's saved output, and an edited
+/// expectation is reported with the line that differs.
+#[test]
+fn filter_test_runs_a_module_on_a_clip_and_checks_an_expectation() {
+    let dir = temp_dir("filter-test-clip");
+    let clip = clips().join("camera-h264.mp4");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "filter",
+            "test",
+            "--module",
+            "motion-detector",
+            "--input",
+            clip.to_str().expect("path"),
+        ];
+        args.extend_from_slice(extra);
+        vigil(&args)
+    };
+    let first = run(&[]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(stderr.contains("200 calls"), "{stderr}");
+    assert!(stderr.contains("vigil:filter@0.2.0"), "{stderr}");
+    let out = String::from_utf8_lossy(&first.stdout).to_string();
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines[0]["at"], "8.1s", "{}", lines[0]);
+    assert_eq!(lines[0]["time"], "2000-01-01T00:00:08.100Z");
+    assert!(
+        lines[0]["inferences"][0]["motion"]["box"]["w"]
+            .as_f64()
+            .is_some()
+    );
+    let last = lines.last().expect("motion found");
+    let secs = |v: &serde_json::Value| {
+        v["at"]
+            .as_str()
+            .and_then(|s| s.trim_end_matches('s').parse::<f64>().ok())
+            .expect("at")
+    };
+    assert!((8.0..13.0).contains(&secs(last)), "{last}");
+    let saved = dir.join("expected.jsonl");
+    std::fs::write(&saved, &out).expect("write");
+    let again = run(&["--expect", saved.to_str().expect("path")]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let edited = out.replacen("\"8.1s\"", "\"8.0s\"", 1);
+    std::fs::write(&saved, edited).expect("write");
+    let differs = run(&["--expect", saved.to_str().expect("path")]);
+    assert_eq!(differs.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&differs.stderr).contains("line 1 differs"),
+        "{}",
+        String::from_utf8_lossy(&differs.stderr)
+    );
+}
+
+/// `vigil filter new --lang rust` makes a project that builds into a 0.2.0 event filter with one
+/// command and whose unit test passes; `vigil filter test` runs it on events: it keeps the
+/// detections of the label asked for at or above the confidence, case-insensitively, and drops
+/// events with none.
+#[test]
+fn a_new_rust_filter_project_builds_and_runs_in_the_test_bench() {
+    let dir = temp_dir("filter-new");
+    let made = vigil(&[
+        "filter",
+        "new",
+        "truckish",
+        "--dir",
+        dir.to_str().expect("path"),
+    ]);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let project = dir.join("truckish");
+    // A target folder that outlives the test: later runs build incrementally.
+    let target = support::repo().join("target/filter-new-test");
+    for args in [
+        &["build", "--release", "--quiet", "--target", "wasm32-wasip2"][..],
+        &["test", "--quiet"][..],
+    ] {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(args)
+            .current_dir(&project)
+            .env("CARGO_TARGET_DIR", &target)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .status()
+            .expect("cargo");
+        assert!(status.success(), "cargo {args:?} in the new project");
+    }
+    let module = target.join("wasm32-wasip2/release/truckish.wasm");
+    let events = dir.join("events.jsonl");
+    let entity = |label: &str, confidence: f64| {
+        serde_json::json!({"type": "entity", "entity": {"tag": {"value": label, "confidence": confidence},
+                           "box": {"l": 0.1, "t": 0.2, "w": 0.3, "h": 0.4}}})
+    };
+    let lines = [
+        serde_json::json!({"at": 1.5, "inferences": [entity("truck", 0.9), entity("car", 0.8)]}),
+        serde_json::json!({"at": 2.0, "inferences": [entity("car", 0.95)]}),
+        serde_json::json!({"at": 3.25, "inferences": [entity("Truck", 0.55)]}),
+    ];
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&events, text).expect("write");
+    let out = vigil(&[
+        "filter",
+        "test",
+        "--module",
+        module.to_str().expect("path"),
+        "--events",
+        events.to_str().expect("path"),
+        "--config",
+        "labels=truck",
+        "--config",
+        "minimumConfidence=0.5",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            serde_json::json!({"at": "1.5s", "time": "2000-01-01T00:00:01.500Z",
+                "events": [{"at": "1.5s", "inferences": [entity("truck", 0.9)]}]}),
+            serde_json::json!({"at": "3.25s", "time": "2000-01-01T00:00:03.250Z",
+                "events": [{"at": "3.25s", "inferences": [entity("Truck", 0.55)]}]}),
+        ]
+    );
+}

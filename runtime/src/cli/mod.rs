@@ -7,6 +7,9 @@ use clap::{Args, Parser, Subcommand};
 
 pub mod client;
 pub mod client_commands;
+pub mod filter;
+pub mod filter_new;
+pub mod filter_test;
 
 use client_commands::{
     ClientArgs, MethodsAction, PipelineAction, TopologyAction, client_command, pipeline_command,
@@ -45,6 +48,8 @@ pub enum Command {
     Topology(ClientArgs<TopologyAction>),
     /// Live pipelines of a running service: set, activate, deactivate, list, get, delete.
     Pipeline(ClientArgs<PipelineAction>),
+    /// Filter components: `filter new` makes a project, `filter test` runs a module offline.
+    Filter(filter::FilterArgs),
     /// AVA method calls: `methods run operations.json` runs a sample app's operations file.
     Methods(ClientArgs<MethodsAction>),
 }
@@ -291,6 +296,10 @@ fn command(cli: Cli) -> ExitCode {
         Command::Run(args) => run(&args),
         Command::Replay(args) => replay(&args),
         Command::Serve(args) => serve(&args),
+        Command::Filter(args) => match &args.action {
+            filter::FilterAction::New(a) => filter_new::filter_new(a),
+            filter::FilterAction::Test(a) => filter_test::filter_test(a),
+        },
         Command::Topology(args) => client_command(&args.server, args.ca_file.as_deref(), |c| {
             topology_command(c, &args)
         }),
