@@ -18,8 +18,8 @@ use crate::bus::trigger::parse_utc;
 use crate::media::decode::Decoder;
 use crate::media::mp4_reader::Mp4Video;
 use crate::media::time::{MediaDuration, MediaTime};
-use crate::wasm::bindings::{Event, Frame, Plane};
-use crate::wasm::convert::{FilterConfig, inference_from_json, inference_json};
+use crate::wasm::bindings::Event;
+use crate::wasm::convert::{FilterConfig, frame_of, inference_from_json, inference_json};
 use crate::wasm::filter::{FilterHost, Limits, Outcome};
 use crate::wasm::module::{ModuleSource, World};
 
@@ -122,22 +122,20 @@ impl Bench {
         json!({"at": (t - self.start).to_string(), "time": t.to_string()})
     }
 
+    /// Times a call; its output (`line`: the key and value to print, none when it returned
+    /// nothing), skip or fault becomes a line at `t`.
     fn record<T>(
         &mut self,
         t: MediaTime,
         took: Duration,
         outcome: Outcome<T>,
-        line: impl Fn(T) -> Option<Value>,
+        line: impl Fn(T) -> Option<(&'static str, Value)>,
     ) {
         self.calls.push(took);
         let mut v = self.at(t);
         match outcome {
             Outcome::Done(found) => match line(found) {
-                Some(extra) => v.as_object_mut().into_iter().for_each(|o| {
-                    if let Value::Object(e) = &extra {
-                        o.extend(e.clone());
-                    }
-                }),
+                Some((key, value)) => v[key] = value,
                 None => return,
             },
             Outcome::Skipped => v["skipped"] = json!("backing off after repeated faults"),
@@ -195,30 +193,13 @@ fn frames(host: &mut FilterHost, clip: &Path, fps: u32, bench: &mut Bench) -> Re
                     rgb: false,
                 });
             let f = decoder.scale(&decoded, pts, request.width, request.rgb)?;
-            let (w, h) = (f.width, f.height);
-            let frame = Frame {
-                timestamp_ns: pts.as_nanos(),
-                source_width: f.source_width,
-                source_height: f.source_height,
-                luma: request.luma.then_some(Plane {
-                    width: w,
-                    height: h,
-                    stride: w,
-                    data: f.luma,
-                }),
-                rgb: f.rgb.map(|data| Plane {
-                    width: w,
-                    height: h,
-                    stride: 3 * w,
-                    data,
-                }),
-            };
             let t = Instant::now();
-            let outcome = host.process_frame(frame);
+            let outcome = host.process_frame(frame_of(f, request.luma));
             bench.record(pts, t.elapsed(), outcome, |found| {
-                (!found.is_empty()).then(
-                    || json!({"inferences": found.iter().map(inference_json).collect::<Vec<_>>()}),
-                )
+                (!found.is_empty()).then(|| {
+                    let list: Vec<Value> = found.iter().map(inference_json).collect();
+                    ("inferences", json!(list))
+                })
             });
         }
     }
@@ -265,11 +246,15 @@ fn events(host: &mut FilterHost, path: &Path, bench: &mut Bench) -> Result<()> {
         let start = bench.start;
         bench.record(at, t.elapsed(), outcome, |out| {
             (!out.is_empty()).then(|| {
-                json!({"events": out.iter().map(|e| {
-                    let t = MediaTime::from_nanos(e.timestamp_ns);
-                    json!({"at": (t - start).to_string(),
-                           "inferences": e.inferences.iter().map(inference_json).collect::<Vec<_>>()})
-                }).collect::<Vec<_>>()})
+                let list: Vec<Value> = out
+                    .iter()
+                    .map(|e| {
+                        let t = MediaTime::from_nanos(e.timestamp_ns);
+                        let found: Vec<Value> = e.inferences.iter().map(inference_json).collect();
+                        json!({"at": (t - start).to_string(), "inferences": found})
+                    })
+                    .collect();
+                ("events", json!(list))
             })
         });
     }

@@ -24,8 +24,6 @@ type Reply = tokio::sync::oneshot::Sender<Result<Swapped, SwapError>>;
 /// A module being loaded off the node's thread.
 struct Loading {
     source: ModuleSource,
-    /// The file's version being loaded (a file watch's load).
-    modified: Option<SystemTime>,
     result: mpsc::Receiver<Result<Arc<LoadedModule>>>,
     /// Who asked, through the control API.
     reply: Option<Reply>,
@@ -73,7 +71,7 @@ impl ModuleWatch {
             return;
         }
         if let Ok(SwapRequest { source, reply }) = self.registration.requests.try_recv() {
-            self.start(source, None, Some(reply));
+            self.start(source, Some(reply));
             return;
         }
         let modified = self.source.modified();
@@ -81,10 +79,10 @@ impl ModuleWatch {
             return;
         }
         self.modified = modified;
-        self.start(self.source.clone(), modified, None);
+        self.start(self.source.clone(), None);
     }
 
-    fn start(&mut self, source: ModuleSource, modified: Option<SystemTime>, reply: Option<Reply>) {
+    fn start(&mut self, source: ModuleSource, reply: Option<Reply>) {
         let (tx, rx) = mpsc::channel();
         let loader = source.clone();
         let spawned = std::thread::Builder::new()
@@ -100,7 +98,6 @@ impl ModuleWatch {
         }
         self.loading = Some(Loading {
             source,
-            modified,
             result: rx,
             reply,
         });
@@ -142,8 +139,6 @@ impl ModuleWatch {
             // The control API's module is watched from now on.
             self.modified = loading.source.modified();
             self.source = loading.source;
-        } else if loading.modified.is_some() {
-            self.modified = loading.modified;
         }
         if let Some(reply) = loading.reply {
             let m = host.module();

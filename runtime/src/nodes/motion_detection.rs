@@ -15,9 +15,8 @@ use crate::bus::event_log::EventBus;
 use crate::media::decode::DecodedFrame;
 use crate::media::time::{MediaDuration, MediaTime};
 use crate::topology::model::{MotionDetectionConfig, Sensitivity};
-use crate::wasm::bindings::{Frame, Inference, Plane};
-use crate::wasm::convert::FilterConfig;
-use crate::wasm::convert::inference_json;
+use crate::wasm::bindings::Inference;
+use crate::wasm::convert::{FilterConfig, frame_of, inference_json};
 use crate::wasm::filter::{FilterHost, Limits, Outcome};
 use crate::wasm::module::{LoadedModule, ModuleSource};
 
@@ -117,33 +116,16 @@ impl MotionNode {
     /// Analyses one decoded frame; returns the analytics event when something was found (at most
     /// one per aggregation window).
     pub fn on_frame(&mut self, f: DecodedFrame) -> Option<Event> {
-        self.last_analysed = Some(f.pts);
+        let pts = f.pts;
+        self.last_analysed = Some(pts);
         let wants_luma = self.host.frame_request().is_none_or(|r| r.luma);
-        let (width, height) = (f.width, f.height);
-        let frame = Frame {
-            timestamp_ns: f.pts.as_nanos(),
-            source_width: f.source_width,
-            source_height: f.source_height,
-            luma: wants_luma.then_some(Plane {
-                width,
-                height,
-                stride: width,
-                data: f.luma,
-            }),
-            rgb: f.rgb.map(|data| Plane {
-                width,
-                height,
-                stride: 3 * width,
-                data,
-            }),
-        };
-        let outcome = self.host.process_frame(frame);
+        let outcome = self.host.process_frame(frame_of(f, wants_luma));
         self.in_motion = matches!(&outcome, Outcome::Done(found) if !found.is_empty());
         match outcome {
-            Outcome::Done(found) if !found.is_empty() => self.aggregate(f.pts, &found),
+            Outcome::Done(found) if !found.is_empty() => self.aggregate(pts, &found),
             Outcome::Done(_) | Outcome::Skipped => None,
             Outcome::Fault(why) => {
-                self.module_fault(f.pts, why);
+                self.module_fault(pts, why);
                 None
             }
         }

@@ -6,9 +6,33 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value as Json, json};
 
 use super::bindings::{
-    Attribute, Classification, Config, Entity, Inference, NamedEvent, Other, Payload, Rect, Tag,
-    Text, Value,
+    Attribute, Classification, Config, Entity, Frame, Inference, NamedEvent, Other, Payload, Plane,
+    Rect, Tag, Text, Value,
 };
+use crate::media::decode::DecodedFrame;
+
+/// A decoded, scaled frame as a frame filter gets it: its luma plane when `luma`, its RGB plane
+/// when it was scaled with one (rows packed: the stride is the row).
+pub fn frame_of(f: DecodedFrame, luma: bool) -> Frame {
+    let (width, height) = (f.width, f.height);
+    Frame {
+        timestamp_ns: f.pts.as_nanos(),
+        source_width: f.source_width,
+        source_height: f.source_height,
+        luma: luma.then_some(Plane {
+            width,
+            height,
+            stride: width,
+            data: f.luma,
+        }),
+        rgb: f.rgb.map(|data| Plane {
+            width,
+            height,
+            stride: 3 * width,
+            data,
+        }),
+    }
+}
 
 fn round(v: f32) -> f64 {
     (f64::from(v) * 1e6).round() / 1e6

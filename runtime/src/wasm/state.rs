@@ -77,40 +77,34 @@ impl WasiView for GuestState {
     }
 }
 
-impl bindings::v2::frame::vigil::filter::host::Host for GuestState {
-    fn log(&mut self, level: bindings::v2::frame::vigil::filter::host::Level, message: String) {
-        use bindings::v2::frame::vigil::filter::host::Level;
-        let l = match level {
-            Level::Debug => "debug",
-            Level::Info => "info",
-            Level::Warn => "warn",
-            Level::Error => "error",
-        };
-        GuestState::log(self, l, &message);
-    }
+/// The `host` and `types` interfaces of one contract version: both versions' are the same
+/// functions, generated as different types.
+macro_rules! host_interfaces {
+    ($version:ident) => {
+        impl bindings::$version::frame::vigil::filter::host::Host for GuestState {
+            fn log(
+                &mut self,
+                level: bindings::$version::frame::vigil::filter::host::Level,
+                message: String,
+            ) {
+                use bindings::$version::frame::vigil::filter::host::Level;
+                let l = match level {
+                    Level::Debug => "debug",
+                    Level::Info => "info",
+                    Level::Warn => "warn",
+                    Level::Error => "error",
+                };
+                GuestState::log(self, l, &message);
+            }
 
-    fn now_ns(&mut self) -> i64 {
-        self.now_ns
-    }
+            fn now_ns(&mut self) -> i64 {
+                self.now_ns
+            }
+        }
+
+        impl bindings::$version::frame::vigil::filter::types::Host for GuestState {}
+    };
 }
 
-impl bindings::v2::frame::vigil::filter::types::Host for GuestState {}
-
-impl bindings::v1::frame::vigil::filter::host::Host for GuestState {
-    fn log(&mut self, level: bindings::v1::frame::vigil::filter::host::Level, message: String) {
-        use bindings::v1::frame::vigil::filter::host::Level;
-        let l = match level {
-            Level::Debug => "debug",
-            Level::Info => "info",
-            Level::Warn => "warn",
-            Level::Error => "error",
-        };
-        GuestState::log(self, l, &message);
-    }
-
-    fn now_ns(&mut self) -> i64 {
-        self.now_ns
-    }
-}
-
-impl bindings::v1::frame::vigil::filter::types::Host for GuestState {}
+host_interfaces!(v2);
+host_interfaces!(v1);
