@@ -71,3 +71,52 @@ fn a_camera_that_comes_back_is_used_again_within_a_second() {
         "the outage is reported once (its first failure, and the session's end): {failures:?}"
     );
 }
+
+/// A camera whose pictures stop for 16 s while its session stays up (RTCP reports and keep-alive
+/// answers go on, as when an encoder hangs) is a stalled camera: after 10 s without a picture the
+/// session is reported as a NetworkError that says so, then dropped and tried again until the
+/// pictures are back. (Before, RTCP reports counted as media: the stream froze and nothing was
+/// reported.)
+#[test]
+fn a_camera_that_stops_sending_pictures_is_reported_stalled_and_retried() {
+    let dir = temp_dir("camera-frozen");
+    let (cam_port, http_port) = (free_port(), free_port());
+    let clip = clips().join("camera-h264.mp4");
+    let _cam = support::peers::camera_with(
+        &clip,
+        cam_port,
+        "vigil",
+        "vigil",
+        &["--freeze-after", "4", "--freeze-for", "16"],
+    );
+    let args = door_run_args(&dir, "door", cam_port, http_port);
+    let mut vigil = vigil_run(&dir, &args);
+    let events = wait_for_event(
+        &event_log(&dir),
+        "MediaSessionEstablished",
+        2,
+        Duration::from_secs(60),
+    );
+    vigil.interrupt();
+    let kinds: Vec<&str> = events.iter().map(|(k, _, _)| k.as_str()).collect();
+    let stalls: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|(k, _, _)| k == "NetworkError")
+        .map(|(_, b, _)| b)
+        .collect();
+    assert!(!stalls.is_empty(), "{kinds:?}");
+    assert_eq!(
+        stalls[0]["detail"], "stalled: no media for 10 s",
+        "{}",
+        stalls[0]
+    );
+    let first = kinds
+        .iter()
+        .position(|k| *k == "MediaSessionEstablished")
+        .expect("established");
+    let stall = kinds
+        .iter()
+        .position(|k| *k == "NetworkError")
+        .expect("stall");
+    assert!(first < stall, "{kinds:?}");
+}

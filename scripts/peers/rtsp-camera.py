@@ -4,6 +4,7 @@
 usage: rtsp-camera.py FILE [--port 8554] [--mount /cam] [--host 127.0.0.1]
                       [--user U --password P [--auth digest|basic|both]]
                       [--protocols tcp,udp] [--timestamps file|arrival] [--max-sessions N]
+                      [--freeze-after SECONDS [--freeze-for SECONDS]]
 
 Needs Debian's /usr/bin/python3 with python3-gi, gir1.2-gst-rtsp-server-1.0 and the GStreamer
 plugins (scripts/setup-media.sh); a pyenv/venv python cannot import gi.
@@ -21,6 +22,9 @@ client is connected ("live" semantics); all clients share one stream.
     30 fps) and continue across the loop point without a jump backwards.
 --max-sessions N: serve at most N RTSP sessions at once; a SETUP beyond answers 503, as cameras
     that allow few sessions do.
+--freeze-after SECONDS: after SECONDS, stop sending pictures but keep every session open (RTCP
+    reports and keep-alive answers go on), as a camera whose encoder hangs does; a new session's
+    DESCRIBE is not answered meanwhile. --freeze-for: pictures come back after that long.
 --timestamps arrival: appsrc do-timestamp (arrival time), the original test-peers.md recipe;
     about +-1 ms of jitter per frame, a robustness case.
 
@@ -32,6 +36,7 @@ import argparse
 import os
 import signal
 import sys
+import time
 import traceback
 
 import gi
@@ -44,7 +49,12 @@ from gi.repository import GLib, Gst, GstPbutils, GstRtsp, GstRtspServer  # noqa:
 
 
 def log(*a):
-    print(*a, flush=True)
+    # A reader that has gone (a test keeps only the ready line) must not stop the camera: an
+    # exception here, in a bus callback, would end the loop and freeze the stream.
+    try:
+        print(*a, flush=True)
+    except OSError:
+        pass
 
 
 def probe(path):
@@ -65,8 +75,12 @@ def probe(path):
 class Feeder:
     """Plays the file in real time, loops it forever, forwards samples to the RTSP medias."""
 
-    def __init__(self, path, vcodec, has_audio, stamp_mode):
+    def __init__(self, path, vcodec, has_audio, stamp_mode, freeze=(None, None)):
         self.vcodec, self.has_audio, self.stamp_mode = vcodec, has_audio, stamp_mode
+        # Monotonic times between which no sample is pushed (--freeze-after, --freeze-for).
+        after, length = freeze
+        self.freeze_from = None if after is None else time.monotonic() + after
+        self.freeze_until = None if length is None else (self.freeze_from or 0) + length
         parse = "h265parse" if vcodec == "h265" else "h264parse"
         vfmt = "video/x-h265,stream-format=hvc1" if vcodec == "h265" else "video/x-h264,stream-format=avc"
         demux = "matroskademux" if path.endswith((".mkv", ".webm")) else "qtdemux"
@@ -144,6 +158,12 @@ class Feeder:
             return None
         return idx * self.duration + (t - seg.start)
 
+    def _frozen(self):
+        now = time.monotonic()
+        if self.freeze_from is None or now < self.freeze_from:
+            return False
+        return self.freeze_until is None or now < self.freeze_until
+
     def _on_sample(self, sink, kind):
         sample = sink.emit("pull-sample")
         buf, seg = sample.get_buffer(), sample.get_segment()
@@ -151,6 +171,8 @@ class Feeder:
         pts_rt = self._loop_time(kind, seg, buf.pts)
         dts_rt = self._loop_time(kind, seg, buf.dts)
         if not self.medias:
+            return Gst.FlowReturn.OK
+        if self._frozen():
             return Gst.FlowReturn.OK
         fclock, fbase = self.pipeline.get_clock(), self.pipeline.get_base_time()
         for srcs in list(self.medias.values()):
@@ -245,6 +267,10 @@ def main():
     ap.add_argument("--timestamps", choices=["file", "arrival"], default="file")
     ap.add_argument("--max-sessions", type=int, default=0,
                     help="RTSP sessions served at once (0: no limit); more get 503, as many cameras do")
+    ap.add_argument("--freeze-after", type=float, metavar="SECONDS",
+                    help="stop sending pictures after SECONDS, sessions kept open (a hung encoder)")
+    ap.add_argument("--freeze-for", type=float, metavar="SECONDS",
+                    help="with --freeze-after: send pictures again after SECONDS")
     a = ap.parse_args()
     path = a.file or a.file_opt
     if not path:
@@ -267,7 +293,7 @@ def main():
     if vcodec is None:
         print(f"rtsp-camera: {path}: no H.264/H.265 video stream", file=sys.stderr)
         return 2
-    feeder = Feeder(path, vcodec, has_aac, a.timestamps)
+    feeder = Feeder(path, vcodec, has_aac, a.timestamps, (a.freeze_after, a.freeze_for))
     feeder.start()
 
     server = GstRtspServer.RTSPServer()

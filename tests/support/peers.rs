@@ -105,8 +105,12 @@ pub fn camera_with(clip: &Path, port: u16, user: &str, password: &str, extra: &[
             .expect("the RTSP camera starts (scripts/setup-media.sh installs GStreamer)");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
+        let mut reader = BufReader::new(stdout);
+        let _ = reader.read_line(&mut line);
         if line.starts_with("ready:") {
+            // The rest ("loop N", ...) is read and dropped: the camera must not write into a
+            // closed pipe.
+            std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
             return Peer { child };
         }
         let _ = child.kill();

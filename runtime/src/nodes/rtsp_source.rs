@@ -359,7 +359,8 @@ async fn session_inner(
     let mut first = true;
     let paced_transport = config.transport != RtspTransport::Udp;
     let mut batch: Vec<MediaItem> = Vec::new();
-    let mut last_item = Instant::now();
+    // When the last video frame arrived (the session's start until the first).
+    let mut last_video = Instant::now();
     // Whether the last hand-over was paced (downstream relies on the next one coming soon).
     let mut was_paced = false;
     loop {
@@ -379,12 +380,17 @@ async fn session_inner(
                     return Ok(());
                 }
                 was_paced = paced.is_some();
+                // Only video counts: a camera that keeps its session (RTCP reports, keep-alives,
+                // audio) but sends no picture has stalled all the same.
                 match paced {
-                    None => tokio::time::timeout(STALL_TIMEOUT, demuxed.next())
-                        .await
-                        .map_err(|_| stalled())?,
+                    None => tokio::time::timeout(
+                        STALL_TIMEOUT.saturating_sub(last_video.elapsed()),
+                        demuxed.next(),
+                    )
+                    .await
+                    .map_err(|_| stalled())?,
                     Some(pace) => {
-                        if last_item.elapsed() > STALL_TIMEOUT {
+                        if last_video.elapsed() > STALL_TIMEOUT {
                             return Err(stalled());
                         }
                         // A blocking sleep on purpose: the runtime must not wait in epoll, which
@@ -408,9 +414,11 @@ async fn session_inner(
                 }
             }
         };
-        last_item = Instant::now();
         let frame = match item {
-            CodecItem::VideoFrame(f) => f,
+            CodecItem::VideoFrame(f) => {
+                last_video = Instant::now();
+                f
+            }
             // Audio starts once video has; both clocks are anchored to the wall clock on arrival.
             CodecItem::AudioFrame(a) if !first => {
                 if audio_params.is_none() {
