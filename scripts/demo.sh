@@ -5,7 +5,7 @@
 # checkout), fire a door-sensor trigger over MQTT (Mosquitto), and show the clip it wrote.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --demo
 cargo build --quiet
 VIGIL=target/debug/vigil
 WORK=target/demo

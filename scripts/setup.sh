@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Installs what building and testing Vigil needs on a Debian machine (run as root), skipping
-# whatever is already there. Safe to run again.
+# whatever is already there. Safe to run again. `--demo`: only what scripts/demo.sh needs (Rust's
+# wasm32-wasip2 target, ffmpeg, GStreamer, Mosquitto), not the test-only peers (S3 server,
+# Chromium, componentize-py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+demo_only=0
+[ "${1:-}" = "--demo" ] && demo_only=1
 
 if ! command -v cargo >/dev/null 2>&1; then
     echo "setup: cargo not found; install Rust (rustup) first" >&2
@@ -29,6 +33,10 @@ fi
 if [ -x scripts/setup-media.sh ]; then
     scripts/setup-media.sh
 fi
+if [ "$demo_only" = 1 ]; then
+    echo "setup: ready for the demo"
+    exit 0
+fi
 # The S3-compatible server of the archive upload tests (built once, ~4 min).
 if [ -x scripts/setup-s3.sh ]; then
     scripts/setup-s3.sh
@@ -36,5 +44,22 @@ fi
 # Headless Chromium and playwright-core for the web page tests.
 if [ -x scripts/setup-web.sh ]; then
     scripts/setup-web.sh
+fi
+# componentize-py (PyPI) builds Python filter components (guest-sdk/python,
+# scripts/build-python-guest.sh; tests/python_guest.rs). Debian's own Python is externally
+# managed: pip needs --break-system-packages there (pip's script goes to /usr/local/bin).
+if ! command -v componentize-py >/dev/null 2>&1; then
+    echo "setup: pip install componentize-py (builds Python filter components)"
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
+    fi
+    if ! python3 -m pip install --quiet --root-user-action=ignore 'componentize-py==0.25.*' 2>/dev/null; then
+        python3 -m pip install --quiet --root-user-action=ignore --break-system-packages 'componentize-py==0.25.*'
+    fi
+    hash -r
+    if ! command -v componentize-py >/dev/null 2>&1; then
+        echo "setup: componentize-py installed but not on PATH ($(python3 -m site --user-base 2>/dev/null)/bin?)" >&2
+        exit 1
+    fi
 fi
 echo "setup: ready"

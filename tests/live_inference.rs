@@ -209,3 +209,92 @@ fn absent_then_slow_service_never_stalls_the_recording() {
         "skips are reported"
     );
 }
+
+/// The live truck rule swapped from the built-in Rust object filter to the Python truck filter
+/// (guest-sdk/python/examples/truck-filter) through the control API while a clip is being
+/// recorded: the answer names the Python component's hash, contract and world and the hash it
+/// replaced, `ModuleSwapped` says the same, the next episode of the truck is decided by the
+/// Python filter (its log line, its decisions after the swap), and no frame is missing from any
+/// clip.
+#[test]
+fn a_live_truck_rule_swaps_to_the_python_filter_while_recording() {
+    use support::service::call;
+    let python = support::python::python_guest(support::python::TRUCK_FILTER);
+    let dir = temp_dir("live-python-swap");
+    let (cam_port, http_port, infer_port) = (free_port(), free_port(), free_port());
+    let _camera = camera(&clips().join("camera-h264.mp4"), cam_port, "vigil", "vigil");
+    let server = InferServer::start(infer_port, &dir.join("requests"));
+    let mut args: Vec<String> = vec![
+        "topologies/object-to-files.json".into(),
+        "--pipeline-name".into(),
+        "yard".into(),
+        "--event-log".into(),
+        event_log(&dir).to_string_lossy().into(),
+        "--http".into(),
+        format!("127.0.0.1:{http_port}"),
+    ];
+    args.extend(set(
+        "rtspUrl",
+        format!("rtsp://127.0.0.1:{cam_port}/camera"),
+    ));
+    args.extend(set("inferencingUrl", server.url()));
+    args.extend(set("samplesPerSecond", 2));
+    args.extend(set("outputDirectory", dir.join("out").display()));
+    let mut vigil = vigil_run(&dir, &args);
+    let log = event_log(&dir);
+    // The Rust filter opens the gate on the first episode; the swap comes while it records.
+    wait_for_event(&log, "RecordingStarted", 1, Duration::from_secs(60));
+    let (status, answer) = call(
+        http_port,
+        "livePipelineModuleSwap",
+        &serde_json::json!({"@apiVersion": "1.1", "name": "yard",
+            "properties": {"nodeName": "objectFilter", "module": python.to_string_lossy()}}),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let hash = vigil::wasm::module::content_hash(&std::fs::read(&python).expect("read"));
+    let builtin = vigil::wasm::module::builtin("object-filter").expect("built-in");
+    let done = &answer["properties"];
+    assert_eq!(done["hash"], hash.as_str(), "{answer}");
+    assert_eq!(
+        done["previousHash"],
+        vigil::wasm::module::content_hash(builtin).as_str(),
+        "{answer}"
+    );
+    assert_eq!(
+        (done["contract"].as_str(), done["world"].as_str()),
+        (Some("0.2.0"), Some("event-filter")),
+        "{answer}"
+    );
+    // The next episode (20 s later) is the Python filter's.
+    let events = wait_for_event(&log, "RecordingAvailable", 2, Duration::from_secs(90));
+    vigil.interrupt();
+    let swapped = events
+        .iter()
+        .position(|(k, b, _)| k == "ModuleSwapped" && b["hash"] == hash.as_str())
+        .expect("ModuleSwapped with the Python component's hash");
+    assert!(
+        events[swapped..].iter().any(|(k, _, _)| k == "Inference"),
+        "the Python filter decided after the swap: {:?}",
+        events.iter().map(|(k, _, _)| k).collect::<Vec<_>>()
+    );
+    assert!(
+        !events.iter().any(|(k, _, _)| k == "ModuleFault"),
+        "no fault"
+    );
+    let stderr = std::fs::read_to_string(dir.join("vigil.log")).unwrap_or_default();
+    assert!(
+        stderr.contains("guest: truck-filter: labels=['truck']"),
+        "the Python filter started with the node's configuration"
+    );
+    let files = mp4_files(&dir.join("out"));
+    assert!(files.len() >= 2, "{files:?}");
+    for f in &files {
+        let p = probe(f);
+        assert_eq!(
+            p.frames as f64,
+            (p.duration * 30.0).round(),
+            "no frame missing from {f:?}: {p:?}"
+        );
+        assert!(decodes_cleanly(f), "{f:?}");
+    }
+}

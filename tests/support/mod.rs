@@ -5,6 +5,7 @@ pub mod archive;
 pub mod inference;
 pub mod media;
 pub mod peers;
+pub mod python;
 pub mod relay;
 pub mod service;
 pub mod tls;

@@ -63,8 +63,18 @@ fn make(args: &FilterNewArgs) -> Result<PathBuf> {
                 .with_context(|| format!("cannot make {}", parent.display()))?;
         }
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        if path.extension().is_some_and(|e| e == "sh") {
+            make_executable(&path)?;
+        }
     }
     Ok(dir)
+}
+
+/// Sets the executable bits of a script made for the project (`./build.sh`).
+fn make_executable(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("cannot make {} executable", path.display()))
 }
 
 fn next_steps(args: &FilterNewArgs, dir: &Path) -> String {
@@ -139,6 +149,11 @@ fn python_files(args: &FilterNewArgs) -> Result<Vec<(PathBuf, String)>> {
         Some(p) => p.clone(),
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest-sdk/python"),
     };
+    if args.world == WorldChoice::Frame {
+        bail!(
+            "Python projects start from an event filter: give --world event (a Python frame filter: guest-sdk/python/tests/guests/bright)"
+        );
+    }
     let template = sdk.join("template");
     if !template.is_dir() {
         bail!(
@@ -146,6 +161,7 @@ fn python_files(args: &FilterNewArgs) -> Result<Vec<(PathBuf, String)>> {
             template.display()
         );
     }
+    let repo = sdk.join("../..").canonicalize().ok();
     let mut files = Vec::new();
     for entry in std::fs::read_dir(&template)
         .with_context(|| format!("cannot read {}", template.display()))?
@@ -155,7 +171,13 @@ fn python_files(args: &FilterNewArgs) -> Result<Vec<(PathBuf, String)>> {
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
             let name = path.file_name().map(PathBuf::from).unwrap_or_default();
-            files.push((name, text.replace("NAME", &args.name)));
+            let text = text.replace("NAME", &args.name);
+            // build.sh finds Vigil's build script in the checkout the SDK came from.
+            let text = match repo.as_deref() {
+                Some(repo) => text.replace("$here/../../..", &repo.to_string_lossy()),
+                None => text,
+            };
+            files.push((name, text));
         }
     }
     Ok(files)

@@ -7,6 +7,14 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings;
 
+/// Core instances one guest component may create. A Rust component has 1-3; a componentize-py
+/// one links CPython, libc and its adapters as a dozen or so.
+const MAX_CORE_INSTANCES: usize = 64;
+/// Tables one guest component may create.
+const MAX_TABLES: usize = 64;
+/// Linear memories one guest component may create (each within the memory limit).
+const MAX_MEMORIES: usize = 8;
+
 /// Per-instance host state.
 pub struct GuestState {
     wasi: WasiCtx,
@@ -40,9 +48,9 @@ impl GuestState {
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()
                 .memory_size(memory_bytes)
-                .instances(4)
-                .tables(16)
-                .memories(4)
+                .instances(MAX_CORE_INSTANCES)
+                .tables(MAX_TABLES)
+                .memories(MAX_MEMORIES)
                 .trap_on_grow_failure(true)
                 .build(),
             node: node.to_string(),
