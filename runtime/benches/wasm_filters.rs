@@ -5,6 +5,12 @@
 //! 2. The motion detector as a guest against the same crate compiled natively (same frames: the
 //!    generated test clip, decoded once, scaled to 320×180), with the ratio of the two.
 //!
+//! 3. Call cost per guest language: a frame filter that does nothing at 320×180 and the truck
+//!    filter on an event with one truck, Rust against Python (componentize-py; skipped when it is
+//!    not installed).
+//! 4. Start-up per language: compile (no cache), instantiate + create, and the call after a fault
+//!    (which pays for a fresh instance), against a normal call.
+//!
 //! Wall time per call, median of 5 rounds; the machine is shared, so read the ratios.
 
 use std::path::PathBuf;
@@ -14,15 +20,20 @@ use serde_json::json;
 use vigil::media::decode::Decoder;
 use vigil::media::mp4_reader::Mp4Video;
 use vigil::media::time::MediaTime;
-use vigil::wasm::bindings::{Frame, Plane};
+use vigil::wasm::bindings::{Entity, Event, Frame, Inference, Payload, Plane, Rect, Tag};
 use vigil::wasm::convert::FilterConfig;
 use vigil::wasm::filter::{FilterHost, Limits, Outcome};
-use vigil::wasm::module::ModuleSource;
+use vigil::wasm::module::{LoadedModule, ModuleSource};
 
 /// The motion detector's algorithm, compiled natively from the guest's own source file.
 #[path = "../../guest-modules/motion-detector/src/detector.rs"]
 #[allow(dead_code)]
 mod detector;
+
+/// Python components built from guest-sdk/python (the tests' builder).
+#[path = "../../tests/support/python.rs"]
+#[allow(dead_code)]
+mod python;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -91,6 +102,210 @@ fn time_per_call(
     median(rounds)
 }
 
+/// A module of a guest language: (language, frame noop, truck filter, faulting guest and the
+/// kind of call it faults on).
+struct Language {
+    name: &'static str,
+    noop: std::sync::Arc<LoadedModule>,
+    truck: std::sync::Arc<LoadedModule>,
+    faulty: std::sync::Arc<LoadedModule>,
+    faulty_world_frame: bool,
+    bytes: Vec<u8>,
+}
+
+fn file(path: PathBuf) -> std::sync::Arc<LoadedModule> {
+    ModuleSource::File(path).load().expect("module loads")
+}
+
+fn languages() -> Vec<Language> {
+    let dir = PathBuf::from(env!("VIGIL_GUEST_DIR"));
+    let mut out = vec![Language {
+        name: "rust",
+        noop: file(dir.join("noop_frame.wasm")),
+        truck: ModuleSource::parse("object-filter")
+            .load()
+            .expect("built-in"),
+        faulty: file(dir.join("trap.wasm")),
+        faulty_world_frame: true,
+        bytes: vigil::wasm::module::builtin("object-filter")
+            .expect("built-in")
+            .to_vec(),
+    }];
+    let has_componentize_py = std::process::Command::new("componentize-py")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if has_componentize_py {
+        let truck = python::python_guest(python::TRUCK_FILTER);
+        out.push(Language {
+            name: "python",
+            noop: file(python::python_guest(
+                "guest-sdk/python/tests/guests/noop-frame",
+            )),
+            truck: file(truck.clone()),
+            faulty: file(python::python_guest(python::FAULTY)),
+            faulty_world_frame: false,
+            bytes: std::fs::read(&truck).expect("built"),
+        });
+    } else {
+        println!("(python skipped: componentize-py not installed; scripts/setup.sh installs it)");
+    }
+    out
+}
+
+/// An event with one truck at 0.9 in the middle of the frame, at second `second`.
+fn truck_event(second: i64) -> Event {
+    Event {
+        timestamp_ns: 1_767_225_600_000_000_000 + second * 1_000_000_000,
+        inferences: vec![Inference {
+            subtype: Some("objectDetection".into()),
+            ..Inference::of(Payload::Entity(Entity {
+                tag: Tag {
+                    value: "truck".into(),
+                    confidence: 0.9,
+                },
+                box_: Rect {
+                    l: 0.4,
+                    t: 0.6,
+                    w: 0.08,
+                    h: 0.17,
+                },
+                id: None,
+                attributes: vec![],
+            }))
+        }],
+    }
+}
+
+/// Median µs of `f` over `n` runs.
+fn median_us(n: usize, mut f: impl FnMut()) -> f64 {
+    median(
+        (0..n)
+            .map(|_| {
+                let start = Instant::now();
+                f();
+                start.elapsed().as_secs_f64() * 1e6
+            })
+            .collect(),
+    )
+}
+
+fn per_language(frames: &[(u32, u32, Vec<u8>)]) {
+    println!("== call cost per guest language (320x180 frame noop; truck filter, one truck)");
+    let truck_config: FilterConfig = vec![
+        ("labels".into(), json!("truck")),
+        ("output".into(), json!("trigger")),
+    ];
+    let noop_config: FilterConfig = vec![("width".into(), json!("320"))];
+    let mut rust_frame = 0.0;
+    let mut rust_event = 0.0;
+    let langs = languages();
+    for lang in &langs {
+        let mut noop = FilterHost::new(
+            "bench",
+            lang.noop.clone(),
+            noop_config.clone(),
+            Limits::default(),
+        )
+        .expect("starts");
+        let frame_us = time_per_call(frames, |i, f| {
+            assert!(matches!(
+                noop.process_frame(frame_of(f, i)),
+                Outcome::Done(_)
+            ));
+        });
+        let mut truck = FilterHost::new(
+            "bench",
+            lang.truck.clone(),
+            truck_config.clone(),
+            Limits::default(),
+        )
+        .expect("starts");
+        let event = truck_event(0);
+        let event_us = median(
+            (0..5)
+                .map(|_| {
+                    let start = Instant::now();
+                    for _ in 0..500 {
+                        assert!(matches!(
+                            truck.process_event(event.clone()),
+                            Outcome::Done(_)
+                        ));
+                    }
+                    start.elapsed().as_secs_f64() * 1e6 / 500.0
+                })
+                .collect(),
+        );
+        if lang.name == "rust" {
+            (rust_frame, rust_event) = (frame_us, event_us);
+        }
+        println!(
+            "{}: frame {frame_us:.1} µs ({:.1}x rust), event {event_us:.1} µs ({:.1}x rust)",
+            lang.name,
+            frame_us / rust_frame,
+            event_us / rust_event
+        );
+    }
+
+    println!(
+        "== start-up per guest language (truck filter; fault guest for the call after a fault)"
+    );
+    let engine = {
+        let mut c = wasmtime::Config::new();
+        c.wasm_component_model(true);
+        c.epoch_interruption(true);
+        wasmtime::Engine::new(&c).expect("engine")
+    };
+    for lang in &langs {
+        let start = Instant::now();
+        let _ = wasmtime::component::Component::new(&engine, &lang.bytes).expect("compiles");
+        let compile_ms = start.elapsed().as_secs_f64() * 1e3;
+        let create_us = median_us(20, || {
+            let host = FilterHost::new(
+                "bench",
+                lang.truck.clone(),
+                truck_config.clone(),
+                Limits::default(),
+            )
+            .expect("starts");
+            std::hint::black_box(&host);
+        });
+        let mut faulty = FilterHost::new("bench", lang.faulty.clone(), vec![], Limits::default())
+            .expect("starts");
+        let mut call = |second: i64| -> bool {
+            if lang.faulty_world_frame {
+                let f = &frames[0];
+                let mut frame = frame_of(f, 0);
+                frame.timestamp_ns = second * 1_000_000_000;
+                matches!(faulty.process_frame(frame), Outcome::Done(_))
+            } else {
+                matches!(faulty.process_event(truck_event(second)), Outcome::Done(_))
+            }
+        };
+        let mut normal = Vec::new();
+        let mut after_fault = Vec::new();
+        for round in 0..20i64 {
+            let even = 1_767_225_600 + round * 2;
+            assert!(call(even), "{}: a call in an even second", lang.name);
+            let start = Instant::now();
+            assert!(call(even), "{}", lang.name);
+            normal.push(start.elapsed().as_secs_f64() * 1e6);
+            assert!(!call(even + 1), "{}: the odd second faults", lang.name);
+            let start = Instant::now();
+            assert!(call(even + 2), "{}: a fresh instance answers", lang.name);
+            after_fault.push(start.elapsed().as_secs_f64() * 1e6);
+        }
+        println!(
+            "{}: {} bytes; compile {compile_ms:.0} ms; instantiate+create {create_us:.0} µs; \
+             call after a fault {:.0} µs (a normal call {:.0} µs)",
+            lang.name,
+            lang.bytes.len(),
+            median(after_fault),
+            median(normal)
+        );
+    }
+}
+
 fn guest(name: &str, config: FilterConfig) -> FilterHost {
     let source = if name == "motion-detector" {
         ModuleSource::parse(name)
@@ -149,4 +364,5 @@ fn main() {
         "native {native_us:.1} µs per frame, guest {guest_us:.1} µs per frame: guest/native = {:.2}",
         guest_us / native_us
     );
+    per_language(&frames);
 }

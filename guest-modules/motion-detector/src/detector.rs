@@ -228,6 +228,8 @@ pub struct Detector {
     /// Regions to report, by index.
     picked: Vec<usize>,
     hist: Vec<u32>,
+    /// Four histograms counted side by side (see [`Counts`]).
+    sub_hists: Vec<u32>,
     regions: Vec<Region>,
     stats: Stats,
 }
@@ -261,6 +263,7 @@ impl Detector {
             region_moves: Vec::new(),
             picked: Vec::new(),
             hist: Vec::new(),
+            sub_hists: Vec::new(),
             regions: Vec::new(),
             stats: Stats::default(),
         }
@@ -381,6 +384,7 @@ impl Detector {
         self.scratch.resize(n, 0);
         self.labels.resize(n, 0);
         self.hist.resize(512.max(NOISE_BINS), 0);
+        self.sub_hists.resize(4 * 512.max(NOISE_BINS), 0);
         self.reset();
     }
 
@@ -395,8 +399,11 @@ impl Detector {
                 continue;
             }
             out[0] = 2 * row[0] as u16 + row[1] as u16;
-            for x in 1..w - 1 {
-                out[x] = row[x - 1] as u16 + row[x] as u16 + row[x + 1] as u16;
+            for (o, ((&l, &m), &r)) in out[1..w - 1]
+                .iter_mut()
+                .zip(row.iter().zip(&row[1..]).zip(&row[2..]))
+            {
+                *o = l as u16 + m as u16 + r as u16;
             }
             out[w - 1] = row[w - 2] as u16 + 2 * row[w - 1] as u16;
         }
@@ -431,29 +438,74 @@ impl Detector {
     /// Returns (gain, offset, mean shift), or None when too few pixels agree.
     fn fit_lighting(&mut self) -> Option<(f32, f32, f32)> {
         let n = self.cur.len();
-        let hist = &mut self.hist[..512];
-        hist.fill(0);
-        for (&c, &b) in self.cur.iter().zip(&self.bg) {
-            let bin = ((c - b).round() as i32 + 256).clamp(0, 511);
-            hist[bin as usize] += 1;
+        // Round to the nearest level, offset by 256 (c - b is within ±255): a float add and a
+        // truncating cast, where `round()` is a libm call per pixel on wasm.
+        let bin = |c: f32, b: f32| ((c - b + 256.5) as i32).clamp(0, 511) as usize;
+        let mut counts = Counts::new(&mut self.sub_hists, 512);
+        let (cur4, cur_rest) = self.cur.as_chunks::<4>();
+        let (bg4, bg_rest) = self.bg.as_chunks::<4>();
+        for (c, b) in cur4.iter().zip(bg4) {
+            counts.four([
+                bin(c[0], b[0]),
+                bin(c[1], b[1]),
+                bin(c[2], b[2]),
+                bin(c[3], b[3]),
+            ]);
         }
+        for (&c, &b) in cur_rest.iter().zip(bg_rest) {
+            counts.one(bin(c, b));
+        }
+        let hist = &mut self.hist[..512];
+        counts.sum_into(hist);
         let median = median_bin(hist, n) as f32 - 256.0;
 
-        let (mut k, mut sx, mut sy, mut sxx, mut sxy) = (0usize, 0f64, 0f64, 0f64, 0f64);
-        for (&c, &b) in self.cur.iter().zip(&self.bg) {
-            if (c - b - median).abs() < FIT_GATE {
-                let (x, y) = (b as f64, c as f64);
-                k += 1;
-                sx += x;
-                sy += y;
-                sxx += x * x;
-                sxy += x * y;
+        // Sums over the pixels near the median difference: per row in four f32 lanes (which
+        // vectorise; a row's sums stay far inside f32's precision), rows added in f64.
+        let (mut k, mut sx, mut sy, mut sxx, mut sxy) = (0f64, 0f64, 0f64, 0f64, 0f64);
+        let w = self.width.max(1);
+        for (cur, bg) in self.cur.chunks(w).zip(self.bg.chunks(w)) {
+            let (mut k4, mut sx4, mut sy4, mut sxx4, mut sxy4) =
+                ([0f32; 4], [0f32; 4], [0f32; 4], [0f32; 4], [0f32; 4]);
+            let (cur4, cur_rest) = cur.as_chunks::<4>();
+            let (bg4, bg_rest) = bg.as_chunks::<4>();
+            for (c, b) in cur4.iter().zip(bg4) {
+                let inside: [f32; 4] = std::array::from_fn(|j| {
+                    if (c[j] - b[j] - median).abs() < FIT_GATE {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                });
+                for j in 0..4 {
+                    let (x, y) = (inside[j] * b[j], inside[j] * c[j]);
+                    k4[j] += inside[j];
+                    sx4[j] += x;
+                    sy4[j] += y;
+                    sxx4[j] += x * b[j];
+                    sxy4[j] += x * c[j];
+                }
+            }
+            let total = |l: [f32; 4]| l.iter().map(|&v| v as f64).sum::<f64>();
+            k += total(k4);
+            sx += total(sx4);
+            sy += total(sy4);
+            sxx += total(sxx4);
+            sxy += total(sxy4);
+            for (&c, &b) in cur_rest.iter().zip(bg_rest) {
+                if (c - b - median).abs() < FIT_GATE {
+                    let (x, y) = (b as f64, c as f64);
+                    k += 1.0;
+                    sx += x;
+                    sy += y;
+                    sxx += x * x;
+                    sxy += x * y;
+                }
             }
         }
         if (k as f32) < FIT_MIN_INLIERS * n as f32 {
             return None;
         }
-        let kf = k as f64;
+        let kf = k;
         let (mx, my) = (sx / kf, sy / kf);
         let var = (sxx / kf - mx * mx).max(0.0);
         let cov = sxy / kf - mx * my;
@@ -466,14 +518,21 @@ impl Detector {
     /// noise and returns the per-pixel threshold.
     fn residuals(&mut self, gain: f32, offset: f32) -> f32 {
         let n = self.cur.len();
-        let hist = &mut self.hist[..NOISE_BINS];
-        hist.fill(0);
         for ((b, &c), d) in self.bg.iter_mut().zip(&self.cur).zip(self.diff.iter_mut()) {
             *b = gain * *b + offset;
-            let r = (c - *b).abs();
-            *d = r;
-            hist[((r * NOISE_BINS_PER_LEVEL) as usize).min(NOISE_BINS - 1)] += 1;
+            *d = (c - *b).abs();
         }
+        let bin = |r: f32| ((r * NOISE_BINS_PER_LEVEL) as usize).min(NOISE_BINS - 1);
+        let mut counts = Counts::new(&mut self.sub_hists, NOISE_BINS);
+        let (diff4, diff_rest) = self.diff.as_chunks::<4>();
+        for d in diff4 {
+            counts.four([bin(d[0]), bin(d[1]), bin(d[2]), bin(d[3])]);
+        }
+        for &d in diff_rest {
+            counts.one(bin(d));
+        }
+        let hist = &mut self.hist[..NOISE_BINS];
+        counts.sum_into(hist);
         let mad = (median_bin(hist, n) as f32 + 0.5) / NOISE_BINS_PER_LEVEL;
         let sigma = 1.4826 * mad;
         let threshold = self.params.threshold.max(self.params.noise_factor * sigma);
@@ -483,24 +542,36 @@ impl Detector {
     }
 
     /// Keeps changed pixels with at least 3 changed neighbours (in `spots`); returns their count.
+    /// The 3x3 counts are separable sums (a row's three, then three rows'), in whole-row passes
+    /// that vectorise; `scratch` holds the row sums.
     fn despeckle(&mut self) -> usize {
         let (w, h) = (self.width, self.height);
+        for y in 0..h {
+            let src = &self.mask[y * w..(y + 1) * w];
+            let dst = &mut self.scratch[y * w..(y + 1) * w];
+            dst.copy_from_slice(src);
+            if w > 1 {
+                add_shifted(&mut dst[1..], &src[..w - 1]);
+                add_shifted(&mut dst[..w - 1], &src[1..]);
+            }
+        }
         let mut count = 0;
         for y in 0..h {
-            for x in 0..w {
-                let i = y * w + x;
-                let mut keep = 0u8;
-                if self.mask[i] != 0 {
-                    let mut neighbours = 0;
-                    for yy in y.saturating_sub(1)..=(y + 1).min(h - 1) {
-                        for xx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
-                            neighbours += self.mask[yy * w + xx] as u32;
-                        }
-                    }
-                    keep = (neighbours > 3) as u8; // itself + at least 3
-                }
-                self.spots[i] = keep;
-                count += keep as usize;
+            let (above, below) = (y.saturating_sub(1), (y + 1).min(h - 1));
+            let row = &self.scratch[y * w..(y + 1) * w];
+            let out = &mut self.spots[y * w..(y + 1) * w];
+            out.copy_from_slice(row);
+            if above != y {
+                add_shifted(out, &self.scratch[above * w..(above + 1) * w]);
+            }
+            if below != y {
+                add_shifted(out, &self.scratch[below * w..(below + 1) * w]);
+            }
+            let mask = &self.mask[y * w..(y + 1) * w];
+            for (o, &m) in out.iter_mut().zip(mask) {
+                // itself + at least 3
+                *o = (m != 0 && *o > 3) as u8;
+                count += *o as usize;
             }
         }
         count
@@ -511,26 +582,25 @@ impl Detector {
         (self.width / 160).clamp(1, 4)
     }
 
-    /// `mask` = `spots` dilated by a square of side 2r+1.
+    /// `mask` = `spots` dilated by a square of side 2r+1, as shifted whole-row ORs (they
+    /// vectorise): along each row into `scratch`, then across rows.
     fn dilate(&mut self) {
         let (w, h, r) = (self.width, self.height, self.radius());
         for y in 0..h {
             let src = &self.spots[y * w..(y + 1) * w];
             let dst = &mut self.scratch[y * w..(y + 1) * w];
-            for x in 0..w {
-                dst[x] = src[x.saturating_sub(r)..=(x + r).min(w - 1)]
-                    .iter()
-                    .fold(0, |a, &v| a | v);
+            dst.copy_from_slice(src);
+            for d in 1..=r.min(w - 1) {
+                or_shifted(&mut dst[d..], &src[..w - d]);
+                or_shifted(&mut dst[..w - d], &src[d..]);
             }
         }
         for y in 0..h {
             let (y0, y1) = (y.saturating_sub(r), (y + r).min(h - 1));
-            for x in 0..w {
-                let mut v = 0;
-                for yy in y0..=y1 {
-                    v |= self.scratch[yy * w + x];
-                }
-                self.mask[y * w + x] = v;
+            let out = &mut self.mask[y * w..(y + 1) * w];
+            out.fill(0);
+            for yy in y0..=y1 {
+                or_shifted(out, &self.scratch[yy * w..(yy + 1) * w]);
             }
         }
     }
@@ -654,6 +724,60 @@ impl Detector {
 }
 
 /// Index of the bin holding the median of `total` samples.
+/// A histogram counted as four side by side, four values per step: consecutive pixels mostly
+/// fall in the same bin, and one counter would make each step wait for the last one's store.
+struct Counts<'a> {
+    parts: [&'a mut [u32]; 4],
+}
+
+impl<'a> Counts<'a> {
+    /// Four cleared histograms of `bins` bins in `space` (at least `4 * bins` long).
+    fn new(space: &'a mut [u32], bins: usize) -> Counts<'a> {
+        let space = &mut space[..4 * bins];
+        space.fill(0);
+        let (a, rest) = space.split_at_mut(bins);
+        let (b, rest) = rest.split_at_mut(bins);
+        let (c, d) = rest.split_at_mut(bins);
+        Counts {
+            parts: [a, b, c, d],
+        }
+    }
+
+    /// Counts four values (each below `bins`).
+    fn four(&mut self, bins: [usize; 4]) {
+        for (part, bin) in self.parts.iter_mut().zip(bins) {
+            part[bin] += 1;
+        }
+    }
+
+    /// Counts one value.
+    fn one(&mut self, bin: usize) {
+        self.parts[0][bin] += 1;
+    }
+
+    /// The sum of the four into `hist` (`bins` long).
+    fn sum_into(self, hist: &mut [u32]) {
+        let [a, b, c, d] = self.parts;
+        for (i, h) in hist.iter_mut().enumerate() {
+            *h = a[i] + b[i] + c[i] + d[i];
+        }
+    }
+}
+
+/// `dst[i] += src[i]` over the shorter of the two.
+fn add_shifted(dst: &mut [u8], src: &[u8]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d += s;
+    }
+}
+
+/// `dst[i] |= src[i]` over the shorter of the two.
+fn or_shifted(dst: &mut [u8], src: &[u8]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d |= s;
+    }
+}
+
 fn median_bin(hist: &[u32], total: usize) -> usize {
     let half = total.div_ceil(2) as u64;
     let mut acc = 0u64;

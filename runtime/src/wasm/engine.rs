@@ -24,6 +24,17 @@ fn make_engine() -> Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
+    // For `perf record`: `VIGIL_WASM_PROFILE=perfmap` names guest functions in
+    // /tmp/perf-PID.map; `jitdump` also keeps their code (`perf record -k mono`, `perf inject --jit`).
+    match std::env::var("VIGIL_WASM_PROFILE").as_deref() {
+        Ok("perfmap") => {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
+        Ok("jitdump") => {
+            config.profiler(wasmtime::ProfilingStrategy::JitDump);
+        }
+        _ => {}
+    }
     if let Some(dir) = cache_dir() {
         let mut cache = CacheConfig::new();
         cache.with_directory(dir);
