@@ -2,7 +2,7 @@
 # Installs what building and testing Vigil needs on a Debian machine (run as root), skipping
 # whatever is already there. Safe to run again. `--demo`: only what scripts/demo.sh needs (Rust's
 # wasm32-wasip2 target, ffmpeg, GStreamer, Mosquitto), not the test-only peers (S3 server,
-# Chromium, componentize-py).
+# Chromium, componentize-py, ComponentizeJS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 demo_only=0
@@ -59,6 +59,37 @@ if ! command -v componentize-py >/dev/null 2>&1; then
     hash -r
     if ! command -v componentize-py >/dev/null 2>&1; then
         echo "setup: componentize-py installed but not on PATH ($(python3 -m site --user-base 2>/dev/null)/bin?)" >&2
+        exit 1
+    fi
+fi
+# ComponentizeJS and esbuild (npm) build JavaScript filter components (guest-sdk/js,
+# scripts/build-js-guest.sh; tests/js_guest.rs), installed under target/js-tools (~400 MB, the
+# way setup-web.sh installs playwright-core under target/web-tools); skipped when present.
+JS_TOOLS=(@bytecodealliance/componentize-js@0.23.0 esbuild@0.28.2)
+js_tools_installed() {
+    node -e '
+        const [dir, ...specs] = process.argv.slice(1);
+        for (const spec of specs) {
+            const at = spec.lastIndexOf("@");
+            const pj = require(`${dir}/node_modules/${spec.slice(0, at)}/package.json`);
+            if (pj.version !== spec.slice(at + 1)) process.exit(1);
+        }' "$PWD/target/js-tools" "${JS_TOOLS[@]}" 2>/dev/null
+}
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "setup: apt-get install nodejs npm (builds JavaScript filter components)"
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+    echo "setup: warning: node $(node --version) is older than the 20 ComponentizeJS 0.23 was tested with" >&2
+fi
+if ! js_tools_installed; then
+    echo "setup: npm install ${JS_TOOLS[*]} -> target/js-tools (builds JavaScript filter components)"
+    mkdir -p target/js-tools
+    npm install --no-save --no-audit --no-fund --loglevel=error --prefix target/js-tools \
+        "${JS_TOOLS[@]}" >/dev/null
+    if ! js_tools_installed; then
+        echo "setup: ${JS_TOOLS[*]} not found under target/js-tools after npm install" >&2
         exit 1
     fi
 fi

@@ -210,17 +210,18 @@ fn absent_then_slow_service_never_stalls_the_recording() {
     );
 }
 
-/// The live truck rule swapped from the built-in Rust object filter to the Python truck filter
-/// (guest-sdk/python/examples/truck-filter) through the control API while a clip is being
-/// recorded: the answer names the Python component's hash, contract and world and the hash it
-/// replaced, `ModuleSwapped` says the same, the next episode of the truck is decided by the
-/// Python filter (its log line, its decisions after the swap), and no frame is missing from any
-/// clip.
+/// The live truck rule swapped while recording, through the control API, from the built-in Rust
+/// object filter to the Python truck filter (guest-sdk/python/examples/truck-filter), then to
+/// the JavaScript one (guest-sdk/js/examples/truck-filter): each answer names the component's
+/// hash, contract and world and the hash it replaced, `ModuleSwapped` says the same, the next
+/// episode of the truck is decided by the new filter (its start-up log line, its decisions after
+/// the swap), and no frame is missing from any clip.
 #[test]
-fn a_live_truck_rule_swaps_to_the_python_filter_while_recording() {
+fn a_live_truck_rule_swaps_to_the_python_then_the_js_filter_while_recording() {
     use support::service::call;
     let python = support::python::python_guest(support::python::TRUCK_FILTER);
-    let dir = temp_dir("live-python-swap");
+    let js = support::js::js_guest(support::js::TRUCK_FILTER);
+    let dir = temp_dir("live-guest-swaps");
     let (cam_port, http_port, infer_port) = (free_port(), free_port(), free_port());
     let _camera = camera(&clips().join("camera-h264.mp4"), cam_port, "vigil", "vigil");
     let server = InferServer::start(infer_port, &dir.join("requests"));
@@ -242,52 +243,56 @@ fn a_live_truck_rule_swaps_to_the_python_filter_while_recording() {
     args.extend(set("outputDirectory", dir.join("out").display()));
     let mut vigil = vigil_run(&dir, &args);
     let log = event_log(&dir);
-    // The Rust filter opens the gate on the first episode; the swap comes while it records.
-    wait_for_event(&log, "RecordingStarted", 1, Duration::from_secs(60));
-    let (status, answer) = call(
-        http_port,
-        "livePipelineModuleSwap",
-        &serde_json::json!({"@apiVersion": "1.1", "name": "yard",
-            "properties": {"nodeName": "objectFilter", "module": python.to_string_lossy()}}),
-    );
-    assert_eq!(status, 200, "{answer}");
-    let hash = vigil::wasm::module::content_hash(&std::fs::read(&python).expect("read"));
+    let hash = |p: &Path| vigil::wasm::module::content_hash(&std::fs::read(p).expect("read"));
     let builtin = vigil::wasm::module::builtin("object-filter").expect("built-in");
-    let done = &answer["properties"];
-    assert_eq!(done["hash"], hash.as_str(), "{answer}");
-    assert_eq!(
-        done["previousHash"],
-        vigil::wasm::module::content_hash(builtin).as_str(),
-        "{answer}"
-    );
-    assert_eq!(
-        (done["contract"].as_str(), done["world"].as_str()),
-        (Some("0.2.0"), Some("event-filter")),
-        "{answer}"
-    );
-    // The next episode (20 s later) is the Python filter's.
-    let events = wait_for_event(&log, "RecordingAvailable", 2, Duration::from_secs(90));
+    let mut previous = vigil::wasm::module::content_hash(builtin);
+    // Each filter opens the gate on its episode (one every 20 s); the swap comes while it records.
+    for (episode, module) in [(1, &python), (2, &js)] {
+        wait_for_event(&log, "RecordingStarted", episode, Duration::from_secs(60));
+        let (status, answer) = call(
+            http_port,
+            "livePipelineModuleSwap",
+            &serde_json::json!({"@apiVersion": "1.1", "name": "yard",
+                "properties": {"nodeName": "objectFilter", "module": module.to_string_lossy()}}),
+        );
+        assert_eq!(status, 200, "{answer}");
+        let done = &answer["properties"];
+        assert_eq!(done["hash"], hash(module).as_str(), "{answer}");
+        assert_eq!(done["previousHash"], previous.as_str(), "{answer}");
+        assert_eq!(
+            (done["contract"].as_str(), done["world"].as_str()),
+            (Some("0.2.0"), Some("event-filter")),
+            "{answer}"
+        );
+        previous = hash(module);
+    }
+    // The third episode is the JavaScript filter's.
+    let events = wait_for_event(&log, "RecordingAvailable", 3, Duration::from_secs(90));
     vigil.interrupt();
-    let swapped = events
-        .iter()
-        .position(|(k, b, _)| k == "ModuleSwapped" && b["hash"] == hash.as_str())
-        .expect("ModuleSwapped with the Python component's hash");
-    assert!(
-        events[swapped..].iter().any(|(k, _, _)| k == "Inference"),
-        "the Python filter decided after the swap: {:?}",
-        events.iter().map(|(k, _, _)| k).collect::<Vec<_>>()
-    );
-    assert!(
-        !events.iter().any(|(k, _, _)| k == "ModuleFault"),
-        "no fault"
-    );
+    let kinds: Vec<&str> = events.iter().map(|(k, _, _)| k.as_str()).collect();
+    for module in [&python, &js] {
+        let swapped = events
+            .iter()
+            .position(|(k, b, _)| k == "ModuleSwapped" && b["hash"] == hash(module).as_str())
+            .unwrap_or_else(|| panic!("ModuleSwapped with {module:?}'s hash: {kinds:?}"));
+        assert!(
+            events[swapped..].iter().any(|(k, _, _)| k == "Inference"),
+            "{module:?} decided after its swap: {kinds:?}"
+        );
+    }
+    assert!(!kinds.contains(&"ModuleFault"), "{kinds:?}");
     let stderr = std::fs::read_to_string(dir.join("vigil.log")).unwrap_or_default();
-    assert!(
-        stderr.contains("guest: truck-filter: labels=['truck']"),
-        "the Python filter started with the node's configuration"
-    );
+    for line in [
+        "guest: truck-filter: labels=['truck']",
+        "guest: truck-filter: labels=truck minimumConfidence=0.500",
+    ] {
+        assert!(
+            stderr.contains(line),
+            "each filter started with the node's configuration: {line}"
+        );
+    }
     let files = mp4_files(&dir.join("out"));
-    assert!(files.len() >= 2, "{files:?}");
+    assert!(files.len() >= 3, "{files:?}");
     for f in &files {
         let p = probe(f);
         assert_eq!(

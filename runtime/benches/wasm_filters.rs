@@ -6,8 +6,8 @@
 //!    generated test clip, decoded once, scaled to 320×180), with the ratio of the two.
 //!
 //! 3. Call cost per guest language: a frame filter that does nothing at 320×180 and the truck
-//!    filter on an event with one truck, Rust against Python (componentize-py; skipped when it is
-//!    not installed).
+//!    filter on an event with one truck, Rust against Python (componentize-py) and JavaScript
+//!    (ComponentizeJS), each skipped when its tools are not installed.
 //! 4. Start-up per language: compile (no cache), instantiate + create, and the call after a fault
 //!    (which pays for a fresh instance), against a normal call.
 //!
@@ -34,6 +34,11 @@ mod detector;
 #[path = "../../tests/support/python.rs"]
 #[allow(dead_code)]
 mod python;
+
+/// JavaScript components built from guest-sdk/js (the tests' builder).
+#[path = "../../tests/support/js.rs"]
+#[allow(dead_code)]
+mod js;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -150,6 +155,24 @@ fn languages() -> Vec<Language> {
     } else {
         println!("(python skipped: componentize-py not installed; scripts/setup.sh installs it)");
     }
+    if js::tools()
+        .join("node_modules/@bytecodealliance/componentize-js")
+        .is_dir()
+    {
+        let truck = js::js_guest(js::TRUCK_FILTER);
+        out.push(Language {
+            name: "javascript",
+            noop: file(js::js_guest("guest-sdk/js/tests/guests/noop-frame")),
+            truck: file(truck.clone()),
+            faulty: file(js::js_guest(js::FAULTY)),
+            faulty_world_frame: false,
+            bytes: std::fs::read(&truck).expect("built"),
+        });
+    } else {
+        println!(
+            "(javascript skipped: ComponentizeJS not installed; scripts/setup.sh installs it)"
+        );
+    }
     out
 }
 
@@ -208,12 +231,27 @@ fn per_language(frames: &[(u32, u32, Vec<u8>)]) {
             Limits::default(),
         )
         .expect("starts");
+        // A guest whose memory grows per call faults at its limit and gets a fresh instance:
+        // counted, and the calls before the first such fault reported.
+        let (mut calls, mut memory_faults, mut first_fault) = (0u64, 0u64, None);
         let frame_us = time_per_call(frames, |i, f| {
-            assert!(matches!(
-                noop.process_frame(frame_of(f, i)),
-                Outcome::Done(_)
-            ));
+            calls += 1;
+            match noop.process_frame(frame_of(f, i)) {
+                Outcome::Done(_) => {}
+                Outcome::Fault(why) if why.starts_with("memory") => {
+                    memory_faults += 1;
+                    first_fault.get_or_insert(calls);
+                }
+                other => panic!("{}: noop frame filter: {other:?}", lang.name),
+            }
         });
+        let leak = match first_fault {
+            Some(n) => format!(
+                "; memory limit hit after {n} calls ({memory_faults} times in {calls}: ~{} KiB kept per call)",
+                (Limits::default().memory_bytes as u64 / n) >> 10
+            ),
+            None => String::new(),
+        };
         let mut truck = FilterHost::new(
             "bench",
             lang.truck.clone(),
@@ -240,7 +278,7 @@ fn per_language(frames: &[(u32, u32, Vec<u8>)]) {
             (rust_frame, rust_event) = (frame_us, event_us);
         }
         println!(
-            "{}: frame {frame_us:.1} µs ({:.1}x rust), event {event_us:.1} µs ({:.1}x rust)",
+            "{}: frame {frame_us:.1} µs ({:.1}x rust), event {event_us:.1} µs ({:.1}x rust){leak}",
             lang.name,
             frame_us / rust_frame,
             event_us / rust_event

@@ -2,7 +2,9 @@
 #![allow(dead_code)]
 
 pub mod archive;
+pub mod guests;
 pub mod inference;
+pub mod js;
 pub mod media;
 pub mod peers;
 pub mod python;

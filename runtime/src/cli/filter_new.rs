@@ -1,5 +1,6 @@
 //! `vigil filter new`: a ready filter project that builds with one command. Rust projects use
-//! the vigil-guest SDK; Python projects the SDK module and template in `guest-sdk/python`.
+//! the vigil-guest SDK; Python and JavaScript projects the SDK module and template in
+//! `guest-sdk/python` and `guest-sdk/js`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -49,12 +50,10 @@ fn make(args: &FilterNewArgs) -> Result<PathBuf> {
     if dir.exists() {
         bail!("{} exists already", dir.display());
     }
-    let files = match args.lang {
-        Language::Rust => rust_files(args)?,
-        Language::Python => python_files(args)?,
-        Language::Js => bail!(
-            "JavaScript filters are not supported yet (ComponentizeJS); use --lang rust or --lang python"
-        ),
+    let (files, links) = match args.lang {
+        Language::Rust => (rust_files(args)?, Vec::new()),
+        Language::Python => (python_files(args)?, Vec::new()),
+        Language::Js => js_files(args)?,
     };
     for (path, text) in files {
         let path = dir.join(path);
@@ -66,6 +65,15 @@ fn make(args: &FilterNewArgs) -> Result<PathBuf> {
         if path.extension().is_some_and(|e| e == "sh") {
             make_executable(&path)?;
         }
+    }
+    for (link, target) in links {
+        let link = dir.join(link);
+        if let Some(parent) = link.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot make {}", parent.display()))?;
+        }
+        std::os::unix::fs::symlink(&target, &link)
+            .with_context(|| format!("cannot link {} to {}", link.display(), target.display()))?;
     }
     Ok(dir)
 }
@@ -162,24 +170,78 @@ fn python_files(args: &FilterNewArgs) -> Result<Vec<(PathBuf, String)>> {
         );
     }
     let repo = sdk.join("../..").canonicalize().ok();
+    template_files(&template, &args.name, repo.as_deref())
+}
+
+/// Symbolic links a project is made with: (its path in the project, what it points to).
+type Links = Vec<(PathBuf, PathBuf)>;
+
+/// A JavaScript project: the template's files, a `package.json` (an ES module package whose
+/// `vigil_filter` is the SDK), and `node_modules/vigil_filter` linked to the SDK so that plain
+/// `node --test` finds it (`npm install` makes the link again from `package.json`).
+fn js_files(args: &FilterNewArgs) -> Result<(Vec<(PathBuf, String)>, Links)> {
+    let sdk = match &args.sdk {
+        Some(p) => p.clone(),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest-sdk/js"),
+    };
+    if args.world == WorldChoice::Frame {
+        bail!(
+            "JavaScript projects start from an event filter: give --world event (a JavaScript frame filter: guest-sdk/js/tests/guests/bright)"
+        );
+    }
+    let template = sdk.join("template");
+    if !template.is_dir() || !sdk.join("vigil_filter.js").is_file() {
+        bail!(
+            "no JavaScript SDK and template at {}: give --sdk PATH (guest-sdk/js in Vigil's source)",
+            sdk.display()
+        );
+    }
+    let sdk = sdk
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", sdk.display()))?;
+    let repo = sdk.join("../..").canonicalize().ok();
+    let mut files = template_files(&template, &args.name, repo.as_deref())?;
+    let package = serde_json::json!({
+        "name": args.name,
+        "version": "0.1.0",
+        "description": "A Vigil event filter (vigil:filter@0.2.0) in JavaScript",
+        "private": true,
+        "type": "module",
+        "scripts": {"build": "./build.sh", "test": "node --test test_app.js"},
+        "devDependencies": {"vigil_filter": format!("file:{}", sdk.display())},
+    });
+    let package = serde_json::to_string_pretty(&package).context("package.json")? + "\n";
+    files.push(("package.json".into(), package));
+    files.push((".gitignore".into(), "/node_modules\n/filter.wasm\n".into()));
+    Ok((files, vec![("node_modules/vigil_filter".into(), sdk)]))
+}
+
+/// The files of a template folder, `NAME` replaced by the project's name; `build.sh` pointed at
+/// `repo`, the Vigil checkout whose build script it runs.
+fn template_files(
+    template: &Path,
+    name: &str,
+    repo: Option<&Path>,
+) -> Result<Vec<(PathBuf, String)>> {
     let mut files = Vec::new();
-    for entry in std::fs::read_dir(&template)
+    for entry in std::fs::read_dir(template)
         .with_context(|| format!("cannot read {}", template.display()))?
     {
         let path = entry?.path();
         if path.is_file() {
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
-            let name = path.file_name().map(PathBuf::from).unwrap_or_default();
-            let text = text.replace("NAME", &args.name);
+            let file = path.file_name().map(PathBuf::from).unwrap_or_default();
+            let text = text.replace("NAME", name);
             // build.sh finds Vigil's build script in the checkout the SDK came from.
-            let text = match repo.as_deref() {
+            let text = match repo {
                 Some(repo) => text.replace("$here/../../..", &repo.to_string_lossy()),
                 None => text,
             };
-            files.push((name, text));
+            files.push((file, text));
         }
     }
+    files.sort();
     Ok(files)
 }
 
