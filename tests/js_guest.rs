@@ -244,36 +244,8 @@ fn measure() {
 #[test]
 fn a_new_js_filter_project_builds_and_runs_in_the_test_bench() {
     let dir = temp_dir("js-filter-new");
-    let vigil = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .args(args)
-            .output()
-            .expect("vigil runs")
-    };
-    let at = dir.to_str().expect("path");
-    let refused = vigil(&[
-        "filter", "new", "framey", "--lang", "js", "--world", "frame", "--dir", at,
-    ]);
-    assert_eq!(refused.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&refused.stderr)
-            .contains("JavaScript projects start from an event filter"),
-        "{}",
-        String::from_utf8_lossy(&refused.stderr)
-    );
-    let made = vigil(&["filter", "new", "trucky", "--lang", "js", "--dir", at]);
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let project = dir.join("trucky");
-    let mut names: Vec<String> = std::fs::read_dir(&project)
-        .expect("project")
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().to_string())
-        .collect();
-    names.sort();
+    let (project, names) =
+        guests::new_event_project(&dir, "js", "JavaScript projects start from an event filter");
     assert_eq!(
         names,
         [
@@ -310,13 +282,6 @@ fn a_new_js_filter_project_builds_and_runs_in_the_test_bench() {
         .output()
         .expect("build.sh runs");
     assert_eq!(node_test_counts(&tests), (2, 2, 0), "./build.sh --test");
-    let built = Command::new(project.join("build.sh"))
-        .output()
-        .expect("build.sh runs");
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
+    guests::build_project(&project);
     guests::a_new_filter_runs_in_the_test_bench(&project.join("filter.wasm"), &dir);
 }

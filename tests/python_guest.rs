@@ -145,36 +145,8 @@ fn measure() {
 #[test]
 fn a_new_python_filter_project_builds_and_runs_in_the_test_bench() {
     let dir = temp_dir("py-filter-new");
-    let vigil = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .args(args)
-            .output()
-            .expect("vigil runs")
-    };
-    let at = dir.to_str().expect("path");
-    let refused = vigil(&[
-        "filter", "new", "framey", "--lang", "python", "--world", "frame", "--dir", at,
-    ]);
-    assert_eq!(refused.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&refused.stderr)
-            .contains("Python projects start from an event filter"),
-        "{}",
-        String::from_utf8_lossy(&refused.stderr)
-    );
-    let made = vigil(&["filter", "new", "trucky", "--lang", "python", "--dir", at]);
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let project = dir.join("trucky");
-    let mut names: Vec<String> = std::fs::read_dir(&project)
-        .expect("project")
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().to_string())
-        .collect();
-    names.sort();
+    let (project, names) =
+        guests::new_event_project(&dir, "python", "Python projects start from an event filter");
     assert_eq!(names, ["README.md", "app.py", "build.sh", "test_app.py"]);
     let tests = Command::new(project.join("build.sh"))
         .arg("--test")
@@ -185,13 +157,6 @@ fn a_new_python_filter_project_builds_and_runs_in_the_test_bench() {
         tests.status.success() && stderr.contains("Ran 2 tests"),
         "{stderr}"
     );
-    let built = Command::new(project.join("build.sh"))
-        .output()
-        .expect("build.sh runs");
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
+    guests::build_project(&project);
     guests::a_new_filter_runs_in_the_test_bench(&project.join("filter.wasm"), &dir);
 }

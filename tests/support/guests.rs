@@ -4,7 +4,7 @@
 //! filter records, the bad configurations both refuse, the faulty guest's calls and pipeline, the
 //! bright frame filter's frames, the test bench on a new project's filter, and the measurement.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -736,5 +736,50 @@ pub fn a_new_filter_runs_in_the_test_bench(module: &Path, dir: &Path) {
         got,
         [json!({"at": "1.5s", "time": "2000-01-01T00:00:01.500Z",
             "events": [{"at": "1.5s", "inferences": [entity("truck", 0.9)]}]})]
+    );
+}
+
+/// `vigil filter new` for `lang` in `dir`: a frame-filter project is refused with `refusal` in
+/// the message, then the event-filter project `trucky` is made. Returns its folder and its file
+/// names, sorted.
+pub fn new_event_project(dir: &Path, lang: &str, refusal: &str) -> (PathBuf, Vec<String>) {
+    let vigil = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .args(args)
+            .output()
+            .expect("vigil runs")
+    };
+    let at = dir.to_str().expect("path");
+    let refused = vigil(&[
+        "filter", "new", "framey", "--lang", lang, "--world", "frame", "--dir", at,
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(why.contains(refusal), "{why}");
+    let made = vigil(&["filter", "new", "trucky", "--lang", lang, "--dir", at]);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let project = dir.join("trucky");
+    let mut names: Vec<String> = std::fs::read_dir(&project)
+        .expect("project")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    (project, names)
+}
+
+/// Runs the project's `./build.sh` (which makes `filter.wasm`) and checks that it succeeded.
+pub fn build_project(project: &Path) {
+    let built = Command::new(project.join("build.sh"))
+        .output()
+        .expect("build.sh runs");
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
     );
 }
