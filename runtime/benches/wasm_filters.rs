@@ -231,8 +231,9 @@ fn per_language(frames: &[(u32, u32, Vec<u8>)]) {
             Limits::default(),
         )
         .expect("starts");
-        // A guest whose memory grows per call faults at its limit and gets a fresh instance:
-        // counted, and the calls before the first such fault reported.
+        // A guest whose memory grows per call (a leak, or garbage its collector leaves) faults
+        // at its limit and gets a fresh instance: counted, and the calls before the first such
+        // fault reported.
         let (mut calls, mut memory_faults, mut first_fault) = (0u64, 0u64, None);
         let frame_us = time_per_call(frames, |i, f| {
             calls += 1;

@@ -29,7 +29,9 @@ pub struct Limits {
     /// the host's own instantiation work, which a loaded machine can slow far past a call's
     /// budget, and it runs once per instance, not per frame.
     pub init_deadline: Duration,
-    /// Most linear memory an instance may have.
+    /// Most linear memory an instance may have. The default, 128 MiB, leaves room for a
+    /// JavaScript guest's garbage: ComponentizeJS's collector lets its heap reach ~70 MiB
+    /// before it collects (measured with a no-op frame filter at 320×180).
     pub memory_bytes: usize,
 }
 
@@ -38,7 +40,7 @@ impl Default for Limits {
         Self {
             call_deadline: Duration::from_millis(250),
             init_deadline: Duration::from_secs(5),
-            memory_bytes: 64 << 20,
+            memory_bytes: 128 << 20,
         }
     }
 }
