@@ -60,6 +60,36 @@ pub fn builtin(name: &str) -> Option<&'static [u8]> {
 /// Names of the built-in components.
 pub const BUILTINS: &[&str] = &["motion-detector", "object-filter"];
 
+/// Largest module file read: 256 MiB (a Python component, CPython inside, is ~19 MB).
+pub const MAX_MODULE_BYTES: u64 = 256 << 20;
+
+/// The bytes of `path`, refused with its size when it is larger than `max` (checked before
+/// reading, and while reading: a file that grows, or a device, is cut off at `max + 1`).
+fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let too_big = |size: u64| {
+        anyhow!(
+            "module {} is {size} bytes, over the {} MiB a module may be",
+            path.display(),
+            max >> 20
+        )
+    };
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("cannot read module {}", path.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if size > max {
+        return Err(too_big(size));
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read module {}", path.display()))?;
+    if bytes.len() as u64 > max {
+        return Err(too_big(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
 /// Where a module comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ModuleSource {
@@ -96,8 +126,7 @@ impl ModuleSource {
             ),
             ModuleSource::File(path) => (
                 path.display().to_string(),
-                std::fs::read(path)
-                    .with_context(|| format!("cannot read module {}", path.display()))?,
+                read_bounded(path, MAX_MODULE_BYTES)?,
             ),
         };
         load_bytes(&origin, &bytes).map(Arc::new)
@@ -163,4 +192,42 @@ pub fn content_hash(bytes: &[u8]) -> String {
         h = h.wrapping_mul(0x0000000001000000000000000000013B);
     }
     format!("{h:032x}")
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    #[test]
+    fn a_module_file_over_the_bound_is_refused_without_being_read() {
+        let dir = std::env::temp_dir().join(format!("vigil-module-size-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let sparse = dir.join("huge.wasm");
+        let file = std::fs::File::create(&sparse).expect("create");
+        file.set_len(MAX_MODULE_BYTES + 1).expect("sparse file");
+        let why = format!(
+            "{:#}",
+            read_bounded(&sparse, MAX_MODULE_BYTES).expect_err("refused")
+        );
+        assert_eq!(
+            why,
+            format!(
+                "module {} is 268435457 bytes, over the 256 MiB a module may be",
+                sparse.display()
+            )
+        );
+        // A device that never ends is cut off at the bound.
+        let why = format!(
+            "{:#}",
+            read_bounded(Path::new("/dev/zero"), 1 << 20).expect_err("refused")
+        );
+        assert_eq!(
+            why,
+            "module /dev/zero is 1048577 bytes, over the 1 MiB a module may be"
+        );
+        let small = dir.join("small.wasm");
+        std::fs::write(&small, b"12345").expect("write");
+        assert_eq!(read_bounded(&small, 5).expect("read"), b"12345");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
