@@ -30,6 +30,10 @@ use vigil::wasm::module::{LoadedModule, ModuleSource};
 #[allow(dead_code)]
 mod detector;
 
+/// The tests' cached build of guest components, which `python` and `js` use.
+#[path = "../../tests/support/guest_build.rs"]
+mod guest_build;
+
 /// Python components built from guest-sdk/python (the tests' builder).
 #[path = "../../tests/support/python.rs"]
 #[allow(dead_code)]
