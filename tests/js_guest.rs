@@ -11,8 +11,8 @@
 //! filter new --lang js` makes a project that builds and runs. Built components are kept in
 //! target/js-guests, keyed by the hash of everything that goes into them.
 //!
-//! `cargo test --test js_guest measure -- --ignored --nocapture` prints size, compile,
-//! instantiate + create and per-call figures of the JavaScript, Python and Rust truck filters.
+//! `cargo bench --bench wasm_filters` prints size, compile, instantiate + create and per-call
+//! figures of the JavaScript, Python and Rust guests.
 
 mod support;
 
@@ -214,27 +214,6 @@ fn the_build_script_says_what_is_missing() {
         "the parse error says where: {stderr}"
     );
     assert!(!dir.join("out.wasm").exists());
-}
-
-/// The figures of the README's table, the JavaScript truck filter next to the Python one and the
-/// Rust object filter: component size; compile (`Component::new` on an engine configured as the
-/// host's, without its disk cache); instantiate + `create`; per call of `process-event` (one
-/// truck, passed as a trigger; ten detections of other labels, dropped). Not a check: run it
-/// with `--ignored --nocapture` (in release for the host's own share).
-#[test]
-#[ignore = "measurement; prints figures"]
-fn measure() {
-    let rust = vigil::wasm::module::builtin("object-filter").expect("built-in");
-    let js = std::fs::read(js_guest(TRUCK_FILTER)).expect("built");
-    let python = support::python::python_guest(support::python::TRUCK_FILTER);
-    guests::measure(vec![
-        ("rust object-filter".into(), rust.to_vec()),
-        ("javascript truck-filter".into(), js),
-        (
-            "python truck-filter".into(),
-            std::fs::read(python).expect("built"),
-        ),
-    ]);
 }
 
 /// `vigil filter new --lang js` makes a project (an ES module package, the SDK linked in its

@@ -9,8 +9,8 @@
 //! missing. Built components are kept in target/python-guests, keyed by the hash of everything
 //! that goes into them.
 //!
-//! `cargo test --test python_guest measure -- --ignored --nocapture` prints the figures in
-//! guest-sdk/python/README.md (size, compile, instantiate + create, per call, against Rust).
+//! `cargo bench --bench wasm_filters` prints size, compile, instantiate + create and per-call
+//! figures of the Python, JavaScript and Rust guests.
 
 mod support;
 
@@ -121,22 +121,6 @@ fn the_build_script_says_what_is_missing() {
         "{stderr}"
     );
     assert!(!dir.join("out.wasm").exists());
-}
-
-/// The figures of guest-sdk/python/README.md, Python truck filter next to the Rust object filter:
-/// component size; compile (`Component::new` on an engine configured as the host's, without its
-/// disk cache); instantiate + `create`; per call of `process-event` (an event with one truck,
-/// passed as a trigger; an event with ten detections of other labels, dropped). Not a check:
-/// run it with `--ignored --nocapture` (in release for the host's own share).
-#[test]
-#[ignore = "measurement; prints figures"]
-fn measure() {
-    let rust = vigil::wasm::module::builtin("object-filter").expect("built-in");
-    let python = std::fs::read(python_guest(TRUCK_FILTER)).expect("built");
-    guests::measure(vec![
-        ("rust object-filter".into(), rust.to_vec()),
-        ("python truck-filter".into(), python),
-    ]);
 }
 
 /// `vigil filter new --lang python` makes a project whose `./build.sh --test` runs its unit

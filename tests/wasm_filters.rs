@@ -513,39 +513,18 @@ fn a_new_rust_filter_project_builds_and_runs_in_the_test_bench() {
         assert!(status.success(), "cargo {args:?} in the new project");
     }
     let module = target.join("wasm32-wasip2/release/truckish.wasm");
-    let events = dir.join("events.jsonl");
-    let entity = |label: &str, confidence: f64| {
-        serde_json::json!({"type": "entity", "entity": {"tag": {"value": label, "confidence": confidence},
-                           "box": {"l": 0.1, "t": 0.2, "w": 0.3, "h": 0.4}}})
-    };
+    let entity = support::guests::entity_json;
     let lines = [
         serde_json::json!({"at": 1.5, "inferences": [entity("truck", 0.9), entity("car", 0.8)]}),
         serde_json::json!({"at": 2.0, "inferences": [entity("car", 0.95)]}),
         serde_json::json!({"at": 3.25, "inferences": [entity("Truck", 0.55)]}),
     ];
-    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    std::fs::write(&events, text).expect("write");
-    let out = vigil(&[
-        "filter",
-        "test",
-        "--module",
-        module.to_str().expect("path"),
-        "--events",
-        events.to_str().expect("path"),
-        "--config",
-        "labels=truck",
-        "--config",
-        "minimumConfidence=0.5",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let got = support::guests::filter_test_on_events(
+        &module,
+        &dir,
+        &lines,
+        &["labels=truck", "minimumConfidence=0.5"],
     );
-    let got: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON"))
-        .collect();
     assert_eq!(
         got,
         [

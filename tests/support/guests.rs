@@ -2,12 +2,12 @@
 //! js_guest.rs): the replay of `object-to-files.json` with a guest in the filter node, the six
 //! configurations on which a guest truck filter must record exactly what the built-in Rust object
 //! filter records, the bad configurations both refuse, the faulty guest's calls and pipeline, the
-//! bright frame filter's frames, the test bench on a new project's filter, and the measurement.
+//! bright frame filter's frames, and the test bench on a new project's filter.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -589,149 +589,62 @@ pub fn a_frame_filter_gets_its_pixels(bright: Arc<LoadedModule>) {
     );
 }
 
-/// Median of `samples`.
-pub fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
+/// An entity inference as AVA's schema writes it, with the box the filter-test cases use.
+pub fn entity_json(label: &str, confidence: f64) -> Value {
+    json!({"type": "entity", "entity": {"tag": {"value": label, "confidence": confidence},
+           "box": {"l": 0.1, "t": 0.2, "w": 0.3, "h": 0.4}}})
 }
 
-/// Prints the figures of truck filters (`modules`: name, component bytes) next to each other:
-/// component size; compile (`Component::new` on an engine configured as the host's, without its
-/// disk cache); instantiate + `create`; per call of `process-event` (an event with one truck,
-/// passed as a trigger; an event with ten detections of other labels, dropped). Not a check:
-/// run it with `--ignored --nocapture` (in release for the host's own share).
-pub fn measure(modules: Vec<(String, Vec<u8>)>) {
-    let engine = {
-        let mut c = wasmtime::Config::new();
-        c.wasm_component_model(true);
-        c.epoch_interruption(true);
-        wasmtime::Engine::new(&c).expect("engine")
-    };
-    let config = config(&[
-        ("labels", json!("truck")),
-        ("minimumConfidence", json!("0.5")),
-        ("regionOfInterest", json!("0,0,1,1")),
-        ("output", json!("trigger")),
-    ]);
-    let truck = Event {
-        timestamp_ns: START_NS,
-        inferences: vec![entity(
-            "truck",
-            0.9,
-            Rect {
-                l: 0.4,
-                t: 0.6,
-                w: 0.08,
-                h: 0.17,
-            },
-        )],
-    };
-    let crowd = Event {
-        timestamp_ns: START_NS,
-        inferences: (0..10)
-            .map(|i| {
-                entity(
-                    "person",
-                    0.9,
-                    Rect {
-                        l: 0.05 * i as f32,
-                        t: 0.5,
-                        w: 0.05,
-                        h: 0.2,
-                    },
-                )
-            })
-            .collect(),
-    };
-    for (name, bytes) in modules {
-        let name = name.as_str();
-        let started = Instant::now();
-        let _ = wasmtime::component::Component::new(&engine, &bytes).expect("compiles");
-        let compile = started.elapsed();
-        let module = Arc::new(vigil::wasm::module::load_bytes(name, &bytes).expect("loads"));
-        let mut creates = Vec::new();
-        for _ in 0..5 {
-            let started = Instant::now();
-            let host = FilterHost::new("f", module.clone(), config.clone(), Limits::default())
-                .expect("starts");
-            creates.push(started.elapsed());
-            drop(host);
-        }
-        let mut host = FilterHost::new("f", module.clone(), config.clone(), Limits::default())
-            .expect("starts");
-        let mut per_call = Vec::new();
-        for event in [&truck, &crowd] {
-            for _ in 0..200 {
-                let _ = host.process_event(event.clone());
-            }
-            let mut rounds = Vec::new();
-            for _ in 0..5 {
-                let started = Instant::now();
-                for _ in 0..1000 {
-                    match host.process_event(event.clone()) {
-                        Outcome::Done(_) => {}
-                        other => panic!("{name}: {other:?}"),
-                    }
-                }
-                rounds.push(started.elapsed() / 1000);
-            }
-            per_call.push(median(rounds));
-        }
-        println!(
-            "{name}: {} bytes; compile {:.2} s; instantiate+create {:.1} ms (median of 5); \
-             process-event {:.1} µs (one truck, trigger), {:.1} µs (ten persons, dropped)",
-            bytes.len(),
-            compile.as_secs_f64(),
-            median(creates).as_secs_f64() * 1e3,
-            per_call[0].as_secs_f64() * 1e6,
-            per_call[1].as_secs_f64() * 1e6,
-        );
-    }
-}
-
-/// `vigil filter test` runs a new project's filter (`module`, the template's label filter) on
-/// three events with `label=truck`, `minimumConfidence=0.6`: only the truck at 0.9 passes, at
-/// 1.5 s, alone, with the exact output line. `dir` holds the events file.
-pub fn a_new_filter_runs_in_the_test_bench(module: &Path, dir: &Path) {
-    let vigil = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .args(args)
-            .output()
-            .expect("vigil runs")
-    };
-    let entity = |label: &str, confidence: f64| {
-        json!({"type": "entity", "entity": {"tag": {"value": label, "confidence": confidence},
-               "box": {"l": 0.1, "t": 0.2, "w": 0.3, "h": 0.4}}})
-    };
-    let lines = [
-        json!({"at": 1.5, "inferences": [entity("truck", 0.9), entity("car", 0.8)]}),
-        json!({"at": 2.0, "inferences": [entity("car", 0.95)]}),
-        json!({"at": 3.25, "inferences": [entity("truck", 0.55)]}),
-    ];
+/// `vigil filter test --module module --events E` with `--config` for each of `config`, `E`
+/// holding `lines` (written in `dir`); checks that it succeeded and returns its output lines.
+pub fn filter_test_on_events(
+    module: &Path,
+    dir: &Path,
+    lines: &[Value],
+    config: &[&str],
+) -> Vec<Value> {
     let events = dir.join("events.jsonl");
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
     std::fs::write(&events, text).expect("write");
-    let out = vigil(&[
+    let mut args = vec![
         "filter",
         "test",
         "--module",
         module.to_str().expect("path"),
         "--events",
         events.to_str().expect("path"),
-        "--config",
-        "label=truck",
-        "--config",
-        "minimumConfidence=0.6",
-    ]);
+    ];
+    for c in config {
+        args.extend(["--config", c]);
+    }
+    let out = super::vigil(&args);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let got: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+    String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).expect("JSON"))
-        .collect();
+        .collect()
+}
+
+/// `vigil filter test` runs a new project's filter (`module`, the template's label filter) on
+/// three events with `label=truck`, `minimumConfidence=0.6`: only the truck at 0.9 passes, at
+/// 1.5 s, alone, with the exact output line. `dir` holds the events file.
+pub fn a_new_filter_runs_in_the_test_bench(module: &Path, dir: &Path) {
+    let entity = entity_json;
+    let lines = [
+        json!({"at": 1.5, "inferences": [entity("truck", 0.9), entity("car", 0.8)]}),
+        json!({"at": 2.0, "inferences": [entity("car", 0.95)]}),
+        json!({"at": 3.25, "inferences": [entity("truck", 0.55)]}),
+    ];
+    let got = filter_test_on_events(
+        module,
+        dir,
+        &lines,
+        &["label=truck", "minimumConfidence=0.6"],
+    );
     assert_eq!(
         got,
         [json!({"at": "1.5s", "time": "2000-01-01T00:00:01.500Z",
@@ -743,12 +656,7 @@ pub fn a_new_filter_runs_in_the_test_bench(module: &Path, dir: &Path) {
 /// the message, then the event-filter project `trucky` is made. Returns its folder and its file
 /// names, sorted.
 pub fn new_event_project(dir: &Path, lang: &str, refusal: &str) -> (PathBuf, Vec<String>) {
-    let vigil = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .args(args)
-            .output()
-            .expect("vigil runs")
-    };
+    let vigil = super::vigil;
     let at = dir.to_str().expect("path");
     let refused = vigil(&[
         "filter", "new", "framey", "--lang", lang, "--world", "frame", "--dir", at,
