@@ -14,6 +14,31 @@ use support::peers::{
 };
 use support::{clips, decodes_cleanly, mp4_files, probe, repo, temp_dir};
 
+/// `vigil run` arguments for `topology` as pipeline `pipeline`: the event log in `dir`, the
+/// HTTP listener on `http_port`, the camera on `cam_port`.
+fn run_args(
+    topology: &str,
+    pipeline: &str,
+    dir: &Path,
+    http_port: u16,
+    cam_port: u16,
+) -> Vec<String> {
+    let mut args: Vec<String> = vec![
+        topology.into(),
+        "--pipeline-name".into(),
+        pipeline.into(),
+        "--event-log".into(),
+        event_log(dir).to_string_lossy().into(),
+        "--http".into(),
+        format!("127.0.0.1:{http_port}"),
+    ];
+    args.extend(set(
+        "rtspUrl",
+        format!("rtsp://127.0.0.1:{cam_port}/camera"),
+    ));
+    args
+}
+
 fn set(name: &str, value: impl std::fmt::Display) -> [String; 2] {
     ["--set".into(), format!("{name}={value}")]
 }
@@ -41,21 +66,14 @@ fn in_process_rule_and_mqtt_round_trip_record_the_same_clips() {
             .spawn()
             .expect("the decider starts"),
     };
-    let mut args: Vec<String> = vec![
-        "tests/topologies/valid/inference-both-ways.json".into(),
-        "--pipeline-name".into(),
-        pipeline.into(),
-        "--event-log".into(),
-        event_log(&dir).to_string_lossy().into(),
-        "--http".into(),
-        format!("127.0.0.1:{http_port}"),
-        "--mqtt".into(),
-        format!("127.0.0.1:{mqtt_port}"),
-    ];
-    args.extend(set(
-        "rtspUrl",
-        format!("rtsp://127.0.0.1:{cam_port}/camera"),
-    ));
+    let mut args = run_args(
+        "tests/topologies/valid/inference-both-ways.json",
+        pipeline,
+        &dir,
+        http_port,
+        cam_port,
+    );
+    args.extend(["--mqtt".to_string(), format!("127.0.0.1:{mqtt_port}")]);
     args.extend(set("inferencingUrl", server.url()));
     args.extend(set("samplesPerSecond", 2));
     args.extend(set("minActivation", "PT6S"));
@@ -118,19 +136,13 @@ fn absent_then_slow_service_never_stalls_the_recording() {
     let (cam_port, http_port, infer_port) = (free_port(), free_port(), free_port());
     let _camera = camera(&clips().join("camera-h264.mp4"), cam_port, "vigil", "vigil");
     let pipeline = "slowservice";
-    let mut args: Vec<String> = vec![
-        "topologies/inference-roundtrip-to-files.json".into(),
-        "--pipeline-name".into(),
-        pipeline.into(),
-        "--event-log".into(),
-        event_log(&dir).to_string_lossy().into(),
-        "--http".into(),
-        format!("127.0.0.1:{http_port}"),
-    ];
-    args.extend(set(
-        "rtspUrl",
-        format!("rtsp://127.0.0.1:{cam_port}/camera"),
-    ));
+    let mut args = run_args(
+        "topologies/inference-roundtrip-to-files.json",
+        pipeline,
+        &dir,
+        http_port,
+        cam_port,
+    );
     args.extend(set(
         "inferencingUrl",
         format!("http://127.0.0.1:{infer_port}/score"),
@@ -225,19 +237,13 @@ fn a_live_truck_rule_swaps_to_the_python_then_the_js_filter_while_recording() {
     let (cam_port, http_port, infer_port) = (free_port(), free_port(), free_port());
     let _camera = camera(&clips().join("camera-h264.mp4"), cam_port, "vigil", "vigil");
     let server = InferServer::start(infer_port, &dir.join("requests"));
-    let mut args: Vec<String> = vec![
-        "topologies/object-to-files.json".into(),
-        "--pipeline-name".into(),
-        "yard".into(),
-        "--event-log".into(),
-        event_log(&dir).to_string_lossy().into(),
-        "--http".into(),
-        format!("127.0.0.1:{http_port}"),
-    ];
-    args.extend(set(
-        "rtspUrl",
-        format!("rtsp://127.0.0.1:{cam_port}/camera"),
-    ));
+    let mut args = run_args(
+        "topologies/object-to-files.json",
+        "yard",
+        &dir,
+        http_port,
+        cam_port,
+    );
     args.extend(set("inferencingUrl", server.url()));
     args.extend(set("samplesPerSecond", 2));
     args.extend(set("outputDirectory", dir.join("out").display()));
