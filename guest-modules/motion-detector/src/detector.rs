@@ -355,16 +355,7 @@ impl Detector {
             self.dilate();
             self.mark_moving();
             self.find_regions();
-            for (i, (b, &c)) in self.bg.iter_mut().zip(&self.cur).enumerate() {
-                let a = if self.spots[i] == 0 {
-                    ALPHA_STILL
-                } else if self.region_moves[self.labels[i] as usize] != 0 {
-                    ALPHA_MOTION
-                } else {
-                    ALPHA_STATIC
-                };
-                *b += a * (c - *b);
-            }
+            self.learn_by_region();
         } else {
             self.learn_uniform(ALPHA_STILL);
         }
@@ -414,9 +405,50 @@ impl Detector {
                 &self.rows[y * w..][..w],
                 &self.rows[below * w..][..w],
             );
-            for (x, c) in self.cur[y * w..(y + 1) * w].iter_mut().enumerate() {
-                *c = (a[x] + m[x] + b[x]) as f32 * (1.0 / 9.0);
+            for (((c, &a), &m), &b) in self.cur[y * w..(y + 1) * w].iter_mut().zip(a).zip(m).zip(b)
+            {
+                *c = (a + m + b) as f32 * (1.0 / 9.0);
             }
+        }
+    }
+
+    /// Background update after a frame with changes: changed pixels learn at their region's
+    /// rate (moving or static), the others at the still rate. Runs of 16 pixels without a
+    /// change (most of a frame) take the uniform path, which vectorises.
+    fn learn_by_region(&mut self) {
+        let (bg16, bg_rest) = self.bg.as_chunks_mut::<16>();
+        let (cur16, cur_rest) = self.cur.as_chunks::<16>();
+        let (spots16, spots_rest) = self.spots.as_chunks::<16>();
+        let (labels16, labels_rest) = self.labels.as_chunks::<16>();
+        let moves = &self.region_moves;
+        let one = |b: &mut f32, c: f32, spot: u8, label: u32| {
+            let a = if spot == 0 {
+                ALPHA_STILL
+            } else if moves[label as usize] != 0 {
+                ALPHA_MOTION
+            } else {
+                ALPHA_STATIC
+            };
+            *b += a * (c - *b);
+        };
+        for (((b, c), s), l) in bg16.iter_mut().zip(cur16).zip(spots16).zip(labels16) {
+            if u128::from_ne_bytes(*s) == 0 {
+                for (b, &c) in b.iter_mut().zip(c) {
+                    *b += ALPHA_STILL * (c - *b);
+                }
+            } else {
+                for j in 0..16 {
+                    one(&mut b[j], c[j], s[j], l[j]);
+                }
+            }
+        }
+        for (((b, &c), &s), &l) in bg_rest
+            .iter_mut()
+            .zip(cur_rest)
+            .zip(spots_rest)
+            .zip(labels_rest)
+        {
+            one(b, c, s, l);
         }
     }
 
@@ -609,10 +641,15 @@ impl Detector {
     /// same lighting correction as the background).
     fn mark_moving(&mut self) {
         let (gain, offset, threshold) = (self.gain, self.offset, self.threshold);
-        for (i, m) in self.scratch.iter_mut().enumerate() {
-            *m = (self.spots[i] != 0
-                && (self.cur[i] - (gain * self.prev[i] + offset)).abs() > threshold)
-                as u8;
+        // Branch-free (`&`, not `&&`), so that it vectorises.
+        for (((m, &s), &c), &p) in self
+            .scratch
+            .iter_mut()
+            .zip(&self.spots)
+            .zip(&self.cur)
+            .zip(&self.prev)
+        {
+            *m = ((s != 0) & ((c - (gain * p + offset)).abs() > threshold)) as u8;
         }
     }
 
@@ -622,7 +659,17 @@ impl Detector {
     fn find_regions(&mut self) {
         let (w, h) = (self.width, self.height);
         self.boxes.clear();
-        for start in 0..w * h {
+        let mut next = 0;
+        while next < w * h {
+            // Skip 16 clear pixels at a time (most of a frame), then one at a time.
+            if let Some(chunk) = self.mask.get(next..next + 16)
+                && u128::from_ne_bytes(chunk.try_into().unwrap_or([1; 16])) == 0
+            {
+                next += 16;
+                continue;
+            }
+            let start = next;
+            next += 1;
             if self.mask[start] == 0 {
                 continue;
             }
