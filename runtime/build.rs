@@ -1,11 +1,34 @@
 //! Builds the guest components in `guest-modules/` for wasm32-wasip2 (as wasmtime's own test
 //! programs are built) and puts them in `$OUT_DIR/guests/`, where `include_bytes!` embeds the
-//! built-in ones and tests find the others (`VIGIL_GUEST_DIR`).
+//! built-in ones and tests find the others (`VIGIL_GUEST_DIR`); and generates the gRPC extension
+//! contract's Rust types and client from `proto/` (protox parses them: no `protoc` needed).
 
 use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
+    generate_grpc_contract();
+    build_guests();
+}
+
+/// AVA's gRPC extension contract (`proto/*.proto`, ours, wire-compatible) as Rust: messages
+/// (prost), the client and, for the tests' and benchmarks' servers, the server trait (tonic).
+fn generate_grpc_contract() {
+    let proto = PathBuf::from("proto");
+    println!("cargo:rerun-if-changed={}", proto.display());
+    let files = ["extension.proto", "media.proto", "inferencing.proto"].map(|f| proto.join(f));
+    let descriptors = protox::compile(&files, [&proto])
+        .unwrap_or_else(|e| panic!("the gRPC contract in proto/ does not compile: {e}"));
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .build_transport(false)
+        .emit_rerun_if_changed(false)
+        .compile_fds(descriptors)
+        .unwrap_or_else(|e| panic!("generating the gRPC contract's Rust code failed: {e}"));
+}
+
+fn build_guests() {
     let manifest_dir =
         PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let root = manifest_dir.join("..");

@@ -4,7 +4,8 @@
 #   (b) RTSP test camera        : GStreamer gst-rtsp-server + Python GI bindings + plugins
 #   (c) MQTT broker and clients : mosquitto, mosquitto-clients
 #   (d) Rust build (ffmpeg-next): libav*-dev, clang, libclang-dev, pkg-config, nasm
-#   (e) inference stand-in      : python3-pil, python3-numpy (decode JPEG/PNG/BMP, find the red blob)
+#   (e) inference stand-ins     : python3-pil, python3-numpy (decode JPEG/PNG/BMP, find the red blob);
+#                                 python3-grpcio, python3-grpc-tools, python3-protobuf (gRPC stand-in)
 # Packages already installed (dpkg -s) are skipped; `apt-get update` runs only if something
 # is missing. Usage: scripts/setup-media.sh [--check]   (--check: list missing, install nothing,
 # exit 1 if anything is missing). Set SUDO=sudo to run as a non-root user.
@@ -21,8 +22,9 @@ PKGS=(
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   # (c) MQTT
   mosquitto mosquitto-clients
-  # (e) HTTP inference stand-in (scripts/peers/infer-server.py runs under /usr/bin/python3)
-  python3-pil python3-numpy
+  # (e) inference stand-ins (scripts/peers/infer-server.py, HTTP, and grpc-infer-server.py, gRPC,
+  #     run under /usr/bin/python3; the gRPC one generates its stubs with grpc_tools.protoc)
+  python3-pil python3-numpy python3-grpcio python3-grpc-tools python3-protobuf
   # (d) Rust build: ffmpeg-next / ffmpeg-sys-next (bindgen) and openh264 asm
   libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libavdevice-dev
   libswscale-dev libswresample-dev clang libclang-dev pkg-config nasm

@@ -7,6 +7,7 @@ pub mod archive;
 pub mod bus;
 pub mod cli;
 pub mod fuzz_entry;
+pub mod grpc;
 pub mod limits;
 pub mod media;
 pub mod nodes;

@@ -30,7 +30,6 @@ port and paths, /control included. The handshake runs in each request's thread; 
 is logged as one line on stderr.
 """
 import argparse
-import io
 import json
 import os
 import ssl
@@ -43,51 +42,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 from PIL import Image
 
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+from blob_detector import BlobDetector, decode_encoded, decode_raw  # noqa: E402
+
 COCO = {1: "person", 2: "bicycle", 3: "car", 4: "motorcycle", 6: "bus", 8: "truck", 16: "bird", 17: "cat", 18: "dog"}
 
 
 def decode(data, headers):
     """The image as an RGB numpy array (H, W, 3), or None."""
-    ctype = headers.get("Content-Type", "")
-    if ctype == "image/x-raw":
+    if headers.get("Content-Type", "") == "image/x-raw":
         w = int(headers.get("x-vigil-image-width", 0))
         h = int(headers.get("x-vigil-image-height", 0))
-        fmt = headers.get("x-vigil-pixel-format", "")
-        a = np.frombuffer(data, np.uint8)
-        if fmt in ("rgb24", "bgr24") and a.size == w * h * 3:
-            a = a.reshape(h, w, 3)
-            return a[:, :, ::-1] if fmt == "bgr24" else a
-        if fmt in ("rgba", "bgra", "argb", "abgr") and a.size == w * h * 4:
-            a = a.reshape(h, w, 4)
-            order = {"rgba": [0, 1, 2], "bgra": [2, 1, 0], "argb": [1, 2, 3], "abgr": [3, 2, 1]}[fmt]
-            return a[:, :, order]
-        if fmt == "yuv420p" and a.size == w * h + 2 * ((w + 1) // 2) * ((h + 1) // 2):
-            y = a[: w * h].reshape(h, w).astype(np.float32)
-            cw, ch = (w + 1) // 2, (h + 1) // 2
-            u = a[w * h: w * h + cw * ch].reshape(ch, cw).repeat(2, 0).repeat(2, 1)[:h, :w] - 128.0
-            v = a[w * h + cw * ch:].reshape(ch, cw).repeat(2, 0).repeat(2, 1)[:h, :w] - 128.0
-            yy = (y - 16) * 1.164
-            rgb = np.stack([yy + 1.596 * v, yy - 0.392 * u - 0.813 * v, yy + 2.017 * u], -1)
-            return np.clip(rgb, 0, 255).astype(np.uint8)
-        return None
-    try:
-        return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-    except Exception:
-        return None
-
-
-class BlobDetector:
-    def __init__(self, label, min_fraction):
-        self.label, self.min_fraction = label, min_fraction
-
-    def detect(self, img):
-        r, g, b = (img[:, :, i].astype(np.int16) for i in range(3))
-        mask = (r > 150) & (g < 110) & (b < 110)
-        if mask.sum() < self.min_fraction * mask.size:
-            return []
-        ys, xs = np.nonzero(mask)
-        h, w = mask.shape
-        return [(self.label, 0.9, xs.min() / w, ys.min() / h, (xs.max() + 1 - xs.min()) / w, (ys.max() + 1 - ys.min()) / h)]
+        return decode_raw(data, w, h, headers.get("x-vigil-pixel-format", ""))
+    return decode_encoded(data)
 
 
 class SSDLiteDetector:

@@ -257,6 +257,15 @@ const RAW_FORMATS: &[(&str, Pixel, usize)] = &[
     ("bgra", Pixel::BGRA, 4),
 ];
 
+/// Bytes from one row to the next of a raw image `width` pixels wide (rows are packed; for
+/// yuv420p, the luma plane's); `None` for a name that is not a raw pixel format.
+pub fn raw_row_bytes(pixel_format: &str, width: u32) -> Option<u32> {
+    RAW_FORMATS
+        .iter()
+        .find(|(n, _, _)| n.eq_ignore_ascii_case(pixel_format))
+        .map(|(_, _, bpp)| width * *bpp as u32)
+}
+
 /// True for the pixel formats `ImageFormatRaw` accepts.
 pub fn is_raw_pixel_format(name: &str) -> bool {
     RAW_FORMATS

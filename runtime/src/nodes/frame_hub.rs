@@ -7,6 +7,7 @@
 
 use serde_json::json;
 
+use super::grpc_extension::GrpcExtensionNode;
 use super::http_extension::HttpExtensionNode;
 use super::motion_detection::MotionNode;
 use crate::bus::event::{Event, EventClass};
@@ -19,9 +20,58 @@ use crate::media::time::MediaTime;
 pub enum FrameConsumer {
     /// Motion detection or a frame-filter WasmProcessor.
     Filter(Box<MotionNode>),
-    /// An HttpExtension.
-    Extension(Box<HttpExtensionNode>),
+    /// An HttpExtension or a GrpcExtension.
+    Extension(Box<dyn ExtensionNode>),
 }
+
+/// A node that sends sampled, scaled frames to an inference service.
+pub trait ExtensionNode: Send {
+    /// Where a frame of `source_width`×`source_height` at `pts` goes in the image to send, when
+    /// this frame is to be sent (`annotated`: it carries upstream inferences).
+    fn wants(
+        &mut self,
+        pts: MediaTime,
+        annotated: bool,
+        source_width: u32,
+        source_height: u32,
+    ) -> Option<crate::media::image::ImageLayout>;
+
+    /// Sends the frame's content (packed RGB24 of `layout`'s content size); the inference
+    /// event when the answer is waited for.
+    fn on_image(
+        &mut self,
+        pts: MediaTime,
+        rgb: &[u8],
+        layout: crate::media::image::ImageLayout,
+    ) -> Option<Event>;
+}
+
+macro_rules! extension_node {
+    ($t:ty) => {
+        impl ExtensionNode for $t {
+            fn wants(
+                &mut self,
+                pts: MediaTime,
+                annotated: bool,
+                source_width: u32,
+                source_height: u32,
+            ) -> Option<crate::media::image::ImageLayout> {
+                <$t>::wants(self, pts, annotated, source_width, source_height)
+            }
+
+            fn on_image(
+                &mut self,
+                pts: MediaTime,
+                rgb: &[u8],
+                layout: crate::media::image::ImageLayout,
+            ) -> Option<Event> {
+                <$t>::on_image(self, pts, rgb, layout)
+            }
+        }
+    };
+}
+extension_node!(HttpExtensionNode);
+extension_node!(GrpcExtensionNode);
 
 /// A node of the hub: its processor index, the processor it reads frames from (none: the
 /// camera), and what it does.

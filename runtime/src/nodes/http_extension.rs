@@ -17,72 +17,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Result;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::extension_client::{ExtensionClient, Reply};
+use super::extension_common::{ExtensionCounters, FaultReports, duration, inference_event};
+pub use super::extension_common::{RETRY_EVERY, Sampler};
 use crate::bus::event::{Event, EventClass};
 use crate::bus::event_log::EventBus;
-use crate::bus::metrics::Counter;
 use crate::media::image::{EncodedImage, ImageLayout, encode_image};
-use crate::media::time::{MediaDuration, MediaTime};
+use crate::media::time::MediaTime;
 use crate::topology::model::HttpExtensionConfig;
-
-/// Pause after a network error before the next due frame is sent: a service that is back is
-/// used within it (an attempt is one connection; a growing back-off left a service that was
-/// back unused for up to 30 s).
-pub const RETRY_EVERY: Duration = Duration::from_secs(1);
-
-/// How often a repeated fault is reported again (the count of repeats goes with it).
-const REPORT_EVERY: MediaDuration = MediaDuration::from_secs(10);
-
-/// Uniform decimation to at most `rate` frames per second on a grid anchored at the first frame.
-#[derive(Clone, Debug)]
-pub struct Sampler {
-    period: Option<MediaDuration>,
-    next_due: Option<MediaTime>,
-}
-
-impl Sampler {
-    /// At most `rate` samples per second (none: every frame).
-    pub fn new(rate: Option<f64>) -> Self {
-        Self {
-            period: rate.map(|r| MediaDuration::from_nanos((1e9 / r).round() as i64)),
-            next_due: None,
-        }
-    }
-
-    /// True when a frame at `pts` is due.
-    pub fn is_due(&self, pts: MediaTime) -> bool {
-        match (self.period, self.next_due) {
-            // Earlier than the last sample taken: the stream went back (a replayed loop).
-            (Some(period), Some(due)) => pts >= due || pts < due - period,
-            _ => true,
-        }
-    }
-
-    /// Records that the frame at `pts` was taken.
-    pub fn take(&mut self, pts: MediaTime) {
-        let Some(period) = self.period else {
-            return;
-        };
-        self.next_due = Some(match self.next_due {
-            // Stay on the grid unless the stream jumped (a gap, a loop of a replayed file).
-            Some(due) if pts >= due && pts - due < period => due + period,
-            _ => pts + period,
-        });
-    }
-}
-
-/// Counters of one node (also on `GET /metrics`).
-#[derive(Clone, Debug)]
-struct NodeCounters {
-    dropped: Counter,
-    sent: Counter,
-    skipped_busy: Counter,
-    skipped_backoff: Counter,
-    inferences: Counter,
-    failures: Counter,
-}
 
 /// What the node knows about its service, shared with its request thread.
 #[derive(Debug, Default)]
@@ -90,8 +34,7 @@ struct CallState {
     busy: bool,
     blocked_until: Option<MediaTime>,
     failures_in_a_row: u32,
-    last_report: Option<(String, MediaTime)>,
-    suppressed: u64,
+    reports: FaultReports,
 }
 
 impl CallState {
@@ -115,7 +58,7 @@ struct Caller {
     subject: String,
     bus: EventBus,
     client: ExtensionClient,
-    counters: NodeCounters,
+    counters: ExtensionCounters,
     state: Arc<Mutex<CallState>>,
 }
 
@@ -152,8 +95,9 @@ impl Caller {
                     "the service is busy (503); next request after {:.1} s",
                     wait.as_secs_f64()
                 );
-                self.report(
-                    &mut state,
+                state.reports.report(
+                    &self.bus,
+                    &self.subject,
                     job.pts,
                     "ProtocolError",
                     json!({"protocol": "http", "errorCode": "503", "retryAfterSeconds": wait.as_secs_f64(), "detail": detail}),
@@ -163,8 +107,9 @@ impl Caller {
             Reply::NetworkError { code, detail } => {
                 self.counters.failures.inc();
                 let wait = state.back_off(job.pts);
-                self.report(
-                    &mut state,
+                state.reports.report(
+                    &self.bus,
+                    &self.subject,
                     job.pts,
                     "NetworkError",
                     json!({"errorCode": code, "retryInSeconds": wait.as_secs_f64(), "detail": detail}),
@@ -176,8 +121,9 @@ impl Caller {
                 if status >= 500 {
                     state.back_off(job.pts);
                 }
-                self.report(
-                    &mut state,
+                state.reports.report(
+                    &self.bus,
+                    &self.subject,
                     job.pts,
                     "ProtocolError",
                     json!({"protocol": "http", "errorCode": status.to_string(), "detail": detail}),
@@ -193,41 +139,14 @@ impl Caller {
         self.counters.failures.inc();
         let mut state = self.lock_state();
         state.busy = false;
-        self.report(
-            &mut state,
+        state.reports.report(
+            &self.bus,
+            &self.subject,
             at,
             "InternalError",
             json!({"errorCode": "requestFailed", "detail": detail}),
         );
     }
-
-    /// Emits a diagnostics event, at most one per kind and [`REPORT_EVERY`] (with the number of
-    /// reports held back since the last one).
-    fn report(&self, state: &mut CallState, at: MediaTime, kind: &str, mut body: Value) {
-        let key = format!("{kind}/{}", body["errorCode"]);
-        if let Some((last, when)) = &state.last_report
-            && *last == key
-            && at >= *when
-            && at - *when < REPORT_EVERY
-        {
-            state.suppressed += 1;
-            return;
-        }
-        body["repeatsNotReported"] = json!(state.suppressed);
-        state.suppressed = 0;
-        state.last_report = Some((key, at));
-        self.bus.emit(Event::new(
-            EventClass::Diagnostics,
-            kind,
-            self.subject.clone(),
-            at,
-            body,
-        ));
-    }
-}
-
-fn duration(d: Duration) -> MediaDuration {
-    MediaDuration::from_nanos(d.as_nanos().min(i64::MAX as u128) as i64)
 }
 
 /// The pause after `failures_in_a_row` network errors: always [`RETRY_EVERY`].
@@ -297,36 +216,7 @@ impl HttpExtensionNode {
     }
 
     fn caller(config: &HttpExtensionConfig, subject: String, bus: EventBus) -> Result<Caller> {
-        let node = subject.rsplit('/').next().unwrap_or_default().to_string();
-        let m = bus.metrics();
-        let pipeline = bus.pipeline().to_string();
-        let skipped = |reason: &str| {
-            m.counter(
-                "vigil_extension_samples_skipped_total",
-                "Sampled frames an HttpExtension did not send, by reason.",
-                &[("pipeline", &pipeline), ("node", &node), ("reason", reason)],
-            )
-        };
-        let counters = NodeCounters {
-            dropped: m.data_dropped(&pipeline, &node, "video"),
-            sent: m.counter(
-                "vigil_extension_requests_total",
-                "Requests an HttpExtension sent.",
-                &[("pipeline", &pipeline), ("node", &node)],
-            ),
-            skipped_busy: skipped("busy"),
-            skipped_backoff: skipped("backoff"),
-            inferences: m.counter(
-                "vigil_extension_inference_events_total",
-                "Inference events an HttpExtension produced.",
-                &[("pipeline", &pipeline), ("node", &node)],
-            ),
-            failures: m.counter(
-                "vigil_extension_failures_total",
-                "Requests that failed (network error, timeout, bad answer).",
-                &[("pipeline", &pipeline), ("node", &node)],
-            ),
-        };
+        let counters = ExtensionCounters::new(&bus, &subject);
         Ok(Caller {
             client: ExtensionClient::new(&config.endpoint)?,
             subject,
@@ -417,51 +307,6 @@ impl HttpExtensionNode {
                 None
             }
         }
-    }
-}
-
-/// The `Analytics.Inference` event for a service's answer about the frame at `pts`: AVA's
-/// `timestamp` added, boxes mapped from the padded image to the frame (ones entirely in the
-/// padding dropped). `None` when no inference is left.
-fn inference_event(
-    subject: &str,
-    mut body: serde_json::Map<String, Value>,
-    layout: &ImageLayout,
-    pts: MediaTime,
-) -> Option<Event> {
-    if let Some(Value::Array(items)) = body.get_mut("inferences") {
-        if layout.is_padded() {
-            items.retain_mut(|item| unpad_item(item, layout));
-        }
-        if items.is_empty() {
-            return None;
-        }
-    }
-    body.insert("timestamp".into(), json!(pts.as_90khz_ticks()));
-    Some(Event::new(
-        EventClass::Analytics,
-        "Inference",
-        subject.to_string(),
-        pts,
-        Value::Object(body),
-    ))
-}
-
-/// Unpads the box of one inference in place; false when the box lies in the padding.
-fn unpad_item(item: &mut Value, layout: &ImageLayout) -> bool {
-    let Some(kind) = item.get("type").and_then(Value::as_str).map(str::to_string) else {
-        return true;
-    };
-    let Some(b) = item.get_mut(&kind).and_then(|p| p.get_mut("box")) else {
-        return true;
-    };
-    let get = |k: &str| b.get(k).and_then(Value::as_f64).unwrap_or(0.0);
-    match layout.unpad(get("l"), get("t"), get("w"), get("h")) {
-        Some([l, t, w, h]) => {
-            *b = json!({"l": l, "t": t, "w": w, "h": h});
-            true
-        }
-        None => false,
     }
 }
 

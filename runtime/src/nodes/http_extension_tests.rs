@@ -9,6 +9,7 @@ use super::*;
 use crate::topology::model::{
     Endpoint, ImageFormat, ImageProperties, ImageScale, SamplingOptions, ScaleMode,
 };
+use serde_json::Value;
 
 fn at(ms: i64) -> MediaTime {
     MediaTime::from_nanos(1_700_000_000_000_000_000 + ms * 1_000_000)

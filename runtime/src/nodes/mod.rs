@@ -2,10 +2,12 @@
 
 pub mod event_filter;
 pub mod extension_client;
+pub mod extension_common;
 pub mod file_naming;
 pub mod file_sink;
 pub mod frame_hub;
 pub mod gate_node;
+pub mod grpc_extension;
 pub mod http_extension;
 pub mod module_swap;
 pub mod module_watch;

@@ -20,6 +20,7 @@ use crate::media::sample::{AudioSample, VideoSample};
 use crate::media::time::{MediaDuration, MediaTime};
 use crate::nodes::frame_hub::{FrameConsumer, FrameHub, HubNode};
 use crate::nodes::gate_node::{ClipCommand, GateNode, LateEvent, ShortPreroll};
+use crate::nodes::grpc_extension::GrpcExtensionNode;
 use crate::nodes::http_extension::HttpExtensionNode;
 use crate::nodes::motion_detection::MotionNode;
 
@@ -230,12 +231,12 @@ fn report_late_event(bus: &EventBus, pipeline: &str, gate: &str, late: LateEvent
     );
 }
 
-/// Where a live pipeline's HTTP extensions deliver their events (with the processor index);
+/// Where a live pipeline's HTTP and gRPC extensions deliver their events (with the processor index);
 /// replay runs requests inline instead.
 pub type ExtensionEvents = std::sync::Arc<dyn Fn(usize, Event) + Send + Sync>;
 
 /// The decoder and frame nodes of a pipeline (none decode when no node needs pixels). With
-/// `deliver`, HTTP extensions send from their own threads; without, inline.
+/// `deliver`, extensions send from their own threads; without, inline.
 pub fn frame_hub(
     plan: &PipelinePlan,
     bus: &EventBus,
@@ -253,20 +254,38 @@ pub fn frame_hub(
                     .position(|q| &q.name == name && q.needs_frames())
             });
             let consumer = match &p.kind {
-                ProcessorKind::HttpExtension(c) => {
-                    FrameConsumer::Extension(Box::new(match &deliver {
-                        Some(deliver) => {
-                            let deliver = deliver.clone();
-                            HttpExtensionNode::threaded(
-                                c,
-                                p.subject.clone(),
-                                bus.clone(),
-                                Box::new(move |e| deliver(i, e)),
-                            )?
-                        }
-                        None => HttpExtensionNode::inline(c, p.subject.clone(), bus.clone())?,
-                    }))
-                }
+                ProcessorKind::HttpExtension(c) => FrameConsumer::Extension(match &deliver {
+                    Some(deliver) => {
+                        let deliver = deliver.clone();
+                        Box::new(HttpExtensionNode::threaded(
+                            c,
+                            p.subject.clone(),
+                            bus.clone(),
+                            Box::new(move |e| deliver(i, e)),
+                        )?)
+                    }
+                    None => Box::new(HttpExtensionNode::inline(
+                        c,
+                        p.subject.clone(),
+                        bus.clone(),
+                    )?),
+                }),
+                ProcessorKind::GrpcExtension(c) => FrameConsumer::Extension(match &deliver {
+                    Some(deliver) => {
+                        let deliver = deliver.clone();
+                        Box::new(GrpcExtensionNode::threaded(
+                            c,
+                            p.subject.clone(),
+                            bus.clone(),
+                            Box::new(move |e| deliver(i, e)),
+                        )?)
+                    }
+                    None => Box::new(GrpcExtensionNode::inline(
+                        c,
+                        p.subject.clone(),
+                        bus.clone(),
+                    )?),
+                }),
                 _ => FrameConsumer::Filter(Box::new(frame_node(p, bus)?)),
             };
             Ok(HubNode {

@@ -7,8 +7,8 @@ use crate::bus::event::node_subject;
 use crate::media::time::MediaDuration;
 use crate::nodes::signal_gate::GateTiming;
 use crate::topology::model::{
-    FileSinkConfig, HttpExtensionConfig, MotionDetectionConfig, NodeConfig, RtspSourceConfig,
-    VideoSinkConfig,
+    FileSinkConfig, GrpcExtensionConfig, HttpExtensionConfig, MotionDetectionConfig, NodeConfig,
+    RtspSourceConfig, VideoSinkConfig,
 };
 use crate::topology::node_type::NodeType;
 use crate::topology::{ErrorKind, Node, Topology, TopologyError};
@@ -98,6 +98,8 @@ pub enum ProcessorKind {
     },
     /// HttpExtension: sampled frames to an inference service.
     HttpExtension(HttpExtensionConfig),
+    /// GrpcExtension: sampled frames to a gRPC inference server.
+    GrpcExtension(GrpcExtensionConfig),
     /// `#Vigil.WasmProcessor` with an event-filter component.
     EventFilter {
         /// The component.
@@ -203,6 +205,7 @@ impl PipelinePlan {
             let kind = match &n.config {
                 NodeConfig::MotionDetection(c) => ProcessorKind::Motion(c.clone()),
                 NodeConfig::HttpExtension(c) => ProcessorKind::HttpExtension(c.clone()),
+                NodeConfig::GrpcExtension(c) => ProcessorKind::GrpcExtension(c.clone()),
                 NodeConfig::WasmProcessor(c) => {
                     let module = ModuleSource::parse(&c.module);
                     let loaded = module
@@ -334,7 +337,7 @@ pub fn runtime_errors(t: &Topology) -> Vec<TopologyError> {
                 path: n.path.clone(),
                 node: Some(n.name.clone()),
                 message: format!(
-                    "this build does not run {} nodes yet (it runs RtspSource, IotHubMessageSource, MotionDetectionProcessor, HttpExtension, #Vigil.WasmProcessor, SignalGateProcessor, FileSink, VideoSink and IotHubMessageSink)",
+                    "this build does not run {} nodes yet (it runs RtspSource, IotHubMessageSource, MotionDetectionProcessor, HttpExtension, GrpcExtension, #Vigil.WasmProcessor, SignalGateProcessor, FileSink, VideoSink and IotHubMessageSink)",
                     n.node_type.short_name()
                 ),
             }),
@@ -370,6 +373,7 @@ fn is_runnable(t: NodeType) -> bool {
             | NodeType::MotionDetectionProcessor
             | NodeType::WasmProcessor
             | NodeType::HttpExtension
+            | NodeType::GrpcExtension
             | NodeType::IotHubMessageSink
     )
 }

@@ -35,6 +35,9 @@ pub enum TlsError {
 
 static CLIENT: OnceLock<Arc<ClientConfig>> = OnceLock::new();
 
+/// `--ca-file`'s certificates, for configurations that add more.
+static CA_FILE: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
+
 /// The crypto provider of every TLS connection.
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -45,7 +48,8 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 pub fn trust_ca_file(path: &Path) -> Result<(), TlsError> {
     let extra = read_certificates(path)?;
     let config = build_client_config(&extra)?;
-    CLIENT.set(config).map_err(|_| TlsError::AlreadySet)
+    CLIENT.set(config).map_err(|_| TlsError::AlreadySet)?;
+    CA_FILE.set(extra).map_err(|_| TlsError::AlreadySet)
 }
 
 /// The client configuration: the system's roots plus `--ca-file`'s certificates.
@@ -55,6 +59,16 @@ pub fn client_config() -> Result<Arc<ClientConfig>, TlsError> {
     }
     let config = build_client_config(&[])?;
     Ok(CLIENT.get_or_init(|| config).clone())
+}
+
+/// The client configuration trusting `extra` besides the system's roots and `--ca-file`'s
+/// certificates (a TlsEndpoint's `trustedCertificates`).
+pub fn client_config_with(
+    extra: &[CertificateDer<'static>],
+) -> Result<Arc<ClientConfig>, TlsError> {
+    let mut all = CA_FILE.get().cloned().unwrap_or_default();
+    all.extend_from_slice(extra);
+    build_client_config(&all)
 }
 
 /// A blocking HTTP client builder that speaks TLS with [`client_config`].

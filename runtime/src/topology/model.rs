@@ -157,6 +157,8 @@ pub enum NodeConfig {
     SignalGate(GateTiming),
     /// HTTP inference extension.
     HttpExtension(HttpExtensionConfig),
+    /// gRPC inference extension.
+    GrpcExtension(GrpcExtensionConfig),
     /// Custom WebAssembly component.
     WasmProcessor(WasmProcessorConfig),
     /// MP4 file per activation.
@@ -338,6 +340,33 @@ pub struct HttpExtensionConfig {
     pub image: ImageProperties,
     /// Frame sampling.
     pub sampling: SamplingOptions,
+}
+
+/// How a GrpcExtension's frames travel (`dataTransfer`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataTransfer {
+    /// Frame bytes inside the gRPC messages (works with a remote server).
+    Embedded,
+    /// Frames in a shared-memory file of this many bytes (the server on the same host).
+    SharedMemory {
+        /// `sharedMemorySizeMiB` × 1 MiB.
+        bytes: u64,
+    },
+}
+
+/// GrpcExtension settings.
+#[derive(Clone, Debug)]
+pub struct GrpcExtensionConfig {
+    /// Inference server (`tcp://host:port`).
+    pub endpoint: Endpoint,
+    /// Image scale and format.
+    pub image: ImageProperties,
+    /// Frame sampling.
+    pub sampling: SamplingOptions,
+    /// Embedded or shared memory.
+    pub data_transfer: DataTransfer,
+    /// `extensionConfiguration`: passed to the server in the session's descriptor, as written.
+    pub extension_configuration: Option<String>,
 }
 
 /// WasmProcessor settings (`#Vigil.WasmProcessor`).

@@ -8,9 +8,9 @@ use serde_json::Value;
 
 use super::endpoint::{read_endpoint, read_image, read_sampling};
 use super::model::{
-    FileSinkConfig, HttpExtensionConfig, MessageSinkConfig, MessageSourceConfig,
-    MotionDetectionConfig, NodeConfig, RtspSourceConfig, RtspTransport, Sensitivity,
-    VideoSinkConfig, WasmProcessorConfig,
+    DataTransfer, FileSinkConfig, GrpcExtensionConfig, HttpExtensionConfig, MessageSinkConfig,
+    MessageSourceConfig, MotionDetectionConfig, NodeConfig, RtspSourceConfig, RtspTransport,
+    Sensitivity, VideoSinkConfig, WasmProcessorConfig,
 };
 use super::node_type::NodeType;
 use super::props::{Props, UNBOUND_MARK, as_written};
@@ -36,6 +36,7 @@ pub fn read_node_config(node_type: NodeType, p: &Props<'_>) -> Option<NodeConfig
         NodeType::MotionDetectionProcessor => Some(NodeConfig::MotionDetection(motion(p))),
         NodeType::SignalGateProcessor => signal_gate(p).map(NodeConfig::SignalGate),
         NodeType::HttpExtension => http_extension(p).map(NodeConfig::HttpExtension),
+        NodeType::GrpcExtension => grpc_extension(p).map(NodeConfig::GrpcExtension),
         NodeType::WasmProcessor => wasm_processor(p).map(NodeConfig::WasmProcessor),
         NodeType::FileSink => file_sink(p).map(NodeConfig::FileSink),
         NodeType::VideoSink => video_sink(p).map(NodeConfig::VideoSink),
@@ -187,6 +188,77 @@ fn http_extension(p: &Props<'_>) -> Option<HttpExtensionConfig> {
         endpoint: endpoint?,
         image: image?,
         sampling,
+    })
+}
+
+/// Largest `sharedMemorySizeMiB` (AVA's samples use 5 to 75).
+const MAX_SHARED_MEMORY_MIB: i64 = 1024;
+
+fn grpc_extension(p: &Props<'_>) -> Option<GrpcExtensionConfig> {
+    let endpoint = read_endpoint(p, &["tcp"]);
+    if let Some(tls) = endpoint.as_ref().and_then(|e| e.tls.as_ref())
+        && (tls.ignore_hostname || tls.ignore_signature)
+    {
+        p.errors().not_supported(
+            &p.child_path("endpoint.validationOptions"),
+            p.node(),
+            "ignoreHostname or ignoreSignature for a gRPC extension (as in AVA, the server's certificate must name the URL's host)",
+        );
+    }
+    if let Some(tls) = endpoint.as_ref().and_then(|e| e.tls.as_ref()) {
+        for (i, pem) in tls.trusted_certificates.iter().enumerate() {
+            if let Err(e) = crate::grpc::channel::parse_pem(pem) {
+                p.error(
+                    &format!("endpoint.trustedCertificates.certificates[{i}]"),
+                    e,
+                );
+            }
+        }
+    }
+    let image = read_image(p);
+    let sampling = read_sampling(p);
+    let data_transfer = p.required_object("dataTransfer").and_then(|d| {
+        let mode = d.required_string("mode").and_then(|_| {
+            d.enumeration("mode", &["embedded", "sharedMemory"])
+                .map(str::to_string)
+        });
+        let size = d.integer("sharedMemorySizeMiB", 1, MAX_SHARED_MEMORY_MIB);
+        let transfer = match mode.as_deref() {
+            Some("embedded") => {
+                if d.raw("sharedMemorySizeMiB").is_some() {
+                    d.error(
+                        "sharedMemorySizeMiB",
+                        "only mode sharedMemory takes a size",
+                    );
+                }
+                Some(DataTransfer::Embedded)
+            }
+            Some(_) => match size {
+                Some(mib) => Some(DataTransfer::SharedMemory {
+                    bytes: (mib as u64) << 20,
+                }),
+                None => {
+                    if d.raw("sharedMemorySizeMiB").is_none() {
+                        d.error(
+                            "sharedMemorySizeMiB",
+                            "required property 'sharedMemorySizeMiB' is missing (mode sharedMemory)",
+                        );
+                    }
+                    None
+                }
+            },
+            None => None,
+        };
+        d.report_unknown();
+        transfer
+    });
+    let extension_configuration = p.string("extensionConfiguration");
+    Some(GrpcExtensionConfig {
+        endpoint: endpoint?,
+        image: image?,
+        sampling,
+        data_transfer: data_transfer?,
+        extension_configuration,
     })
 }
 
