@@ -91,33 +91,12 @@ const NOT_SUPPORTED: &[(&str, &[&str])] = &[
         &["SecureIotDeviceRemoteTunnel"],
     ),
     (
-        "live-extras/nvidia-deepstream/grpcExtension.json",
-        &["GrpcExtension"],
-    ),
-    ("live/ai-composition/topology.json", &["GrpcExtension"]),
-    (
-        "live/cvr-with-grpcExtension/topology.json",
-        &["GrpcExtension"],
-    ),
-    (
         "live/cvr-with-httpExtension-and-objectTracking/topology.json",
         &["ObjectTrackingProcessor"],
     ),
     (
-        "live/evr-grpcExtension-video-sink/topology.json",
-        &["GrpcExtension"],
-    ),
-    (
-        "live/grpcExtensionOpenVINO/topology.json",
-        &["GrpcExtension"],
-    ),
-    (
         "live/line-crossing/topology.json",
         &["ObjectTrackingProcessor", "LineCrossingProcessor"],
-    ),
-    (
-        "live/motion-with-grpcExtension/topology.json",
-        &["GrpcExtension"],
     ),
     (
         "live/object-tracking/topology.json",
@@ -152,7 +131,6 @@ fn lva_expected(rel: &str) -> Option<BTreeSet<&'static str>> {
     for t in [
         "AssetSink",
         "FrameRateFilterProcessor",
-        "GrpcExtension",
         "CognitiveServicesVisionExtension",
     ] {
         if text.contains(&format!("MediaGraph{t}\"")) {

@@ -46,6 +46,9 @@ pub const DESCRIPTOR_TIMEOUT: Duration = Duration::from_secs(10);
 /// given up.
 pub const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a stopping node waits for the answers to its frames in flight.
+pub const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
 /// Answered frames remembered for results that come apart from their acknowledgement.
 const RECENT: usize = 32;
 
@@ -164,10 +167,20 @@ pub enum Outcome {
     },
 }
 
-/// The node's side of its session thread.
+/// The node's side of its session thread. Dropping it closes the session as a client should
+/// and waits for that, at most [`CLOSE_WAIT`] and a second.
 pub struct SessionHandle {
-    jobs: mpsc::Sender<FrameJob>,
+    jobs: Option<mpsc::Sender<FrameJob>>,
     pending: Arc<AtomicUsize>,
+    /// Disconnected when the session thread has ended.
+    ended: std::sync::mpsc::Receiver<()>,
+}
+
+impl Drop for SessionHandle {
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        let _ = self.ended.recv_timeout(CLOSE_WAIT + Duration::from_secs(1));
+    }
 }
 
 impl SessionHandle {
@@ -182,9 +195,11 @@ impl SessionHandle {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
+        let (ended_tx, ended) = std::sync::mpsc::channel::<()>();
         std::thread::Builder::new()
             .name(format!("grpc {}", settings.node))
             .spawn(move || {
+                let _ended = ended_tx;
                 let mut worker = Worker {
                     settings,
                     outcomes,
@@ -192,7 +207,11 @@ impl SessionHandle {
                 };
                 runtime.block_on(worker.run(rx));
             })?;
-        Ok(Self { jobs, pending })
+        Ok(Self {
+            jobs: Some(jobs),
+            pending,
+            ended,
+        })
     }
 
     /// Frames handed over and not yet ended in an [`Outcome`].
@@ -202,13 +221,32 @@ impl SessionHandle {
 
     /// Hands `job` to the session; gives it back when the session thread has ended.
     pub fn send(&self, job: FrameJob) -> Result<(), FrameJob> {
+        let Some(jobs) = &self.jobs else {
+            return Err(job);
+        };
         self.pending.fetch_add(1, Ordering::AcqRel);
-        match self.jobs.try_send(job) {
+        match jobs.try_send(job) {
             Ok(()) => Ok(()),
             Err(e) => {
                 self.pending.fetch_sub(1, Ordering::AcqRel);
                 Err(e.into_inner())
             }
+        }
+    }
+}
+
+/// The job a failure ends.
+#[derive(Clone, Copy, Debug)]
+struct JobRef {
+    id: u64,
+    pts: MediaTime,
+}
+
+impl JobRef {
+    fn of(job: &FrameJob) -> Self {
+        Self {
+            id: job.id,
+            pts: job.pts,
         }
     }
 }
@@ -265,7 +303,10 @@ impl Worker {
             };
             tokio::select! {
                 job = jobs.recv() => {
-                    let Some(job) = job else { return };
+                    let Some(job) = job else {
+                        self.close(session.take()).await;
+                        return;
+                    };
                     if job.format != open.format || job.new_session {
                         // The camera changed or was away: a new descriptor, a new session.
                         self.end(session.take(), job.pts, None);
@@ -297,6 +338,25 @@ impl Worker {
         }
     }
 
+    /// Ends `session` as a client should (the node is stopping): our side of the stream closed,
+    /// the answers to frames in flight and the server's end of the call awaited for up to
+    /// [`CLOSE_WAIT`], then the call dropped.
+    async fn close(&self, session: Option<Open>) {
+        let Some(mut open) = session else { return };
+        let (tx, _) = mpsc::channel(1);
+        drop(std::mem::replace(&mut open.outgoing, tx));
+        // The server answers what it has and ends the call (OK); wait for that end, so the call
+        // is not cancelled under it.
+        let deadline = tokio::time::Instant::now() + CLOSE_WAIT;
+        while let Ok(reply) = tokio::time::timeout_at(deadline, open.replies.message()).await {
+            if self.on_reply(&mut open, reply).is_err() {
+                break;
+            }
+        }
+        let at = open.newest_pts;
+        self.end(Some(open), at, None);
+    }
+
     /// Opens a session for `job`'s format and sends it; `None` when either failed (reported).
     async fn open_and_send(&mut self, job: FrameJob) -> Option<Open> {
         match self.open(job.format).await {
@@ -315,14 +375,14 @@ impl Worker {
                 }
             }
             Err(fault) => {
-                self.fail(job, fault, 0);
+                self.fail(JobRef::of(&job), fault, 0);
                 None
             }
         }
     }
 
     /// Reports `job` lost with `fault`.
-    fn fail(&self, job: FrameJob, mut fault: Fault, lost_before: usize) {
+    fn fail(&self, job: JobRef, mut fault: Fault, lost_before: usize) {
         fault.frames_lost = lost_before + 1;
         self.finish(Outcome::Failed {
             id: job.id,
@@ -502,7 +562,7 @@ impl Worker {
 
     /// Sends `job` in `open`: a skip when there is no room for it (reported), a fault when the
     /// session cannot take it.
-    fn send_frame(&self, open: &mut Open, mut job: FrameJob) -> Result<(), (FrameJob, Fault)> {
+    fn send_frame(&self, open: &mut Open, mut job: FrameJob) -> Result<(), (JobRef, Fault)> {
         let sequence = open.next_sequence;
         let timestamp = job.pts.as_90khz_ticks().max(0) as u64;
         let content = match open.ring.as_mut() {
@@ -526,7 +586,7 @@ impl Worker {
                         detail: e.to_string(),
                         frames_lost: 0,
                     };
-                    return Err((job, fault));
+                    return Err((JobRef::of(&job), fault));
                 }
             },
             None => media_sample::Content::ContentBytes(ContentBytes {
@@ -562,7 +622,7 @@ impl Worker {
                     detail: "the session's stream to the server has ended".into(),
                     frames_lost: 0,
                 };
-                return Err((job, fault));
+                return Err((JobRef::of(&job), fault));
             }
         }
         open.next_sequence += 1;

@@ -36,11 +36,13 @@ impl Sampler {
         }
     }
 
-    /// True when a frame at `pts` is due.
+    /// True when a frame at `pts` is due: at its point of the grid, or up to a millisecond
+    /// before it (frame times rounded to the millisecond come up to 0.33 ms early at 30
+    /// frames/s, and a rate equal to the frame rate must take every frame).
     pub fn is_due(&self, pts: MediaTime) -> bool {
         match (self.period, self.next_due) {
             // Earlier than the last sample taken: the stream went back (a replayed loop).
-            (Some(period), Some(due)) => pts >= due || pts < due - period,
+            (Some(period), Some(due)) => pts >= due - slack(period) || pts < due - period,
             _ => true,
         }
     }
@@ -51,11 +53,22 @@ impl Sampler {
             return;
         };
         self.next_due = Some(match self.next_due {
-            // Stay on the grid unless the stream jumped (a gap, a loop of a replayed file).
-            Some(due) if pts >= due && pts - due < period => due + period,
+            // Stay on the grid, after a gap or a back-off too (the next point after `pts`),
+            // unless the stream went back (a loop of a replayed file).
+            Some(due) if pts >= due - slack(period) => {
+                let behind = (pts - due).as_nanos().max(0);
+                let steps = behind / period.as_nanos().max(1) + 1;
+                due + MediaDuration::from_nanos(period.as_nanos().saturating_mul(steps))
+            }
             _ => pts + period,
         });
     }
+}
+
+/// How early a frame may come and still count for its point of the grid: a millisecond (frame
+/// times rounded to the millisecond), never more than half a period.
+fn slack(period: MediaDuration) -> MediaDuration {
+    MediaDuration::from_nanos((period.as_nanos() / 2).min(1_000_000))
 }
 
 /// Counters of one extension node (also on `GET /metrics`).

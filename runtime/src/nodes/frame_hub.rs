@@ -190,7 +190,12 @@ impl FrameHub {
                                 layout.content_width,
                                 layout.content_height,
                             ) {
-                                Ok(rgb) => extension.on_image(*pts, &rgb, layout),
+                                Ok(rgb) => {
+                                    // The frames it sends go on to extensions that read it
+                                    // (AVA's ai-composition chains two).
+                                    forwarded.push(node.index);
+                                    extension.on_image(*pts, &rgb, layout)
+                                }
                                 Err(e) => {
                                     diagnostic(&self.events, &self.subject, *pts, format!("{e:#}"));
                                     None

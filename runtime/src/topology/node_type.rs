@@ -44,7 +44,7 @@ pub enum NodeType {
     VideoSink,
     /// Events out (MQTT topic in this runtime).
     IotHubMessageSink,
-    /// gRPC extension (not run).
+    /// Frames to a gRPC inference server (AVA's extension protocol).
     GrpcExtension,
     /// Azure spatial analysis (not run).
     CognitiveServicesVisionProcessor,
@@ -106,7 +106,7 @@ const TABLE: &[(&str, NodeType, NodeRole, bool)] = &[
         "GrpcExtension",
         NodeType::GrpcExtension,
         NodeRole::Processor,
-        false,
+        true,
     ),
     (
         "CognitiveServicesVisionProcessor",
