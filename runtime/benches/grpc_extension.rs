@@ -1,0 +1,280 @@
+//! `cargo bench --bench grpc_extension`: what a GrpcExtension costs Vigil per sampled frame once
+//! the frame is decoded (decoding is shared with every other node): scale 1080p into 416×416
+//! (padded), raw rgb24, sent through shared memory and embedded in the message, against the
+//! HttpExtension's JPEG (quality 90) POST, all in one run. The server is the gRPC stand-in
+//! (scripts/peers/grpc-infer-server.py, another process: its CPU is not counted); Vigil's CPU is
+//! the calling thread's plus the node's session thread's. Also reports the time from a frame
+//! handed to the node to its answer (the stand-in's red-box detector included).
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use vigil::bus::event_log::EventBus;
+use vigil::media::decode::Decoder;
+use vigil::media::mp4_reader::Mp4Video;
+use vigil::media::time::MediaTime;
+use vigil::nodes::grpc_extension::GrpcExtensionNode;
+use vigil::nodes::http_extension::HttpExtensionNode;
+use vigil::topology::model::{
+    DataTransfer, Endpoint, GrpcExtensionConfig, HttpExtensionConfig, ImageFormat, ImageProperties,
+    ImageScale, SamplingOptions, ScaleMode,
+};
+
+const FRAMES: usize = 60;
+const ROUNDS: usize = 5;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A 1080p30 H.264 clip of busy synthetic video (made once; the HttpExtension bench's).
+fn clip() -> PathBuf {
+    let path = repo().join("target/bench-clips/1080p-3s.mp4");
+    if !path.exists() {
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
+        let status = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+            .arg("testsrc2=s=1920x1080:r=30:d=3,noise=alls=8:allf=t")
+            .args([
+                "-c:v", "libx264", "-preset", "veryfast", "-b:v", "4M", "-g", "30",
+            ])
+            .args(["-pix_fmt", "yuv420p"])
+            .arg(&path)
+            .status()
+            .expect("ffmpeg runs");
+        assert!(status.success());
+    }
+    path
+}
+
+/// CPU seconds of this process's threads whose name starts with `prefix` (Linux schedstat),
+/// or of the calling thread for `None`.
+fn cpu(prefix: Option<&str>) -> f64 {
+    let read = |path: PathBuf| {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+            .map(|ns| ns / 1e9)
+            .unwrap_or(0.0)
+    };
+    let Some(prefix) = prefix else {
+        return read(PathBuf::from("/proc/thread-self/schedstat"));
+    };
+    std::fs::read_dir("/proc/self/task")
+        .expect("tasks")
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm"))
+                .is_ok_and(|c| c.trim_end().starts_with(prefix))
+        })
+        .map(|t| read(t.path().join("schedstat")))
+        .sum()
+}
+
+/// A loopback HTTP server answering every POST with 204 (on a thread of this process, not
+/// counted); returns its URL.
+fn start_http_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::Builder::new()
+        .name("http-server".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                listener.set_nonblocking(true).expect("nonblocking");
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                let app = axum::Router::new().route(
+                    "/score",
+                    axum::routing::post(|_: axum::body::Bytes| async {
+                        axum::http::StatusCode::NO_CONTENT
+                    }),
+                );
+                axum::serve(listener, app).await.expect("serves");
+            });
+        })
+        .expect("thread");
+    format!("http://{addr}/score")
+}
+
+/// The gRPC stand-in, started; its URL.
+fn start_grpc_server() -> (std::process::Child, String) {
+    let mut child = Command::new("/usr/bin/python3")
+        .arg(repo().join("scripts/peers/grpc-infer-server.py"))
+        .args(["--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("grpc-infer-server.py starts (scripts/setup-media.sh installs python3-grpcio)");
+    let mut line = String::new();
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    out.read_line(&mut line).expect("ready line");
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut out, &mut std::io::sink());
+    });
+    let port = line
+        .split_whitespace()
+        .nth(1)
+        .expect("ready PORT")
+        .to_string();
+    (child, format!("tcp://127.0.0.1:{port}"))
+}
+
+fn image() -> ImageProperties {
+    ImageProperties {
+        scale: Some(ImageScale {
+            mode: ScaleMode::Pad,
+            width: Some(416),
+            height: Some(416),
+        }),
+        format: ImageFormat::Raw {
+            pixel_format: "rgb24".into(),
+        },
+    }
+}
+
+fn sampling() -> SamplingOptions {
+    SamplingOptions {
+        skip_samples_without_annotation: false,
+        maximum_samples_per_second: None,
+    }
+}
+
+/// What one path cost per frame.
+struct Cost {
+    cpu_ms: f64,
+    wall_ms: f64,
+}
+
+/// Runs every frame ROUNDS times through `wants` and `on_image`, as the frame hub does.
+fn run(
+    frames: &[(MediaTime, ffmpeg_next::frame::Video)],
+    decoder: &mut Decoder,
+    node: &mut dyn vigil::nodes::frame_hub::ExtensionNode,
+    session_thread: Option<&str>,
+) -> Cost {
+    let start_cpu = cpu(None) + session_thread.map_or(0.0, |t| cpu(Some(t)));
+    let start = Instant::now();
+    for round in 0..ROUNDS {
+        for (i, (_, frame)) in frames.iter().enumerate() {
+            let pts = MediaTime::from_nanos(((round * frames.len() + i) as i64 + 1) * 33_333_333);
+            let layout = node
+                .wants(pts, false, frame.width(), frame.height())
+                .expect("every frame is due");
+            let rgb = decoder
+                .scale_rgb(frame, layout.content_width, layout.content_height)
+                .expect("scales");
+            node.on_image(pts, &rgb, layout);
+        }
+    }
+    let n = (ROUNDS * frames.len()) as f64;
+    let end_cpu = cpu(None) + session_thread.map_or(0.0, |t| cpu(Some(t)));
+    Cost {
+        cpu_ms: (end_cpu - start_cpu) / n * 1e3,
+        wall_ms: start.elapsed().as_secs_f64() / n * 1e3,
+    }
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("grpc_extension: run with `cargo bench --bench grpc_extension`");
+        return;
+    }
+    let video = Mp4Video::open(&clip()).expect("clip opens");
+    let mut decoder: Option<Decoder> = None;
+    let mut frames = Vec::new();
+    for sample in video.samples(MediaTime::from_nanos(0)) {
+        let sample = sample.expect("sample");
+        let d = decoder.get_or_insert_with(|| Decoder::new(&sample.params).expect("decoder"));
+        frames.extend(d.decode(&sample).expect("decodes"));
+        if frames.len() >= FRAMES {
+            break;
+        }
+    }
+    frames.truncate(FRAMES);
+    let mut decoder = decoder.expect("a decoder");
+    let (mut server, url) = start_grpc_server();
+    let bus = EventBus::in_memory("bench");
+    let grpc = |transfer: DataTransfer| GrpcExtensionConfig {
+        endpoint: Endpoint {
+            url: url.clone(),
+            credentials: None,
+            tls: None,
+        },
+        image: image(),
+        sampling: sampling(),
+        data_transfer: transfer,
+        extension_configuration: None,
+    };
+    let mut shm = GrpcExtensionNode::inline(
+        &grpc(DataTransfer::SharedMemory { bytes: 16 << 20 }),
+        "/bench/shm".into(),
+        bus.clone(),
+    )
+    .expect("node");
+    let mut embedded = GrpcExtensionNode::inline(
+        &grpc(DataTransfer::Embedded),
+        "/bench/emb".into(),
+        bus.clone(),
+    )
+    .expect("node");
+    let mut http = HttpExtensionNode::inline(
+        &HttpExtensionConfig {
+            endpoint: Endpoint {
+                url: start_http_server(),
+                credentials: None,
+                tls: None,
+            },
+            image: ImageProperties {
+                format: ImageFormat::Jpeg { quality: 90 },
+                ..image()
+            },
+            sampling: sampling(),
+        },
+        "/bench/http".into(),
+        bus.clone(),
+    )
+    .expect("node");
+    // Warm-up: sessions opened, scalers made.
+    run(&frames[..2], &mut decoder, &mut shm, Some("grpc shm"));
+    run(&frames[..2], &mut decoder, &mut embedded, Some("grpc emb"));
+    run(&frames[..2], &mut decoder, &mut http, None);
+    let shm_cost = run(&frames, &mut decoder, &mut shm, Some("grpc shm"));
+    let embedded_cost = run(&frames, &mut decoder, &mut embedded, Some("grpc emb"));
+    let http_cost = run(&frames, &mut decoder, &mut http, None);
+    let failures: Vec<String> = bus
+        .remembered()
+        .iter()
+        .filter(|e| e.kind.ends_with("Error") || e.kind == "DataDropped")
+        .map(|e| format!("{} {}", e.kind, e.body))
+        .collect();
+    assert!(failures.is_empty(), "every frame answered: {failures:?}");
+    println!(
+        "1080p -> 416x416, {} frames x {ROUNDS}, each waiting for its answer (Vigil's CPU: the calling thread and the session thread):",
+        frames.len()
+    );
+    for (name, c) in [
+        ("gRPC, shared memory, raw rgb24", &shm_cost),
+        ("gRPC, embedded, raw rgb24", &embedded_cost),
+        ("HTTP, JPEG q90 POST", &http_cost),
+    ] {
+        println!(
+            "  {name:32} {:.2} ms CPU per frame = {:4.0} frames/s per core; frame -> answer {:.2} ms",
+            c.cpu_ms,
+            1e3 / c.cpu_ms,
+            c.wall_ms
+        );
+    }
+    println!(
+        "  shared memory's rate per core: {:.2}x the HTTP/JPEG path's, {:.2}x embedded's (target >= 3x HTTP)",
+        http_cost.cpu_ms / shm_cost.cpu_ms,
+        embedded_cost.cpu_ms / shm_cost.cpu_ms
+    );
+    drop((shm, embedded));
+    let _ = server.kill();
+    let _ = server.wait();
+}
