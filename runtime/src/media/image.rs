@@ -122,6 +122,12 @@ pub fn encode_image(
         ImageFormat::Jpeg { quality } => (jpeg(&canvas, w, h, *quality)?, "image/jpeg", None),
         ImageFormat::Png => (png(&canvas, w, h)?, "image/png", None),
         ImageFormat::Bmp => (bmp(&canvas, w, h), "image/bmp", None),
+        // The canvas is the image: no copy.
+        ImageFormat::Raw { pixel_format } if pixel_format.eq_ignore_ascii_case("rgb24") => (
+            canvas.into_owned(),
+            "image/x-raw",
+            Some(pixel_format.clone()),
+        ),
         ImageFormat::Raw { pixel_format } => (
             raw(&canvas, w, h, pixel_format)?,
             "image/x-raw",
@@ -136,7 +142,7 @@ pub fn encode_image(
     })
 }
 
-fn pad(content: &[u8], layout: &ImageLayout) -> Result<Vec<u8>> {
+fn pad<'a>(content: &'a [u8], layout: &ImageLayout) -> Result<std::borrow::Cow<'a, [u8]>> {
     let (cw, ch) = (
         layout.content_width as usize,
         layout.content_height as usize,
@@ -150,7 +156,7 @@ fn pad(content: &[u8], layout: &ImageLayout) -> Result<Vec<u8>> {
         );
     }
     if !layout.is_padded() {
-        return Ok(content.to_vec());
+        return Ok(std::borrow::Cow::Borrowed(content));
     }
     let (w, x0, y0) = (
         layout.width as usize,
@@ -162,7 +168,7 @@ fn pad(content: &[u8], layout: &ImageLayout) -> Result<Vec<u8>> {
         let at = ((y0 + y) * w + x0) * 3;
         canvas[at..at + cw * 3].copy_from_slice(row);
     }
-    Ok(canvas)
+    Ok(std::borrow::Cow::Owned(canvas))
 }
 
 fn jpeg(rgb: &[u8], w: u32, h: u32, quality: u8) -> Result<Vec<u8>> {

@@ -224,15 +224,9 @@ fn grpc_extension(p: &Props<'_>) -> Option<GrpcExtensionConfig> {
         });
         let size = d.integer("sharedMemorySizeMiB", 1, MAX_SHARED_MEMORY_MIB);
         let transfer = match mode.as_deref() {
-            Some("embedded") => {
-                if d.raw("sharedMemorySizeMiB").is_some() {
-                    d.error(
-                        "sharedMemorySizeMiB",
-                        "only mode sharedMemory takes a size",
-                    );
-                }
-                Some(DataTransfer::Embedded)
-            }
+            // A size given with embedded is not used (a topology may leave the mode to a
+            // parameter and keep the size).
+            Some("embedded") => Some(DataTransfer::Embedded),
             Some(_) => match size {
                 Some(mib) => Some(DataTransfer::SharedMemory {
                     bytes: (mib as u64) << 20,

@@ -1,0 +1,173 @@
+//! A live GrpcExtension (`vigil run`) against real peers: the GStreamer RTSP camera looping the
+//! generated clip and the gRPC extension stand-in (scripts/peers/grpc-infer-server.py), frames
+//! through shared memory. A slow server gets several frames in flight in separate regions of the
+//! shared memory and the frames due beyond them are skipped and reported; a server that dies is
+//! reported and used again as soon as it is back; one that stops acknowledging is left after
+//! 10 s. Recording never waits for any of it.
+
+mod support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::grpc::GrpcServer;
+use support::peers::{camera, event_log, free_port, vigil_run, wait_for_event};
+use support::{clips, decodes_cleanly, mp4_files, probe, read_events, temp_dir};
+
+fn set(name: &str, value: impl std::fmt::Display) -> [String; 2] {
+    ["--set".into(), format!("{name}={value}")]
+}
+
+/// The events of kind `kind` logged so far.
+fn logged(dir: &Path, kind: &str) -> Vec<Value> {
+    read_events(&event_log(dir))
+        .into_iter()
+        .filter(|(k, _, _)| k == kind)
+        .map(|(_, b, _)| b)
+        .collect()
+}
+
+/// Waits until `check` holds for the event log, or fails after `limit`.
+fn wait_until(dir: &Path, limit: Duration, what: &str, check: impl Fn(&Path) -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check(dir) {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_slow_dying_or_silent_grpc_server_never_stalls_the_recording() {
+    let dir = temp_dir("live-grpc");
+    let (cam_port, http_port, grpc_port) = (free_port(), free_port(), free_port());
+    let _camera = camera(&clips().join("camera-h264.mp4"), cam_port, "vigil", "vigil");
+    let port_arg = grpc_port.to_string();
+    let server = GrpcServer::start(&dir.join("server.log"), &["--port", &port_arg]);
+    // 10 frames/s asked, 250 ms per answer: the server keeps up with 4 a second.
+    server.control(r#"{"delay_ms": 250}"#);
+    let pipeline = "grpclive";
+    let mut args: Vec<String> = vec![
+        "topologies/object-to-files-grpc.json".into(),
+        "--pipeline-name".into(),
+        pipeline.into(),
+        "--event-log".into(),
+        event_log(&dir).to_string_lossy().into(),
+        "--http".into(),
+        format!("127.0.0.1:{http_port}"),
+    ];
+    args.extend(set(
+        "rtspUrl",
+        format!("rtsp://127.0.0.1:{cam_port}/camera"),
+    ));
+    args.extend(set("grpcExtensionAddress", server.url()));
+    args.extend(set("samplesPerSecond", 10));
+    args.extend(set("minActivation", "PT5S"));
+    args.extend(set("maxActivation", "PT10S"));
+    args.extend(set("outputDirectory", dir.join("out").display()));
+    let mut vigil = vigil_run(&dir, &args);
+
+    // One episode of the red box gives one clip (5 s of pre-roll + the box + 5 s).
+    wait_for_event(
+        &event_log(&dir),
+        "RecordingAvailable",
+        1,
+        Duration::from_secs(60),
+    );
+    let busy: Vec<Value> = logged(&dir, "DataDropped")
+        .into_iter()
+        .filter(|b| b["reason"] == "busy")
+        .collect();
+    assert!(
+        !busy.is_empty(),
+        "frames beyond the 4 in flight are skipped and reported"
+    );
+    let samples = server.samples();
+    let offsets: std::collections::BTreeSet<u64> = samples
+        .iter()
+        .filter_map(|s| s["address_offset"].as_u64())
+        .collect();
+    assert!(
+        offsets.len() >= 2,
+        "frames in flight sit in separate regions: {offsets:?}"
+    );
+    let frame_bytes = 416 * 416 * 3;
+    assert!(
+        offsets
+            .iter()
+            .all(|o| o % frame_bytes == 0 && o + frame_bytes <= 64 << 20),
+        "regions one after the other in the 64 MiB file: {offsets:?}"
+    );
+    // In flight at once, never more than 4: the server saw at most 4 samples beyond the last
+    // one it answered (it answers in order, 250 ms each).
+    let acks: Vec<u64> = samples
+        .iter()
+        .filter_map(|s| s["ack_sequence_number"].as_u64())
+        .collect();
+    let seqs: Vec<u64> = samples
+        .iter()
+        .filter_map(|s| s["sequence_number"].as_u64())
+        .collect();
+    assert!(
+        seqs.iter().zip(&acks).all(|(s, a)| s - a <= 4),
+        "at most 4 frames in flight"
+    );
+
+    // The server dies: reported; back on the same port, used again within a couple of seconds.
+    drop(server);
+    wait_until(&dir, Duration::from_secs(15), "the outage report", |d| {
+        !logged(d, "NetworkError").is_empty()
+    });
+    let restarted = Instant::now();
+    let server = GrpcServer::start(&dir.join("server2.log"), &["--port", &port_arg]);
+    wait_until(&dir, Duration::from_secs(15), "a new session", |d| {
+        logged(d, "ExtensionSessionEstablished")
+            .iter()
+            .any(|b| b["afterFailure"] == true)
+    });
+    assert!(
+        restarted.elapsed() < Duration::from_secs(4),
+        "used again {:?} after it came back",
+        restarted.elapsed()
+    );
+
+    // It stops acknowledging: the session is left after 10 s, reported as a timeout.
+    server.control(r#"{"no_ack": true}"#);
+    wait_until(&dir, Duration::from_secs(30), "the timeout", |d| {
+        logged(d, "NetworkError")
+            .iter()
+            .any(|b| b["errorCode"] == "timeout")
+    });
+    let lost = logged(&dir, "NetworkError")
+        .into_iter()
+        .find(|b| b["errorCode"] == "timeout")
+        .and_then(|b| b["framesLost"].as_u64())
+        .expect("framesLost");
+    assert_eq!(lost, 4, "the 4 frames in flight");
+    vigil.interrupt();
+
+    // Recording never waited: every clip plays and its timeline is its frame count.
+    let files = mp4_files(&dir.join("out"));
+    assert!(!files.is_empty());
+    for f in &files {
+        assert!(decodes_cleanly(f), "{f:?}");
+        let p = probe(f);
+        assert!(
+            (p.frames as f64 - p.duration * 30.0).abs() <= 2.0,
+            "no frame lost in {f:?}: {p:?}"
+        );
+    }
+    let first = probe(&files[0]);
+    assert!(
+        first.duration >= 10.0,
+        "5 s of pre-roll + the box + 5 s: {first:?}"
+    );
+    // Nothing of ours is left in /dev/shm.
+    let left: Vec<String> = std::fs::read_dir("/dev/shm")
+        .expect("/dev/shm")
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|n| n.starts_with(&format!("vigil-grpc-{}-", vigil.child.id())))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
