@@ -28,6 +28,27 @@ fn logged(dir: &Path, kind: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The eventTime (s since the epoch) of the first `kind` event with `errorCode` `code`.
+fn event_time(dir: &Path, kind: &str, code: &str) -> f64 {
+    let log = std::fs::read_to_string(event_log(dir)).expect("log");
+    let event = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| {
+            v["properties"]["eventType"]
+                .as_str()
+                .is_some_and(|t| t.ends_with(&format!(".{kind}")))
+                && v["body"]["errorCode"] == code
+        })
+        .expect("the event");
+    let t: jiff::Timestamp = event["properties"]["eventTime"]
+        .as_str()
+        .expect("eventTime")
+        .parse()
+        .expect("a time");
+    t.as_millisecond() as f64 / 1000.0
+}
+
 /// Waits until `check` holds for the event log, or fails after `limit`.
 fn wait_until(dir: &Path, limit: Duration, what: &str, check: impl Fn(&Path) -> bool) {
     let deadline = Instant::now() + limit;
@@ -113,11 +134,17 @@ fn a_slow_dying_or_silent_grpc_server_never_stalls_the_recording() {
         "at most 4 frames in flight"
     );
 
-    // The server dies: reported; back on the same port, used again within a couple of seconds.
+    // The server dies: reported (the connection lost, then refused); back on the same port,
+    // used again within a couple of seconds.
     drop(server);
     wait_until(&dir, Duration::from_secs(15), "the outage report", |d| {
-        !logged(d, "NetworkError").is_empty()
+        logged(d, "NetworkError")
+            .iter()
+            .any(|b| b["errorCode"] == "connectionFailed")
     });
+    let lost = logged(&dir, "NetworkError");
+    assert_eq!(lost[0]["errorCode"], "connectionLost", "{lost:?}");
+    assert!(logged(&dir, "ProtocolError").is_empty());
     let restarted = Instant::now();
     let server = GrpcServer::start(&dir.join("server2.log"), &["--port", &port_arg]);
     wait_until(&dir, Duration::from_secs(15), "a new session", |d| {
@@ -138,12 +165,25 @@ fn a_slow_dying_or_silent_grpc_server_never_stalls_the_recording() {
             .iter()
             .any(|b| b["errorCode"] == "timeout")
     });
-    let lost = logged(&dir, "NetworkError")
+    let timeout = logged(&dir, "NetworkError")
         .into_iter()
         .find(|b| b["errorCode"] == "timeout")
-        .and_then(|b| b["framesLost"].as_u64())
-        .expect("framesLost");
-    assert_eq!(lost, 4, "the 4 frames in flight");
+        .expect("timeout");
+    assert_eq!(timeout["framesLost"], 4, "the 4 frames in flight");
+    // Reported when it was found (the pipeline's media clock), not at the last frame sent.
+    let last_sent = server
+        .samples()
+        .iter()
+        .filter_map(|s| s["timestamp"].as_u64())
+        .max()
+        .expect("samples") as f64
+        / 90_000.0;
+    let reported = event_time(&dir, "NetworkError", "timeout");
+    assert!(
+        reported - last_sent >= 9.5,
+        "reported {:.1} s after the last frame sent",
+        reported - last_sent
+    );
     vigil.interrupt();
 
     // Recording never waited: every clip plays and its timeline is its frame count.

@@ -16,7 +16,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -172,6 +172,7 @@ pub enum Outcome {
 pub struct SessionHandle {
     jobs: Option<mpsc::Sender<FrameJob>>,
     pending: Arc<AtomicUsize>,
+    clock: Arc<AtomicI64>,
     /// Disconnected when the session thread has ended.
     ended: std::sync::mpsc::Receiver<()>,
 }
@@ -192,6 +193,8 @@ impl SessionHandle {
         let (jobs, rx) = mpsc::channel(settings.max_in_flight.max(1));
         let pending = Arc::new(AtomicUsize::new(0));
         let counter = pending.clone();
+        let clock = Arc::new(AtomicI64::new(i64::MIN));
+        let media_clock = clock.clone();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -204,14 +207,22 @@ impl SessionHandle {
                     settings,
                     outcomes,
                     pending: counter,
+                    clock: media_clock,
                 };
                 runtime.block_on(worker.run(rx));
             })?;
         Ok(Self {
             jobs: Some(jobs),
             pending,
+            clock,
             ended,
         })
+    }
+
+    /// The node saw a frame at `pts`: faults the session finds later are reported at the
+    /// newest such time (the pipeline's media clock), not at the last frame sent.
+    pub fn saw(&self, pts: MediaTime) {
+        self.clock.store(pts.as_nanos(), Ordering::Release);
     }
 
     /// Frames handed over and not yet ended in an [`Outcome`].
@@ -281,9 +292,16 @@ struct Worker {
     settings: SessionSettings,
     outcomes: Box<dyn Fn(Outcome) + Send>,
     pending: Arc<AtomicUsize>,
+    clock: Arc<AtomicI64>,
 }
 
 impl Worker {
+    /// The media time a fault found now is reported at: the newest frame the node saw (or
+    /// sent, when later).
+    fn now(&self, sent: MediaTime) -> MediaTime {
+        MediaTime::from_nanos(self.clock.load(Ordering::Acquire).max(sent.as_nanos()))
+    }
+
     fn finish(&self, outcome: Outcome) {
         self.pending.fetch_sub(1, Ordering::AcqRel);
         (self.outcomes)(outcome);
@@ -318,13 +336,13 @@ impl Worker {
                 }
                 reply = open.replies.message() => {
                     if let Err(fault) = self.on_reply(open, reply) {
-                        let at = open.newest_pts;
+                        let at = self.now(open.newest_pts);
                         self.end(session.take(), at, Some(fault));
                     }
                 }
                 _ = tick.tick() => {
                     if open.in_flight.front().is_some_and(|f| f.sent.elapsed() > ACK_TIMEOUT) {
-                        let pts = open.newest_pts;
+                        let pts = self.now(open.newest_pts);
                         let fault = Fault {
                             kind: FaultKind::Network,
                             code: "timeout".into(),
@@ -718,25 +736,33 @@ fn take_acknowledged(open: &mut Open, sequence: u64) -> Option<InFlight> {
     Some(frame)
 }
 
-/// A gRPC status that ended the call, as a fault.
+/// A gRPC status that ended the call, as a fault. A status with a source error comes from
+/// the connection (the server went away: `connectionLost`), not from the server.
 fn status_fault(status: &tonic::Status) -> Fault {
     use tonic::Code;
-    let network = matches!(
-        status.code(),
-        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Aborted
-    );
     let mut detail = format!("{:?}: {}", status.code(), status.message());
-    if let Some(source) = std::error::Error::source(status) {
+    let source = std::error::Error::source(status);
+    if let Some(source) = source {
         detail.push_str(": ");
         detail.push_str(&error_chain(source));
     }
+    let network = source.is_some()
+        || matches!(
+            status.code(),
+            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Aborted
+        );
+    let code = if source.is_some() && status.code() == Code::Unknown {
+        "connectionLost".to_string()
+    } else {
+        format!("{:?}", status.code())
+    };
     Fault {
         kind: if network {
             FaultKind::Network
         } else {
             FaultKind::Protocol
         },
-        code: format!("{:?}", status.code()),
+        code,
         detail,
         frames_lost: 0,
     }

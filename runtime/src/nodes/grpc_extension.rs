@@ -283,6 +283,7 @@ impl GrpcExtensionNode {
         source_width: u32,
         source_height: u32,
     ) -> Option<ImageLayout> {
+        self.session.saw(pts);
         if self.config.sampling.skip_samples_without_annotation && !annotated {
             return None;
         }
