@@ -28,7 +28,8 @@ fn logged(dir: &Path, kind: &str) -> Vec<Value> {
         .collect()
 }
 
-/// The eventTime (s since the epoch) of the first `kind` event with `errorCode` `code`.
+/// The eventTime (s since the epoch) of the first `kind` event with `errorCode` `code` (any,
+/// when empty).
 fn event_time(dir: &Path, kind: &str, code: &str) -> f64 {
     let log = std::fs::read_to_string(event_log(dir)).expect("log");
     let event = log
@@ -38,7 +39,7 @@ fn event_time(dir: &Path, kind: &str, code: &str) -> f64 {
             v["properties"]["eventType"]
                 .as_str()
                 .is_some_and(|t| t.ends_with(&format!(".{kind}")))
-                && v["body"]["errorCode"] == code
+                && (code.is_empty() || v["body"]["errorCode"] == code)
         })
         .expect("the event");
     let t: jiff::Timestamp = event["properties"]["eventTime"]
@@ -210,4 +211,75 @@ fn a_slow_dying_or_silent_grpc_server_never_stalls_the_recording() {
         .filter(|n| n.starts_with(&format!("vigil-grpc-{}-", vigil.child.id())))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+/// AVA's `evr-grpcExtension-video-sink`, unchanged, live: the first inference opens the gate and
+/// the archive's clip starts at the key frame at or before that frame; the server sees the live
+/// pipeline's name in the descriptor and the topology's credentials.
+#[test]
+fn ava_evr_grpc_topology_records_live_unchanged() {
+    let topology = support::repo()
+        .join("../shared/ava-topologies/live/evr-grpcExtension-video-sink/topology.json");
+    if !topology.exists() {
+        println!("skipped: ../shared/ava-topologies not found");
+        return;
+    }
+    let dir = temp_dir("live-grpc-ava");
+    let (cam_port, http_port) = (free_port(), free_port());
+    let _camera = camera(&clips().join("camera-h264.mp4"), cam_port, "vigil", "vigil");
+    let server = GrpcServer::start(&dir.join("server.log"), &[]);
+    let mut args: Vec<String> = vec![
+        topology.to_string_lossy().into(),
+        "--pipeline-name".into(),
+        "evr".into(),
+        "--event-log".into(),
+        event_log(&dir).to_string_lossy().into(),
+        "--http".into(),
+        format!("127.0.0.1:{http_port}"),
+        "--archive".into(),
+        dir.join("archive").to_string_lossy().into(),
+    ];
+    args.extend(set(
+        "rtspUrl",
+        format!("rtsp://127.0.0.1:{cam_port}/camera"),
+    ));
+    args.extend(set("rtspUserName", "vigil"));
+    args.extend(set("rtspPassword", "vigil"));
+    args.extend(set("inferencingUrl", "http://unused/"));
+    args.extend(set("grpcExtensionAddress", server.url()));
+    let mut vigil = vigil_run(&dir, &args);
+    wait_for_event(
+        &event_log(&dir),
+        "RecordingAvailable",
+        1,
+        Duration::from_secs(60),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    vigil.interrupt();
+    let first_inference = logged(&dir, "Inference")
+        .iter()
+        .filter_map(|b| b["timestamp"].as_f64())
+        .map(|t| t / 90_000.0)
+        .fold(f64::INFINITY, f64::min);
+    let started = event_time(&dir, "RecordingStarted", "");
+    assert!(
+        started <= first_inference + 0.001 && first_inference - started < 1.1,
+        "the clip starts at the key frame at or before the first inference: {started} vs {first_inference}"
+    );
+    let segments = mp4_files(&dir.join("archive/videos/sample-grpc-extension-video-sink"));
+    assert!(!segments.is_empty());
+    for s in &segments {
+        assert!(decodes_cleanly(s), "{s:?}");
+    }
+    let descriptor = &server.requests()["messages"][0];
+    assert_eq!(
+        descriptor["media_stream_descriptor"]["graph_identifier"]["graph_instance_name"],
+        "evr"
+    );
+    assert!(
+        descriptor["metadata"]["x-ms-authentication"]
+            .as_str()
+            .is_some_and(|h| h.starts_with("Basic ")),
+        "the topology's credentials"
+    );
 }

@@ -7,13 +7,11 @@
 //! handed to the node to its answer (the stand-in's red-box detector included).
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use vigil::bus::event_log::EventBus;
 use vigil::media::decode::Decoder;
-use vigil::media::mp4_reader::Mp4Video;
 use vigil::media::time::MediaTime;
 use vigil::nodes::grpc_extension::GrpcExtensionNode;
 use vigil::nodes::http_extension::HttpExtensionNode;
@@ -22,84 +20,12 @@ use vigil::topology::model::{
     ImageScale, SamplingOptions, ScaleMode,
 };
 
+mod common;
+
+use common::{named_threads_cpu, repo, start_http_server, thread_cpu};
+
 const FRAMES: usize = 60;
 const ROUNDS: usize = 5;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// A 1080p30 H.264 clip of busy synthetic video (made once; the HttpExtension bench's).
-fn clip() -> PathBuf {
-    let path = repo().join("target/bench-clips/1080p-3s.mp4");
-    if !path.exists() {
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
-        let status = Command::new("ffmpeg")
-            .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-            .arg("testsrc2=s=1920x1080:r=30:d=3,noise=alls=8:allf=t")
-            .args([
-                "-c:v", "libx264", "-preset", "veryfast", "-b:v", "4M", "-g", "30",
-            ])
-            .args(["-pix_fmt", "yuv420p"])
-            .arg(&path)
-            .status()
-            .expect("ffmpeg runs");
-        assert!(status.success());
-    }
-    path
-}
-
-/// CPU seconds of this process's threads whose name starts with `prefix` (Linux schedstat),
-/// or of the calling thread for `None`.
-fn cpu(prefix: Option<&str>) -> f64 {
-    let read = |path: PathBuf| {
-        std::fs::read_to_string(path)
-            .ok()
-            .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
-            .map(|ns| ns / 1e9)
-            .unwrap_or(0.0)
-    };
-    let Some(prefix) = prefix else {
-        return read(PathBuf::from("/proc/thread-self/schedstat"));
-    };
-    std::fs::read_dir("/proc/self/task")
-        .expect("tasks")
-        .flatten()
-        .filter(|t| {
-            std::fs::read_to_string(t.path().join("comm"))
-                .is_ok_and(|c| c.trim_end().starts_with(prefix))
-        })
-        .map(|t| read(t.path().join("schedstat")))
-        .sum()
-}
-
-/// A loopback HTTP server answering every POST with 204 (on a thread of this process, not
-/// counted); returns its URL.
-fn start_http_server() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    std::thread::Builder::new()
-        .name("http-server".into())
-        .spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                listener.set_nonblocking(true).expect("nonblocking");
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                let app = axum::Router::new().route(
-                    "/score",
-                    axum::routing::post(|_: axum::body::Bytes| async {
-                        axum::http::StatusCode::NO_CONTENT
-                    }),
-                );
-                axum::serve(listener, app).await.expect("serves");
-            });
-        })
-        .expect("thread");
-    format!("http://{addr}/score")
-}
 
 /// The gRPC stand-in, started; its URL.
 fn start_grpc_server() -> (std::process::Child, String) {
@@ -158,8 +84,8 @@ fn run(
     node: &mut dyn vigil::nodes::frame_hub::ExtensionNode,
     session_thread: Option<&str>,
 ) -> Cost {
-    let session_cpu = || session_thread.map_or(0.0, |t| cpu(Some(t)));
-    let (start_cpu, start_session) = (cpu(None), session_cpu());
+    let session_cpu = || session_thread.map_or(0.0, named_threads_cpu);
+    let (start_cpu, start_session) = (thread_cpu(), session_cpu());
     let start = Instant::now();
     for round in 0..ROUNDS {
         for (i, (_, frame)) in frames.iter().enumerate() {
@@ -176,7 +102,7 @@ fn run(
     let n = (ROUNDS * frames.len()) as f64;
     let session = session_cpu() - start_session;
     Cost {
-        cpu_ms: (cpu(None) - start_cpu + session) / n * 1e3,
+        cpu_ms: (thread_cpu() - start_cpu + session) / n * 1e3,
         session_ms: session / n * 1e3,
         wall_ms: start.elapsed().as_secs_f64() / n * 1e3,
     }
@@ -187,19 +113,7 @@ fn main() {
         println!("grpc_extension: run with `cargo bench --bench grpc_extension`");
         return;
     }
-    let video = Mp4Video::open(&clip()).expect("clip opens");
-    let mut decoder: Option<Decoder> = None;
-    let mut frames = Vec::new();
-    for sample in video.samples(MediaTime::from_nanos(0)) {
-        let sample = sample.expect("sample");
-        let d = decoder.get_or_insert_with(|| Decoder::new(&sample.params).expect("decoder"));
-        frames.extend(d.decode(&sample).expect("decodes"));
-        if frames.len() >= FRAMES {
-            break;
-        }
-    }
-    frames.truncate(FRAMES);
-    let mut decoder = decoder.expect("a decoder");
+    let (mut decoder, frames) = common::decoded_frames(FRAMES);
     let (mut server, url) = start_grpc_server();
     let bus = EventBus::in_memory("bench");
     let grpc = |transfer: DataTransfer| GrpcExtensionConfig {
@@ -243,12 +157,12 @@ fn main() {
     )
     .expect("node");
     // What scaling alone costs (every path scales the same way).
-    let scale_start = cpu(None);
+    let scale_start = thread_cpu();
     for (_, frame) in frames.iter().cycle().take(frames.len() * ROUNDS) {
         let rgb = decoder.scale_rgb(frame, 416, 234).expect("scales");
         std::hint::black_box(rgb.len());
     }
-    let scale_ms = (cpu(None) - scale_start) / (frames.len() * ROUNDS) as f64 * 1e3;
+    let scale_ms = (thread_cpu() - scale_start) / (frames.len() * ROUNDS) as f64 * 1e3;
     // Warm-up: sessions opened, scalers made.
     run(&frames[..2], &mut decoder, &mut shm, Some("grpc shm"));
     run(&frames[..2], &mut decoder, &mut embedded, Some("grpc emb"));

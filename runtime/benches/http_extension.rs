@@ -5,14 +5,12 @@
 //! scaling, encoding and the request, and FFmpeg doing the same scale+pad+JPEG in the same run
 //! (its decode-only time subtracted).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
 use vigil::bus::event_log::EventBus;
-use vigil::media::decode::Decoder;
 use vigil::media::image::encode_image;
-use vigil::media::mp4_reader::Mp4Video;
 use vigil::media::time::MediaTime;
 use vigil::nodes::http_extension::HttpExtensionNode;
 use vigil::topology::model::{
@@ -20,64 +18,11 @@ use vigil::topology::model::{
     ScaleMode,
 };
 
+mod common;
+
+use common::{start_http_server, thread_cpu};
+
 const FRAMES: usize = 60;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// A 1080p30 H.264 clip of busy synthetic video (made once).
-fn clip() -> PathBuf {
-    let path = repo().join("target/bench-clips/1080p-3s.mp4");
-    if !path.exists() {
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
-        let status = Command::new("ffmpeg")
-            .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-            .arg("testsrc2=s=1920x1080:r=30:d=3,noise=alls=8:allf=t")
-            .args([
-                "-c:v", "libx264", "-preset", "veryfast", "-b:v", "4M", "-g", "30",
-            ])
-            .args(["-pix_fmt", "yuv420p"])
-            .arg(&path)
-            .status()
-            .expect("ffmpeg runs");
-        assert!(status.success());
-    }
-    path
-}
-
-/// CPU time of this thread, in seconds (Linux schedstat, nanoseconds).
-fn thread_cpu() -> f64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
-        .map(|ns| ns / 1e9)
-        .unwrap_or(0.0)
-}
-
-/// A loopback HTTP server that answers every POST with 204; returns its URL.
-fn start_server() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async move {
-            listener.set_nonblocking(true).expect("nonblocking");
-            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-            let app = axum::Router::new().route(
-                "/score",
-                axum::routing::post(|_: axum::body::Bytes| async {
-                    axum::http::StatusCode::NO_CONTENT
-                }),
-            );
-            axum::serve(listener, app).await.expect("serves");
-        });
-    });
-    format!("http://{addr}/score")
-}
 
 /// Seconds FFmpeg (one thread) takes for `filters` on the first FRAMES frames of `clip`.
 fn ffmpeg_seconds(clip: &Path, filters: Option<&str>) -> f64 {
@@ -109,23 +54,11 @@ fn main() {
         println!("http_extension: run with `cargo bench --bench http_extension`");
         return;
     }
-    let clip = clip();
-    let video = Mp4Video::open(&clip).expect("clip opens");
-    let mut decoder: Option<Decoder> = None;
-    let mut frames = Vec::new();
-    for sample in video.samples(MediaTime::from_nanos(0)) {
-        let sample = sample.expect("sample");
-        let d = decoder.get_or_insert_with(|| Decoder::new(&sample.params).expect("decoder"));
-        frames.extend(d.decode(&sample).expect("decodes"));
-        if frames.len() >= FRAMES {
-            break;
-        }
-    }
-    let mut decoder = decoder.expect("a decoder");
-    frames.truncate(FRAMES);
+    let clip = common::clip();
+    let (mut decoder, frames) = common::decoded_frames(FRAMES);
     let config = HttpExtensionConfig {
         endpoint: Endpoint {
-            url: start_server(),
+            url: start_http_server(),
             credentials: None,
             tls: None,
         },

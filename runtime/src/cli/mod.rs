@@ -143,7 +143,7 @@ pub struct ServiceArgs {
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
     /// Trust the CA certificates in FILE (PEM) besides the system's, for every connection
-    /// Vigil makes: HttpExtension endpoints, the object store, an `mqtts://` broker.
+    /// Vigil makes: HttpExtension and GrpcExtension endpoints, the object store, an `mqtts://` broker.
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
     /// Largest trigger body (MQTT payload or HTTP body), in KiB (default 64).

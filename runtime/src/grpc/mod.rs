@@ -6,4 +6,5 @@ pub mod channel;
 pub mod contract;
 pub mod inferences;
 pub mod session;
+mod session_worker;
 pub mod shared_memory;

@@ -9,8 +9,9 @@ use serde_json::{Value, json};
 use crate::bus::event::{Event, EventClass};
 use crate::bus::event_log::EventBus;
 use crate::bus::metrics::Counter;
-use crate::media::image::ImageLayout;
+use crate::media::image::{EncodedImage, ImageLayout, encode_image};
 use crate::media::time::{MediaDuration, MediaTime};
+use crate::topology::model::{ImageFormat, SamplingOptions};
 
 /// Pause after a network error before the next due frame is sent: a service that is back is
 /// used within it (an attempt is one connection; a growing back-off left a service that was
@@ -123,6 +124,73 @@ impl ExtensionCounters {
                 "Requests or sessions of an extension that failed (network error, timeout, bad answer).",
                 &[("pipeline", &pipeline), ("node", &node)],
             ),
+        }
+    }
+}
+
+impl ExtensionCounters {
+    /// Counts a due frame not sent because the service is still busy; the first and every
+    /// 100th such skip is reported (`DataDropped`, reason `busy`) with `detail`.
+    pub fn skip_busy(&self, bus: &EventBus, subject: &str, pts: MediaTime, detail: &str) {
+        self.skipped_busy.inc();
+        self.dropped.inc();
+        let skipped = self.skipped_busy.get();
+        if skipped % 100 == 1 {
+            bus.emit(Event::new(
+                EventClass::Diagnostics,
+                "DataDropped",
+                subject.to_string(),
+                pts,
+                json!({"dataType": "video", "reason": "busy", "skippedSamples": skipped, "detail": detail}),
+            ));
+        }
+    }
+
+    /// True (and counted) while a back-off after a failure lasts (`blocked_until`); clears
+    /// the back-off once it is over.
+    pub fn backing_off(&self, blocked_until: &mut Option<MediaTime>, pts: MediaTime) -> bool {
+        if blocked_until.is_some_and(|until| pts < until) {
+            self.skipped_backoff.inc();
+            self.dropped.inc();
+            return true;
+        }
+        *blocked_until = None;
+        false
+    }
+}
+
+/// True when the frame at `pts` is due under `sampling` (`annotated`: it carries upstream
+/// inferences) on `sampler`'s grid.
+pub fn is_due(
+    sampling: &SamplingOptions,
+    sampler: &Sampler,
+    pts: MediaTime,
+    annotated: bool,
+) -> bool {
+    (annotated || !sampling.skip_samples_without_annotation) && sampler.is_due(pts)
+}
+
+/// `content` (packed RGB24 of `layout`'s content size) encoded as `format`; a failure is
+/// reported (`MediaFormatError`) and gives `None`.
+pub fn encode_or_report(
+    content: &[u8],
+    layout: ImageLayout,
+    format: &ImageFormat,
+    bus: &EventBus,
+    subject: &str,
+    pts: MediaTime,
+) -> Option<EncodedImage> {
+    match encode_image(content, layout, format) {
+        Ok(image) => Some(image),
+        Err(e) => {
+            bus.emit(Event::new(
+                EventClass::Diagnostics,
+                "MediaFormatError",
+                subject.to_string(),
+                pts,
+                json!({"detail": format!("cannot encode the image: {e:#}")}),
+            ));
+            None
         }
     }
 }

@@ -21,7 +21,8 @@ use anyhow::Result;
 use serde_json::{Value, json};
 
 use super::extension_common::{
-    ExtensionCounters, FaultReports, RETRY_EVERY, Sampler, duration, inference_event,
+    ExtensionCounters, FaultReports, RETRY_EVERY, Sampler, duration, encode_or_report,
+    inference_event, is_due,
 };
 use crate::bus::event::{Event, EventClass};
 use crate::bus::event_log::EventBus;
@@ -31,7 +32,7 @@ use crate::grpc::session::{
     ACK_TIMEOUT, DESCRIPTOR_TIMEOUT, FaultKind, FrameFormat, FrameJob, Outcome, SessionHandle,
     SessionSettings,
 };
-use crate::media::image::{ImageLayout, encode_image, raw_row_bytes};
+use crate::media::image::{ImageLayout, raw_row_bytes};
 use crate::media::time::{MediaDuration, MediaTime};
 use crate::topology::model::{DataTransfer, GrpcExtensionConfig, ImageFormat};
 
@@ -284,35 +285,19 @@ impl GrpcExtensionNode {
         source_height: u32,
     ) -> Option<ImageLayout> {
         self.session.saw(pts);
-        if self.config.sampling.skip_samples_without_annotation && !annotated {
-            return None;
-        }
-        if !self.sampler.is_due(pts) {
+        if !is_due(&self.config.sampling, &self.sampler, pts, annotated) {
             return None;
         }
         let counters = &self.outcomes.counters;
-        {
-            let mut state = self.outcomes.lock();
-            if state.blocked_until.is_some_and(|until| pts < until) {
-                counters.skipped_backoff.inc();
-                counters.dropped.inc();
-                return None;
-            }
-            state.blocked_until = None;
+        if counters.backing_off(&mut self.outcomes.lock().blocked_until, pts) {
+            return None;
         }
         if self.session.pending() >= self.max_in_flight {
-            counters.skipped_busy.inc();
-            counters.dropped.inc();
-            let skipped = counters.skipped_busy.get();
-            if skipped % 100 == 1 {
-                self.outcomes.bus.emit(Event::new(
-                    EventClass::Diagnostics,
-                    "DataDropped",
-                    self.outcomes.subject.clone(),
-                    pts,
-                    json!({"dataType": "video", "reason": "busy", "skippedSamples": skipped, "detail": format!("the inference server has not answered the {} frames in flight; frames due meanwhile are skipped", self.max_in_flight)}),
-                ));
-            }
+            let detail = format!(
+                "the inference server has not answered the {} frames in flight; frames due meanwhile are skipped",
+                self.max_in_flight
+            );
+            counters.skip_busy(&self.outcomes.bus, &self.outcomes.subject, pts, &detail);
             return None;
         }
         self.sampler.take(pts);
@@ -327,19 +312,14 @@ impl GrpcExtensionNode {
     /// sends it. Inline, waits for the answer and returns its inference event; threaded, the
     /// event is delivered later.
     pub fn on_image(&mut self, pts: MediaTime, rgb: &[u8], layout: ImageLayout) -> Option<Event> {
-        let image = match encode_image(rgb, layout, &self.config.image.format) {
-            Ok(i) => i,
-            Err(e) => {
-                self.outcomes.bus.emit(Event::new(
-                    EventClass::Diagnostics,
-                    "MediaFormatError",
-                    self.outcomes.subject.clone(),
-                    pts,
-                    json!({"detail": format!("cannot encode the image: {e:#}")}),
-                ));
-                return None;
-            }
-        };
+        let image = encode_or_report(
+            rgb,
+            layout,
+            &self.config.image.format,
+            &self.outcomes.bus,
+            &self.outcomes.subject,
+            pts,
+        )?;
         let id = self.next_id;
         self.next_id += 1;
         let format = frame_format(&self.config.image.format, layout);

@@ -20,11 +20,13 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::extension_client::{ExtensionClient, Reply};
-use super::extension_common::{ExtensionCounters, FaultReports, duration, inference_event};
+use super::extension_common::{
+    ExtensionCounters, FaultReports, duration, encode_or_report, inference_event, is_due,
+};
 pub use super::extension_common::{RETRY_EVERY, Sampler};
-use crate::bus::event::{Event, EventClass};
+use crate::bus::event::Event;
 use crate::bus::event_log::EventBus;
-use crate::media::image::{EncodedImage, ImageLayout, encode_image};
+use crate::media::image::{EncodedImage, ImageLayout};
 use crate::media::time::MediaTime;
 use crate::topology::model::HttpExtensionConfig;
 
@@ -235,32 +237,21 @@ impl HttpExtensionNode {
         source_width: u32,
         source_height: u32,
     ) -> Option<ImageLayout> {
-        if self.config.sampling.skip_samples_without_annotation && !annotated {
+        if !is_due(&self.config.sampling, &self.sampler, pts, annotated) {
             return None;
         }
-        if !self.sampler.is_due(pts) {
-            return None;
-        }
+        let counters = &self.caller.counters;
         let mut state = self.caller.lock_state();
-        if state.blocked_until.is_some_and(|until| pts < until) {
-            self.caller.counters.skipped_backoff.inc();
-            self.caller.counters.dropped.inc();
+        if counters.backing_off(&mut state.blocked_until, pts) {
             return None;
         }
-        state.blocked_until = None;
         if state.busy {
-            self.caller.counters.skipped_busy.inc();
-            self.caller.counters.dropped.inc();
-            let skipped = self.caller.counters.skipped_busy.get();
-            if skipped % 100 == 1 {
-                self.caller.bus.emit(Event::new(
-                    EventClass::Diagnostics,
-                    "DataDropped",
-                    self.caller.subject.clone(),
-                    pts,
-                    json!({"dataType": "video", "skippedSamples": skipped, "detail": "the inference service is still answering the previous frame; frames due meanwhile are skipped"}),
-                ));
-            }
+            counters.skip_busy(
+                &self.caller.bus,
+                &self.caller.subject,
+                pts,
+                "the inference service is still answering the previous frame; frames due meanwhile are skipped",
+            );
             return None;
         }
         drop(state);
@@ -275,19 +266,14 @@ impl HttpExtensionNode {
     /// Encodes and sends the content (packed RGB24 of `layout`'s content size) of the frame at
     /// `pts`. Inline, returns the inference event; threaded, the event is delivered later.
     pub fn on_image(&mut self, pts: MediaTime, rgb: &[u8], layout: ImageLayout) -> Option<Event> {
-        let image = match encode_image(rgb, layout, &self.config.image.format) {
-            Ok(i) => i,
-            Err(e) => {
-                self.caller.bus.emit(Event::new(
-                    EventClass::Diagnostics,
-                    "MediaFormatError",
-                    self.caller.subject.clone(),
-                    pts,
-                    json!({"detail": format!("cannot encode the image: {e:#}")}),
-                ));
-                return None;
-            }
-        };
+        let image = encode_or_report(
+            rgb,
+            layout,
+            &self.config.image.format,
+            &self.caller.bus,
+            &self.caller.subject,
+            pts,
+        )?;
         let job = Job { image, pts };
         match &self.mode {
             Mode::Inline => self.caller.call(job),

@@ -253,39 +253,26 @@ pub fn frame_hub(
                     .iter()
                     .position(|q| &q.name == name && q.needs_frames())
             });
+            // An extension node sending from its own threads (live) or inline (replay).
+            macro_rules! extension {
+                ($node:ty, $config:expr) => {
+                    FrameConsumer::Extension(match &deliver {
+                        Some(deliver) => {
+                            let deliver = deliver.clone();
+                            Box::new(<$node>::threaded(
+                                $config,
+                                p.subject.clone(),
+                                bus.clone(),
+                                Box::new(move |e| deliver(i, e)),
+                            )?)
+                        }
+                        None => Box::new(<$node>::inline($config, p.subject.clone(), bus.clone())?),
+                    })
+                };
+            }
             let consumer = match &p.kind {
-                ProcessorKind::HttpExtension(c) => FrameConsumer::Extension(match &deliver {
-                    Some(deliver) => {
-                        let deliver = deliver.clone();
-                        Box::new(HttpExtensionNode::threaded(
-                            c,
-                            p.subject.clone(),
-                            bus.clone(),
-                            Box::new(move |e| deliver(i, e)),
-                        )?)
-                    }
-                    None => Box::new(HttpExtensionNode::inline(
-                        c,
-                        p.subject.clone(),
-                        bus.clone(),
-                    )?),
-                }),
-                ProcessorKind::GrpcExtension(c) => FrameConsumer::Extension(match &deliver {
-                    Some(deliver) => {
-                        let deliver = deliver.clone();
-                        Box::new(GrpcExtensionNode::threaded(
-                            c,
-                            p.subject.clone(),
-                            bus.clone(),
-                            Box::new(move |e| deliver(i, e)),
-                        )?)
-                    }
-                    None => Box::new(GrpcExtensionNode::inline(
-                        c,
-                        p.subject.clone(),
-                        bus.clone(),
-                    )?),
-                }),
+                ProcessorKind::HttpExtension(c) => extension!(HttpExtensionNode, c),
+                ProcessorKind::GrpcExtension(c) => extension!(GrpcExtensionNode, c),
                 _ => FrameConsumer::Filter(Box::new(frame_node(p, bus)?)),
             };
             Ok(HubNode {
