@@ -51,6 +51,10 @@ fn start_grpc_server() -> (std::process::Child, String) {
 }
 
 fn image() -> ImageProperties {
+    image_as("rgb24")
+}
+
+fn image_as(pixel_format: &str) -> ImageProperties {
     ImageProperties {
         scale: Some(ImageScale {
             mode: ScaleMode::Pad,
@@ -58,7 +62,7 @@ fn image() -> ImageProperties {
             height: Some(416),
         }),
         format: ImageFormat::Raw {
-            pixel_format: "rgb24".into(),
+            pixel_format: pixel_format.into(),
         },
     }
 }
@@ -116,20 +120,27 @@ fn main() {
     let (mut decoder, frames) = common::decoded_frames(FRAMES);
     let (mut server, url) = start_grpc_server();
     let bus = EventBus::in_memory("bench");
-    let grpc = |transfer: DataTransfer| GrpcExtensionConfig {
+    let grpc_as = |transfer: DataTransfer, pixel_format: &str| GrpcExtensionConfig {
         endpoint: Endpoint {
             url: url.clone(),
             credentials: None,
             tls: None,
         },
-        image: image(),
+        image: image_as(pixel_format),
         sampling: sampling(),
         data_transfer: transfer,
         extension_configuration: None,
     };
+    let grpc = |transfer: DataTransfer| grpc_as(transfer, "rgb24");
     let mut shm = GrpcExtensionNode::inline(
         &grpc(DataTransfer::SharedMemory { bytes: 16 << 20 }),
         "/bench/shm".into(),
+        bus.clone(),
+    )
+    .expect("node");
+    let mut bgr = GrpcExtensionNode::inline(
+        &grpc_as(DataTransfer::SharedMemory { bytes: 16 << 20 }, "bgr24"),
+        "/bench/bgr".into(),
         bus.clone(),
     )
     .expect("node");
@@ -166,9 +177,11 @@ fn main() {
     // Warm-up: sessions opened, scalers made.
     run(&frames[..2], &mut decoder, &mut shm, Some("grpc shm"));
     run(&frames[..2], &mut decoder, &mut embedded, Some("grpc emb"));
+    run(&frames[..2], &mut decoder, &mut bgr, Some("grpc bgr"));
     run(&frames[..2], &mut decoder, &mut http, None);
     let shm_cost = run(&frames, &mut decoder, &mut shm, Some("grpc shm"));
     let embedded_cost = run(&frames, &mut decoder, &mut embedded, Some("grpc emb"));
+    let bgr_cost = run(&frames, &mut decoder, &mut bgr, Some("grpc bgr"));
     let http_cost = run(&frames, &mut decoder, &mut http, None);
     let failures: Vec<String> = bus
         .remembered()
@@ -184,6 +197,7 @@ fn main() {
     for (name, c) in [
         ("gRPC, shared memory, raw rgb24", &shm_cost),
         ("gRPC, embedded, raw rgb24", &embedded_cost),
+        ("gRPC, shared memory, raw bgr24", &bgr_cost),
         ("HTTP, JPEG q90 POST", &http_cost),
     ] {
         println!(
@@ -200,7 +214,7 @@ fn main() {
         http_cost.cpu_ms / shm_cost.cpu_ms,
         embedded_cost.cpu_ms / shm_cost.cpu_ms
     );
-    drop((shm, embedded));
+    drop((shm, embedded, bgr));
     let _ = server.kill();
     let _ = server.wait();
 }
