@@ -584,3 +584,32 @@ fn tls_endpoints_trust_their_certificates() {
         errors[0]
     );
 }
+
+/// Frames larger than the whole shared memory (a size validation cannot know: it follows the
+/// camera) are skipped and reported as such, with what to change; the replay goes on.
+#[test]
+fn frames_larger_than_the_shared_memory_are_reported() {
+    let dir = temp_dir("grpc-too-large");
+    let Some(topology) = ava("grpcExtensionOpenVINO") else {
+        return;
+    };
+    let topology = edited(&dir, &topology, "small.json", |p| {
+        p["dataTransfer"]["SharedMemorySizeMiB"] = json!("1");
+        p["image"]["scale"] = json!({"mode": "preserveAspectRatio", "width": "1280"});
+        p["samplingOptions"] = json!({"maximumSamplesPerSecond": "2"});
+    });
+    let server = GrpcServer::start(&dir.join("server.log"), &[]);
+    let run = replay(&dir, &topology, &server.url(), &[]);
+    let dropped = run.of("DataDropped");
+    assert_eq!(dropped.len(), 1, "the first skip is reported: {dropped:?}");
+    assert_eq!(dropped[0]["reason"], "frameTooLarge");
+    assert!(
+        dropped[0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("sharedMemorySizeMiB")),
+        "{:?}",
+        dropped[0]
+    );
+    assert!(server.samples().is_empty(), "nothing written, nothing sent");
+    assert!(run.of("Inference").is_empty());
+}

@@ -35,6 +35,14 @@ type Expectation = (
 
 const EXPECTED: &[Expectation] = &[
     (
+        "grpc-shared-memory-too-small",
+        &[(
+            "$.properties.processors[0].dataTransfer.sharedMemorySizeMiB",
+            Some("inference"),
+            "1 MiB cannot hold one 3686400-byte frame of the raw image asked for; give at least 4 MiB",
+        )],
+    ),
+    (
         "unknown-input",
         &[(
             "$.properties.processors[0].inputs[0].nodeName",

@@ -384,10 +384,15 @@ impl Worker {
                     length_bytes: job.bytes.len() as u64,
                 }),
                 Ok(None) => {
+                    let reason = if job.bytes.len() as u64 > ring.size() {
+                        "frameTooLarge"
+                    } else {
+                        "sharedMemoryFull"
+                    };
                     self.finish(Outcome::Skipped {
                         id: job.id,
                         pts: job.pts,
-                        reason: "sharedMemoryFull",
+                        reason,
                     });
                     return Ok(());
                 }

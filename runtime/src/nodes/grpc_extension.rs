@@ -110,6 +110,9 @@ impl Outcomes {
                             "no shared-memory region is free: the server has not acknowledged the frames that hold them"
                         }
                         "sessionEnded" => "the session ended before the server answered the frame",
+                        "frameTooLarge" => {
+                            "the frame is larger than the whole shared memory: raise dataTransfer.sharedMemorySizeMiB"
+                        }
                         _ => "the session's outgoing queue is full",
                     };
                     self.bus.emit(Event::new(

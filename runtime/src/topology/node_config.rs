@@ -8,9 +8,9 @@ use serde_json::Value;
 
 use super::endpoint::{read_endpoint, read_image, read_sampling};
 use super::model::{
-    DataTransfer, FileSinkConfig, GrpcExtensionConfig, HttpExtensionConfig, MessageSinkConfig,
-    MessageSourceConfig, MotionDetectionConfig, NodeConfig, RtspSourceConfig, RtspTransport,
-    Sensitivity, VideoSinkConfig, WasmProcessorConfig,
+    DataTransfer, FileSinkConfig, GrpcExtensionConfig, HttpExtensionConfig, ImageFormat,
+    ImageProperties, MessageSinkConfig, MessageSourceConfig, MotionDetectionConfig, NodeConfig,
+    RtspSourceConfig, RtspTransport, ScaleMode, Sensitivity, VideoSinkConfig, WasmProcessorConfig,
 };
 use super::node_type::NodeType;
 use super::props::{Props, UNBOUND_MARK, as_written};
@@ -247,6 +247,19 @@ fn grpc_extension(p: &Props<'_>) -> Option<GrpcExtensionConfig> {
         transfer
     });
     let extension_configuration = p.string("extensionConfiguration");
+    if let (Some(DataTransfer::SharedMemory { bytes }), Some(image)) = (&data_transfer, &image)
+        && let Some(frame) = raw_frame_bytes(image)
+        && frame > *bytes
+    {
+        p.error(
+            "dataTransfer.sharedMemorySizeMiB",
+            format!(
+                "{} MiB cannot hold one {frame}-byte frame of the raw image asked for; give at least {} MiB",
+                bytes >> 20,
+                frame.div_ceil(1 << 20)
+            ),
+        );
+    }
     Some(GrpcExtensionConfig {
         endpoint: endpoint?,
         image: image?,
@@ -254,6 +267,29 @@ fn grpc_extension(p: &Props<'_>) -> Option<GrpcExtensionConfig> {
         data_transfer: data_transfer?,
         extension_configuration,
     })
+}
+
+/// The size of one raw image when `image` fixes it (a raw format scaled to both a width and a
+/// height, padded or stretched); encoded images and sizes that follow the camera have none.
+fn raw_frame_bytes(image: &ImageProperties) -> Option<u64> {
+    let ImageFormat::Raw { pixel_format } = &image.format else {
+        return None;
+    };
+    let scale = image.scale.as_ref()?;
+    let (w, h) = (scale.width?, scale.height?);
+    if scale.mode == ScaleMode::PreserveAspectRatio {
+        return None;
+    }
+    let (w, h) = (u64::from(w), u64::from(h));
+    if pixel_format.eq_ignore_ascii_case("yuv420p") {
+        return Some(w * h + 2 * w.div_ceil(2) * h.div_ceil(2));
+    }
+    Some(
+        u64::from(crate::media::image::raw_row_bytes(
+            pixel_format,
+            scale.width?,
+        )?) * h,
+    )
 }
 
 fn wasm_processor(p: &Props<'_>) -> Option<WasmProcessorConfig> {
