@@ -613,3 +613,22 @@ fn frames_larger_than_the_shared_memory_are_reported() {
     assert!(server.samples().is_empty(), "nothing written, nothing sent");
     assert!(run.of("Inference").is_empty());
 }
+
+/// An answer over the reply limit (1 MiB, `--max-reply-kib` of `vigil run`) ends the session (OutOfRange, the frame it answered lost) and
+/// the next due frame opens a new one; answers under the limit are used as before.
+#[test]
+fn an_answer_over_the_reply_limit_is_refused() {
+    let dir = temp_dir("grpc-oversized");
+    let Some(topology) = sampled(&dir) else {
+        return;
+    };
+    let server = GrpcServer::start(&dir.join("server.log"), &[]);
+    server.control(r#"{"oversized_kib": 1100}"#);
+    let run = replay(&dir, &topology, &server.url(), &[]);
+    let errors = run.of("ProtocolError");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["errorCode"], "OutOfRange");
+    assert_eq!(errors[0]["framesLost"], 1);
+    assert_eq!(run.of("ExtensionSessionEstablished").len(), 2);
+    assert_eq!(run.inference_times().len(), 7, "the box found as before");
+}

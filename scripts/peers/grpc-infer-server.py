@@ -52,6 +52,8 @@ POST /control   JSON object; replaces the whole fault set ({} clears); 400 on an
                            with that status, details "injected fault". Spent once it fires.
     garbage: true          answer the next sample with bytes that are not a protobuf message.
                            Spent once it fires.
+    oversized_kib: N       add to the next answer an EVENT inference whose name is N KiB long
+                           (an answer over a client's size limit). Spent once it fires.
     Per sample the order is: abort, close_after 0, no_ack, delay_ms, garbage, answer.
 GET  /control   -> the current fault set (what is left of close_after; spent keys gone)
 GET  /requests  -> {"calls": N,
@@ -207,7 +209,7 @@ def parse_faults(body):
         raise ValueError("a JSON object is expected")
     out = {}
     for key, value in faults.items():
-        if key in ("delay_ms", "descriptor_delay_ms", "close_after"):
+        if key in ("delay_ms", "descriptor_delay_ms", "close_after", "oversized_kib"):
             out[key] = non_negative_int(key, value)
         elif key in ("no_ack", "garbage"):
             out[key] = value in (True, 1, "1", "true")
@@ -468,10 +470,16 @@ class Call:
         if self.state.fault("no_ack"):
             return
         delay(self.state.fault("delay_ms"))
+        oversized = self.state.take("oversized_kib")
         if self.state.take("garbage"):
             yield GARBAGE
         else:
-            yield self.sample_reply(msg)
+            reply = self.sample_reply(msg)
+            if oversized:
+                padding = reply.media_sample.inferences.add()
+                padding.type = self.pb.inferencing.Inference.EVENT
+                padding.event.name = "x" * (oversized * 1024)
+            yield reply
         if self.state.count_down():
             raise Close("close_after reached")
 
