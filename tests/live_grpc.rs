@@ -283,3 +283,79 @@ fn ava_evr_grpc_topology_records_live_unchanged() {
         "the topology's credentials"
     );
 }
+
+/// A camera away for longer than 10 s: when it is back, its frames go to a new session (a new
+/// descriptor, as AVA did after a camera outage); the old one was closed as a client should.
+#[test]
+fn a_camera_back_after_an_outage_gets_a_new_grpc_session() {
+    let dir = temp_dir("live-grpc-camera-back");
+    let (cam_port, http_port) = (free_port(), free_port());
+    let clip = clips().join("camera-h264.mp4");
+    let mut cam = camera(&clip, cam_port, "vigil", "vigil");
+    let server = GrpcServer::start(&dir.join("server.log"), &[]);
+    let mut args: Vec<String> = vec![
+        "topologies/object-to-files-grpc.json".into(),
+        "--pipeline-name".into(),
+        "camback".into(),
+        "--event-log".into(),
+        event_log(&dir).to_string_lossy().into(),
+        "--http".into(),
+        format!("127.0.0.1:{http_port}"),
+    ];
+    args.extend(set(
+        "rtspUrl",
+        format!("rtsp://127.0.0.1:{cam_port}/camera"),
+    ));
+    args.extend(set("grpcExtensionAddress", server.url()));
+    args.extend(set("samplesPerSecond", 2));
+    args.extend(set("outputDirectory", dir.join("out").display()));
+    let mut vigil = vigil_run(&dir, &args);
+    wait_for_event(
+        &event_log(&dir),
+        "ExtensionSessionEstablished",
+        1,
+        Duration::from_secs(30),
+    );
+    cam.kill9();
+    std::thread::sleep(Duration::from_secs(12));
+    let _cam = camera(&clip, cam_port, "vigil", "vigil");
+    wait_for_event(
+        &event_log(&dir),
+        "ExtensionSessionEstablished",
+        2,
+        Duration::from_secs(30),
+    );
+    vigil.interrupt();
+    let sessions = logged(&dir, "ExtensionSessionEstablished");
+    assert_eq!(
+        sessions[1]["afterFailure"], false,
+        "no fault: the camera was away"
+    );
+    let extension_faults = ["NetworkError", "ProtocolError"]
+        .iter()
+        .flat_map(|k| logged(&dir, k))
+        .filter(|b| b["protocol"] == "grpc")
+        .count();
+    assert_eq!(
+        extension_faults, 0,
+        "the camera's outage is not the server's"
+    );
+    let seen = server.requests();
+    let calls = seen["call_log"].as_array().expect("call log");
+    assert!(calls.len() >= 2, "{calls:?}");
+    assert_eq!(
+        calls[0]["status"], "OK",
+        "the first session half-closed by Vigil"
+    );
+    let descriptors = seen["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter(|m| m["payload"] == "media_stream_descriptor")
+        .count();
+    assert_eq!(
+        descriptors,
+        calls.len(),
+        "each session began with a descriptor"
+    );
+}

@@ -117,8 +117,9 @@ impl Worker {
                         return;
                     };
                     if job.format != open.format || job.new_session {
-                        // The camera changed or was away: a new descriptor, a new session.
-                        self.end(session.take(), job.pts, None);
+                        // The camera changed or was away: a new descriptor, a new session; the
+                        // old one is closed as a client should (its answers taken first).
+                        self.close(session.take()).await;
                         session = self.open_and_send(job).await;
                     } else if let Err((job, fault)) = self.send_frame(open, job) {
                         let lost = self.end(session.take(), job.pts, None);
