@@ -340,8 +340,8 @@ fn shared_memory_and_embedded_transfer_give_the_same_inferences() {
     );
 }
 
-/// AVA's `motion-with-grpcExtension`, unchanged: only frames with motion reach the server, and
-/// motion opens the gate; `cvr-with-grpcExtension`, unchanged: the archive records all 20 s
+/// AVA's `motion-with-grpcExtension`, unchanged: only frames with motion reach the server, each
+/// with its motion inferences, and motion opens the gate; `cvr-with-grpcExtension`, unchanged: the archive records all 20 s
 /// while every frame goes to the server.
 #[test]
 fn motion_and_cvr_grpc_topologies_run_unchanged() {
@@ -366,6 +366,24 @@ fn motion_and_cvr_grpc_topologies_run_unchanged() {
     );
     assert!(run.inference_times().len() >= 30);
     assert_eq!(run.times_of("RecordingStarted").len(), 1);
+    // Each frame carries the motion found in it, its box placed in the padded 416×416 image
+    // (the 640×360 frame fills rows 91 to 325).
+    for s in server.samples() {
+        let motion = s["inferences"].as_array().expect("inferences");
+        assert!(!motion.is_empty(), "a frame with motion carries it: {s}");
+        for m in motion {
+            assert_eq!(m["type"], "MOTION", "{m}");
+            let b = &m["motion"]["box"];
+            let (t, h) = (
+                b["t"].as_f64().unwrap_or(0.0),
+                b["h"].as_f64().unwrap_or(0.0),
+            );
+            assert!(
+                t >= 91.0 / 416.0 - 1e-4 && t + h <= 325.0 / 416.0 + 1e-4,
+                "inside the frame's rows: {b}"
+            );
+        }
+    }
 
     let dir = temp_dir("grpc-cvr");
     let server = GrpcServer::start(&dir.join("server.log"), &[]);

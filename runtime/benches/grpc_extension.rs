@@ -100,7 +100,7 @@ fn run(
             let rgb = decoder
                 .scale_rgb(frame, layout.content_width, layout.content_height)
                 .expect("scales");
-            node.on_image(pts, &rgb, layout);
+            node.on_image(pts, &rgb, layout, &[]);
         }
     }
     let n = (ROUNDS * frames.len()) as f64;

@@ -114,7 +114,7 @@ fn main() {
             let rgb = decoder
                 .scale_rgb(frame, layout.content_width, layout.content_height)
                 .expect("scales");
-            node.on_image(pts, &rgb, layout);
+            node.on_image(pts, &rgb, layout, &[]);
         }
     }
     let n = (rounds * frames.len()) as f64;

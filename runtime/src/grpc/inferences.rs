@@ -7,7 +7,11 @@
 
 use serde_json::{Map, Value, json};
 
-use super::contract::{Attribute, Inference, Rectangle, Tag, inference};
+use super::contract::{
+    Attribute, Classification, Entity, Event, Inference, InferenceOther, Motion, Rectangle, Tag,
+    Text, inference,
+};
+use crate::media::image::ImageLayout;
 
 /// What is wrong with one inference (its index in the reply, and why).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -171,6 +175,137 @@ fn round(x: f32) -> Option<f64> {
     format!("{x:.6e}").parse::<f64>().ok()
 }
 
+/// An AVA inference JSON object (as Vigil's nodes produce: motion, a frame filter's results)
+/// as the proto's, its box placed in the image sent (`layout`); `None` when it is not one.
+pub fn inference_proto(v: &Value, layout: &ImageLayout) -> Option<Inference> {
+    use inference::{InferenceType, Value as Payload};
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_string();
+    let number = |v: Option<&Value>| v.and_then(Value::as_f64).unwrap_or_default() as f32;
+    let rectangle = |b: Option<&Value>| {
+        let b = b?;
+        let n = |k: &str| b.get(k).and_then(Value::as_f64);
+        let [l, t, w, h] = layout.pad(n("l")?, n("t")?, n("w")?, n("h")?);
+        Some(Rectangle {
+            l: l as f32,
+            t: t as f32,
+            w: w as f32,
+            h: h as f32,
+        })
+    };
+    let tag = |t: Option<&Value>| {
+        t.map(|t| Tag {
+            value: text(t.get("value")),
+            confidence: number(t.get("confidence")),
+        })
+    };
+    let attributes = |a: Option<&Value>| {
+        a.and_then(Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .map(|a| Attribute {
+                        name: text(a.get("name")),
+                        value: text(a.get("value")),
+                        confidence: number(a.get("confidence")),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let strings = |m: Option<&Value>| {
+        m.and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let kind = v.get("type")?.as_str()?;
+    let body = v.get(kind);
+    let (kind, payload) = match kind {
+        "motion" => (
+            InferenceType::Motion,
+            Payload::Motion(Motion {
+                r#box: rectangle(body.and_then(|b| b.get("box"))),
+            }),
+        ),
+        "entity" => (
+            InferenceType::Entity,
+            Payload::Entity(Entity {
+                tag: tag(body?.get("tag")),
+                attributes: attributes(body?.get("attributes")),
+                r#box: rectangle(body?.get("box")),
+                id: text(body?.get("id")),
+            }),
+        ),
+        "classification" => (
+            InferenceType::Classification,
+            Payload::Classification(Classification {
+                tag: tag(body?.get("tag")),
+                attributes: attributes(body?.get("attributes")),
+            }),
+        ),
+        "event" => (
+            InferenceType::Event,
+            Payload::Event(Event {
+                name: text(body?.get("name")),
+                properties: strings(body?.get("properties")),
+            }),
+        ),
+        "text" => (
+            InferenceType::Text,
+            Payload::Text(Text {
+                value: text(body?.get("value")),
+                language: text(body?.get("language")),
+                start_timestamp: body?
+                    .get("startTimestamp")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0),
+                end_timestamp: body?
+                    .get("endTimestamp")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0),
+            }),
+        ),
+        "other" => {
+            use base64::Engine as _;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text(body?.get("contentBytes")))
+                .ok()?;
+            (
+                InferenceType::Other,
+                Payload::Other(InferenceOther {
+                    content_type: text(body?.get("contentType")),
+                    content_bytes: bytes,
+                }),
+            )
+        }
+        _ => return None,
+    };
+    Some(Inference {
+        r#type: kind as i32,
+        subtype: text(v.get("subtype")),
+        inference_id: text(v.get("inferenceId")),
+        related_inferences: v
+            .get("relatedInferences")
+            .and_then(Value::as_array)
+            .map(|l| {
+                l.iter()
+                    .filter_map(|r| r.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        sequence_id: String::new(),
+        value: Some(payload),
+        extensions: strings(v.get("extensions")),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,6 +351,52 @@ mod tests {
                 })
             );
         }
+    }
+
+    #[test]
+    fn upstream_motion_goes_into_the_padded_image_and_back() {
+        // 640×360 padded into 416×416: content 416×234 from y = 91.
+        let layout = ImageLayout::new(
+            640,
+            360,
+            Some(&crate::topology::model::ImageScale {
+                mode: crate::topology::model::ScaleMode::Pad,
+                width: Some(416),
+                height: Some(416),
+            }),
+        );
+        let motion =
+            json!({"type": "motion", "motion": {"box": {"l": 0.5, "t": 0.0, "w": 0.25, "h": 1.0}}});
+        let proto = inference_proto(&motion, &layout).expect("a motion inference");
+        assert_eq!(proto.r#type, inference::InferenceType::Motion as i32);
+        let Some(inference::Value::Motion(Motion { r#box: Some(b) })) = &proto.value else {
+            panic!("{proto:?}");
+        };
+        assert!(
+            (b.l - 0.5).abs() < 1e-6 && (b.w - 0.25).abs() < 1e-6,
+            "{b:?}"
+        );
+        assert!(
+            (f64::from(b.t) - 91.0 / 416.0).abs() < 1e-6,
+            "below the top bar: {b:?}"
+        );
+        assert!((f64::from(b.h) - 234.0 / 416.0).abs() < 1e-6, "{b:?}");
+        let back = layout
+            .unpad(b.l.into(), b.t.into(), b.w.into(), b.h.into())
+            .expect("inside");
+        assert!(
+            (back[1]).abs() < 1e-6 && (back[3] - 1.0).abs() < 1e-6,
+            "{back:?}"
+        );
+        let entity = json!({"type": "entity", "subtype": "objectDetection", "inferenceId": "a",
+            "entity": {"tag": {"value": "truck", "confidence": 0.9}, "box": {"l": 0, "t": 0, "w": 1, "h": 1}, "id": "7"},
+            "extensions": {"k": "v"}});
+        let proto = inference_proto(&entity, &layout).expect("an entity");
+        assert_eq!(
+            inferences_json(&[proto]).expect("valid")[0]["entity"]["tag"],
+            json!({"value": "truck", "confidence": 0.9})
+        );
+        assert!(inference_proto(&json!({"type": "unknown"}), &layout).is_none());
     }
 
     #[test]

@@ -84,6 +84,8 @@ pub struct FrameJob {
     pub format: FrameFormat,
     /// The encoded image.
     pub bytes: Vec<u8>,
+    /// Inferences the frame carries from upstream, sent with it.
+    pub inferences: Vec<Inference>,
     /// Close the open session first (the camera was away): this frame opens a new one.
     pub new_session: bool,
 }

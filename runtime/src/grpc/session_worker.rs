@@ -417,7 +417,7 @@ impl Worker {
             payload: Some(media_stream_message::Payload::MediaSample(MediaSample {
                 timestamp,
                 content: Some(content),
-                inferences: Vec::new(),
+                inferences: std::mem::take(&mut job.inferences),
             })),
         };
         match open.outgoing.try_send(message) {

@@ -81,6 +81,18 @@ impl ImageLayout {
         self.content_width != self.width || self.content_height != self.height
     }
 
+    /// Maps a box normalised to the frame into the image sent (the inverse of [`Self::unpad`]):
+    /// what an upstream inference's box is in the image a server receives.
+    pub fn pad(&self, l: f64, t: f64, w: f64, h: f64) -> [f64; 4] {
+        let map = |start: f64, len: f64, full: u32, offset: u32, content: u32| {
+            let (full, offset, content) = (f64::from(full), f64::from(offset), f64::from(content));
+            ((offset + start * content) / full, len * content / full)
+        };
+        let (l2, w2) = map(l, w, self.width, self.content_x, self.content_width);
+        let (t2, h2) = map(t, h, self.height, self.content_y, self.content_height);
+        [l2, t2, w2, h2]
+    }
+
     /// Maps a box normalised to the image sent (as the service answers) to the frame: padding
     /// removed, clipped to the frame. `None` when the box lies entirely in the padding.
     pub fn unpad(&self, l: f64, t: f64, w: f64, h: f64) -> Option<[f64; 4]> {

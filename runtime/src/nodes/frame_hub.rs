@@ -36,13 +36,15 @@ pub trait ExtensionNode: Send {
         source_height: u32,
     ) -> Option<crate::media::image::ImageLayout>;
 
-    /// Sends the frame's content (packed RGB24 of `layout`'s content size); the inference
-    /// event when the answer is waited for.
+    /// Sends the frame's content (packed RGB24 of `layout`'s content size) with the inferences
+    /// it carries from upstream (AVA JSON, boxes relative to the frame); the inference event
+    /// when the answer is waited for.
     fn on_image(
         &mut self,
         pts: MediaTime,
         rgb: &[u8],
         layout: crate::media::image::ImageLayout,
+        upstream: &[serde_json::Value],
     ) -> Option<Event>;
 }
 
@@ -64,8 +66,9 @@ macro_rules! extension_node {
                 pts: MediaTime,
                 rgb: &[u8],
                 layout: crate::media::image::ImageLayout,
+                upstream: &[serde_json::Value],
             ) -> Option<Event> {
-                <$t>::on_image(self, pts, rgb, layout)
+                <$t>::on_image(self, pts, rgb, layout, upstream)
             }
         }
     };
@@ -157,8 +160,11 @@ impl FrameHub {
             }
         };
         let mut forwarded: Vec<usize> = Vec::with_capacity(self.nodes.len());
+        // What the frames a node forwards carry (its index, AVA inference JSON).
+        let mut annotations: Vec<(usize, Vec<serde_json::Value>)> = Vec::new();
         for (pts, frame) in &frames {
             forwarded.clear();
+            annotations.clear();
             for node in self.nodes.iter_mut() {
                 let annotated = node.input.is_some();
                 if node.input.is_some_and(|i| !forwarded.contains(&i)) {
@@ -180,6 +186,7 @@ impl FrameHub {
                         }
                         if filter.forwards() {
                             forwarded.push(node.index);
+                            annotations.push((node.index, filter.annotations().to_vec()));
                         }
                         event
                     }
@@ -194,7 +201,12 @@ impl FrameHub {
                                     // The frames it sends go on to extensions that read it
                                     // (AVA's ai-composition chains two).
                                     forwarded.push(node.index);
-                                    extension.on_image(*pts, &rgb, layout)
+                                    let upstream = node
+                                        .input
+                                        .and_then(|i| annotations.iter().find(|(n, _)| *n == i))
+                                        .map(|(_, a)| a.as_slice())
+                                        .unwrap_or_default();
+                                    extension.on_image(*pts, &rgb, layout, upstream)
                                 }
                                 Err(e) => {
                                     diagnostic(&self.events, &self.subject, *pts, format!("{e:#}"));

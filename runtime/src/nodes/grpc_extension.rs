@@ -27,7 +27,7 @@ use super::extension_common::{
 use crate::bus::event::{Event, EventClass};
 use crate::bus::event_log::EventBus;
 use crate::grpc::contract::video_frame_sample_format::{Encoding, PixelFormat};
-use crate::grpc::inferences::inferences_json;
+use crate::grpc::inferences::{inference_proto, inferences_json};
 use crate::grpc::session::{
     ACK_TIMEOUT, DESCRIPTOR_TIMEOUT, FaultKind, FrameFormat, FrameJob, Outcome, SessionHandle,
     SessionSettings,
@@ -314,7 +314,15 @@ impl GrpcExtensionNode {
     /// Encodes the content (packed RGB24 of `layout`'s content size) of the frame at `pts` and
     /// sends it. Inline, waits for the answer and returns its inference event; threaded, the
     /// event is delivered later.
-    pub fn on_image(&mut self, pts: MediaTime, rgb: &[u8], layout: ImageLayout) -> Option<Event> {
+    /// `upstream`: the inferences the frame carries (e.g. motion), sent with it in the sample,
+    /// boxes placed in the image sent.
+    pub fn on_image(
+        &mut self,
+        pts: MediaTime,
+        rgb: &[u8],
+        layout: ImageLayout,
+        upstream: &[serde_json::Value],
+    ) -> Option<Event> {
         let image = encode_or_report(
             rgb,
             layout,
@@ -332,6 +340,10 @@ impl GrpcExtensionNode {
             layout,
             format,
             bytes: image.bytes,
+            inferences: upstream
+                .iter()
+                .filter_map(|v| inference_proto(v, &layout))
+                .collect(),
             new_session: self
                 .last_sent
                 .is_some_and(|last| pts < last || pts - last > NEW_SESSION_AFTER),

@@ -265,7 +265,14 @@ impl HttpExtensionNode {
 
     /// Encodes and sends the content (packed RGB24 of `layout`'s content size) of the frame at
     /// `pts`. Inline, returns the inference event; threaded, the event is delivered later.
-    pub fn on_image(&mut self, pts: MediaTime, rgb: &[u8], layout: ImageLayout) -> Option<Event> {
+    /// AVA's HTTP protocol carries only the image: `_upstream` inferences are not sent.
+    pub fn on_image(
+        &mut self,
+        pts: MediaTime,
+        rgb: &[u8],
+        layout: ImageLayout,
+        _upstream: &[serde_json::Value],
+    ) -> Option<Event> {
         let image = encode_or_report(
             rgb,
             layout,

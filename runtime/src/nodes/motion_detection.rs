@@ -33,6 +33,9 @@ pub struct MotionNode {
     last_analysed: Option<MediaTime>,
     last_event: Option<MediaTime>,
     in_motion: bool,
+    /// What the last analysis found (AVA inference JSON): the annotations of the frames the node
+    /// forwards.
+    found: Vec<serde_json::Value>,
 }
 
 impl MotionNode {
@@ -90,6 +93,7 @@ impl MotionNode {
             last_analysed: None,
             last_event: None,
             in_motion: false,
+            found: Vec::new(),
         })
     }
 
@@ -121,6 +125,10 @@ impl MotionNode {
         let wants_luma = self.host.frame_request().is_none_or(|r| r.luma);
         let outcome = self.host.process_frame(frame_of(f, wants_luma));
         self.in_motion = matches!(&outcome, Outcome::Done(found) if !found.is_empty());
+        self.found = match &outcome {
+            Outcome::Done(found) => found.iter().map(inference_json).collect(),
+            _ => Vec::new(),
+        };
         match outcome {
             Outcome::Done(found) if !found.is_empty() => self.aggregate(pts, &found),
             Outcome::Done(_) | Outcome::Skipped => None,
@@ -136,6 +144,12 @@ impl MotionNode {
     /// otherwise (AVA's motion processor passes on only frames with motion, ava-spec §2.3).
     pub fn forwards(&self) -> bool {
         self.in_motion
+    }
+
+    /// The inferences the frames it forwards carry (AVA JSON, boxes relative to the frame): what
+    /// the last analysis found. A GrpcExtension reading this node sends them with each frame.
+    pub fn annotations(&self) -> &[serde_json::Value] {
+        &self.found
     }
 
     fn aggregate(&mut self, at: MediaTime, found: &[Inference]) -> Option<Event> {
