@@ -113,6 +113,12 @@ async fn serve(
     let (shutdown_tx, shutdown) = watch::channel(false);
     let mut tasks = Vec::new();
     super::memory::start_trimming();
+    let stale = crate::grpc::shared_memory::remove_stale();
+    if stale > 0 {
+        tracing::info!(
+            "removed {stale} gRPC shared-memory files that a Vigil process no longer running left in /dev/shm"
+        );
+    }
     if let Some(broker) = &config.mqtt {
         let broker = parse_broker(broker).map_err(anyhow::Error::msg)?;
         let (pub_tx, pub_rx) = mpsc::channel(crate::bus::mqtt::PUBLICATION_QUEUE);
