@@ -4,8 +4,7 @@
 #   (b) RTSP test camera        : GStreamer gst-rtsp-server + Python GI bindings + plugins
 #   (c) MQTT broker and clients : mosquitto, mosquitto-clients
 #   (d) Rust build (ffmpeg-next): libav*-dev, clang, libclang-dev, pkg-config, nasm
-#   (e) inference stand-ins     : python3-pil, python3-numpy (decode JPEG/PNG/BMP, find the red blob);
-#                                 python3-grpcio, python3-grpc-tools, python3-protobuf (gRPC stand-in)
+#   (e) inference stand-ins     : python3-pil, python3-numpy (decode JPEG/PNG/BMP, find the red blob)
 # Packages already installed (dpkg -s) are skipped; `apt-get update` runs only if something
 # is missing. Usage: scripts/setup-media.sh [--check]   (--check: list missing, install nothing,
 # exit 1 if anything is missing). Set SUDO=sudo to run as a non-root user.
@@ -23,8 +22,8 @@ PKGS=(
   # (c) MQTT
   mosquitto mosquitto-clients
   # (e) inference stand-ins (scripts/peers/infer-server.py, HTTP, and grpc-infer-server.py, gRPC,
-  #     run under /usr/bin/python3; the gRPC one generates its stubs with grpc_tools.protoc)
-  python3-pil python3-numpy python3-grpcio python3-grpc-tools python3-protobuf
+  #     run under /usr/bin/python3; scripts/setup.sh adds the gRPC one's packages for the tests)
+  python3-pil python3-numpy
   # (d) Rust build: ffmpeg-next / ffmpeg-sys-next (bindgen) and openh264 asm
   libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libavdevice-dev
   libswscale-dev libswresample-dev clang libclang-dev pkg-config nasm
