@@ -19,6 +19,33 @@ fn set(name: &str, value: impl std::fmt::Display) -> [String; 2] {
     ["--set".into(), format!("{name}={value}")]
 }
 
+/// `vigil run` arguments for `topology` as pipeline `pipeline`: the event log in `dir`, the
+/// HTTP listener on `http_port`, the camera on `cam_port`, the extension at `server`'s URL.
+fn run_args(
+    topology: &str,
+    pipeline: &str,
+    dir: &Path,
+    http_port: u16,
+    cam_port: u16,
+    server: &GrpcServer,
+) -> Vec<String> {
+    let mut args: Vec<String> = vec![
+        topology.into(),
+        "--pipeline-name".into(),
+        pipeline.into(),
+        "--event-log".into(),
+        event_log(dir).to_string_lossy().into(),
+        "--http".into(),
+        format!("127.0.0.1:{http_port}"),
+    ];
+    args.extend(set(
+        "rtspUrl",
+        format!("rtsp://127.0.0.1:{cam_port}/camera"),
+    ));
+    args.extend(set("grpcExtensionAddress", server.url()));
+    args
+}
+
 /// The events of kind `kind` logged so far.
 fn logged(dir: &Path, kind: &str) -> Vec<Value> {
     read_events(&event_log(dir))
@@ -69,20 +96,14 @@ fn a_slow_dying_or_silent_grpc_server_never_stalls_the_recording() {
     // 10 frames/s asked, 250 ms per answer: the server keeps up with 4 a second.
     server.control(r#"{"delay_ms": 250}"#);
     let pipeline = "grpclive";
-    let mut args: Vec<String> = vec![
-        "topologies/object-to-files-grpc.json".into(),
-        "--pipeline-name".into(),
-        pipeline.into(),
-        "--event-log".into(),
-        event_log(&dir).to_string_lossy().into(),
-        "--http".into(),
-        format!("127.0.0.1:{http_port}"),
-    ];
-    args.extend(set(
-        "rtspUrl",
-        format!("rtsp://127.0.0.1:{cam_port}/camera"),
-    ));
-    args.extend(set("grpcExtensionAddress", server.url()));
+    let mut args = run_args(
+        "topologies/object-to-files-grpc.json",
+        pipeline,
+        &dir,
+        http_port,
+        cam_port,
+        &server,
+    );
     args.extend(set("samplesPerSecond", 10));
     args.extend(set("minActivation", "PT5S"));
     args.extend(set("maxActivation", "PT10S"));
@@ -228,25 +249,21 @@ fn ava_evr_grpc_topology_records_live_unchanged() {
     let (cam_port, http_port) = (free_port(), free_port());
     let _camera = camera(&clips().join("camera-h264.mp4"), cam_port, "vigil", "vigil");
     let server = GrpcServer::start(&dir.join("server.log"), &[]);
-    let mut args: Vec<String> = vec![
-        topology.to_string_lossy().into(),
-        "--pipeline-name".into(),
-        "evr".into(),
-        "--event-log".into(),
-        event_log(&dir).to_string_lossy().into(),
-        "--http".into(),
-        format!("127.0.0.1:{http_port}"),
+    let mut args = run_args(
+        &topology.to_string_lossy(),
+        "evr",
+        &dir,
+        http_port,
+        cam_port,
+        &server,
+    );
+    args.extend([
         "--archive".into(),
         dir.join("archive").to_string_lossy().into(),
-    ];
-    args.extend(set(
-        "rtspUrl",
-        format!("rtsp://127.0.0.1:{cam_port}/camera"),
-    ));
+    ]);
     args.extend(set("rtspUserName", "vigil"));
     args.extend(set("rtspPassword", "vigil"));
     args.extend(set("inferencingUrl", "http://unused/"));
-    args.extend(set("grpcExtensionAddress", server.url()));
     let mut vigil = vigil_run(&dir, &args);
     wait_for_event(
         &event_log(&dir),
@@ -293,20 +310,14 @@ fn a_camera_back_after_an_outage_gets_a_new_grpc_session() {
     let clip = clips().join("camera-h264.mp4");
     let mut cam = camera(&clip, cam_port, "vigil", "vigil");
     let server = GrpcServer::start(&dir.join("server.log"), &[]);
-    let mut args: Vec<String> = vec![
-        "topologies/object-to-files-grpc.json".into(),
-        "--pipeline-name".into(),
-        "camback".into(),
-        "--event-log".into(),
-        event_log(&dir).to_string_lossy().into(),
-        "--http".into(),
-        format!("127.0.0.1:{http_port}"),
-    ];
-    args.extend(set(
-        "rtspUrl",
-        format!("rtsp://127.0.0.1:{cam_port}/camera"),
-    ));
-    args.extend(set("grpcExtensionAddress", server.url()));
+    let mut args = run_args(
+        "topologies/object-to-files-grpc.json",
+        "camback",
+        &dir,
+        http_port,
+        cam_port,
+        &server,
+    );
     args.extend(set("samplesPerSecond", 2));
     args.extend(set("outputDirectory", dir.join("out").display()));
     let mut vigil = vigil_run(&dir, &args);

@@ -114,6 +114,57 @@ pub struct Fault {
     pub frames_lost: usize,
 }
 
+impl Fault {
+    /// A fault that lost no frame yet (the session counts them when it ends).
+    pub fn new(kind: FaultKind, code: &str, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            code: code.into(),
+            detail: detail.into(),
+            frames_lost: 0,
+        }
+    }
+}
+
+/// Why a frame handed to the session was not sent, or not answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// No shared-memory region free: the server holds them all (unacknowledged).
+    SharedMemoryFull,
+    /// The frame is larger than the whole shared memory.
+    FrameTooLarge,
+    /// The session's outgoing queue is full.
+    QueueFull,
+    /// The session ended before the server answered it.
+    SessionEnded,
+}
+
+impl SkipReason {
+    /// The name events give (`reason`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SharedMemoryFull => "sharedMemoryFull",
+            Self::FrameTooLarge => "frameTooLarge",
+            Self::QueueFull => "queueFull",
+            Self::SessionEnded => "sessionEnded",
+        }
+    }
+
+    /// What it means, for a person.
+    pub fn detail(self) -> &'static str {
+        match self {
+            Self::SharedMemoryFull => {
+                "no shared-memory region is free: the server has not acknowledged the frames that hold them"
+            }
+            Self::FrameTooLarge => {
+                "the frame is larger than the whole shared memory: raise dataTransfer.sharedMemorySizeMiB"
+            }
+            Self::QueueFull => "the session's outgoing queue is full",
+            Self::SessionEnded => "the session ended before the server answered the frame",
+        }
+    }
+}
+
 /// What became of a frame, or of the session.
 #[derive(Debug)]
 pub enum Outcome {
@@ -128,14 +179,14 @@ pub enum Outcome {
         /// The server's inferences about it.
         inferences: Vec<Inference>,
     },
-    /// Frame `id` was not sent: `reason` (`sharedMemoryFull`, `queueFull`).
+    /// Frame `id` was not sent, or its session ended before the answer.
     Skipped {
         /// The job.
         id: u64,
         /// Media time of the frame.
         pts: MediaTime,
         /// Why.
-        reason: &'static str,
+        reason: SkipReason,
     },
     /// The session failed at frame `id`'s media time (frame `id` itself is lost too, counted in
     /// `frames_lost`).

@@ -22,7 +22,7 @@ use super::contract::{
 };
 use super::session::{
     ACK_TIMEOUT, CLOSE_WAIT, DESCRIPTOR_TIMEOUT, Fault, FaultKind, FrameFormat, FrameJob, Outcome,
-    SessionSettings, TIMESCALE,
+    SessionSettings, SkipReason, TIMESCALE,
 };
 use super::shared_memory::SharedMemoryRing;
 use crate::media::image::ImageLayout;
@@ -135,12 +135,7 @@ impl Worker {
                 _ = tick.tick() => {
                     if open.in_flight.front().is_some_and(|f| f.sent.elapsed() > ACK_TIMEOUT) {
                         let pts = self.now(open.newest_pts);
-                        let fault = Fault {
-                            kind: FaultKind::Network,
-                            code: "timeout".into(),
-                            detail: format!("the server acknowledged no frame for {} s; the session is closed and a new one opened at the next due frame", ACK_TIMEOUT.as_secs()),
-                            frames_lost: 0,
-                        };
+                        let fault = Fault::new(FaultKind::Network, "timeout", format!("the server acknowledged no frame for {} s; the session is closed and a new one opened at the next due frame", ACK_TIMEOUT.as_secs()));
                         self.end(session.take(), pts, Some(fault));
                     }
                 }
@@ -215,34 +210,22 @@ impl Worker {
             self.finish(Outcome::Skipped {
                 id: frame.id,
                 pts: frame.pts,
-                reason: "sessionEnded",
+                reason: SkipReason::SessionEnded,
             });
         }
         lost
     }
 
     async fn open(&self, format: FrameFormat) -> Result<(Open, Option<String>), Fault> {
-        let network = |code: &str, detail: String| Fault {
-            kind: FaultKind::Network,
-            code: code.into(),
-            detail,
-            frames_lost: 0,
-        };
-        let protocol = |code: &str, detail: String| Fault {
-            kind: FaultKind::Protocol,
-            code: code.into(),
-            detail,
-            frames_lost: 0,
-        };
-        let ring = match self.settings.shared_memory_bytes {
-            Some(size) => Some(SharedMemoryRing::create(size).map_err(|e| Fault {
-                kind: FaultKind::SharedMemory,
-                code: "sharedMemory".into(),
-                detail: e.to_string(),
-                frames_lost: 0,
-            })?),
-            None => None,
-        };
+        let network = |code: &str, detail: String| Fault::new(FaultKind::Network, code, detail);
+        let protocol = |code: &str, detail: String| Fault::new(FaultKind::Protocol, code, detail);
+        let ring =
+            match self.settings.shared_memory_bytes {
+                Some(size) => Some(SharedMemoryRing::create(size).map_err(|e| {
+                    Fault::new(FaultKind::SharedMemory, "sharedMemory", e.to_string())
+                })?),
+                None => None,
+            };
         let channel = channel::connect(&self.settings.endpoint)
             .await
             .map_err(|e| network("connectionFailed", e.to_string()))?;
@@ -386,9 +369,9 @@ impl Worker {
                 }),
                 Ok(None) => {
                     let reason = if job.bytes.len() as u64 > ring.size() {
-                        "frameTooLarge"
+                        SkipReason::FrameTooLarge
                     } else {
-                        "sharedMemoryFull"
+                        SkipReason::SharedMemoryFull
                     };
                     self.finish(Outcome::Skipped {
                         id: job.id,
@@ -398,12 +381,7 @@ impl Worker {
                     return Ok(());
                 }
                 Err(e) => {
-                    let fault = Fault {
-                        kind: FaultKind::SharedMemory,
-                        code: "sharedMemory".into(),
-                        detail: e.to_string(),
-                        frames_lost: 0,
-                    };
+                    let fault = Fault::new(FaultKind::SharedMemory, "sharedMemory", e.to_string());
                     return Err((JobRef::of(&job), fault));
                 }
             },
@@ -429,17 +407,16 @@ impl Worker {
                 self.finish(Outcome::Skipped {
                     id: job.id,
                     pts: job.pts,
-                    reason: "queueFull",
+                    reason: SkipReason::QueueFull,
                 });
                 return Ok(());
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
-                let fault = Fault {
-                    kind: FaultKind::Network,
-                    code: "sessionEnded".into(),
-                    detail: "the session's stream to the server has ended".into(),
-                    frames_lost: 0,
-                };
+                let fault = Fault::new(
+                    FaultKind::Network,
+                    "sessionEnded",
+                    "the session's stream to the server has ended",
+                );
                 return Err((JobRef::of(&job), fault));
             }
         }
@@ -465,12 +442,11 @@ impl Worker {
         let message = match reply {
             Err(status) => return Err(status_fault(&status)),
             Ok(None) => {
-                return Err(Fault {
-                    kind: FaultKind::Network,
-                    code: "sessionEnded".into(),
-                    detail: "the server ended the session".into(),
-                    frames_lost: 0,
-                });
+                return Err(Fault::new(
+                    FaultKind::Network,
+                    "sessionEnded",
+                    "the server ended the session",
+                ));
             }
             Ok(Some(m)) => m,
         };
@@ -556,14 +532,10 @@ fn status_fault(status: &tonic::Status) -> Fault {
     } else {
         format!("{:?}", status.code())
     };
-    Fault {
-        kind: if network {
-            FaultKind::Network
-        } else {
-            FaultKind::Protocol
-        },
-        code,
-        detail,
-        frames_lost: 0,
-    }
+    let kind = if network {
+        FaultKind::Network
+    } else {
+        FaultKind::Protocol
+    };
+    Fault::new(kind, &code, detail)
 }

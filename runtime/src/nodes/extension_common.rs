@@ -132,16 +132,30 @@ impl ExtensionCounters {
     /// Counts a due frame not sent because the service is still busy; the first and every
     /// 100th such skip is reported (`DataDropped`, reason `busy`) with `detail`.
     pub fn skip_busy(&self, bus: &EventBus, subject: &str, pts: MediaTime, detail: &str) {
-        self.skipped_busy.inc();
+        self.skip_reported(&self.skipped_busy, bus, subject, pts, "busy", detail);
+    }
+
+    /// Counts a frame skipped for `reason` on `counter` (one of this node's) and as dropped;
+    /// the first and every 100th skip on that counter is reported (`DataDropped`).
+    pub fn skip_reported(
+        &self,
+        counter: &Counter,
+        bus: &EventBus,
+        subject: &str,
+        pts: MediaTime,
+        reason: &str,
+        detail: &str,
+    ) {
+        counter.inc();
         self.dropped.inc();
-        let skipped = self.skipped_busy.get();
+        let skipped = counter.get();
         if skipped % 100 == 1 {
             bus.emit(Event::new(
                 EventClass::Diagnostics,
                 "DataDropped",
                 subject.to_string(),
                 pts,
-                json!({"dataType": "video", "reason": "busy", "skippedSamples": skipped, "detail": detail}),
+                json!({"dataType": "video", "reason": reason, "skippedSamples": skipped, "detail": detail}),
             ));
         }
     }

@@ -91,6 +91,8 @@ pub struct HubNode {
 pub struct FrameHub {
     decoder: Option<Decoder>,
     nodes: Vec<HubNode>,
+    /// Nodes an extension reads: only their frames' annotations are kept for it.
+    read_by_extensions: Vec<usize>,
     subject: String,
     events: EventBus,
 }
@@ -111,8 +113,14 @@ impl FrameHub {
                 None => ordered.append(&mut nodes),
             }
         }
+        let read_by_extensions = ordered
+            .iter()
+            .filter(|n| matches!(n.consumer, FrameConsumer::Extension(_)))
+            .filter_map(|n| n.input)
+            .collect();
         Self {
             decoder: None,
+            read_by_extensions,
             nodes: ordered,
             subject,
             events,
@@ -186,7 +194,9 @@ impl FrameHub {
                         }
                         if filter.forwards() {
                             forwarded.push(node.index);
-                            annotations.push((node.index, filter.annotations().to_vec()));
+                            if self.read_by_extensions.contains(&node.index) {
+                                annotations.push((node.index, filter.annotations().to_vec()));
+                            }
                         }
                         event
                     }

@@ -101,28 +101,14 @@ impl Outcomes {
                 }
             }
             Outcome::Skipped { pts, reason, .. } => {
-                self.counters.skipped_session.inc();
-                self.counters.dropped.inc();
-                let skipped = self.counters.skipped_session.get();
-                if skipped % 100 == 1 {
-                    let detail = match reason {
-                        "sharedMemoryFull" => {
-                            "no shared-memory region is free: the server has not acknowledged the frames that hold them"
-                        }
-                        "sessionEnded" => "the session ended before the server answered the frame",
-                        "frameTooLarge" => {
-                            "the frame is larger than the whole shared memory: raise dataTransfer.sharedMemorySizeMiB"
-                        }
-                        _ => "the session's outgoing queue is full",
-                    };
-                    self.bus.emit(Event::new(
-                        EventClass::Diagnostics,
-                        "DataDropped",
-                        self.subject.clone(),
-                        pts,
-                        json!({"dataType": "video", "reason": reason, "skippedSamples": skipped, "detail": detail}),
-                    ));
-                }
+                self.counters.skip_reported(
+                    &self.counters.skipped_session,
+                    &self.bus,
+                    &self.subject,
+                    pts,
+                    reason.as_str(),
+                    reason.detail(),
+                );
                 None
             }
             Outcome::Failed { pts, fault, .. } => {
