@@ -79,9 +79,9 @@ pub fn serve_with_store(
     Peer { child }
 }
 
-/// s3s-fs serving `dir` on `port`.
+/// s3s-fs serving `dir` on `port`, with the bucket `vigil` (a folder of `dir`) in it.
 pub fn s3_server(dir: &Path, port: u16) -> Peer {
-    std::fs::create_dir_all(dir).expect("store dir");
+    std::fs::create_dir_all(dir.join("vigil")).expect("store dir and bucket");
     let binary = std::env::var("HOME")
         .map(|h| PathBuf::from(h).join(".cargo/bin/s3s-fs"))
         .ok()

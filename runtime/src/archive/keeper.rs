@@ -112,7 +112,7 @@ impl Keeper {
             let bucket = if self.bucket_ready {
                 Ok(())
             } else {
-                store.ensure_bucket()
+                store.check()
             };
             self.bucket_ready = bucket.is_ok();
             let result = bucket

@@ -1,6 +1,6 @@
 //! The video archive behind VideoSink: segment files in a local directory (the cache), a SQLite
 //! catalog of segments and fragments, the start-up repair, availability queries, HLS playlists and
-//! MP4 export for playback, and the upload of segments to S3-compatible object storage.
+//! MP4 export for playback, and the upload of segments to object storage (S3, Azure Blob, GCS, a folder).
 
 pub mod available;
 pub mod catalog;
@@ -8,8 +8,8 @@ pub mod export;
 pub mod hls;
 pub mod keeper;
 pub mod repair;
-pub mod sigv4;
 pub mod store;
+pub mod store_location;
 
 use std::path::Path;
 
@@ -47,14 +47,14 @@ pub fn open_archive(dir: &Path, bus: &EventBus, at: MediaTime) -> Result<catalog
     Ok(catalog)
 }
 
-/// The object store of `--store`, checked and with its bucket created; none without the option.
+/// The object store of `--store`, checked (its bucket answers a listing); none without the option.
 pub fn open_store(store: Option<&str>) -> Result<Option<std::sync::Arc<store::ObjectStore>>> {
     let Some(url) = store else {
         return Ok(None);
     };
     let s = store::ObjectStore::from_env(url)?;
     // An unreachable store is not fatal: segments wait in the cache (the keeper reports it).
-    if let Err(e) = s.ensure_bucket() {
+    if let Err(e) = s.check() {
         tracing::warn!("object store {s:?}: {e:#}; segments stay in the cache until it answers");
     }
     Ok(Some(std::sync::Arc::new(s)))
