@@ -677,6 +677,8 @@ class Cell:
         self.out = os.path.join(self.dir, "out")
         self.archive = os.path.join(self.dir, "archive")
         self.store_dir = os.path.join(self.dir, "s3data")
+        # s3s-fs serves each folder as a bucket; Vigil does not create buckets.
+        os.makedirs(os.path.join(self.store_dir, BUCKET), exist_ok=True)
         self.module = os.path.join(self.dir, "motion.wasm")
 
     # -- peers ------------------------------------------------------------------------------

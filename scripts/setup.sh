@@ -49,7 +49,7 @@ if [ ${#grpc_missing[@]} -gt 0 ]; then
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${grpc_missing[@]}" >/dev/null
 fi
-# The S3-compatible server of the archive upload tests (built once, ~4 min).
+# The object stores of the archive tests: s3s-fs (built once, ~4 min) and Azurite (npm).
 if [ -x scripts/setup-s3.sh ]; then
     scripts/setup-s3.sh
 fi

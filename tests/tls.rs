@@ -433,3 +433,96 @@ fn the_archive_uploads_to_an_s3_server_behind_tls() {
         "no store fault"
     );
 }
+
+/// Azure Blob Storage over HTTPS (Azurite with a certificate of a CA made here): with the CA in
+/// `--ca-file` every segment lands with its bytes; without it the store is refused as untrusted,
+/// reported, and the segments stay in the cache.
+#[test]
+fn the_archive_uploads_to_azure_blob_behind_tls() {
+    use support::stores::{Kind, StoreTls, TestStore};
+    let dir = temp_dir("tls-azure");
+    let ca = TestCa::new(&dir, "Vigil Azure CA");
+    let pair = ca.issue("azurite", "azurite");
+    let store = TestStore::new(Kind::Azure, &dir.join("azurite")).with_tls(StoreTls {
+        cert: pair.cert.clone(),
+        key: pair.key.clone(),
+        ca: ca.ca_cert.clone(),
+    });
+    let _server = store.start();
+    let events = dir.join("door.jsonl");
+    std::fs::write(
+        &events,
+        "{\"at\": 3.0, \"input\": \"recordingTrigger\", \"body\": {}}\n",
+    )
+    .expect("write");
+    let replay = |name: &str, ca_file: Option<&Path>| {
+        let log = dir.join(format!("{name}.jsonl"));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
+        cmd.arg("replay")
+            .arg("topologies/door-sensor-to-video.json")
+            .arg("--input")
+            .arg(clips().join("camera-h264.mp4"))
+            .args(["--start-time", "2026-01-01T00:00:00Z", "--events"])
+            .arg(&events)
+            .arg("--archive")
+            .arg(dir.join(name))
+            .args(["--store", &store.url("site-a")])
+            .arg("--event-log")
+            .arg(&log)
+            .envs(store.env())
+            .env("RUST_LOG", "warn")
+            .current_dir(repo());
+        if let Some(ca) = ca_file {
+            cmd.arg("--ca-file").arg(ca);
+        }
+        let out = cmd.output().expect("vigil runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        read_events(&log)
+    };
+
+    let untrusted = replay("untrusted", None);
+    let errors: Vec<&serde_json::Value> = untrusted
+        .iter()
+        .filter(|(k, _, _)| k == "StorageError")
+        .map(|(_, b, _)| b)
+        .collect();
+    assert_eq!(errors.len(), 1, "reported once: {errors:?}");
+    assert!(
+        errors[0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("certificate") || d.contains("UnknownIssuer")),
+        "{errors:?}"
+    );
+    assert!(!untrusted.iter().any(|(k, _, _)| k == "SegmentUploaded"));
+    assert!(
+        store.keys("site-a/").is_empty(),
+        "nothing reached the store"
+    );
+
+    let trusted = replay("trusted", Some(&ca.ca_cert));
+    let uploaded: Vec<&serde_json::Value> = trusted
+        .iter()
+        .filter(|(k, _, _)| k == "SegmentUploaded")
+        .map(|(_, b, _)| b)
+        .collect();
+    assert!(!uploaded.is_empty(), "segments were uploaded over HTTPS");
+    for segment in &uploaded {
+        let key = segment["key"].as_str().expect("key");
+        let stored = store
+            .read(key)
+            .unwrap_or_else(|| panic!("{key} in the store"));
+        assert_eq!(
+            Some(stored.len() as u64),
+            segment["bytes"].as_u64(),
+            "{key}"
+        );
+    }
+    assert!(
+        !trusted.iter().any(|(k, _, _)| k == "StorageError"),
+        "no store fault"
+    );
+}

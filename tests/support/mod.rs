@@ -12,6 +12,7 @@ pub mod peers;
 pub mod python;
 pub mod relay;
 pub mod service;
+pub mod stores;
 pub mod tls;
 pub mod web;
 
