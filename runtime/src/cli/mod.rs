@@ -71,9 +71,10 @@ pub struct ServeArgs {
     /// `localMediaCachePath`.
     #[arg(long, value_name = "DIR")]
     pub archive: Option<PathBuf>,
-    /// Upload completed segments to this S3-compatible bucket, `s3://bucket/prefix`; endpoint
-    /// and credentials from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION.
-    #[arg(long, value_name = "s3://BUCKET/PREFIX")]
+    /// Upload completed segments to this object store: s3://BUCKET/PREFIX,
+    /// azure://CONTAINER/PREFIX, gs://BUCKET/PREFIX or file:///FOLDER; credentials from the
+    /// environment (AWS_*, AZURE_STORAGE_*, GOOGLE_APPLICATION_CREDENTIALS; see the README).
+    #[arg(long, value_name = "URL")]
     pub store: Option<String>,
     /// Address of the HTTP listener.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
@@ -256,9 +257,10 @@ pub struct StorageArgs {
     /// VideoSink's `localMediaCachePath`.
     #[arg(long, value_name = "DIR")]
     pub archive: Option<PathBuf>,
-    /// Upload completed segments to this S3-compatible bucket, `s3://bucket/prefix`; endpoint
-    /// and credentials from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION.
-    #[arg(long, value_name = "s3://BUCKET/PREFIX")]
+    /// Upload completed segments to this object store: s3://BUCKET/PREFIX,
+    /// azure://CONTAINER/PREFIX, gs://BUCKET/PREFIX or file:///FOLDER; credentials from the
+    /// environment (AWS_*, AZURE_STORAGE_*, GOOGLE_APPLICATION_CREDENTIALS; see the README).
+    #[arg(long, value_name = "URL")]
     pub store: Option<String>,
 }
 
