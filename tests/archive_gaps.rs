@@ -353,11 +353,11 @@ fn a_clip_that_ends_while_the_camera_is_away_ends_with_its_last_frame() {
         let t = t0 + MediaDuration::from_millis(i * 1000 / 30);
         sink.handle(sample(t, 200, i % 30 == 0, params()));
     }
-    sink.handle(ClipCommand::End {
-        activation: 1,
-        end: t0 + MediaDuration::from_secs(8),
-        reason: EndReason::Minimum,
-    });
+    sink.handle(ClipCommand::end(
+        1,
+        t0 + MediaDuration::from_secs(8),
+        EndReason::Minimum,
+    ));
     let catalog = Catalog::open(&archive).expect("catalog");
     let segments = catalog.all_segments().expect("segments");
     assert_eq!(segments.len(), 1);

@@ -38,11 +38,11 @@ fn clip_with_gop(sink: &mut FileSink, activation: u64, start: i64, bytes_each: u
         let t = t0 + MediaDuration::from_millis(i * 1000 / 30);
         sink.handle(sample(t, bytes_each, i % gop == 0, params()));
     }
-    sink.handle(ClipCommand::End {
+    sink.handle(ClipCommand::end(
         activation,
-        end: t0 + MediaDuration::from_secs(1),
-        reason: EndReason::Minimum,
-    });
+        t0 + MediaDuration::from_secs(1),
+        EndReason::Minimum,
+    ));
 }
 
 fn config(dir: &std::path::Path, mib: u64) -> FileSinkConfig {
@@ -316,11 +316,7 @@ fn a_timestamp_glitch_moves_one_frame_not_the_timeline() {
         let t = true_time(i) + late;
         sink.handle(sample(t, 64, i % 30 == 0, params()));
     }
-    sink.handle(ClipCommand::End {
-        activation: 1,
-        end: true_time(90),
-        reason: EndReason::Minimum,
-    });
+    sink.handle(ClipCommand::end(1, true_time(90), EndReason::Minimum));
     sink.shutdown();
     let file = mp4_files(&dir).pop().expect("a file");
     let video = Mp4Video::open(&file).expect("readable");
@@ -482,11 +478,11 @@ fn a_file_replaced_by_a_format_change_is_announced_at_once() {
         "at the new format's first frame"
     );
     assert_eq!(Mp4Video::open(&files[0]).expect("readable").len(), 60);
-    sink.handle(ClipCommand::End {
-        activation: 1,
-        end: t0 + MediaDuration::from_secs(4),
-        reason: EndReason::Minimum,
-    });
+    sink.handle(ClipCommand::end(
+        1,
+        t0 + MediaDuration::from_secs(4),
+        EndReason::Minimum,
+    ));
     let second = files[1].to_string_lossy().to_string();
     assert_eq!(
         announced("RecordingAvailable"),

@@ -65,11 +65,11 @@ pub fn clip_onto_a_filling_disk(
         let t = t0 + MediaDuration::from_millis(i * 1000 / 30);
         handle(sample(t, 2000, i % 30 == 0, params()));
     }
-    handle(ClipCommand::End {
-        activation: 1,
-        end: t0 + MediaDuration::from_secs(40),
-        reason: EndReason::Minimum,
-    });
+    handle(ClipCommand::end(
+        1,
+        t0 + MediaDuration::from_secs(40),
+        EndReason::Minimum,
+    ));
 }
 
 /// A tmpfs of `kib` KiB at `dir` (a real full disk); none where this user may not mount.

@@ -43,6 +43,9 @@ pub struct Event {
     pub correlation_id: Option<String>,
     /// Event-specific body.
     pub body: Value,
+    /// The content hash of the WebAssembly module that produced it, if one did (not published:
+    /// a clip's explanation names it).
+    pub module_hash: Option<String>,
 }
 
 impl Event {
@@ -62,7 +65,14 @@ impl Event {
             message_id: uuid::Uuid::new_v4().to_string(),
             correlation_id: None,
             body,
+            module_hash: None,
         }
+    }
+
+    /// Names the module that produced the event.
+    pub fn from_module(mut self, hash: &str) -> Self {
+        self.module_hash = Some(hash.to_string());
+        self
     }
 
     /// Sets the correlation id.

@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub mod client;
 pub mod client_commands;
+pub mod explain;
 pub mod filter;
 pub mod filter_new;
 pub mod filter_test;
@@ -52,6 +53,9 @@ pub enum Command {
     Filter(filter::FilterArgs),
     /// AVA method calls: `methods run operations.json` runs a sample app's operations file.
     Methods(ClientArgs<MethodsAction>),
+    /// Why a recording exists: the events that opened and extended it, the gate timing, the
+    /// pre-roll asked and given (from the explanation a FileSink wrote beside it).
+    Explain(explain::ExplainArgs),
 }
 
 /// `vigil serve` options.
@@ -298,6 +302,7 @@ fn command(cli: Cli) -> ExitCode {
         Command::Run(args) => run(&args),
         Command::Replay(args) => replay(&args),
         Command::Serve(args) => serve(&args),
+        Command::Explain(args) => explain::explain(&args),
         Command::Filter(args) => match &args.action {
             filter::FilterAction::New(a) => filter_new::filter_new(a),
             filter::FilterAction::Test(a) => filter_test::filter_test(a),

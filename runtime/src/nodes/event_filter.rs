@@ -82,6 +82,7 @@ impl EventFilterNode {
                         json!({"timestamp": at.as_90khz_ticks(), "inferences": list}),
                     )
                     .correlated(Some(event.message_id.clone()))
+                    .from_module(&self.host.module().hash)
                 })
                 .collect(),
             Outcome::Skipped => Vec::new(),

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
+use super::clip_explanation::{ClipExplanation, sidecar_path, write_sidecar};
 use super::file_naming::FileNaming;
 use super::gate_node::ClipCommand;
 use super::open_marker::{OpenMarker, take_left_open};
@@ -71,7 +72,10 @@ struct Clip {
     file: Option<OpenFile>,
     retry_at: Option<MediaTime>,
     last_pts: Option<MediaTime>,
+    /// Files to announce at the clip's end.
     files: Vec<PathBuf>,
+    /// Every file the clip wrote (each gets the clip's explanation beside it).
+    written: Vec<PathBuf>,
 }
 
 /// One FileSink.
@@ -205,6 +209,7 @@ impl FileSink {
                     retry_at: None,
                     last_pts: None,
                     files: Vec::new(),
+                    written: Vec::new(),
                 });
             }
             ClipCommand::Sample(sample) => self.write_sample(sample),
@@ -214,14 +219,17 @@ impl FileSink {
                 }
             }
             ClipCommand::End {
-                activation, end, ..
+                activation,
+                end,
+                explanation,
+                ..
             } => {
                 if self
                     .clip
                     .as_ref()
                     .is_some_and(|c| c.activation == activation)
                 {
-                    self.close_clip(Some(end));
+                    self.close_clip(Some((end, &explanation)));
                 }
             }
         }
@@ -263,6 +271,7 @@ impl FileSink {
                     if let Some(clip) = &mut self.clip {
                         clip.file = Some(f);
                         clip.files.push(path.clone());
+                        clip.written.push(path.clone());
                     }
                     self.operational("RecordingStarted", &path, sample.pts);
                 }
@@ -382,13 +391,30 @@ impl FileSink {
         None
     }
 
-    fn close_clip(&mut self, end: Option<MediaTime>) {
+    /// Closes the clip; at its end (`end`, with the gate's explanation) each of its files gets
+    /// the explanation beside it before the files are announced.
+    fn close_clip(&mut self, end: Option<(MediaTime, &ClipExplanation)>) {
         let Some(last) = self.clip.as_ref().and_then(|c| c.last_pts) else {
             self.clip = None;
             return;
         };
-        self.finish_file(end);
-        let stop_time = end.unwrap_or(last);
+        self.finish_file(end.map(|(t, _)| t));
+        let stop_time = end.map(|(t, _)| t).unwrap_or(last);
+        if let (Some((_, explanation)), Some(clip)) = (end, self.clip.as_ref()) {
+            let failed: Vec<(PathBuf, std::io::Error)> = clip
+                .written
+                .iter()
+                .filter(|p| p.exists())
+                .filter_map(|p| write_sidecar(p, explanation).err().map(|e| (p.clone(), e)))
+                .collect();
+            for (path, e) in failed {
+                self.diagnostic(
+                    "StorageError",
+                    json!({"outputLocation": sidecar_path(&path), "detail": format!("cannot write the clip's explanation: {e}")}),
+                    Some(stop_time),
+                );
+            }
+        }
         if let Some(clip) = self.clip.take() {
             for path in &clip.files {
                 self.event("RecordingStopped", path, stop_time, &clip.correlation_id);
@@ -416,6 +442,7 @@ impl FileSink {
             let time = self.clip.as_ref().and_then(|c| c.last_pts);
             match std::fs::remove_file(&path) {
                 Ok(()) => {
+                    let _ = std::fs::remove_file(sidecar_path(&path));
                     let time = time.unwrap_or_else(crate::nodes::rtsp_source::wall_now);
                     self.events.emit(Event::new(
                         EventClass::Operational,

@@ -4,6 +4,10 @@
 use crate::media::preroll::PrerollBuffer;
 use std::sync::Arc;
 
+use crate::nodes::clip_explanation::{
+    ClipExplanation, ClipOpening, ClipReason, MAX_LISTED_EVENTS, Role, explain,
+};
+
 use crate::media::sample::{AudioParams, AudioSample, VideoSample};
 use crate::media::time::{MediaDuration, MediaTime};
 use crate::nodes::signal_gate::{EndReason, GateDecision, GateTiming, SignalGate};
@@ -36,7 +40,38 @@ pub enum ClipCommand {
         end: MediaTime,
         /// Why it ended.
         reason: EndReason,
+        /// Why the clip exists (what opened and extended it), for the sink to keep with it.
+        explanation: Arc<ClipExplanation>,
     },
+}
+
+impl ClipCommand {
+    /// The end of activation `activation`, explained as a clip no event is known for (a sink's
+    /// own tests; a clip closed from outside the gate).
+    pub fn end(activation: u64, end: MediaTime, reason: EndReason) -> Self {
+        let opening = ClipOpening {
+            asked: end,
+            first: None,
+            first_event: end,
+        };
+        Self::End {
+            activation,
+            end,
+            reason,
+            explanation: Arc::new(explain(
+                "",
+                "",
+                activation,
+                false,
+                GateTiming::default(),
+                &opening,
+                end,
+                reason,
+                0,
+                Vec::new(),
+            )),
+        }
+    }
 }
 
 /// An event the gate dropped as a late arrival (reported as a `LateEventDropped` diagnostics
@@ -79,6 +114,13 @@ pub struct GateNode {
     short: Vec<ShortPreroll>,
     /// The buffer's budget drops when the last clip started.
     budget_drops_seen: u64,
+    /// The pipeline and the gate's node name, for explanations.
+    pipeline: String,
+    name: String,
+    /// The events of the activation under way (its number, the first ones).
+    reasons: Option<(u64, Vec<ClipReason>)>,
+    /// How the activation under way started.
+    opening: Option<(u64, ClipOpening)>,
 }
 
 impl GateNode {
@@ -99,7 +141,18 @@ impl GateNode {
             late: Vec::new(),
             short: Vec::new(),
             budget_drops_seen: 0,
+            pipeline: String::new(),
+            name: String::new(),
+            reasons: None,
+            opening: None,
         }
+    }
+
+    /// Names the gate's pipeline and node (its clips' explanations say them).
+    pub fn named(mut self, pipeline: &str, name: &str) -> Self {
+        self.pipeline = pipeline.to_string();
+        self.name = name.to_string();
+        self
     }
 
     /// A gate that opens itself at every key frame, so it never closes (continuous recording);
@@ -143,7 +196,7 @@ impl GateNode {
             out.push(ClipCommand::Sample(sample));
         }
         if self.continuous && key_frame {
-            out.extend(self.on_event(pts, "continuous"));
+            out.extend(self.on_event(pts, "continuous", None));
         }
         out
     }
@@ -162,9 +215,32 @@ impl GateNode {
     /// An event reached the gate. Its media time counts to the millisecond (the precision of
     /// AVA's `eventTime`), so an event decided in-process and the same event sent round an MQTT
     /// trip with its `eventTime` give the same clip, frame for frame.
-    pub fn on_event(&mut self, media_time: MediaTime, correlation_id: &str) -> Vec<ClipCommand> {
+    /// `reason`: what the event was, for the clip's explanation (none for the continuous gate's
+    /// own openings).
+    pub fn on_event(
+        &mut self,
+        media_time: MediaTime,
+        correlation_id: &str,
+        reason: Option<ClipReason>,
+    ) -> Vec<ClipCommand> {
         let millis = MediaTime::from_millis(media_time.as_nanos().div_euclid(1_000_000));
         let decisions = self.gate.on_event(millis, correlation_id);
+        let dropped = decisions
+            .iter()
+            .any(|d| matches!(d, GateDecision::LateEventDropped { .. }));
+        if let (Some(mut reason), Some(id), false) = (reason, self.gate.open_activation(), dropped)
+        {
+            let list = match &mut self.reasons {
+                Some((open, list)) if *open == id => list,
+                other => {
+                    reason.role = Role::Opened;
+                    &mut other.insert((id, Vec::new())).1
+                }
+            };
+            if list.len() < MAX_LISTED_EVENTS {
+                list.push(reason);
+            }
+        }
         let mut out = Vec::new();
         self.apply(decisions, &mut out, None);
         out
@@ -219,6 +295,14 @@ impl GateNode {
                     let held = self.buffer.range(*start, end);
                     let first = held.first().map(|s| s.pts);
                     let budget_drops = self.buffer.dropped_for_budget();
+                    self.opening = Some((
+                        *activation,
+                        ClipOpening {
+                            asked: *start,
+                            first,
+                            first_event: *first_event,
+                        },
+                    ));
                     if first.is_none_or(|f| f > *start) {
                         self.short.push(ShortPreroll {
                             asked: *start,
@@ -242,12 +326,14 @@ impl GateNode {
                     activation,
                     end,
                     reason,
-                    ..
+                    events,
                 } => {
+                    let explanation = self.explanation(*activation, *end, *reason, *events);
                     out.push(ClipCommand::End {
                         activation: *activation,
                         end: *end,
                         reason: *reason,
+                        explanation: Arc::new(explanation),
                     });
                     self.open = None;
                     // The sample that closed the clip lies at or after its end.
@@ -263,6 +349,43 @@ impl GateNode {
             }
         }
         flushed_current
+    }
+
+    /// The explanation of activation `activation`, ending at `end`.
+    fn explanation(
+        &mut self,
+        activation: u64,
+        end: MediaTime,
+        reason: EndReason,
+        events: u32,
+    ) -> ClipExplanation {
+        let listed = match self.reasons.take() {
+            Some((id, list)) if id == activation => list,
+            other => {
+                self.reasons = other;
+                Vec::new()
+            }
+        };
+        let opening = match self.opening.take() {
+            Some((id, o)) if id == activation => o,
+            _ => ClipOpening {
+                asked: end,
+                first: None,
+                first_event: end,
+            },
+        };
+        explain(
+            &self.pipeline,
+            &self.name,
+            activation,
+            self.continuous,
+            self.gate.timing(),
+            &opening,
+            end,
+            reason,
+            if self.continuous { 0 } else { events },
+            listed,
+        )
     }
 }
 
@@ -313,7 +436,7 @@ mod tests {
     fn a_trigger_soon_after_the_camera_began_reports_the_missing_pre_roll() {
         let mut gate = GateNode::new(timing(), MediaDuration::ZERO);
         feed(&mut gate, 0..2, 1000);
-        gate.on_event(at(2), "door");
+        gate.on_event(at(2), "door", None);
         let short = gate.take_short_prerolls();
         // The event counts at the newest frame (1.967 s); 5 s before it, no key frame yet.
         let clock = gate.clock().expect("clock");
@@ -329,7 +452,7 @@ mod tests {
         // With the full pre-roll held, nothing is reported.
         let mut gate = GateNode::new(timing(), MediaDuration::ZERO);
         feed(&mut gate, 0..8, 1000);
-        gate.on_event(at(8), "door");
+        gate.on_event(at(8), "door", None);
         assert!(gate.take_short_prerolls().is_empty());
     }
 
@@ -338,7 +461,7 @@ mod tests {
         let mut gate = GateNode::new(timing(), MediaDuration::ZERO);
         // 20 MiB key frames: the 64 MiB budget holds three seconds, not the five asked.
         feed(&mut gate, 0..10, 20 << 20);
-        gate.on_event(at(10), "truck");
+        gate.on_event(at(10), "truck", None);
         let short = gate.take_short_prerolls();
         assert_eq!(short.len(), 1, "{short:?}");
         // 5 s before the newest frame (9.967 s): the key frame at 4 s.
@@ -353,12 +476,78 @@ mod tests {
         // A slow inference answer: the frame it analysed is 3 s older than the newest one.
         let mut gate = GateNode::new(timing(), crate::pipeline::plan::EVENT_LATENCY_SLACK);
         feed(&mut gate, 0..12, 1000);
-        let mut out = gate.on_event(at(9), "truck");
+        let mut out = gate.on_event(at(9), "truck", None);
         assert!(gate.take_short_prerolls().is_empty(), "the buffer held it");
         let first = out.drain(..).find_map(|c| match c {
             ClipCommand::Sample(s) => Some(s.pts),
             _ => None,
         });
         assert_eq!(first, Some(at(4)), "5 s before the analysed frame");
+    }
+
+    fn reason(node: &str, second: i64) -> ClipReason {
+        ClipReason {
+            role: Role::Extended,
+            event_type: "Microsoft.VideoAnalyzer.Analytics.Trigger".into(),
+            node: node.into(),
+            media_time: at(second).to_string(),
+            correlation_id: None,
+            module_hash: None,
+            labels: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_clip_end_explains_the_events_of_its_activation_and_no_other() {
+        let mut gate = GateNode::new(timing(), MediaDuration::ZERO).named("p", "g");
+        feed(&mut gate, 0..8, 1000);
+        gate.on_event(at(8), "a", Some(reason("first", 8)));
+        feed(&mut gate, 8..12, 1000);
+        gate.on_event(at(12), "b", Some(reason("second", 12)));
+        // Older than the activation's first event, after its evaluation window: dropped, and
+        // not part of the explanation.
+        gate.on_event(at(5), "late", Some(reason("late", 5)));
+        assert_eq!(gate.take_late_events().len(), 1);
+        let mut ends = Vec::new();
+        for i in 12 * 30..30 * 30 {
+            let t = MediaTime::from_secs(1_800_000_000) + MediaDuration::from_millis(i * 1000 / 30);
+            for c in gate.on_sample(VideoSample {
+                pts: t,
+                dts: t,
+                key_frame: i % 30 == 0,
+                data: Bytes::from(vec![0u8; 100]),
+                params: Arc::new(VideoParams {
+                    codec: VideoCodec::H264,
+                    width: 64,
+                    height: 64,
+                    rfc6381_codec: "avc1.42C00A".into(),
+                    sample_entry: Vec::new(),
+                }),
+                discontinuity: false,
+            }) {
+                if let ClipCommand::End { explanation, .. } = c {
+                    ends.push(explanation);
+                }
+            }
+        }
+        assert_eq!(ends.len(), 1);
+        let e = &ends[0];
+        assert_eq!(
+            (e.pipeline.as_str(), e.gate.as_str(), e.activation),
+            ("p", "g", 1)
+        );
+        assert_eq!(e.events_total, 2);
+        let listed: Vec<(Role, &str)> =
+            e.events.iter().map(|r| (r.role, r.node.as_str())).collect();
+        assert_eq!(
+            listed,
+            [(Role::Opened, "first"), (Role::Extended, "second")]
+        );
+        assert_eq!(e.end_reason, "minimumActivationTime");
+        assert_eq!(e.timing.activation_signal_offset, "-PT5S");
+        // The event counted at the newest frame before it (7.967 s); 5 s before, the key frame
+        // at 2 s; all of it was held.
+        assert_eq!(e.preroll.asked_start, at(2).to_string());
+        assert_eq!(e.preroll.start, Some(at(2).to_string()));
     }
 }

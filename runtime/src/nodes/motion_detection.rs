@@ -161,13 +161,16 @@ impl MotionNode {
         }
         self.last_event = Some(at);
         let inferences: Vec<serde_json::Value> = found.iter().map(inference_json).collect();
-        Some(Event::new(
-            EventClass::Analytics,
-            "Inference",
-            self.subject.clone(),
-            at,
-            json!({"timestamp": at.as_90khz_ticks(), "inferences": inferences}),
-        ))
+        Some(
+            Event::new(
+                EventClass::Analytics,
+                "Inference",
+                self.subject.clone(),
+                at,
+                json!({"timestamp": at.as_90khz_ticks(), "inferences": inferences}),
+            )
+            .from_module(&self.host.module().hash),
+        )
     }
 
     /// Checks the module file and swaps in a new version between two frames.

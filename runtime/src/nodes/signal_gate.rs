@@ -146,6 +146,11 @@ impl SignalGate {
         self.timing
     }
 
+    /// The number of the activation under way (open, or waiting out its evaluation window).
+    pub fn open_activation(&self) -> Option<u64> {
+        self.open.as_ref().map(|a| a.id)
+    }
+
     /// The media time of the newest sample seen.
     pub fn clock(&self) -> Option<MediaTime> {
         self.clock

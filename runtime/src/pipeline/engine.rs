@@ -10,7 +10,7 @@
 use anyhow::Result;
 use serde_json::json;
 
-use super::plan::{GatePlan, PipelinePlan, ProcessorKind, ProcessorPlan};
+use super::plan::{PipelinePlan, ProcessorKind, ProcessorPlan};
 use super::routing::EventRouter;
 use crate::bus::event::{Event, EventClass, node_subject};
 use crate::bus::event_log::EventBus;
@@ -41,7 +41,7 @@ pub struct Engine {
 impl Engine {
     /// An engine for `plan`, its event filters in `router`, reporting on `bus`.
     pub fn new(plan: PipelinePlan, bus: EventBus, router: EventRouter) -> Self {
-        let gates = plan.gates.iter().map(GatePlan::node).collect();
+        let gates = plan.gates.iter().map(|g| g.node(&plan.pipeline)).collect();
         Self {
             plan,
             bus,
@@ -147,8 +147,8 @@ impl Engine {
         let openings = self
             .router
             .route(&self.plan, node, event, publish, &self.bus);
-        for (g, time, correlation) in openings {
-            let commands = self.gates[g].on_event(time, &correlation);
+        for (g, time, correlation, reason) in openings {
+            let commands = self.gates[g].on_event(time, &correlation, Some(reason));
             self.hand_over(g, commands, feed);
         }
     }

@@ -56,14 +56,15 @@ pub struct GatePlan {
 }
 
 impl GatePlan {
-    /// The gate node this plan describes.
-    pub fn node(&self) -> crate::nodes::gate_node::GateNode {
+    /// The gate node this plan describes, in pipeline `pipeline`.
+    pub fn node(&self, pipeline: &str) -> crate::nodes::gate_node::GateNode {
         use crate::nodes::gate_node::GateNode;
-        if self.continuous {
+        let gate = if self.continuous {
             GateNode::continuous(self.timing, EVENT_LATENCY_SLACK)
         } else {
             GateNode::new(self.timing, EVENT_LATENCY_SLACK)
-        }
+        };
+        gate.named(pipeline, &self.name)
     }
 }
 

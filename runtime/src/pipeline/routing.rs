@@ -8,10 +8,12 @@ use super::plan::{PipelinePlan, ProcessorKind};
 use crate::bus::event::Event;
 use crate::bus::event_log::EventBus;
 use crate::media::time::MediaTime;
+use crate::nodes::clip_explanation::ClipReason;
 use crate::nodes::event_filter::EventFilterNode;
 
-/// A gate to open: its index, the event's media time and correlation id.
-pub type Opening = (usize, MediaTime, String);
+/// A gate to open: its index, the event's media time and correlation id, and what the event was
+/// (for the clip's explanation).
+pub type Opening = (usize, MediaTime, String, ClipReason);
 
 /// The event filters of a pipeline, by processor index.
 pub struct EventRouter {
@@ -66,6 +68,7 @@ impl EventRouter {
                         .correlation_id
                         .clone()
                         .unwrap_or_else(|| event.message_id.clone()),
+                    ClipReason::of(&event),
                 )
             })
             .collect();

@@ -187,11 +187,11 @@ mod tests {
     use crate::media::time::MediaTime;
 
     fn end(id: i64) -> ClipCommand {
-        ClipCommand::End {
-            activation: id as u64,
-            end: MediaTime::from_millis(id),
-            reason: crate::nodes::signal_gate::EndReason::Shutdown,
-        }
+        ClipCommand::end(
+            id as u64,
+            MediaTime::from_millis(id),
+            crate::nodes::signal_gate::EndReason::Shutdown,
+        )
     }
 
     fn ids(commands: &[ClipCommand]) -> Vec<i64> {
