@@ -180,3 +180,78 @@ fn a_motion_clip_names_the_detector_and_its_module() {
     }
     assert_eq!(hashes.len(), 1, "one module decided every clip: {hashes:?}");
 }
+
+/// A VideoSink keeps each clip's explanation in the archive's catalog: `vigil explain` on a
+/// segment file reads it there, and the playback API serves it.
+#[test]
+fn an_archive_clip_is_explained_from_the_catalog() {
+    let dir = temp_dir("explain-archive");
+    let events = dir.join("events.jsonl");
+    std::fs::write(
+        &events,
+        "{\"at\": 3.0, \"input\": \"recordingTrigger\", \"body\": {\"messageId\": \"door-1\"}}\n\
+         {\"at\": 45.0, \"input\": \"recordingTrigger\", \"body\": {\"messageId\": \"door-2\"}}\n",
+    )
+    .expect("write events");
+    let clip = support::archive::minute_clip(&dir);
+    let archive = dir.join("archive");
+    let run = vigil(&[
+        "replay",
+        "topologies/door-sensor-to-video.json",
+        "--input",
+        &clip.to_string_lossy(),
+        "--events",
+        &events.to_string_lossy(),
+        "--start-time",
+        "2026-01-01T00:00:00Z",
+        "--archive",
+        &archive.to_string_lossy(),
+        "--event-log",
+        &dir.join("log.jsonl").to_string_lossy(),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let videos = archive.join("videos/frontdoor");
+    for (segment, opened) in [
+        (
+            "00000001-0000.mp4",
+            "2026-01-01T00:00:03.000Z opened  Trigger",
+        ),
+        (
+            "00000001-0001.mp4",
+            "2026-01-01T00:00:03.000Z opened  Trigger",
+        ),
+        (
+            "00000002-0000.mp4",
+            "2026-01-01T00:00:45.000Z opened  Trigger",
+        ),
+    ] {
+        let out = vigil(&["explain", &videos.join(segment).to_string_lossy()]);
+        assert!(
+            out.status.success(),
+            "{segment}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.lines().any(|l| l.trim_start().starts_with(opened)),
+            "{segment}: {opened:?} in:\n{text}"
+        );
+        assert!(
+            text.contains("pipeline DoorSensorToVideo, gate gate"),
+            "{text}"
+        );
+    }
+    let port = support::peers::free_port();
+    let _server = support::archive::serve(&archive, port);
+    let base = format!("http://127.0.0.1:{port}/api/videos/frontdoor/clips");
+    let second = support::archive::get_json(&format!("{base}/2/explanation"));
+    assert_eq!(second["activation"], 2);
+    assert_eq!(second["events"][0]["correlationId"], "door-2");
+    assert_eq!(second["eventsTotal"], 1);
+    let (status, _) = support::archive::get(&format!("{base}/9/explanation"));
+    assert_eq!(status, 404);
+}

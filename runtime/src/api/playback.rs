@@ -77,6 +77,10 @@ pub fn routes(state: PlaybackState) -> Router {
         .route("/api/videos/{name}/manifest.m3u8", get(manifest))
         .route("/api/videos/{name}/media/{segment}", get(media))
         .route("/api/videos/{name}/download.mp4", get(download))
+        .route(
+            "/api/videos/{name}/clips/{clip}/explanation",
+            get(explanation),
+        )
         .with_state(state)
 }
 
@@ -357,6 +361,26 @@ fn read_file_part(path: &std::path::Path, range: Option<(u64, u64)>) -> std::io:
     file.take(last.saturating_sub(first).saturating_add(1))
         .read_to_end(&mut bytes)?;
     Ok(bytes)
+}
+
+/// Why clip `clip` of video `name` exists (the explanation its gate gave), as JSON.
+async fn explanation(
+    State(s): State<PlaybackState>,
+    Path((name, clip)): Path<(String, i64)>,
+) -> Response {
+    let (video, number) = (name.clone(), clip);
+    match with_catalog(&s, move |c| c.explanation(&video, number)).await {
+        Ok(Some(body)) => (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            format!("no explanation for clip {clip} of video '{name}'"),
+        ),
+        Err(r) => r,
+    }
 }
 
 async fn media(

@@ -117,6 +117,8 @@ CREATE TABLE IF NOT EXISTS fragments(
     PRIMARY KEY(segment, offset));
 CREATE TABLE IF NOT EXISTS gaps(
     video TEXT NOT NULL, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL, reason TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS explanations(
+    video TEXT NOT NULL, clip INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY(video, clip));
 ";
 
 fn segment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SegmentRow> {
@@ -400,11 +402,48 @@ impl Catalog {
         Ok(())
     }
 
-    /// Deletes a segment (retention): no gap is recorded.
+    /// Deletes a segment (retention): no gap is recorded. The clip's explanation goes with its
+    /// last segment.
     pub fn delete_segment(&self, segment: i64) -> Result<()> {
-        self.conn
-            .execute("DELETE FROM segments WHERE id = ?1", params![segment])?;
+        let tx = self.conn.unchecked_transaction()?;
+        let clip: Option<(String, i64)> = tx
+            .query_row(
+                "SELECT video, clip FROM segments WHERE id = ?1",
+                params![segment],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        tx.execute("DELETE FROM segments WHERE id = ?1", params![segment])?;
+        if let Some((video, clip)) = clip {
+            tx.execute(
+                "DELETE FROM explanations WHERE video = ?1 AND clip = ?2 AND NOT EXISTS \
+                 (SELECT 1 FROM segments WHERE video = ?1 AND clip = ?2)",
+                params![video, clip],
+            )?;
+        }
+        tx.commit()?;
         Ok(())
+    }
+
+    /// Keeps why clip `clip` of `video` exists (its explanation, JSON).
+    pub fn record_explanation(&self, video: &str, clip: i64, body: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO explanations(video, clip, body) VALUES(?1, ?2, ?3)",
+            params![video, clip, body],
+        )?;
+        Ok(())
+    }
+
+    /// Why clip `clip` of `video` exists, if that was recorded.
+    pub fn explanation(&self, video: &str, clip: i64) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT body FROM explanations WHERE video = ?1 AND clip = ?2",
+                params![video, clip],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     /// Gaps recorded for `video` overlapping [start, end).

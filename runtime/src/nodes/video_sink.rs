@@ -23,6 +23,7 @@ use std::sync::Arc;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::clip_explanation::ClipExplanation;
 use super::gate_node::ClipCommand;
 use crate::archive::catalog::{Catalog, FragmentRow, GapRow, VideoRow};
 use crate::bus::event::{Event, EventClass};
@@ -218,7 +219,12 @@ impl VideoSink {
                     s.writer.push_audio(sample);
                 }
             }
-            ClipCommand::End { end, .. } => self.close_clip(Some(end)),
+            ClipCommand::End {
+                end, explanation, ..
+            } => {
+                self.keep_explanation(&explanation);
+                self.close_clip(Some(end));
+            }
         }
     }
 
@@ -493,6 +499,32 @@ impl VideoSink {
         }
         let hash = hex(&segment.hasher.finalize());
         self.close_in_catalog(Unclosed::Finished(segment.id, hash), end);
+    }
+
+    /// Keeps why the open clip exists in the catalog, once it has a number (a clip that never
+    /// wrote a segment has none, and nothing to explain).
+    fn keep_explanation(&mut self, explanation: &ClipExplanation) {
+        let (Some(catalog), Some(clip)) = (&self.catalog, &self.clip) else {
+            return;
+        };
+        if clip.number == 0 {
+            return;
+        }
+        let result = serde_json::to_string(explanation)
+            .map_err(anyhow::Error::from)
+            .and_then(|body| {
+                catalog.record_explanation(&self.config.video_name, clip.number, &body)
+            });
+        if let Err(e) = result {
+            let at = clip.last_pts.unwrap_or_default();
+            self.events.emit(Event::new(
+                EventClass::Diagnostics,
+                "StorageError",
+                self.subject.clone(),
+                at,
+                json!({"outputLocation": self.config.video_name, "detail": format!("cannot keep the clip's explanation in the catalog: {e:#}")}),
+            ));
+        }
     }
 
     fn close_clip(&mut self, end: Option<MediaTime>) {
