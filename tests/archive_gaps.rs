@@ -347,6 +347,7 @@ fn a_clip_that_ends_while_the_camera_is_away_ends_with_its_last_frame() {
         first_event: t0,
         correlation_id: "c1".into(),
         audio: None,
+        snapshot: None,
     });
     // 2.5 s of media, then nothing; the gate closes at 8 s.
     for i in 0..75i64 {

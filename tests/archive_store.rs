@@ -443,6 +443,10 @@ fn retention_deletes_expired_segments_locally_and_remotely(kind: Kind) {
         .count();
     assert_eq!(deleted, 2, "both segments expired");
     assert!(segment_files(&archive).is_empty(), "gone from the cache");
+    assert!(
+        !archive.join("snapshots/frontdoor/00000001.jpg").exists(),
+        "the clip's snapshot went with its last segment"
+    );
     let remote: Vec<String> = store
         .keys("old/frontdoor/")
         .into_iter()

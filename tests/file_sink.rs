@@ -33,6 +33,7 @@ fn clip_with_gop(sink: &mut FileSink, activation: u64, start: i64, bytes_each: u
         first_event: t0,
         correlation_id: format!("c{activation}"),
         audio: None,
+        snapshot: None,
     });
     for i in 0..30 {
         let t = t0 + MediaDuration::from_millis(i * 1000 / 30);
@@ -304,6 +305,7 @@ fn a_timestamp_glitch_moves_one_frame_not_the_timeline() {
         first_event: t0,
         correlation_id: "c".into(),
         audio: None,
+        snapshot: None,
     });
     // 90 frames of 100 ms ticks at 30 fps; frames 10, 40 and 70 arrive 128 ms late.
     let true_time = |i: i64| t0 + MediaDuration::from_nanos(i * 1_000_000_000 / 30);
@@ -442,6 +444,7 @@ fn a_file_replaced_by_a_format_change_is_announced_at_once() {
         first_event: t0,
         correlation_id: "c1".into(),
         audio: None,
+        snapshot: None,
     });
     let wide = Arc::new(VideoParams {
         width: 128,

@@ -57,6 +57,7 @@ pub fn clip_onto_a_filling_disk(
         first_event: t0,
         correlation_id: "c1".into(),
         audio: None,
+        snapshot: None,
     });
     for i in 0..1200i64 {
         if i == 600 {

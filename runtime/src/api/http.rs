@@ -64,6 +64,10 @@ where
                 axum::Json(service.overview(OVERVIEW_EVENTS))
             }),
         )
+        .route(
+            "/api/pipelines/{pipeline}/snapshot.jpg",
+            get(latest_snapshot),
+        )
         .with_state(service)
         .merge(extra)
         .merge(sign_in)
@@ -174,4 +178,32 @@ async fn post_input(
 fn body_limit() -> usize {
     let limits = crate::limits::get();
     limits.trigger_bytes.max(limits.method_bytes) + 1
+}
+
+/// The pipeline's latest snapshot (the frame its newest clip was decided on), as made in this
+/// process; 404 before its first. `X-Frame-Time` gives the frame's media time (UTC).
+async fn latest_snapshot(
+    axum::extract::Path(pipeline): axum::extract::Path<String>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match crate::media::snapshot::latest_of(&pipeline) {
+        Some((frame, jpeg)) => (
+            [
+                (axum::http::header::CONTENT_TYPE, "image/jpeg".to_string()),
+                (axum::http::header::CACHE_CONTROL, "no-store".to_string()),
+                (
+                    axum::http::HeaderName::from_static("x-frame-time"),
+                    frame.to_string(),
+                ),
+            ],
+            jpeg.as_ref().clone(),
+        )
+            .into_response(),
+        None => (
+            axum::http::StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({"error": {"code": "NotFound",
+                "message": format!("no snapshot of pipeline '{pipeline}' yet")}})),
+        )
+            .into_response(),
+    }
 }

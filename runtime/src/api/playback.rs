@@ -81,6 +81,10 @@ pub fn routes(state: PlaybackState) -> Router {
             "/api/videos/{name}/clips/{clip}/explanation",
             get(explanation),
         )
+        .route(
+            "/api/videos/{name}/clips/{clip}/snapshot.jpg",
+            get(clip_snapshot),
+        )
         .with_state(state)
 }
 
@@ -380,6 +384,25 @@ async fn explanation(
             format!("no explanation for clip {clip} of video '{name}'"),
         ),
         Err(r) => r,
+    }
+}
+
+/// The snapshot of clip `clip` of video `name` (the frame it was decided on).
+async fn clip_snapshot(
+    State(s): State<PlaybackState>,
+    Path((name, clip)): Path<(String, i64)>,
+) -> Response {
+    // The name comes from outside: one path component, never `..` or a separator.
+    if name.is_empty() || name.contains(['/', '\\']) || name == "." || name == ".." {
+        return error(StatusCode::NOT_FOUND, format!("no video '{name}'"));
+    }
+    let path = crate::archive::snapshot_file(&s.archive, &name, clip);
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => ([(axum::http::header::CONTENT_TYPE, "image/jpeg")], bytes).into_response(),
+        Err(_) => error(
+            StatusCode::NOT_FOUND,
+            format!("no snapshot for clip {clip} of video '{name}'"),
+        ),
     }
 }
 

@@ -387,41 +387,70 @@ impl Catalog {
         }
         tx.execute("DELETE FROM segments WHERE id = ?1", params![s.id])?;
         tx.commit()?;
+        let _ = self.forget_explanation_when_gone(&s.video, s.clip);
         Ok(())
+    }
+
+    /// Whether clip `clip` of `video` still has a segment.
+    pub fn clip_has_segments(&self, video: &str, clip: i64) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM segments WHERE video = ?1 AND clip = ?2 LIMIT 1",
+                params![video, clip],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
     }
 
     /// Records a gap in `video` that no segment was dropped for: media that never reached the
     /// archive (the camera was away, a write failed).
+    /// A gap recorded again from the same start (a sink that failed to resume after recording
+    /// it, then tried again later) extends the row already there.
     pub fn record_gap(&self, video: &str, gap: &GapRow) -> Result<()> {
         if gap.end > gap.start {
-            self.conn.execute(
-                "INSERT INTO gaps(video, start_ns, end_ns, reason) VALUES(?1, ?2, ?3, ?4)",
-                params![video, gap.start.as_nanos(), gap.end.as_nanos(), gap.reason],
+            let extended = self.conn.execute(
+                "UPDATE gaps SET end_ns = MAX(end_ns, ?3) WHERE video = ?1 AND start_ns = ?2",
+                params![video, gap.start.as_nanos(), gap.end.as_nanos()],
             )?;
+            if extended == 0 {
+                self.conn.execute(
+                    "INSERT INTO gaps(video, start_ns, end_ns, reason) VALUES(?1, ?2, ?3, ?4)",
+                    params![video, gap.start.as_nanos(), gap.end.as_nanos(), gap.reason],
+                )?;
+            }
         }
         Ok(())
     }
 
     /// Deletes a segment (retention): no gap is recorded. The clip's explanation goes with its
-    /// last segment.
+    /// last segment (best effort: on a full disk the segment's row goes first, as it did before
+    /// explanations existed, and an explanation left over is harmless).
     pub fn delete_segment(&self, segment: i64) -> Result<()> {
-        let tx = self.conn.unchecked_transaction()?;
-        let clip: Option<(String, i64)> = tx
+        let clip: Option<(String, i64)> = self
+            .conn
             .query_row(
                 "SELECT video, clip FROM segments WHERE id = ?1",
                 params![segment],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        tx.execute("DELETE FROM segments WHERE id = ?1", params![segment])?;
+        self.conn
+            .execute("DELETE FROM segments WHERE id = ?1", params![segment])?;
         if let Some((video, clip)) = clip {
-            tx.execute(
-                "DELETE FROM explanations WHERE video = ?1 AND clip = ?2 AND NOT EXISTS \
-                 (SELECT 1 FROM segments WHERE video = ?1 AND clip = ?2)",
-                params![video, clip],
-            )?;
+            let _ = self.forget_explanation_when_gone(&video, clip);
         }
-        tx.commit()?;
+        Ok(())
+    }
+
+    /// Deletes the explanation of clip `clip` of `video` if the clip has no segment left.
+    fn forget_explanation_when_gone(&self, video: &str, clip: i64) -> Result<()> {
+        self.conn.execute(
+            "DELETE FROM explanations WHERE video = ?1 AND clip = ?2 AND NOT EXISTS \
+             (SELECT 1 FROM segments WHERE video = ?1 AND clip = ?2)",
+            params![video, clip],
+        )?;
         Ok(())
     }
 
@@ -592,6 +621,30 @@ mod tests {
 mod open_race_tests {
     /// Connections that set up a new catalog at the same moment all succeed (the switch to
     /// WAL is refused at once to all but one; `vigil run` died of it at start).
+    #[test]
+    fn a_gap_recorded_again_from_its_start_is_extended_not_repeated() {
+        let dir = std::env::temp_dir().join(format!("vigil-catalog-gap-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let c = crate::archive::catalog::Catalog::open(&dir).expect("opens");
+        let t = |s: i64| crate::media::time::MediaTime::from_secs(1_800_000_000 + s);
+        for (end, reason) in [(8, "storage error"), (12, "storage error"), (20, "other")] {
+            c.record_gap(
+                "v",
+                &crate::archive::catalog::GapRow {
+                    start: t(6),
+                    end: t(end),
+                    reason: reason.into(),
+                },
+            )
+            .expect("gap");
+        }
+        let gaps = c.gaps_between("v", t(0), t(60)).expect("gaps");
+        assert_eq!(gaps.len(), 1, "{gaps:?}");
+        assert_eq!((gaps[0].start, gaps[0].end), (t(6), t(20)));
+        assert_eq!(gaps[0].reason, "storage error", "the first reason stays");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn many_connections_can_set_up_a_new_catalog_at_once() {
         for round in 0..5 {

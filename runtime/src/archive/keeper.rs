@@ -218,6 +218,7 @@ impl Keeper {
                 self.catalog.mark_evicted(s.id)?;
             } else {
                 self.catalog.drop_segment(s, "cacheFull")?;
+                self.forget_snapshot_when_gone(&s.video, s.clip)?;
                 self.bus.emit(Event::new(
                     EventClass::Diagnostics,
                     "DataDropped",
@@ -230,6 +231,19 @@ impl Keeper {
                 ));
             }
             total -= s.bytes;
+        }
+        Ok(())
+    }
+
+    /// Deletes the snapshot of clip `clip` of `video` once the clip has no segment left.
+    fn forget_snapshot_when_gone(&self, video: &str, clip: i64) -> Result<()> {
+        if !self.catalog.clip_has_segments(video, clip)? {
+            let path = super::snapshot_file(self.catalog.dir(), video, clip);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(())
     }
@@ -257,6 +271,7 @@ impl Keeper {
                     let _ = std::fs::remove_file(self.catalog.dir().join(&s.path));
                 }
                 self.catalog.delete_segment(s.id)?;
+                self.forget_snapshot_when_gone(&s.video, s.clip)?;
                 self.operational(
                     "RecordingDeleted",
                     now,

@@ -47,6 +47,15 @@ pub fn open_archive(dir: &Path, bus: &EventBus, at: MediaTime) -> Result<catalog
     Ok(catalog)
 }
 
+/// Where an archive keeps the snapshot of clip `clip` of `video`:
+/// `<archive>/snapshots/<video>/<clip>.jpg` (eight digits, as segment files).
+pub fn snapshot_file(archive: &Path, video: &str, clip: i64) -> std::path::PathBuf {
+    archive
+        .join("snapshots")
+        .join(video)
+        .join(format!("{clip:08}.jpg"))
+}
+
 /// The object store of `--store`, checked (its bucket answers a listing); none without the option.
 pub fn open_store(store: Option<&str>) -> Result<Option<std::sync::Arc<store::ObjectStore>>> {
     let Some(url) = store else {

@@ -291,6 +291,8 @@ pub struct TopologyArgs {
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
     let code = command(Cli::parse());
+    // The snapshots of the clips recorded are written (and announced) before the process ends.
+    crate::media::snapshot::wait_idle(std::time::Duration::from_secs(10));
     // Every event emitted is in the log before the process ends.
     crate::bus::log_writer::flush_all(std::time::Duration::from_secs(10));
     code
@@ -515,6 +517,8 @@ fn run_replay(
         crate::bus::event_log::EventBus::new(&topology.pipeline_name, args.event_log.as_deref())?;
     let store = crate::archive::open_store(args.storage.store.as_deref())?;
     let report = replay::replay(&plan, &video, start, &events, &bus)?;
+    // The clips' snapshots are written before the keeper's pass (which may delete their clips).
+    crate::media::snapshot::wait_idle(std::time::Duration::from_secs(10));
     // What the replay recorded goes to the store, and the cache is brought within its budget.
     if let Some(dir) = &plan.archive {
         crate::archive::keeper::Keeper::new(dir, store, plan.archive_budget, bus.clone())?

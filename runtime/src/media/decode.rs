@@ -128,6 +128,27 @@ impl Decoder {
         Ok(out)
     }
 
+    /// Tells the decoder no more samples come; returns the frames it still held.
+    pub fn flush(&mut self) -> Result<Vec<(MediaTime, ffmpeg::frame::Video)>> {
+        self.decoder
+            .send_eof()
+            .context("cannot flush the decoder")?;
+        let mut out = Vec::new();
+        let mut frame = ffmpeg::frame::Video::empty();
+        while self.decoder.receive_frame(&mut frame).is_ok() {
+            let pts = frame
+                .pts()
+                .map(|us| MediaTime::from_nanos(us * 1000))
+                .or_else(|| self.pending.pop_front())
+                .unwrap_or_default();
+            out.push((
+                pts,
+                std::mem::replace(&mut frame, ffmpeg::frame::Video::empty()),
+            ));
+        }
+        Ok(out)
+    }
+
     /// Scales a decoded frame to `width` (height keeps the aspect ratio, rounded to even), with
     /// RGB when `rgb`. Scalers are kept per output size, so several consumers share a decode.
     pub fn scale(

@@ -183,7 +183,8 @@ fn pad<'a>(content: &'a [u8], layout: &ImageLayout) -> Result<std::borrow::Cow<'
     Ok(std::borrow::Cow::Owned(canvas))
 }
 
-fn jpeg(rgb: &[u8], w: u32, h: u32, quality: u8) -> Result<Vec<u8>> {
+/// Packed RGB24 `w`×`h` as a JPEG of `quality` (1–100).
+pub fn jpeg(rgb: &[u8], w: u32, h: u32, quality: u8) -> Result<Vec<u8>> {
     let (w16, h16) = (
         u16::try_from(w).map_err(|_| anyhow!("JPEG images are at most 65535 pixels wide"))?,
         u16::try_from(h).map_err(|_| anyhow!("JPEG images are at most 65535 pixels high"))?,

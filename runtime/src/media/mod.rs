@@ -10,4 +10,5 @@ pub mod nal;
 pub mod preroll;
 pub mod recovery;
 pub mod sample;
+pub mod snapshot;
 pub mod time;

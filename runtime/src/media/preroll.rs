@@ -109,6 +109,24 @@ impl PrerollBuffer {
             .collect()
     }
 
+    /// What decoding the frame at `target` needs: the samples from the last key frame at or
+    /// before it up to it (empty when no key frame is held before it).
+    pub fn gop_until(&self, target: MediaTime) -> Vec<VideoSample> {
+        let Some(key) = self
+            .samples
+            .iter()
+            .rposition(|s| s.key_frame && s.pts <= target)
+        else {
+            return Vec::new();
+        };
+        self.samples
+            .iter()
+            .skip(key)
+            .take_while(|s| s.pts <= target)
+            .cloned()
+            .collect()
+    }
+
     /// Empties the buffer.
     pub fn clear(&mut self) {
         self.samples.clear();

@@ -44,6 +44,9 @@ pub struct ClipReason {
     /// The labels of its inferences (entity tags), sorted, once each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
+    /// The boxes of its inferences (drawn on the clip's snapshot; not written).
+    #[serde(skip)]
+    pub boxes: Vec<crate::media::snapshot::RelativeBox>,
 }
 
 impl ClipReason {
@@ -70,6 +73,7 @@ impl ClipReason {
             correlation_id: event.correlation_id.clone(),
             module_hash: event.module_hash.clone(),
             labels,
+            boxes: crate::media::snapshot::boxes_of(&event.body),
         }
     }
 }

@@ -14,10 +14,12 @@ use super::clip_explanation::{ClipExplanation, sidecar_path, write_sidecar};
 use super::file_naming::FileNaming;
 use super::gate_node::ClipCommand;
 use super::open_marker::{OpenMarker, take_left_open};
+use super::snapshot_request::{Requester, request};
 use crate::bus::event::{Event, EventClass};
 use crate::bus::event_log::EventBus;
 use crate::media::fmp4::{Fmp4Writer, Fragment};
 use crate::media::recovery::{Recovery, trim_incomplete_fragment};
+use crate::media::snapshot::{SnapshotSource, snapshot_path};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -76,6 +78,8 @@ struct Clip {
     files: Vec<PathBuf>,
     /// Every file the clip wrote (each gets the clip's explanation beside it).
     written: Vec<PathBuf>,
+    /// What the clip's snapshot is made from, until its first file asks for it.
+    snapshot: Option<Arc<SnapshotSource>>,
 }
 
 /// One FileSink.
@@ -198,6 +202,7 @@ impl FileSink {
                 activation,
                 correlation_id,
                 audio,
+                snapshot,
                 ..
             } => {
                 self.close_clip(None);
@@ -210,6 +215,7 @@ impl FileSink {
                     last_pts: None,
                     files: Vec::new(),
                     written: Vec::new(),
+                    snapshot,
                 });
             }
             ClipCommand::Sample(sample) => self.write_sample(sample),
@@ -268,12 +274,26 @@ impl FileSink {
             match self.open_file(&sample, audio) {
                 Ok(f) => {
                     let path = f.path.clone();
+                    let mut snapshot = None;
                     if let Some(clip) = &mut self.clip {
                         clip.file = Some(f);
                         clip.files.push(path.clone());
                         clip.written.push(path.clone());
+                        snapshot = clip
+                            .snapshot
+                            .take()
+                            .map(|s| (s, clip.correlation_id.clone()));
                     }
                     self.operational("RecordingStarted", &path, sample.pts);
+                    if let Some((source, correlation_id)) = snapshot {
+                        let who = Requester {
+                            subject: &self.subject,
+                            events: &self.events,
+                            correlation_id: &correlation_id,
+                        };
+                        let recording = path.display().to_string();
+                        request(&who, source, snapshot_path(&path), recording);
+                    }
                 }
                 Err(e) => {
                     self.storage_error(&e, sample.pts);
@@ -443,6 +463,7 @@ impl FileSink {
             match std::fs::remove_file(&path) {
                 Ok(()) => {
                     let _ = std::fs::remove_file(sidecar_path(&path));
+                    let _ = std::fs::remove_file(snapshot_path(&path));
                     let time = time.unwrap_or_else(crate::nodes::rtsp_source::wall_now);
                     self.events.emit(Event::new(
                         EventClass::Operational,

@@ -9,6 +9,7 @@ use crate::nodes::clip_explanation::{
 };
 
 use crate::media::sample::{AudioParams, AudioSample, VideoSample};
+use crate::media::snapshot::SnapshotSource;
 use crate::media::time::{MediaDuration, MediaTime};
 use crate::nodes::signal_gate::{EndReason, GateDecision, GateTiming, SignalGate};
 
@@ -27,6 +28,9 @@ pub enum ClipCommand {
         correlation_id: String,
         /// The audio stream's parameters, when the source carries audio to this gate.
         audio: Option<Arc<AudioParams>>,
+        /// What the clip's snapshot is made from: the frame it was decided on (at its earliest
+        /// event) and the opening event's boxes; none when no key frame before it is held.
+        snapshot: Option<Arc<SnapshotSource>>,
     },
     /// A sample of the open clip.
     Sample(VideoSample),
@@ -279,12 +283,14 @@ impl GateNode {
                     first_event,
                     correlation_id,
                 } => {
+                    let snapshot = self.snapshot_source(*activation, *first_event);
                     out.push(ClipCommand::Start {
                         activation: *activation,
                         start: *start,
                         first_event: *first_event,
                         correlation_id: correlation_id.clone(),
                         audio: self.audio.clone(),
+                        snapshot,
                     });
                     let end = decisions[i..].iter().find_map(|d| match d {
                         GateDecision::ClipEnd {
@@ -349,6 +355,24 @@ impl GateNode {
             }
         }
         flushed_current
+    }
+
+    /// The frame activation `activation` was decided on (its earliest event's) and the opening
+    /// event's boxes.
+    fn snapshot_source(&self, activation: u64, at: MediaTime) -> Option<Arc<SnapshotSource>> {
+        let samples = self.buffer.gop_until(at);
+        let frame = samples.last()?.pts;
+        let boxes = match &self.reasons {
+            Some((id, list)) if *id == activation => {
+                list.first().map(|r| r.boxes.clone()).unwrap_or_default()
+            }
+            _ => Vec::new(),
+        };
+        Some(Arc::new(SnapshotSource {
+            samples,
+            frame,
+            boxes,
+        }))
     }
 
     /// The explanation of activation `activation`, ending at `end`.
@@ -494,6 +518,7 @@ mod tests {
             correlation_id: None,
             module_hash: None,
             labels: Vec::new(),
+            boxes: Vec::new(),
         }
     }
 

@@ -16,5 +16,6 @@ pub mod motion_detection;
 pub mod open_marker;
 pub mod rtsp_source;
 pub mod signal_gate;
+pub mod snapshot_request;
 pub mod storage_retry;
 pub mod video_sink;

@@ -25,11 +25,13 @@ use sha2::{Digest, Sha256};
 
 use super::clip_explanation::ClipExplanation;
 use super::gate_node::ClipCommand;
+use super::snapshot_request::{Requester, request};
 use crate::archive::catalog::{Catalog, FragmentRow, GapRow, VideoRow};
 use crate::bus::event::{Event, EventClass};
 use crate::bus::event_log::EventBus;
 use crate::media::fmp4::{Fmp4Writer, Fragment};
 use crate::media::sample::{AudioParams, VideoSample};
+use crate::media::snapshot::SnapshotSource;
 use crate::media::time::{MediaDuration, MediaTime};
 use crate::topology::model::VideoSinkConfig;
 
@@ -96,6 +98,8 @@ struct Clip {
     gap_reason: &'static str,
     /// End of what the video held when the clip began: nothing earlier is written again.
     not_before: Option<MediaTime>,
+    /// What the clip's snapshot is made from, until the clip has a number.
+    snapshot: Option<Arc<SnapshotSource>>,
 }
 
 /// One VideoSink.
@@ -188,6 +192,7 @@ impl VideoSink {
             ClipCommand::Start {
                 correlation_id,
                 audio,
+                snapshot,
                 ..
             } => {
                 self.close_clip(None);
@@ -211,6 +216,7 @@ impl VideoSink {
                     recorded_end: None,
                     gap_reason: GAP_NO_MEDIA,
                     not_before,
+                    snapshot,
                 });
             }
             ClipCommand::Sample(sample) => self.write_sample(sample),
@@ -317,6 +323,23 @@ impl VideoSink {
         };
         if clip.number == 0 {
             clip.number = catalog.next_clip()?;
+            if let Some(source) = clip.snapshot.take() {
+                let path = crate::archive::snapshot_file(
+                    catalog.dir(),
+                    &self.config.video_name,
+                    clip.number,
+                );
+                if let Some(folder) = path.parent() {
+                    let _ = std::fs::create_dir_all(folder);
+                }
+                let who = Requester {
+                    subject: &self.subject,
+                    events: &self.events,
+                    correlation_id: &clip.correlation_id,
+                };
+                let recording = format!("{} clip {}", self.config.video_name, clip.number);
+                request(&who, source, path, recording);
+            }
         }
         if let Some(end) = clip.recorded_end
             && first.pts > end
@@ -330,7 +353,6 @@ impl VideoSink {
                 first.pts,
                 clip.gap_reason,
             )?;
-            clip.gap_reason = GAP_NO_MEDIA;
         }
         let base = *clip.base.get_or_insert(first.dts);
         let writer = Fmp4Writer::new(first.params.clone(), base, clip.audio.clone());
@@ -363,6 +385,8 @@ impl VideoSink {
         let mut hasher = Sha256::new();
         hasher.update(&init);
         clip.seq += 1;
+        // The gap before this segment is recorded (a failed try above extends the same row).
+        clip.gap_reason = GAP_NO_MEDIA;
         clip.segment = Some(Segment {
             id,
             path,
