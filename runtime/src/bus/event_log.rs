@@ -23,7 +23,13 @@ pub struct Publication {
     pub topic: String,
     /// The payload (an event's AVA envelope as JSON, or a response body).
     pub payload: Vec<u8>,
+    /// Kept by the broker for later subscribers (states and discovery for Home Assistant).
+    pub retain: bool,
 }
+
+/// Something told of every event, with the pipeline whose handle emitted it (called after the
+/// event is logged, outside the bus's lock; it must not block).
+pub type Observer = Arc<dyn Fn(&str, &Event) + Send + Sync>;
 
 #[derive(Default)]
 struct Outputs {
@@ -34,6 +40,8 @@ struct Outputs {
     memory: Option<Vec<Event>>,
     /// The last events, with the pipeline whose handle emitted them.
     recent: std::collections::VecDeque<(String, Event)>,
+    /// Told of every event.
+    observers: Vec<Observer>,
 }
 
 /// Events kept for `GET /api/events`.
@@ -132,11 +140,35 @@ impl EventBus {
 
     /// Sends `payload` to the broker on `topic`, if one is attached (a method's response).
     pub fn publish_raw(&self, topic: String, payload: Vec<u8>) {
+        self.send(Publication {
+            topic,
+            payload,
+            retain: false,
+        });
+    }
+
+    /// Sends `payload` to the broker on `topic` as a retained message.
+    pub fn publish_retained(&self, topic: String, payload: Vec<u8>) {
+        self.send(Publication {
+            topic,
+            payload,
+            retain: true,
+        });
+    }
+
+    fn send(&self, publication: Publication) {
         if let Ok(mut o) = self.outputs.lock()
             && let Some(tx) = &o.mqtt
-            && tx.try_send(Publication { topic, payload }).is_err()
+            && tx.try_send(publication).is_err()
         {
             o.mqtt_dropped += 1;
+        }
+    }
+
+    /// Tells `observer` of every event from now on (every pipeline's: the outputs are shared).
+    pub fn observe(&self, observer: Observer) {
+        if let Ok(mut o) = self.outputs.lock() {
+            o.observers.push(observer);
         }
     }
 
@@ -194,6 +226,7 @@ impl EventBus {
                 let publication = Publication {
                     topic: topic.clone(),
                     payload: payload.clone(),
+                    retain: false,
                 };
                 if tx.try_send(publication).is_err() {
                     refused += 1;
@@ -205,8 +238,13 @@ impl EventBus {
             o.recent.pop_front();
         }
         o.recent.push_back((self.pipeline.clone(), event.clone()));
+        let observers = o.observers.clone();
         if let Some(mem) = &mut o.memory {
-            mem.push(event);
+            mem.push(event.clone());
+        }
+        drop(o);
+        for observer in observers {
+            observer(&self.pipeline, &event);
         }
     }
 

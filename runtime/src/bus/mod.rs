@@ -2,6 +2,7 @@
 
 pub mod event;
 pub mod event_log;
+pub mod home_assistant;
 pub mod log_writer;
 pub mod metric_names;
 pub mod metrics;

@@ -50,6 +50,13 @@ pub enum Inbound {
         /// The method's payload.
         payload: Vec<u8>,
     },
+    /// Home Assistant's switch for `pipeline`: activate (`ON`) or deactivate (`OFF`).
+    Switch {
+        /// The live pipeline's name.
+        pipeline: String,
+        /// Activate.
+        on: bool,
+    },
 }
 
 /// Prefix of the control-API request topics.
@@ -75,6 +82,17 @@ const DROP_REPORT_EVERY: Duration = Duration::from_secs(10);
 
 /// Reads a topic the service subscribes to.
 pub fn parse_inbound(topic: &str, payload: &[u8]) -> Option<Inbound> {
+    if let Some(pipeline) = super::home_assistant::command_pipeline(topic) {
+        let on = match payload {
+            b"ON" => true,
+            b"OFF" => false,
+            _ => return None,
+        };
+        return Some(Inbound::Switch {
+            pipeline: pipeline.to_string(),
+            on,
+        });
+    }
     if let Some(rest) = topic.strip_prefix(METHOD_REQUEST_PREFIX) {
         let (name, query) = rest.split_once('/').unwrap_or((rest, ""));
         let request_id = query
@@ -161,19 +179,46 @@ pub fn parse_broker(text: &str) -> Result<Broker, String> {
     })
 }
 
-/// Connects to the broker (with `credentials`, user and password, if given) as `client_id`
-/// (default [`default_client_id`]) in a persistent session, subscribes to every pipeline's input
-/// topics and to the method topics, forwards what arrives to `inbound`, and publishes what the
-/// bus hands it, until `shutdown`.
+/// How to reach the broker.
+#[derive(Clone, Debug)]
+pub struct MqttSetup {
+    /// The broker.
+    pub broker: Broker,
+    /// User name and password.
+    pub credentials: Option<(String, String)>,
+    /// The client id (default [`default_client_id`]).
+    pub client_id: Option<String>,
+    /// Home Assistant discovery: the availability topic (`online` at each connection, `offline`
+    /// the last will) and a counter of connections; the switch topics are subscribed to.
+    pub home_assistant: Option<HomeAssistantLink>,
+}
+
+/// What the MQTT task does for Home Assistant.
+#[derive(Clone, Debug)]
+pub struct HomeAssistantLink {
+    /// The service's availability topic.
+    pub availability_topic: String,
+    /// Connections made so far (the bridge publishes discovery again after each).
+    pub connections: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// Connects to the broker (with credentials, if given) under the setup's client id in a
+/// persistent session, subscribes to every pipeline's input topics and to the method topics (and
+/// Home Assistant's switches), forwards what arrives to `inbound`, and publishes what the bus
+/// hands it, until `shutdown`.
 pub async fn run_mqtt(
-    broker: Broker,
-    credentials: Option<(String, String)>,
-    client_id: Option<String>,
+    setup: MqttSetup,
     bus: EventBus,
     inbound: mpsc::Sender<Inbound>,
     mut publications: mpsc::Receiver<Publication>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let MqttSetup {
+        broker,
+        credentials,
+        client_id,
+        home_assistant,
+    } = setup;
     let client_id = client_id.unwrap_or_else(|| default_client_id(bus.pipeline()));
     let mut options = MqttOptions::new(client_id, broker.host.clone(), broker.port);
     // The broker keeps the session across disconnections: QoS 1 messages for its
@@ -203,11 +248,20 @@ pub async fn run_mqtt(
     // Far above what is read: a large message (a retained one above all, which the broker
     // sends again at each connection) must not break the connection; it is dropped below.
     options.set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
-    let (client, mut eventloop) = AsyncClient::new(options, 1024);
-    let filters = [
+    let mut filters = vec![
         "vigil/+/inputs/+".to_string(),
         format!("{METHOD_REQUEST_PREFIX}#"),
     ];
+    if let Some(ha) = &home_assistant {
+        options.set_last_will(rumqttc::LastWill::new(
+            ha.availability_topic.clone(),
+            "offline",
+            QoS::AtLeastOnce,
+            true,
+        ));
+        filters.push(super::home_assistant::COMMAND_FILTER.to_string());
+    }
+    let (client, mut eventloop) = AsyncClient::new(options, 1024);
     let mut connected = false;
     let mut outage_reported = false;
     let mut dropped: u64 = 0;
@@ -220,7 +274,7 @@ pub async fn run_mqtt(
             }
             Some(p) = publications.recv() => {
                 // Queued in the client while the broker is away; counted if its queue is full.
-                if client.try_publish(p.topic, QoS::AtLeastOnce, false, p.payload).is_err() {
+                if client.try_publish(p.topic, QoS::AtLeastOnce, p.retain, p.payload).is_err() {
                     dropped += 1;
                 }
                 if connected && reported_at.elapsed() >= DROP_REPORT_EVERY {
@@ -234,6 +288,10 @@ pub async fn run_mqtt(
                     outage_reported = false;
                     for filter in &filters {
                         let _ = client.try_subscribe(filter.clone(), QoS::AtLeastOnce);
+                    }
+                    if let Some(ha) = &home_assistant {
+                        let _ = client.try_publish(ha.availability_topic.clone(), QoS::AtLeastOnce, true, "online");
+                        ha.connections.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
                     }
                     tracing::info!("MQTT connected to {broker}, subscribed to {}", filters.join(", "));
                     report_dropped(&bus, &broker, &mut dropped);

@@ -114,6 +114,11 @@ pub struct ServiceArgs {
     /// need different ids.
     #[arg(long, value_name = "ID", requires = "mqtt")]
     pub mqtt_client_id: Option<String>,
+    /// Announce each live pipeline to Home Assistant over MQTT discovery (recording, motion and
+    /// label sensors, a snapshot camera, an activate switch), under HA's discovery prefix
+    /// (default `homeassistant`).
+    #[arg(long, value_name = "PREFIX", requires = "mqtt", num_args = 0..=1, default_missing_value = "homeassistant")]
+    pub ha_discovery: Option<String>,
     /// Pause between two reads of an RTSP session over TCP, in milliseconds: the media read in
     /// one go travels downstream as one burst. Longer saves CPU (wake-ups are what recording
     /// costs), shorter lowers latency; 0 reads every packet as it arrives. Default: 500, or 40
@@ -420,6 +425,7 @@ fn run(args: &RunArgs) -> ExitCode {
         mqtt: args.service.mqtt.clone(),
         mqtt_credentials: args.service.mqtt_credentials(),
         mqtt_client_id: args.service.mqtt_client_id.clone(),
+        home_assistant: args.service.ha_discovery.clone(),
         event_log: args.service.event_log.clone(),
         store: args.storage.store.clone(),
         options: args.service.live_options(args.storage.archive.clone()),
@@ -565,6 +571,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
         mqtt: args.service.mqtt.clone(),
         mqtt_credentials: args.service.mqtt_credentials(),
         mqtt_client_id: args.service.mqtt_client_id.clone(),
+        home_assistant: args.service.ha_discovery.clone(),
         event_log: args.service.event_log.clone(),
         store: args.store.clone(),
         options: args.service.live_options(args.archive.clone()),

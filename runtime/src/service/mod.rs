@@ -18,6 +18,7 @@ pub mod config_folder;
 pub mod control;
 pub mod declarative;
 pub mod documents;
+pub mod home_assistant;
 pub mod inputs;
 pub mod memory;
 pub mod methods;

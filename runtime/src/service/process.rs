@@ -17,7 +17,9 @@ use super::registry::{PipelineEntry, PipelineState, SystemData, TopologyEntry, n
 use super::{Limits, Service};
 use crate::bus::event::{Event, EventClass};
 use crate::bus::event_log::EventBus;
-use crate::bus::mqtt::{Inbound, method_response_topic, parse_broker, run_mqtt};
+use crate::bus::mqtt::{
+    HomeAssistantLink, Inbound, MqttSetup, method_response_topic, parse_broker, run_mqtt,
+};
 use crate::nodes::rtsp_source::wall_now;
 use crate::pipeline::live::{LiveContext, LiveOptions};
 
@@ -32,6 +34,8 @@ pub struct ProcessConfig {
     pub mqtt_credentials: Option<(String, String)>,
     /// MQTT client id (the broker's session key); none: `vigil-<host>-<pipeline>`.
     pub mqtt_client_id: Option<String>,
+    /// Home Assistant's discovery prefix; none: no discovery.
+    pub home_assistant: Option<String>,
     /// The event log (JSON lines); none: standard output.
     pub event_log: Option<PathBuf>,
     /// `s3://bucket/prefix` for the archives' uploads.
@@ -124,10 +128,35 @@ async fn serve(
         let (pub_tx, pub_rx) = mpsc::channel(crate::bus::mqtt::PUBLICATION_QUEUE);
         bus.attach_mqtt(pub_tx);
         let (inbound_tx, inbound_rx) = mpsc::channel::<Inbound>(256);
-        tasks.push(tokio::spawn(run_mqtt(
+        let client_id = config
+            .mqtt_client_id
+            .clone()
+            .unwrap_or_else(|| crate::bus::mqtt::default_client_id(bus.pipeline()));
+        let home_assistant = config.home_assistant.as_ref().map(|prefix| {
+            let discovery = crate::bus::home_assistant::Discovery {
+                prefix: prefix.clone(),
+                node: crate::bus::home_assistant::id_part(&client_id),
+            };
+            let link = HomeAssistantLink {
+                availability_topic: discovery.availability_topic(),
+                connections: Default::default(),
+            };
+            tasks.push(super::home_assistant::Bridge::start(
+                service.clone(),
+                discovery,
+                link.connections.clone(),
+                shutdown.clone(),
+            ));
+            link
+        });
+        let setup = MqttSetup {
             broker,
-            config.mqtt_credentials.clone(),
-            config.mqtt_client_id.clone(),
+            credentials: config.mqtt_credentials.clone(),
+            client_id: Some(client_id),
+            home_assistant,
+        };
+        tasks.push(tokio::spawn(run_mqtt(
+            setup,
             bus.clone(),
             inbound_tx,
             pub_rx,
@@ -290,6 +319,25 @@ async fn route_inbound(service: Arc<Service>, mut inbound: mpsc::Receiver<Inboun
                 payload,
             } => {
                 let _ = calls_tx.send((name, request_id, payload)).await;
+            }
+            Inbound::Switch { pipeline, on } => {
+                // Home Assistant's switch: the method a client would call; its answer is logged.
+                let caller = service.clone();
+                tokio::spawn(async move {
+                    let method = if on {
+                        "livePipelineActivate"
+                    } else {
+                        "livePipelineDeactivate"
+                    };
+                    let payload = serde_json::json!({"name": pipeline}).to_string();
+                    let answer = caller.call(method, payload.as_bytes()).await;
+                    if answer.status >= 300 {
+                        tracing::warn!(
+                            "Home Assistant switch of {pipeline}: {method} answered {}",
+                            answer.status
+                        );
+                    }
+                });
             }
         }
     }
