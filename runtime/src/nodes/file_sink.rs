@@ -88,7 +88,9 @@ pub struct FileSink {
     budget: Option<u64>,
     subject: String,
     events: EventBus,
-    /// This sink's finished files, oldest first, with their sizes.
+    /// This sink's finished files, oldest first, with their sizes: kept only under a size budget
+    /// (which deletes the oldest); without one, a sink that runs for months would hold every
+    /// file it ever wrote.
     finished: VecDeque<(PathBuf, u64)>,
     clip: Option<Clip>,
     sync_interval: Duration,
@@ -129,7 +131,8 @@ impl FileSink {
         self.syncs
     }
 
-    /// Files this sink has on disk, oldest first.
+    /// Files this sink has on disk, oldest first, as its size budget counts them (none without
+    /// a budget).
     pub fn files(&self) -> Vec<PathBuf> {
         self.finished.iter().map(|(p, _)| p.clone()).collect()
     }
@@ -191,7 +194,7 @@ impl FileSink {
                 }
             }
             let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            self.finished.push_back((path, size));
+            self.remember_finished(path, size);
         }
     }
 
@@ -357,6 +360,13 @@ impl FileSink {
         })
     }
 
+    /// Records a finished file for the size budget (nothing without one).
+    fn remember_finished(&mut self, path: PathBuf, size: u64) {
+        if self.budget.is_some() {
+            self.finished.push_back((path, size));
+        }
+    }
+
     /// Finishes the open file, if any (last fragment written), and records it as finished.
     fn finish_file(&mut self, end: Option<MediaTime>) -> Option<PathBuf> {
         let clip = self.clip.as_mut()?;
@@ -372,7 +382,7 @@ impl FileSink {
         });
         match result {
             Ok(()) => {
-                self.finished.push_back((f.path.clone(), f.bytes));
+                self.remember_finished(f.path.clone(), f.bytes);
                 Some(f.path)
             }
             Err(e) => {
@@ -397,7 +407,7 @@ impl FileSink {
     /// announced for it) and reported (`RecordingUnplayable`). The path kept, if any.
     fn keep_what_is_whole(&mut self, mut f: OpenFile, at: MediaTime) -> Option<PathBuf> {
         if f.cut_back() {
-            self.finished.push_back((f.path.clone(), f.bytes));
+            self.remember_finished(f.path.clone(), f.bytes);
             return Some(f.path);
         }
         if let Some(clip) = &mut self.clip {
