@@ -68,6 +68,9 @@ where
             "/api/pipelines/{pipeline}/snapshot.jpg",
             get(latest_snapshot),
         )
+        .route("/api/clips", get(clips))
+        .route("/api/clips/{id}/snapshot.jpg", get(clip_snapshot))
+        .route("/api/clips/{id}/media.mp4", get(clip_media))
         .with_state(service)
         .merge(extra)
         .merge(sign_in)
@@ -206,4 +209,72 @@ async fn latest_snapshot(
         )
             .into_response(),
     }
+}
+
+/// `GET /api/clips?pipeline=&label=&limit=`: the review list (see [`crate::service::review`]).
+async fn clips(
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> axum::Json<serde_json::Value> {
+    let pick = |k: &str| q.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let limit = pick("limit")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(100)
+        .min(crate::service::review::KEEP);
+    axum::Json(crate::service::review::index().list(pick("pipeline"), pick("label"), limit))
+}
+
+fn no_clip(what: String) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        axum::http::StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({"error": {"code": "NotFound", "message": what}})),
+    )
+        .into_response()
+}
+
+/// The snapshot of clip `id` of the review list.
+async fn clip_snapshot(
+    axum::extract::Path(id): axum::extract::Path<u64>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let Some(clip) = crate::service::review::index().clip(id) else {
+        return no_clip(format!("no clip {id}"));
+    };
+    match tokio::fs::read(crate::media::snapshot::snapshot_path(&clip.file)).await {
+        Ok(bytes) => ([(axum::http::header::CONTENT_TYPE, "image/jpeg")], bytes).into_response(),
+        Err(_) => no_clip(format!("clip {id} has no snapshot")),
+    }
+}
+
+/// The recording of clip `id` of the review list (`?download=1`: as an attachment).
+async fn clip_media(
+    axum::extract::Path(id): axum::extract::Path<u64>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let Some(clip) = crate::service::review::index().clip(id) else {
+        return no_clip(format!("no clip {id}"));
+    };
+    let bytes = match tokio::fs::read(&clip.file).await {
+        Ok(b) => b,
+        Err(_) => return no_clip(format!("clip {id}'s file is gone")),
+    };
+    let name = clip
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().replace(['"', '\\'], "_"))
+        .unwrap_or_default();
+    let disposition = if q.get("download").is_some_and(|v| v == "1") {
+        format!("attachment; filename=\"{name}\"")
+    } else {
+        "inline".to_string()
+    };
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "video/mp4".to_string()),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+        ],
+        bytes,
+    )
+        .into_response()
 }

@@ -25,6 +25,7 @@ pub mod methods;
 pub mod module_swap;
 pub mod process;
 pub mod registry;
+pub mod review;
 pub mod supervisor;
 
 use std::collections::HashMap;

@@ -117,6 +117,7 @@ async fn serve(
     let (shutdown_tx, shutdown) = watch::channel(false);
     let mut tasks = Vec::new();
     super::memory::start_trimming();
+    super::review::index().follow(&bus);
     let stale = crate::grpc::shared_memory::remove_stale();
     if stale > 0 {
         tracing::info!(

@@ -1,0 +1,233 @@
+//! The review list: the recent clips of every pipeline's FileSinks, for people looking for what
+//! happened. Each `RecordingAvailable` of a file adds one, with what its explanation says (when,
+//! which events and labels) and whether its snapshot exists; the newest [`KEEP`] of this process
+//! are listed, newest first, filtered by pipeline and label (`GET /api/clips`).
+
+use std::collections::{BTreeSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use serde_json::{Value, json};
+
+use crate::bus::event::Event;
+use crate::bus::event_log::EventBus;
+use crate::media::snapshot::snapshot_path;
+use crate::nodes::clip_explanation::sidecar_path;
+
+/// Clips kept in the list.
+pub const KEEP: usize = 500;
+
+/// One clip.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReviewClip {
+    /// Its number in this process, from 1.
+    pub id: u64,
+    /// The live pipeline.
+    pub pipeline: String,
+    /// The recording.
+    pub file: PathBuf,
+    /// Its first frame's time (UTC), from its explanation (else when it was announced).
+    pub start: String,
+    /// Its end (UTC).
+    pub end: String,
+    /// The labels of the events that made it, sorted.
+    pub labels: Vec<String>,
+    /// The kinds of the events that made it (`Trigger`, `Inference`, ...), sorted.
+    pub events: Vec<String>,
+}
+
+impl ReviewClip {
+    /// The clip as `GET /api/clips` lists it.
+    pub fn to_json(&self) -> Value {
+        let name = self
+            .file
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        json!({
+            "id": self.id,
+            "pipeline": self.pipeline,
+            "name": name,
+            "start": self.start,
+            "end": self.end,
+            "labels": self.labels,
+            "events": self.events,
+            "snapshot": snapshot_path(&self.file)
+                .exists()
+                .then(|| format!("/api/clips/{}/snapshot.jpg", self.id)),
+            "media": format!("/api/clips/{}/media.mp4", self.id),
+            "download": format!("/api/clips/{}/media.mp4?download=1", self.id),
+        })
+    }
+}
+
+/// The list.
+#[derive(Default)]
+pub struct ReviewIndex {
+    clips: Mutex<VecDeque<ReviewClip>>,
+    next: std::sync::atomic::AtomicU64,
+}
+
+/// The process's list (made on first use).
+pub fn index() -> &'static Arc<ReviewIndex> {
+    static INDEX: OnceLock<Arc<ReviewIndex>> = OnceLock::new();
+    INDEX.get_or_init(Default::default)
+}
+
+impl ReviewIndex {
+    /// Fills the list from the events of `bus` (every pipeline's) from now on.
+    pub fn follow(self: &Arc<Self>, bus: &EventBus) {
+        let me = self.clone();
+        bus.observe(Arc::new(move |pipeline: &str, event: &Event| {
+            me.on_event(pipeline, event)
+        }));
+    }
+
+    fn clips(&self) -> std::sync::MutexGuard<'_, VecDeque<ReviewClip>> {
+        self.clips.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a clip when `event` announces a FileSink's recording.
+    pub fn on_event(&self, pipeline: &str, event: &Event) {
+        if event.kind != "RecordingAvailable" || event.body["outputType"] != "filePath" {
+            return;
+        }
+        let Some(file) = event.body["outputLocation"].as_str().map(PathBuf::from) else {
+            return;
+        };
+        let explanation: Option<Value> = std::fs::read(sidecar_path(&file))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let mut labels = BTreeSet::new();
+        let mut kinds = BTreeSet::new();
+        let (mut start, mut end) = (event.time.to_string(), event.time.to_string());
+        if let Some(e) = &explanation {
+            for r in e["events"].as_array().into_iter().flatten() {
+                for l in r["labels"].as_array().into_iter().flatten() {
+                    if let Some(l) = l.as_str() {
+                        labels.insert(l.to_string());
+                    }
+                }
+                if let Some(t) = r["eventType"].as_str() {
+                    kinds.insert(t.rsplit('.').next().unwrap_or(t).to_string());
+                }
+            }
+            if let Some(s) = e["preroll"]["start"].as_str() {
+                start = s.to_string();
+            }
+            if let Some(s) = e["end"].as_str() {
+                end = s.to_string();
+            }
+        }
+        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::AcqRel) + 1;
+        let mut clips = self.clips();
+        if clips.len() >= KEEP {
+            clips.pop_front();
+        }
+        clips.push_back(ReviewClip {
+            id,
+            pipeline: pipeline.to_string(),
+            file,
+            start,
+            end,
+            labels: labels.into_iter().collect(),
+            events: kinds.into_iter().collect(),
+        });
+    }
+
+    /// The clips of `pipeline` (any when none) with `label` (any when none), newest first, at
+    /// most `limit`; and every pipeline and label the list holds.
+    pub fn list(&self, pipeline: Option<&str>, label: Option<&str>, limit: usize) -> Value {
+        let clips = self.clips();
+        let pipelines: BTreeSet<&str> = clips.iter().map(|c| c.pipeline.as_str()).collect();
+        let labels: BTreeSet<&str> = clips
+            .iter()
+            .flat_map(|c| c.labels.iter().map(String::as_str))
+            .collect();
+        let picked: Vec<Value> = clips
+            .iter()
+            .rev()
+            .filter(|c| pipeline.is_none_or(|p| c.pipeline == p))
+            .filter(|c| label.is_none_or(|l| c.labels.iter().any(|x| x == l)))
+            .take(limit)
+            .map(ReviewClip::to_json)
+            .collect();
+        json!({"clips": picked, "pipelines": pipelines, "labels": labels})
+    }
+
+    /// Clip `id`, if still listed.
+    pub fn clip(&self, id: u64) -> Option<ReviewClip> {
+        self.clips().iter().find(|c| c.id == id).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::event::EventClass;
+    use crate::media::time::MediaTime;
+
+    fn announce(
+        index: &ReviewIndex,
+        dir: &std::path::Path,
+        pipeline: &str,
+        name: &str,
+        labels: &[&str],
+    ) {
+        let file = dir.join(name);
+        let explanation = json!({
+            "preroll": {"start": "2026-01-01T00:00:00.000Z"},
+            "end": "2026-01-01T00:00:10.000Z",
+            "events": [{"eventType": "Microsoft.VideoAnalyzer.Analytics.Inference", "labels": labels}]
+        });
+        std::fs::write(sidecar_path(&file), explanation.to_string()).expect("write");
+        let event = Event::new(
+            EventClass::Operational,
+            "RecordingAvailable",
+            format!("/livePipelines/{pipeline}/sinks/files"),
+            MediaTime::from_secs(1_767_225_610),
+            json!({"outputType": "filePath", "outputLocation": file}),
+        );
+        index.on_event(pipeline, &event);
+    }
+
+    #[test]
+    fn clips_are_listed_newest_first_and_filtered_by_pipeline_and_label() {
+        let dir = std::env::temp_dir().join(format!("vigil-review-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let index = ReviewIndex::default();
+        announce(&index, &dir, "yard", "a.mp4", &["truck"]);
+        announce(&index, &dir, "gate", "b.mp4", &["car", "truck"]);
+        announce(&index, &dir, "yard", "c.mp4", &["person"]);
+        let names = |v: &Value| -> Vec<String> {
+            v["clips"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| c["name"].as_str().unwrap_or("").to_string())
+                .collect()
+        };
+        let all = index.list(None, None, 10);
+        assert_eq!(names(&all), ["c.mp4", "b.mp4", "a.mp4"]);
+        assert_eq!(all["pipelines"], json!(["gate", "yard"]));
+        assert_eq!(all["labels"], json!(["car", "person", "truck"]));
+        assert_eq!(
+            names(&index.list(Some("yard"), None, 10)),
+            ["c.mp4", "a.mp4"]
+        );
+        assert_eq!(
+            names(&index.list(None, Some("truck"), 10)),
+            ["b.mp4", "a.mp4"]
+        );
+        assert_eq!(
+            names(&index.list(Some("yard"), Some("truck"), 10)),
+            ["a.mp4"]
+        );
+        assert_eq!(names(&index.list(None, None, 1)), ["c.mp4"]);
+        let first = &all["clips"][2];
+        assert_eq!(first["start"], "2026-01-01T00:00:00.000Z");
+        assert_eq!(first["events"], json!(["Inference"]));
+        assert_eq!(first["snapshot"], Value::Null, "no snapshot file");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
