@@ -7,7 +7,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use support::{clips, mp4_files, temp_dir, vigil};
+use support::{clips, mp4_files, replay_ok, temp_dir, vigil};
 
 /// Replays the door-sensor topology on the test clip with triggers at 3 s (`door-1`) and 9 s
 /// (`door-2`) into `dir/out`; returns the recordings.
@@ -20,24 +20,17 @@ fn replay_door(dir: &Path) -> Vec<PathBuf> {
     )
     .expect("write events");
     let out = dir.join("out");
-    let run = vigil(&[
-        "replay",
+    replay_ok(
         "topologies/door-sensor-to-files.json",
-        "--input",
-        &clips().join("camera-h264.mp4").to_string_lossy(),
-        "--events",
-        &events.to_string_lossy(),
-        "--start-time",
+        &clips().join("camera-h264.mp4"),
         "2026-03-01T12:00:00Z",
-        "--event-log",
-        &dir.join("log.jsonl").to_string_lossy(),
-        "--set",
-        &format!("outputDirectory={}", out.display()),
-    ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+        &dir.join("log.jsonl"),
+        &[
+            "--events",
+            &events.to_string_lossy(),
+            "--set",
+            &format!("outputDirectory={}", out.display()),
+        ],
     );
     mp4_files(&out)
 }
@@ -137,22 +130,12 @@ fn a_recording_says_which_events_made_it_and_how_its_gate_was_timed() {
 fn a_motion_clip_names_the_detector_and_its_module() {
     let dir = temp_dir("explain-motion");
     let out = dir.join("out");
-    let run = vigil(&[
-        "replay",
+    replay_ok(
         "topologies/motion-to-files.json",
-        "--input",
-        &clips().join("vtest.mp4").to_string_lossy(),
-        "--start-time",
+        &clips().join("vtest.mp4"),
         "2026-03-01T12:00:00Z",
-        "--event-log",
-        &dir.join("log.jsonl").to_string_lossy(),
-        "--set",
-        &format!("outputDirectory={}", out.display()),
-    ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+        &dir.join("log.jsonl"),
+        &["--set", &format!("outputDirectory={}", out.display())],
     );
     let files = mp4_files(&out);
     assert!(!files.is_empty(), "vtest has motion");
@@ -195,24 +178,17 @@ fn an_archive_clip_is_explained_from_the_catalog() {
     .expect("write events");
     let clip = support::archive::minute_clip(&dir);
     let archive = dir.join("archive");
-    let run = vigil(&[
-        "replay",
+    replay_ok(
         "topologies/door-sensor-to-video.json",
-        "--input",
-        &clip.to_string_lossy(),
-        "--events",
-        &events.to_string_lossy(),
-        "--start-time",
+        &clip,
         "2026-01-01T00:00:00Z",
-        "--archive",
-        &archive.to_string_lossy(),
-        "--event-log",
-        &dir.join("log.jsonl").to_string_lossy(),
-    ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+        &dir.join("log.jsonl"),
+        &[
+            "--events",
+            &events.to_string_lossy(),
+            "--archive",
+            &archive.to_string_lossy(),
+        ],
     );
     let videos = archive.join("videos/frontdoor");
     for (segment, opened) in [

@@ -12,7 +12,7 @@ use std::time::Duration;
 use support::peers::{
     camera, event_log, free_port, http_post, vigil_run, wait_for_event, wait_for_port,
 };
-use support::{clips, mp4_files, read_events, temp_dir, vigil};
+use support::{clips, mp4_files, read_events, replay_ok, temp_dir};
 
 /// Frame `n` of `clip` as a PNG in `dir`.
 fn frame_of(clip: &Path, n: u32, dir: &Path) -> PathBuf {
@@ -98,24 +98,17 @@ fn a_recording_gets_a_snapshot_of_the_frame_it_was_decided_on() {
     .expect("write");
     let clip = clips().join("camera-h264.mp4");
     let log = dir.join("log.jsonl");
-    let run = vigil(&[
-        "replay",
+    replay_ok(
         "topologies/door-sensor-to-files.json",
-        "--input",
-        &clip.to_string_lossy(),
-        "--events",
-        &events.to_string_lossy(),
-        "--start-time",
+        &clip,
         "2026-03-01T12:00:00Z",
-        "--event-log",
-        &log.to_string_lossy(),
-        "--set",
-        &format!("outputDirectory={}", dir.join("out").display()),
-    ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+        &log,
+        &[
+            "--events",
+            &events.to_string_lossy(),
+            "--set",
+            &format!("outputDirectory={}", dir.join("out").display()),
+        ],
     );
     let files = mp4_files(&dir.join("out"));
     assert_eq!(files.len(), 1);
@@ -153,22 +146,15 @@ fn a_recording_gets_a_snapshot_of_the_frame_it_was_decided_on() {
 fn a_motion_clip_snapshot_outlines_the_motion_that_opened_it() {
     let dir = temp_dir("snapshot-motion");
     let log = dir.join("log.jsonl");
-    let run = vigil(&[
-        "replay",
+    replay_ok(
         "topologies/motion-to-files.json",
-        "--input",
-        &clips().join("vtest.mp4").to_string_lossy(),
-        "--start-time",
+        &clips().join("vtest.mp4"),
         "2026-03-01T12:00:00Z",
-        "--event-log",
-        &log.to_string_lossy(),
-        "--set",
-        &format!("outputDirectory={}", dir.join("out").display()),
-    ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+        &log,
+        &[
+            "--set",
+            &format!("outputDirectory={}", dir.join("out").display()),
+        ],
     );
     let inferences = inference_events(&log);
     let files = mp4_files(&dir.join("out"));
@@ -312,24 +298,17 @@ fn archive_clips_get_snapshots_served_by_the_playback_api() {
     let clip = support::archive::minute_clip(&dir);
     let archive = dir.join("archive");
     let log = dir.join("log.jsonl");
-    let run = vigil(&[
-        "replay",
+    replay_ok(
         "topologies/door-sensor-to-video.json",
-        "--input",
-        &clip.to_string_lossy(),
-        "--events",
-        &events.to_string_lossy(),
-        "--start-time",
+        &clip,
         "2026-01-01T00:00:00Z",
-        "--archive",
-        &archive.to_string_lossy(),
-        "--event-log",
-        &log.to_string_lossy(),
-    ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+        &log,
+        &[
+            "--events",
+            &events.to_string_lossy(),
+            "--archive",
+            &archive.to_string_lossy(),
+        ],
     );
     let announced: Vec<(String, String)> = read_events(&log)
         .into_iter()

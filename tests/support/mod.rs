@@ -71,6 +71,21 @@ pub fn vigil(args: &[&str]) -> Output {
         .expect("vigil runs")
 }
 
+/// `vigil replay TOPOLOGY --input CLIP --start-time START --event-log LOG` plus `extra`;
+/// panics, with its stderr, when it fails.
+pub fn replay_ok(topology: &str, clip: &Path, start: &str, log: &Path, extra: &[&str]) {
+    let (clip, log) = (clip.to_string_lossy(), log.to_string_lossy());
+    let mut args = vec!["replay", topology, "--input", &clip, "--start-time", start];
+    args.extend_from_slice(&["--event-log", &log]);
+    args.extend_from_slice(extra);
+    let out = vigil(&args);
+    assert!(
+        out.status.success(),
+        "vigil replay {topology}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// What ffprobe says about a file's video stream.
 #[derive(Debug, PartialEq)]
 pub struct Probe {

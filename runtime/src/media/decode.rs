@@ -106,22 +106,7 @@ impl Decoder {
         self.decoder
             .send_packet(&packet)
             .context("decoder rejected a packet")?;
-        let mut out = Vec::new();
-        let mut frame = ffmpeg::frame::Video::empty();
-        while self.decoder.receive_frame(&mut frame).is_ok() {
-            let pts = frame
-                .pts()
-                .map(|us| MediaTime::from_nanos(us * 1000))
-                .or_else(|| self.pending.front().copied())
-                .unwrap_or(sample.pts);
-            while self.pending.front().is_some_and(|p| *p <= pts) {
-                self.pending.pop_front();
-            }
-            out.push((
-                pts,
-                std::mem::replace(&mut frame, ffmpeg::frame::Video::empty()),
-            ));
-        }
+        let out = self.receive(sample.pts);
         if self.pending.len() > 64 {
             self.pending.pop_front();
         }
@@ -133,20 +118,30 @@ impl Decoder {
         self.decoder
             .send_eof()
             .context("cannot flush the decoder")?;
+        let last = self.pending.back().copied().unwrap_or_default();
+        Ok(self.receive(last))
+    }
+
+    /// The frames the decoder has completed, with their media times (`fallback` for one that
+    /// carries none and matches no pending sample).
+    fn receive(&mut self, fallback: MediaTime) -> Vec<(MediaTime, ffmpeg::frame::Video)> {
         let mut out = Vec::new();
         let mut frame = ffmpeg::frame::Video::empty();
         while self.decoder.receive_frame(&mut frame).is_ok() {
             let pts = frame
                 .pts()
                 .map(|us| MediaTime::from_nanos(us * 1000))
-                .or_else(|| self.pending.pop_front())
-                .unwrap_or_default();
+                .or_else(|| self.pending.front().copied())
+                .unwrap_or(fallback);
+            while self.pending.front().is_some_and(|p| *p <= pts) {
+                self.pending.pop_front();
+            }
             out.push((
                 pts,
                 std::mem::replace(&mut frame, ffmpeg::frame::Video::empty()),
             ));
         }
-        Ok(out)
+        out
     }
 
     /// Scales a decoded frame to `width` (height keeps the aspect ratio, rounded to even), with
