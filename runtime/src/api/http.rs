@@ -68,6 +68,8 @@ where
             "/api/pipelines/{pipeline}/snapshot.jpg",
             get(latest_snapshot),
         )
+        .route("/api/pipelines/{pipeline}/live.m3u8", get(live_playlist))
+        .route("/api/pipelines/{pipeline}/live/{file}", get(live_file))
         .route("/api/clips", get(clips))
         .route("/api/clips/{id}/snapshot.jpg", get(clip_snapshot))
         .route("/api/clips/{id}/media.mp4", get(clip_media))
@@ -277,4 +279,72 @@ async fn clip_media(
         bytes,
     )
         .into_response()
+}
+
+/// A pipeline's live view as HLS (see [`crate::media::live_view`]): asking for the playlist
+/// keeps the stream made; the first answer waits up to 5 s for the first fragment (the next key
+/// frame). 404 for a pipeline that never ran here; 503 when no fragment came in time.
+async fn live_playlist(
+    axum::extract::Path(pipeline): axum::extract::Path<String>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let Some(view) = crate::media::live_view::existing(&pipeline) else {
+        return no_clip(format!("pipeline '{pipeline}' is not running here"));
+    };
+    view.want();
+    let base = format!("/api/pipelines/{pipeline}/live");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        if let Some(text) = view.playlist(&base) {
+            return (
+                [
+                    (
+                        axum::http::header::CONTENT_TYPE,
+                        "application/vnd.apple.mpegurl",
+                    ),
+                    (axum::http::header::CACHE_CONTROL, "no-store"),
+                ],
+                text,
+            )
+                .into_response();
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                [(axum::http::header::RETRY_AFTER, "1")],
+                axum::Json(serde_json::json!({"error": {"code": "NotReady",
+                    "message": format!("no live fragment of '{pipeline}' yet (is its camera sending?)")}})),
+            )
+                .into_response();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The live view's init segment (`init.mp4`) or a fragment (`<seq>.m4s`).
+async fn live_file(
+    axum::extract::Path((pipeline, file)): axum::extract::Path<(String, String)>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let Some(view) = crate::media::live_view::existing(&pipeline) else {
+        return no_clip(format!("pipeline '{pipeline}' is not running here"));
+    };
+    let bytes = if file == "init.mp4" {
+        view.init()
+    } else {
+        file.strip_suffix(".m4s")
+            .and_then(|n| n.parse::<u64>().ok())
+            .and_then(|seq| view.fragment(seq))
+    };
+    match bytes {
+        Some(b) => (
+            [
+                (axum::http::header::CONTENT_TYPE, "video/mp4"),
+                (axum::http::header::CACHE_CONTROL, "no-store"),
+            ],
+            b.as_ref().clone(),
+        )
+            .into_response(),
+        None => no_clip(format!("no live '{file}' of '{pipeline}' (any more)")),
+    }
 }

@@ -7,6 +7,8 @@
 //! * **how sinks are fed**: through a [`SinkFeed`]; live queues commands for the sinks' threads
 //!   ([`super::live_core`]), replay hands them to the sinks inline ([`super::replay`]).
 
+use std::sync::Arc;
+
 use anyhow::Result;
 use serde_json::json;
 
@@ -36,6 +38,8 @@ pub struct Engine {
     bus: EventBus,
     gates: Vec<GateNode>,
     router: EventRouter,
+    /// The pipeline's live view, fed every video sample (live pipelines).
+    live_view: Option<Arc<crate::media::live_view::LiveView>>,
 }
 
 impl Engine {
@@ -47,6 +51,7 @@ impl Engine {
             bus,
             gates,
             router,
+            live_view: None,
         }
     }
 
@@ -55,8 +60,17 @@ impl Engine {
         self.gates.iter().find_map(|g| g.clock())
     }
 
+    /// Feeds the pipeline's live view (live pipelines; a replay has none).
+    pub fn with_live_view(mut self, view: Arc<crate::media::live_view::LiveView>) -> Self {
+        self.live_view = Some(view);
+        self
+    }
+
     /// A video sample from the camera.
     pub fn on_video(&mut self, sample: &VideoSample, feed: &mut dyn SinkFeed) {
+        if let Some(view) = &self.live_view {
+            view.on_sample(sample);
+        }
         for g in 0..self.gates.len() {
             let commands = self.gates[g].on_sample(sample.clone());
             self.hand_over(g, commands, feed);

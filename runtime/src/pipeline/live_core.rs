@@ -85,7 +85,8 @@ impl LiveCore {
             .map(|g| GateCounters::new(bus.metrics(), &plan.pipeline, &g.name))
             .collect();
         Self {
-            engine: Engine::new(plan, bus.clone(), router),
+            engine: Engine::new(plan, bus.clone(), router)
+                .with_live_view(crate::media::live_view::of(bus.pipeline())),
             bus,
             feeds: SinkFeeds {
                 senders,
