@@ -10,20 +10,7 @@
 //   {"phase":"error", "error":"...", "errors":[...]}                              -> exit 1
 // Each clip: {id, pipeline, title, meta, thumb: {src, width} | null}.
 // Needs playwright-core (scripts/setup-web.sh) and /usr/bin/chromium (override with CHROMIUM).
-import { createRequire } from 'node:module';
-import path from 'node:path';
-
-const require = createRequire(import.meta.url);
-const errors = [];
-let browser = null;
-
-function finish(code, obj) {
-  process.stdout.write(JSON.stringify({ ...obj, errors }) + '\n', () => {
-    const close = browser ? browser.close().catch(() => {}) : Promise.resolve();
-    Promise.race([close, new Promise((r) => setTimeout(r, 3000))]).then(() => process.exit(code));
-  });
-}
-setTimeout(() => finish(1, { phase: 'error', error: 'timed out after 90 s' }), 90_000).unref();
+import { finish, openPage, run } from './browser.mjs';
 
 function clipsInPage() {
   return Array.from(document.querySelectorAll('#clips li.clip')).map((li) => {
@@ -42,21 +29,7 @@ async function main() {
   const [baseArg, pipeline, countArg, shot] = process.argv.slice(2);
   const base = baseArg.replace(/\/+$/, '');
   const count = Number(countArg);
-  const pwDir = path.resolve(process.cwd(), process.env.PLAYWRIGHT_DIR || 'target/web-tools/node_modules/playwright-core');
-  const { chromium } = require(pwDir);
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--mute-audio', '--disable-gpu', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync',
-           '--disable-quic', '--autoplay-policy=no-user-gesture-required'],
-  });
-  const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
-  page.on('console', (m) => {
-    // This service has no archive: /api/videos answers 404, which the page shows itself.
-    if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) errors.push(m.text());
-  });
-  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
-  await page.goto(base + '/', { waitUntil: 'load', timeout: 15_000 });
+  const page = await openPage(base);
   await page.waitForFunction(`(${clipsInPage.toString()})().filter((c) => c.thumb && c.thumb.width > 0).length >= ${count}`,
     null, { timeout: 40_000, polling: 250 });
   const all = await page.evaluate(clipsInPage);
@@ -82,4 +55,4 @@ async function main() {
   finish(0, { phase: 'done', all, filtered, played, download });
 }
 
-main().catch((e) => finish(1, { phase: 'error', error: String(e && e.message ? e.message : e).split('\n')[0] }));
+run(main, 90);
