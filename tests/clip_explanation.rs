@@ -132,7 +132,7 @@ fn a_motion_clip_names_the_detector_and_its_module() {
     let out = dir.join("out");
     replay_ok(
         "topologies/motion-to-files.json",
-        &clips().join("vtest.mp4"),
+        &support::vtest(),
         "2026-03-01T12:00:00Z",
         &dir.join("log.jsonl"),
         &["--set", &format!("outputDirectory={}", out.display())],

@@ -87,7 +87,63 @@ fn in_process_rule_and_mqtt_round_trip_record_the_same_clips() {
         2,
         Duration::from_secs(75),
     );
+    // Each inference event's snapshot is served while vigil runs: the picture the service
+    // analysed (the frame at its 2 samples/s, as sent), the truck's box outlined.
+    let inference = support::log_events(&event_log(&dir))
+        .into_iter()
+        .find(|e| {
+            e["properties"]["subject"]
+                .as_str()
+                .is_some_and(|s| s.ends_with("/processors/inference"))
+                && e["body"]["inferences"][0]["entity"]["box"].is_object()
+        })
+        .expect("an inference event with a box");
+    let id = inference["systemProperties"]["messageId"]
+        .as_str()
+        .expect("messageId");
+    let url = format!("http://127.0.0.1:{http_port}/api/snapshots/{id}.jpg");
+    let (status, jpeg) = support::archive::get(&url);
+    assert_eq!(status, 200, "{url}");
+    let image = dir.join("inference-snapshot.jpg");
+    std::fs::write(&image, &jpeg).expect("write");
+    let pixels = support::image_pixels(&image);
+    let b = &inference["body"]["inferences"][0]["entity"]["box"];
+    let (l, t, h) = (
+        b["l"].as_f64().expect("l"),
+        b["t"].as_f64().expect("t"),
+        b["h"].as_f64().expect("h"),
+    );
+    assert!(
+        support::is_amber(&pixels, l, t + h / 2.0),
+        "the box's left edge at l={l:.3} is outlined in {}",
+        image.display()
+    );
+    let unknown = format!("http://127.0.0.1:{http_port}/api/snapshots/nothing.jpg");
+    assert_eq!(support::archive::get(&unknown).0, 404);
     vigil.interrupt();
+    // The in-process clip's explanation names the snapshots of the events that made it,
+    // written beside it.
+    let local_files = mp4_files(&dir.join("out/in-process"));
+    let explanation: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(format!("{}.json", local_files[0].display())).expect("explanation"),
+    )
+    .expect("JSON");
+    let named: Vec<&str> = explanation["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["snapshot"].as_str())
+        .collect();
+    assert!(!named.is_empty(), "{explanation}");
+    for name in named {
+        let file = dir.join("out/in-process").join(name);
+        assert_eq!(
+            support::image_pixels(&file).0,
+            pixels.0,
+            "{}",
+            file.display()
+        );
+    }
     let triggers = events
         .iter()
         .filter(|(k, _, _)| k == "TriggerReceived")

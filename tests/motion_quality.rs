@@ -116,20 +116,6 @@ fn lighting_ramp_clip() -> PathBuf {
     out
 }
 
-/// vtest.avi (opencv-doc) as H.264.
-fn cctv_clip() -> Option<PathBuf> {
-    let source = [
-        "/usr/share/doc/opencv-doc/examples/data/vtest.avi",
-        "/usr/share/opencv4/samples/data/vtest.avi",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|p| p.exists())?;
-    let out = clips().join("vtest.mp4");
-    ffmpeg(&["-i", &source.to_string_lossy()], &out);
-    Some(out)
-}
-
 #[test]
 fn motion_quality_per_second() {
     let _ = repo();
@@ -183,7 +169,7 @@ fn motion_quality_per_second() {
         ));
         assert!(found.is_empty(), "{s:?}: false motion in seconds {found:?}");
     }
-    match cctv_clip() {
+    match support::cctv_clip() {
         Some(cctv) => {
             let (found, len) = motion_seconds(&cctv, Sensitivity::Medium);
             let truth: BTreeSet<i64> = (0..len).collect();

@@ -1,15 +1,16 @@
 //! Replay and live run one engine: the same media and the same triggers give the same clips.
 //!
-//! Live, two pipelines of one service share the camera's session, so they see the same
-//! samples: `all` records everything (its gate held open), `door` records a clip per trigger.
-//! Then `vigil replay` runs `door`'s topology over `all`'s file with the same trigger bodies,
-//! each arriving where it arrived live (after the same frame, which its `TriggerReceived`
-//! event gives). Its clips must be `door`'s: the same files by name (their UTC start), the same
-//! packets (framemd5: timestamps, sizes, bytes).
+//! Live, three pipelines of one service share the camera's session, so they see the same
+//! samples: `all` records everything to a file and `yard` to a video of the archive (their
+//! gates held open), `door` records a clip per trigger. Then `vigil replay` runs `door`'s
+//! topology over `all`'s file, and again over the archive's export of the same minute, with the
+//! same trigger bodies, each arriving where it arrived live (after the same frame, which its
+//! `TriggerReceived` event gives). Each replay's clips must be `door`'s byte for byte: the same
+//! files by name (their UTC start), the same bytes.
 
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -79,11 +80,26 @@ fn replay_of_what_live_saw_gives_the_same_clips() {
         set_pipeline(http_port, "door", DOOR, &params("door", "PT3S")).0,
         201
     );
+    set_topology(http_port, "topologies/door-sensor-to-video.json");
+    let archive = dir.join("archive");
+    let yard = vec![
+        ("rtspUrl", url.clone()),
+        ("archiveDirectory", archive.display().to_string()),
+        ("videoName", "yard".to_string()),
+        ("minActivation", "PT60S".to_string()),
+        ("maxActivation", "PT60S".to_string()),
+    ];
+    assert_eq!(
+        set_pipeline(http_port, "yard", "DoorSensorToVideo", &yard).0,
+        201
+    );
     activate(http_port, "all");
     activate(http_port, "door");
-    wait_until("both connect", Duration::from_secs(20), || {
-        count_of(&log, "all", "MediaSessionEstablished") == 1
-            && count_of(&log, "door", "MediaSessionEstablished") == 1
+    activate(http_port, "yard");
+    wait_until("all three connect", Duration::from_secs(20), || {
+        ["all", "door", "yard"]
+            .iter()
+            .all(|p| count_of(&log, p, "MediaSessionEstablished") == 1)
     });
     std::thread::sleep(Duration::from_secs(1));
     let post = |pipeline: &str, body: &str| {
@@ -92,6 +108,7 @@ fn replay_of_what_live_saw_gives_the_same_clips() {
         assert_eq!(http_post(&url, body), 202, "trigger for {pipeline}");
     };
     post("all", "{}");
+    post("yard", "{}");
     // door's first clip starts 5 s before its trigger: well inside all's recording.
     std::thread::sleep(Duration::from_secs(7));
     let mut bodies = Vec::new();
@@ -133,28 +150,60 @@ fn replay_of_what_live_saw_gives_the_same_clips() {
         })
         .collect();
     assert_eq!(arrivals.len(), 2);
-    let events: Vec<String> = bodies
-        .iter()
-        .zip(&arrivals)
-        .map(|(body, arrival)| {
-            let at = arrival - start - 0.016;
-            format!(r#"{{"at": {at:.3}, "input": "recordingTrigger", "body": {body}}}"#)
-        })
-        .collect();
-    let events_file = dir.join("replay-events.jsonl");
-    std::fs::write(&events_file, events.join("\n")).expect("write events");
-    let replayed = dir.join("replayed");
+    // The events for a replay of `input`, whose first sample is at `start` (UTC).
+    let events_for = |input: &Path, start: f64| -> PathBuf {
+        let events: Vec<String> = bodies
+            .iter()
+            .zip(&arrivals)
+            .map(|(body, arrival)| {
+                let at = arrival - start - 0.016;
+                format!(r#"{{"at": {at:.3}, "input": "recordingTrigger", "body": {body}}}"#)
+            })
+            .collect();
+        let file = input.with_extension("events.jsonl");
+        std::fs::write(&file, events.join("\n")).expect("write events");
+        file
+    };
+    let replay = replay_door(&dir, &all[0], &events_for(&all[0], start), "replayed");
+    assert_same_clips(&live, &replay);
+
+    // The same minute from the continuously recorded archive, exported as one MP4.
+    let port = free_port();
+    let server = support::archive::serve(&archive, port);
+    let from = jiff::Timestamp::from_millisecond((start * 1000.0).round() as i64).expect("UTC");
+    let to = from + jiff::SignedDuration::from_secs(60);
+    let (status, export) = support::archive::get(&format!(
+        "http://127.0.0.1:{port}/api/videos/yard/download.mp4?startTime={from}&endTime={to}"
+    ));
+    drop(server);
+    assert_eq!(status, 200);
+    let exported = dir.join("yard-export.mp4");
+    std::fs::write(&exported, export).expect("write");
+    // yard's gate opened at its own trigger: its first key frame may be the next one.
+    let from_archive = first_sample_utc(&exported);
+    assert!(
+        (from_archive - start).abs() < 1.1,
+        "the export starts where all's file does, or a key frame later"
+    );
+    let events_file = events_for(&exported, from_archive);
+    let replay = replay_door(&dir, &exported, &events_file, "replayed-archive");
+    assert_same_clips(&live, &replay);
+}
+
+/// `vigil replay` of door's topology over `input` with `events`, clips into `<dir>/<out>`.
+fn replay_door(dir: &Path, input: &Path, events_file: &Path, out: &str) -> Vec<PathBuf> {
+    let replayed = dir.join(out);
     let args = [
         "replay".to_string(),
         "topologies/door-sensor-to-files.json".into(),
         "--input".into(),
-        all[0].display().to_string(),
+        input.display().to_string(),
         "--events".into(),
         events_file.display().to_string(),
         "--pipeline-name".into(),
         "door".into(),
         "--event-log".into(),
-        dir.join("replay-log.jsonl").display().to_string(),
+        dir.join(format!("{out}-log.jsonl")).display().to_string(),
         "--set".into(),
         format!("outputDirectory={}", replayed.display()),
         "--set".into(),
@@ -167,21 +216,31 @@ fn replay_of_what_live_saw_gives_the_same_clips() {
         "replay failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let replay = mp4_files(&replayed);
+    mp4_files(&replayed)
+}
+
+/// `replay`'s clips are `live`'s: the same names (UTC starts), packets and bytes.
+fn assert_same_clips(live: &[PathBuf], replay: &[PathBuf]) {
     let names = |files: &[std::path::PathBuf]| -> Vec<String> {
         files
             .iter()
             .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
             .collect()
     };
-    assert_eq!(names(&replay), names(&live), "the same clips, by UTC start");
-    for (l, r) in live.iter().zip(&replay) {
+    assert_eq!(names(replay), names(live), "the same clips, by UTC start");
+    for (l, r) in live.iter().zip(replay) {
         let (lp, rp) = (packets(l), packets(r));
         assert!(lp.len() > 60, "{}: {} packets", l.display(), lp.len());
         assert_eq!(lp, rp, "{} and {} differ", l.display(), r.display());
         assert!(
             (first_sample_utc(l) - first_sample_utc(r)).abs() < 0.001,
             "{} and {} start at different times",
+            l.display(),
+            r.display()
+        );
+        assert!(
+            std::fs::read(l).expect("live clip") == std::fs::read(r).expect("replayed clip"),
+            "{} and {} are not byte-identical",
             l.display(),
             r.display()
         );

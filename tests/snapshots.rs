@@ -12,7 +12,7 @@ use std::time::Duration;
 use support::peers::{
     camera, event_log, free_port, http_post, vigil_run, wait_for_event, wait_for_port,
 };
-use support::{clips, mp4_files, read_events, replay_ok, temp_dir};
+use support::{clips, image_pixels, mp4_files, read_events, replay_ok, temp_dir};
 
 /// Frame `n` of `clip` as a PNG in `dir`.
 fn frame_of(clip: &Path, n: u32, dir: &Path) -> PathBuf {
@@ -54,36 +54,6 @@ fn clock_psnr(a: &Path, b: &Path) -> f64 {
         return f64::INFINITY;
     }
     average.parse().expect("a number")
-}
-
-/// The RGB24 pixels of an image (ffmpeg decodes it): (width, height, bytes).
-fn pixels(image: &Path) -> (u32, u32, Vec<u8>) {
-    let probe = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "stream=width,height",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(image)
-        .output()
-        .expect("ffprobe");
-    let text = String::from_utf8_lossy(&probe.stdout);
-    let mut wh = text
-        .trim()
-        .split(',')
-        .map(|v| v.parse::<u32>().expect("size"));
-    let (w, h) = (wh.next().expect("w"), wh.next().expect("h"));
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(image)
-        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-        .output()
-        .expect("ffmpeg");
-    assert_eq!(out.stdout.len(), (w * h * 3) as usize);
-    (w, h, out.stdout)
 }
 
 #[test]
@@ -128,7 +98,7 @@ fn a_recording_gets_a_snapshot_of_the_frame_it_was_decided_on() {
         (a["width"].as_u64(), a["height"].as_u64()),
         (Some(640), Some(360))
     );
-    let (w, h, _) = pixels(&snapshot);
+    let (w, h, _) = image_pixels(&snapshot);
     assert_eq!((w, h), (640, 360), "the JPEG decodes at the camera's size");
     // The clock burnt into the picture reads 00:00:03, as the camera's frame 90 does, and not
     // 00:00:02 (frame 60) or 00:00:04 (frame 120).
@@ -148,7 +118,7 @@ fn a_motion_clip_snapshot_outlines_the_motion_that_opened_it() {
     let log = dir.join("log.jsonl");
     replay_ok(
         "topologies/motion-to-files.json",
-        &clips().join("vtest.mp4"),
+        &support::vtest(),
         "2026-03-01T12:00:00Z",
         &log,
         &[
@@ -180,7 +150,7 @@ fn a_motion_clip_snapshot_outlines_the_motion_that_opened_it() {
             b["w"].as_f64().expect("w"),
             b["h"].as_f64().expect("h"),
         );
-        let (w, h, rgb) = pixels(&PathBuf::from(format!("{}.jpg", file.display())));
+        let (w, h, rgb) = image_pixels(&PathBuf::from(format!("{}.jpg", file.display())));
         let amber = |x: f64, y: f64| {
             let (x, y) = ((x * w as f64) as u32 + 1, (y * h as f64) as u32);
             let at = ((y.min(h - 1) * w + x.min(w - 1)) * 3) as usize;
@@ -269,7 +239,7 @@ fn live_the_latest_snapshot_is_served() {
     assert_eq!(status, 200);
     let served = dir.join("served.jpg");
     std::fs::write(&served, &jpeg).expect("write");
-    let (w, h, _) = pixels(&served);
+    let (w, h, _) = image_pixels(&served);
     assert_eq!((w, h), (640, 360));
     let written = events
         .iter()
@@ -334,7 +304,7 @@ fn archive_clips_get_snapshots_served_by_the_playback_api() {
         ]
     );
     for n in ["00000001", "00000002"] {
-        let (w, h, _) = pixels(&archive.join(format!("snapshots/frontdoor/{n}.jpg")));
+        let (w, h, _) = image_pixels(&archive.join(format!("snapshots/frontdoor/{n}.jpg")));
         assert_eq!((w, h), (640, 360));
     }
     let port = free_port();

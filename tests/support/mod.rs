@@ -51,6 +51,43 @@ pub fn clips() -> PathBuf {
     dir
 }
 
+/// vtest.avi (real CCTV footage from Debian's opencv-doc, which scripts/setup-media.sh
+/// installs) as H.264 in the test clips (made once, by whichever test asks first); none where
+/// opencv-doc is missing.
+pub fn cctv_clip() -> Option<PathBuf> {
+    let source = [
+        "/usr/share/doc/opencv-doc/examples/data/vtest.avi",
+        "/usr/share/opencv4/samples/data/vtest.avi",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())?;
+    let out = clips().join("vtest.mp4");
+    let _guard = CLIPS.lock().unwrap_or_else(|e| e.into_inner());
+    if !out.exists() {
+        // A name of this process's own: test binaries may run side by side.
+        let tmp = out.with_extension(format!("{}.tmp.mp4", std::process::id()));
+        let status = Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i"])
+            .arg(&source)
+            .args([
+                "-c:v", "libx264", "-preset", "veryfast", "-bf", "0", "-g", "30", "-pix_fmt",
+                "yuv420p",
+            ])
+            .arg(&tmp)
+            .status()
+            .expect("ffmpeg runs");
+        assert!(status.success(), "ffmpeg failed for {}", out.display());
+        std::fs::rename(&tmp, &out).expect("rename");
+    }
+    Some(out)
+}
+
+/// [`cctv_clip`], which these tests need (scripts/setup-media.sh installs opencv-doc).
+pub fn vtest() -> PathBuf {
+    cctv_clip().expect("vtest.avi from Debian's opencv-doc (bash scripts/setup-media.sh)")
+}
+
 /// A fresh, empty folder under target/test-work.
 pub fn temp_dir(name: &str) -> PathBuf {
     let dir = repo()
@@ -157,6 +194,57 @@ pub fn mp4_files(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default();
     files.sort();
     files
+}
+
+/// The RGB24 pixels of an image (ffmpeg decodes it): (width, height, bytes).
+pub fn image_pixels(image: &Path) -> (u32, u32, Vec<u8>) {
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=width,height",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(image)
+        .output()
+        .expect("ffprobe");
+    let text = String::from_utf8_lossy(&probe.stdout);
+    let mut wh = text
+        .trim()
+        .split(',')
+        .map(|v| v.parse::<u32>().expect("size"));
+    let (w, h) = (wh.next().expect("w"), wh.next().expect("h"));
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(image)
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert_eq!(out.stdout.len(), (w * h * 3) as usize);
+    (w, h, out.stdout)
+}
+
+/// True when the pixel at (`x`, `y`) (relative to the image) or the one right of it is the
+/// amber boxes are outlined in (JPEG shifts colours a little).
+pub fn is_amber(image: &(u32, u32, Vec<u8>), x: f64, y: f64) -> bool {
+    let (w, h, rgb) = image;
+    let (px, py) = ((x * f64::from(*w)) as u32, (y * f64::from(*h)) as u32);
+    [px, px + 1].iter().any(|&px| {
+        let at = ((py.min(h - 1) * w + px.min(w - 1)) * 3) as usize;
+        let (r, g, b) = (rgb[at], rgb[at + 1], rgb[at + 2]);
+        r > 200 && (120..=220).contains(&g) && b < 90
+    })
+}
+
+/// The event log's events whole (JSON), in order.
+pub fn log_events(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .collect()
 }
 
 /// The events of a JSON-lines log: (eventType suffix, body, correlationId).

@@ -70,6 +70,7 @@ where
         )
         .route("/api/pipelines/{pipeline}/live.m3u8", get(live_playlist))
         .route("/api/pipelines/{pipeline}/live/{file}", get(live_file))
+        .route("/api/snapshots/{file}", get(inference_snapshot))
         .route("/api/clips", get(clips))
         .route("/api/clips/{id}/snapshot.jpg", get(clip_snapshot))
         .route("/api/clips/{id}/media.mp4", get(clip_media))
@@ -213,6 +214,26 @@ async fn latest_snapshot(
     }
 }
 
+/// The snapshot of an inference event (`<messageId>.jpg`) while this process keeps it (see
+/// [`crate::media::inference_snapshot`]); 404 when it has none or no longer keeps it.
+async fn inference_snapshot(
+    axum::extract::Path(file): axum::extract::Path<String>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let id = file.strip_suffix(".jpg").unwrap_or(&file);
+    match crate::media::inference_snapshot::get(id) {
+        Some(jpeg) => (
+            [
+                (axum::http::header::CONTENT_TYPE, "image/jpeg"),
+                (axum::http::header::CACHE_CONTROL, "max-age=3600, immutable"),
+            ],
+            jpeg.as_ref().clone(),
+        )
+            .into_response(),
+        None => no_clip(format!("no snapshot of event '{id}' is kept")),
+    }
+}
+
 /// `GET /api/clips?pipeline=&label=&limit=`: the review list (see [`crate::service::review`]).
 async fn clips(
     axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
@@ -239,10 +260,13 @@ async fn clip_snapshot(
     axum::extract::Path(id): axum::extract::Path<u64>,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let Some(clip) = crate::service::review::index().clip(id) else {
-        return no_clip(format!("no clip {id}"));
+    let Some(file) = crate::service::review::index()
+        .clip(id)
+        .and_then(|c| c.file().cloned())
+    else {
+        return no_clip(format!("no clip {id} recorded to a file"));
     };
-    match tokio::fs::read(crate::media::snapshot::snapshot_path(&clip.file)).await {
+    match tokio::fs::read(crate::media::snapshot::snapshot_path(&file)).await {
         Ok(bytes) => ([(axum::http::header::CONTENT_TYPE, "image/jpeg")], bytes).into_response(),
         Err(_) => no_clip(format!("clip {id} has no snapshot")),
     }
@@ -254,15 +278,17 @@ async fn clip_media(
     axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let Some(clip) = crate::service::review::index().clip(id) else {
-        return no_clip(format!("no clip {id}"));
+    let Some(file) = crate::service::review::index()
+        .clip(id)
+        .and_then(|c| c.file().cloned())
+    else {
+        return no_clip(format!("no clip {id} recorded to a file"));
     };
-    let bytes = match tokio::fs::read(&clip.file).await {
+    let bytes = match tokio::fs::read(&file).await {
         Ok(b) => b,
         Err(_) => return no_clip(format!("clip {id}'s file is gone")),
     };
-    let name = clip
-        .file
+    let name = file
         .file_name()
         .map(|n| n.to_string_lossy().replace(['"', '\\'], "_"))
         .unwrap_or_default();

@@ -5,6 +5,9 @@
 //! * `GET /api/videos/{name}/manifest.m3u8?startTime=&endTime=`: HLS (live while recording);
 //! * `GET /api/videos/{name}/media/{segment}.mp4`: a segment file, with HTTP byte ranges;
 //! * `GET /api/videos/{name}/download.mp4?startTime=&endTime=`: one MP4 of the range;
+//! * `GET /api/videos/{name}/events?startTime=&endTime=`: the events that made its clips;
+//! * `GET /api/videos/{name}/clips/{clip}/explanation`, `.../snapshot.jpg`,
+//!   `.../events/{n}.jpg`: why a clip exists, its snapshot, its events' snapshots;
 //! * `GET /api/events?limit=`: the pipeline's recent events;
 //! * `GET /`: the web page (assets embedded in the binary).
 //!
@@ -30,6 +33,9 @@ use crate::archive::export::{SegmentBytes, export_mp4, plan_export};
 use crate::archive::hls::playlist;
 use crate::bus::event_log::EventBus;
 use crate::media::time::MediaDuration;
+
+#[path = "archive_clips.rs"]
+mod clips;
 
 /// Reads a segment that is not in the local cache (from the object store): the whole file, or
 /// bytes `first..=last` of it.
@@ -79,12 +85,17 @@ pub fn routes(state: PlaybackState) -> Router {
         .route("/api/videos/{name}/download.mp4", get(download))
         .route(
             "/api/videos/{name}/clips/{clip}/explanation",
-            get(explanation),
+            get(clips::explanation),
         )
         .route(
             "/api/videos/{name}/clips/{clip}/snapshot.jpg",
-            get(clip_snapshot),
+            get(clips::clip_snapshot),
         )
+        .route(
+            "/api/videos/{name}/clips/{clip}/events/{file}",
+            get(clips::event_snapshot),
+        )
+        .route("/api/videos/{name}/events", get(clips::video_events))
         .with_state(state)
 }
 
@@ -368,44 +379,6 @@ fn read_file_part(path: &std::path::Path, range: Option<(u64, u64)>) -> std::io:
 }
 
 /// Why clip `clip` of video `name` exists (the explanation its gate gave), as JSON.
-async fn explanation(
-    State(s): State<PlaybackState>,
-    Path((name, clip)): Path<(String, i64)>,
-) -> Response {
-    let (video, number) = (name.clone(), clip);
-    match with_catalog(&s, move |c| c.explanation(&video, number)).await {
-        Ok(Some(body)) => (
-            [(axum::http::header::CONTENT_TYPE, "application/json")],
-            body,
-        )
-            .into_response(),
-        Ok(None) => error(
-            StatusCode::NOT_FOUND,
-            format!("no explanation for clip {clip} of video '{name}'"),
-        ),
-        Err(r) => r,
-    }
-}
-
-/// The snapshot of clip `clip` of video `name` (the frame it was decided on).
-async fn clip_snapshot(
-    State(s): State<PlaybackState>,
-    Path((name, clip)): Path<(String, i64)>,
-) -> Response {
-    // The name comes from outside: one path component, never `..` or a separator.
-    if name.is_empty() || name.contains(['/', '\\']) || name == "." || name == ".." {
-        return error(StatusCode::NOT_FOUND, format!("no video '{name}'"));
-    }
-    let path = crate::archive::snapshot_file(&s.archive, &name, clip);
-    match tokio::fs::read(&path).await {
-        Ok(bytes) => ([(axum::http::header::CONTENT_TYPE, "image/jpeg")], bytes).into_response(),
-        Err(_) => error(
-            StatusCode::NOT_FOUND,
-            format!("no snapshot for clip {clip} of video '{name}'"),
-        ),
-    }
-}
-
 async fn media(
     State(s): State<PlaybackState>,
     Path((name, file)): Path<(String, String)>,

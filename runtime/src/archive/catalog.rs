@@ -11,6 +11,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::media::time::{MediaDuration, MediaTime};
 
+#[path = "catalog_explanations.rs"]
+mod explanations;
+
 /// A video: a named archive that gate openings append clips to.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VideoRow {
@@ -442,37 +445,6 @@ impl Catalog {
             let _ = self.forget_explanation_when_gone(&video, clip);
         }
         Ok(())
-    }
-
-    /// Deletes the explanation of clip `clip` of `video` if the clip has no segment left.
-    fn forget_explanation_when_gone(&self, video: &str, clip: i64) -> Result<()> {
-        self.conn.execute(
-            "DELETE FROM explanations WHERE video = ?1 AND clip = ?2 AND NOT EXISTS \
-             (SELECT 1 FROM segments WHERE video = ?1 AND clip = ?2)",
-            params![video, clip],
-        )?;
-        Ok(())
-    }
-
-    /// Keeps why clip `clip` of `video` exists (its explanation, JSON).
-    pub fn record_explanation(&self, video: &str, clip: i64, body: &str) -> Result<()> {
-        self.conn.execute(
-            "INSERT OR REPLACE INTO explanations(video, clip, body) VALUES(?1, ?2, ?3)",
-            params![video, clip, body],
-        )?;
-        Ok(())
-    }
-
-    /// Why clip `clip` of `video` exists, if that was recorded.
-    pub fn explanation(&self, video: &str, clip: i64) -> Result<Option<String>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT body FROM explanations WHERE video = ?1 AND clip = ?2",
-                params![video, clip],
-                |r| r.get(0),
-            )
-            .optional()?)
     }
 
     /// Gaps recorded for `video` overlapping [start, end).

@@ -235,7 +235,8 @@ impl Keeper {
         Ok(())
     }
 
-    /// Deletes the snapshot of clip `clip` of `video` once the clip has no segment left.
+    /// Deletes the snapshots of clip `clip` of `video` (its own and its events') once the clip has
+    /// no segment left.
     fn forget_snapshot_when_gone(&self, video: &str, clip: i64) -> Result<()> {
         if !self.catalog.clip_has_segments(video, clip)? {
             let path = super::snapshot_file(self.catalog.dir(), video, clip);
@@ -243,6 +244,12 @@ impl Keeper {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e.into()),
+            }
+            if let Some(folder) = path.parent() {
+                crate::nodes::clip_explanation::remove_event_snapshots(
+                    folder,
+                    &format!("{clip:08}"),
+                );
             }
         }
         Ok(())

@@ -522,6 +522,8 @@ fn run_replay(
     let bus =
         crate::bus::event_log::EventBus::new(&topology.pipeline_name, args.event_log.as_deref())?;
     let store = crate::archive::open_store(args.storage.store.as_deref())?;
+    // A replay makes every snapshot, however fast it runs.
+    crate::media::snapshot::wait_when_full();
     let report = replay::replay(&plan, &video, start, &events, &bus)?;
     // The clips' snapshots are written before the keeper's pass (which may delete their clips).
     crate::media::snapshot::wait_idle(std::time::Duration::from_secs(10));

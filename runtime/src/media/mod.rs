@@ -4,6 +4,7 @@
 pub mod decode;
 pub mod fmp4;
 pub mod image;
+pub mod inference_snapshot;
 pub mod live_view;
 pub mod mp4_box;
 pub mod mp4_reader;

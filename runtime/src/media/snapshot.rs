@@ -78,20 +78,30 @@ pub fn wait_idle(timeout: std::time::Duration) {
     }
 }
 
-/// Queues `job` for the snapshot thread; false when the queue is full (the job is dropped).
-pub fn submit(job: SnapshotJob) -> bool {
-    static QUEUE_TX: OnceLock<Option<SyncSender<SnapshotJob>>> = OnceLock::new();
+/// Work for the snapshot thread.
+pub type Task = Box<dyn FnOnce() + Send>;
+
+/// True in `vigil replay`: a full queue waits instead of dropping, so a replay makes the same
+/// snapshots however fast it runs.
+static WAIT_WHEN_FULL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes a full snapshot queue wait for room instead of dropping (replay).
+pub fn wait_when_full() {
+    WAIT_WHEN_FULL.store(true, std::sync::atomic::Ordering::Release);
+}
+
+/// Queues `task` for the snapshot thread (tasks run one at a time, in the order queued); false
+/// when the queue is full (the task is dropped).
+pub fn submit_task(task: Task) -> bool {
+    static QUEUE_TX: OnceLock<Option<SyncSender<Task>>> = OnceLock::new();
     let tx = QUEUE_TX.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<SnapshotJob>(QUEUE);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Task>(QUEUE);
         std::thread::Builder::new()
             .name("snapshots".into())
             .spawn(move || {
-                for job in rx {
-                    let outcome = make(&job.source, &job.path);
-                    if let Ok((bytes, made)) = &outcome {
-                        remember_latest(&job.pipeline, made.frame, bytes.clone());
-                    }
-                    (job.done)(outcome.map(|(_, made)| made));
+                for task in rx {
+                    // A panic in one task must not end the thread.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task));
                     IN_FLIGHT.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
                 }
             })
@@ -100,13 +110,29 @@ pub fn submit(job: SnapshotJob) -> bool {
     });
     let Some(tx) = tx else { return false };
     IN_FLIGHT.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-    match tx.try_send(job) {
-        Ok(()) => true,
-        Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-            IN_FLIGHT.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-            false
+    let sent = if WAIT_WHEN_FULL.load(std::sync::atomic::Ordering::Acquire) {
+        tx.send(task).is_ok()
+    } else {
+        match tx.try_send(task) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
         }
+    };
+    if !sent {
+        IN_FLIGHT.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
+    sent
+}
+
+/// Queues `job` for the snapshot thread; false when the queue is full (the job is dropped).
+pub fn submit(job: SnapshotJob) -> bool {
+    submit_task(Box::new(move || {
+        let outcome = make(&job.source, &job.path);
+        if let Ok((bytes, made)) = &outcome {
+            remember_latest(&job.pipeline, made.frame, bytes.clone());
+        }
+        (job.done)(outcome.map(|(_, made)| made));
+    }))
 }
 
 type Latest = Mutex<HashMap<String, (MediaTime, Arc<Vec<u8>>)>>;

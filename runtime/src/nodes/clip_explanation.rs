@@ -47,6 +47,13 @@ pub struct ClipReason {
     /// The boxes of its inferences (drawn on the clip's snapshot; not written).
     #[serde(skip)]
     pub boxes: Vec<crate::media::snapshot::RelativeBox>,
+    /// Its message id (not written: it differs from run to run).
+    #[serde(skip)]
+    pub message_id: String,
+    /// The snapshot of the picture it was decided on, when one was made: a file beside the
+    /// clip's (FileSink) or in the archive's `snapshots/<video>/` (VideoSink).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
 }
 
 impl ClipReason {
@@ -74,6 +81,58 @@ impl ClipReason {
             module_hash: event.module_hash.clone(),
             labels,
             boxes: crate::media::snapshot::boxes_of(&event.body),
+            message_id: event.message_id.clone(),
+            snapshot: None,
+        }
+    }
+
+    /// The id its inference snapshot is kept under, if one is kept or being made: its own, or
+    /// (an event filter's verdict) that of the event it came from.
+    pub fn snapshot_id(&self) -> Option<&str> {
+        use crate::media::inference_snapshot::is_known;
+        std::iter::once(self.message_id.as_str())
+            .chain(self.correlation_id.as_deref())
+            .find(|id| !id.is_empty() && is_known(id))
+    }
+}
+
+impl ClipExplanation {
+    /// Names the inference snapshots of its events after `stem` (`<stem>.event-<n>.jpg`, `n`
+    /// from 1 in the list's order) and returns what to copy where: (event id, file name).
+    pub fn name_event_snapshots(&mut self, stem: &str) -> Vec<(String, String)> {
+        let mut copies = Vec::new();
+        for (n, r) in self.events.iter_mut().enumerate() {
+            if let Some(id) = r.snapshot_id().map(str::to_string) {
+                let name = format!("{stem}.event-{}.jpg", n + 1);
+                r.snapshot = Some(name.clone());
+                copies.push((id, name));
+            }
+        }
+        copies
+    }
+}
+
+/// Whether `name` is an event snapshot named after `stem` by
+/// [`ClipExplanation::name_event_snapshots`].
+pub fn is_event_snapshot_of(name: &str, stem: &str) -> bool {
+    name.strip_prefix(stem)
+        .and_then(|rest| rest.strip_prefix(".event-"))
+        .and_then(|rest| rest.strip_suffix(".jpg"))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Deletes the event snapshots named after `stem` in `dir`.
+pub fn remove_event_snapshots(dir: &std::path::Path, stem: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| is_event_snapshot_of(n, stem))
+        {
+            let _ = std::fs::remove_file(entry.path());
         }
     }
 }

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::clip_explanation::{ClipExplanation, sidecar_path, write_sidecar};
+use super::clip_explanation::{
+    ClipExplanation, remove_event_snapshots, sidecar_path, write_sidecar,
+};
 use super::file_naming::FileNaming;
 use super::gate_node::ClipCommand;
 use super::open_marker::{OpenMarker, take_left_open};
@@ -435,7 +437,11 @@ impl FileSink {
                 .written
                 .iter()
                 .filter(|p| p.exists())
-                .filter_map(|p| write_sidecar(p, explanation).err().map(|e| (p.clone(), e)))
+                .filter_map(|p| {
+                    write_with_event_snapshots(p, explanation)
+                        .err()
+                        .map(|e| (p.clone(), e))
+                })
                 .collect();
             for (path, e) in failed {
                 self.diagnostic(
@@ -474,6 +480,9 @@ impl FileSink {
                 Ok(()) => {
                     let _ = std::fs::remove_file(sidecar_path(&path));
                     let _ = std::fs::remove_file(snapshot_path(&path));
+                    if let (Some(dir), Some(stem)) = (path.parent(), file_name(&path)) {
+                        remove_event_snapshots(dir, &stem);
+                    }
                     let time = time.unwrap_or_else(crate::nodes::rtsp_source::wall_now);
                     self.events.emit(Event::new(
                         EventClass::Operational,
@@ -552,5 +561,30 @@ fn sync(f: &mut OpenFile, syncs: &mut u64) -> std::io::Result<()> {
     *syncs += 1;
     f.file.sync_data()?;
     f.synced_at = Instant::now();
+    Ok(())
+}
+
+fn file_name(path: &std::path::Path) -> Option<String> {
+    path.file_name().map(|n| n.to_string_lossy().into_owned())
+}
+
+/// Writes `explanation` beside `file`, its events' inference snapshots named after the file
+/// (`<file>.event-<n>.jpg`) and copied there once made.
+fn write_with_event_snapshots(
+    file: &std::path::Path,
+    explanation: &ClipExplanation,
+) -> std::io::Result<()> {
+    let (Some(dir), Some(stem)) = (file.parent(), file_name(file)) else {
+        return write_sidecar(file, explanation);
+    };
+    let mut explanation = explanation.clone();
+    let copies = explanation.name_event_snapshots(&stem);
+    write_sidecar(file, &explanation)?;
+    crate::media::inference_snapshot::copy_to(
+        copies
+            .into_iter()
+            .map(|(id, name)| (id, dir.join(name)))
+            .collect(),
+    );
     Ok(())
 }

@@ -13,6 +13,7 @@ use super::motion_detection::MotionNode;
 use crate::bus::event::{Event, EventClass};
 use crate::bus::event_log::EventBus;
 use crate::media::decode::Decoder;
+use crate::media::inference_snapshot;
 use crate::media::sample::VideoSample;
 use crate::media::time::MediaTime;
 
@@ -192,6 +193,9 @@ impl FrameHub {
                                 }
                             }
                         }
+                        if let Some(e) = event.as_ref().filter(|e| e.kind == "Inference") {
+                            snapshot_of_frame(decoder, frame, e, &self.events);
+                        }
                         if filter.forwards() {
                             forwarded.push(node.index);
                             if self.read_by_extensions.contains(&node.index) {
@@ -246,6 +250,32 @@ impl FrameHub {
 
     fn diagnostic(&self, at: MediaTime, detail: String) {
         diagnostic(&self.events, &self.subject, at, detail);
+    }
+}
+
+/// Queues the snapshot of inference event `event` from `frame` (scaled once to the snapshot's
+/// size; the frame is already decoded).
+fn snapshot_of_frame(
+    decoder: &mut Decoder,
+    frame: &ffmpeg_next::frame::Video,
+    event: &Event,
+    events: &EventBus,
+) {
+    let (fw, fh) = (frame.width().max(1), frame.height().max(1));
+    let width = fw.min(inference_snapshot::MAX_WIDTH);
+    let height = ((u64::from(fh) * u64::from(width) / u64::from(fw)) as u32).max(2) & !1;
+    match decoder.scale_rgb(frame, width, height) {
+        Ok(rgb) => inference_snapshot::request(
+            event,
+            inference_snapshot::Picture { rgb, width, height },
+            events,
+        ),
+        Err(e) => diagnostic(
+            events,
+            &event.subject,
+            event.time,
+            format!("cannot scale the frame for a snapshot: {e:#}"),
+        ),
     }
 }
 

@@ -519,6 +519,8 @@ mod tests {
             module_hash: None,
             labels: Vec::new(),
             boxes: Vec::new(),
+            message_id: String::new(),
+            snapshot: None,
         }
     }
 

@@ -13,6 +13,7 @@
 //!
 //! [`FrameHub`]: super::frame_hub::FrameHub
 
+use std::collections::VecDeque;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -33,6 +34,7 @@ use crate::grpc::session::{
     SessionSettings,
 };
 use crate::media::image::{ImageLayout, raw_row_bytes};
+use crate::media::inference_snapshot::{self, Picture};
 use crate::media::time::{MediaDuration, MediaTime};
 use crate::topology::model::{DataTransfer, GrpcExtensionConfig, ImageFormat};
 
@@ -57,15 +59,41 @@ struct Outcomes {
     bus: EventBus,
     counters: ExtensionCounters,
     state: Mutex<State>,
+    /// The frames in flight, by job id, as sent (their events' snapshots are drawn on them).
+    pictures: Mutex<VecDeque<(u64, Picture)>>,
 }
 
+/// Frames in flight held for their snapshots; an older one is let go (its event gets none).
+const HELD_PICTURES: usize = 4;
+
 impl Outcomes {
+    fn pictures(&self) -> std::sync::MutexGuard<'_, VecDeque<(u64, Picture)>> {
+        self.pictures.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Holds the content of frame `id` until its outcome.
+    fn hold(&self, id: u64, picture: Picture) {
+        let mut held = self.pictures();
+        if held.len() >= HELD_PICTURES {
+            held.pop_front();
+        }
+        held.push_back((id, picture));
+    }
+
+    /// The content of frame `id`, if still held.
+    fn release(&self, id: u64) -> Option<Picture> {
+        let mut held = self.pictures();
+        let at = held.iter().position(|(i, _)| *i == id)?;
+        held.remove(at).map(|(_, p)| p)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The event `outcome` gives, if any; faults and skips are reported here.
     fn handle(&self, outcome: Outcome) -> Option<Event> {
+        let picture = outcome_id(&outcome).and_then(|id| self.release(id));
         match outcome {
             Outcome::Answered {
                 pts,
@@ -81,8 +109,11 @@ impl Outcomes {
                         let mut body = serde_json::Map::new();
                         body.insert("inferences".into(), Value::Array(list));
                         let event = inference_event(&self.subject, body, &layout, pts);
-                        if event.is_some() {
+                        if let Some(e) = &event {
                             self.counters.inferences.inc();
+                            if let Some(picture) = picture {
+                                inference_snapshot::request(e, picture, &self.bus);
+                            }
                         }
                         event
                     }
@@ -242,6 +273,7 @@ impl GrpcExtensionNode {
             bus: bus.clone(),
             counters: ExtensionCounters::new(bus, subject),
             state: Mutex::default(),
+            pictures: Mutex::default(),
         })
     }
 
@@ -335,6 +367,14 @@ impl GrpcExtensionNode {
                 .is_some_and(|last| pts < last || pts - last > NEW_SESSION_AFTER),
         };
         self.last_sent = Some(pts);
+        self.outcomes.hold(
+            id,
+            Picture {
+                rgb: rgb.to_vec(),
+                width: layout.content_width,
+                height: layout.content_height,
+            },
+        );
         self.outcomes.counters.sent.inc();
         if self.session.send(job).is_err() {
             self.outcomes.counters.failures.inc();

@@ -27,6 +27,7 @@ pub use super::extension_common::{RETRY_EVERY, Sampler};
 use crate::bus::event::Event;
 use crate::bus::event_log::EventBus;
 use crate::media::image::{EncodedImage, ImageLayout};
+use crate::media::inference_snapshot::{self, Picture};
 use crate::media::time::MediaTime;
 use crate::topology::model::HttpExtensionConfig;
 
@@ -53,6 +54,8 @@ impl CallState {
 struct Job {
     image: EncodedImage,
     pts: MediaTime,
+    /// The frame's content as sent (its inference event's snapshot is drawn on it).
+    picture: Picture,
 }
 
 /// Makes requests and turns their answers into events; used inline or from the request thread.
@@ -82,8 +85,9 @@ impl Caller {
                 state.failures_in_a_row = 0;
                 drop(state);
                 let event = inference_event(&self.subject, body, &job.image.layout, job.pts);
-                if event.is_some() {
+                if let Some(e) = &event {
                     self.counters.inferences.inc();
+                    inference_snapshot::request(e, job.picture, &self.bus);
                 }
                 event
             }
@@ -281,7 +285,16 @@ impl HttpExtensionNode {
             &self.caller.subject,
             pts,
         )?;
-        let job = Job { image, pts };
+        let picture = Picture {
+            rgb: rgb.to_vec(),
+            width: layout.content_width,
+            height: layout.content_height,
+        };
+        let job = Job {
+            image,
+            pts,
+            picture,
+        };
         match &self.mode {
             Mode::Inline => self.caller.call(job),
             Mode::Thread(tx) => {

@@ -534,11 +534,41 @@ impl VideoSink {
         if clip.number == 0 {
             return;
         }
-        let result = serde_json::to_string(explanation)
+        // The events' inference snapshots go beside the clip's snapshot.
+        let mut explanation = explanation.clone();
+        let folder = crate::archive::snapshot_file(catalog.dir(), &self.config.video_name, 0)
+            .parent()
+            .map(std::path::Path::to_path_buf);
+        let copies = explanation.name_event_snapshots(&format!("{:08}", clip.number));
+        if let (Some(folder), false) = (folder, copies.is_empty()) {
+            let _ = std::fs::create_dir_all(&folder);
+            crate::media::inference_snapshot::copy_to(
+                copies
+                    .into_iter()
+                    .map(|(id, name)| (id, folder.join(name)))
+                    .collect(),
+            );
+        }
+        let result = serde_json::to_string(&explanation)
             .map_err(anyhow::Error::from)
             .and_then(|body| {
                 catalog.record_explanation(&self.config.video_name, clip.number, &body)
             });
+        // An event's clip goes on the review list (a continuous recording is not one).
+        if let (false, Ok(json)) = (explanation.continuous, serde_json::to_value(&explanation)) {
+            let start = explanation
+                .preroll
+                .start
+                .clone()
+                .unwrap_or_else(|| explanation.first_event.clone());
+            crate::service::review::index().add_archive_clip(
+                &explanation.pipeline,
+                (catalog.dir(), &self.config.video_name, clip.number),
+                &json,
+                &start,
+                &explanation.end,
+            );
+        }
         if let Err(e) = result {
             let at = clip.last_pts.unwrap_or_default();
             self.events.emit(Event::new(

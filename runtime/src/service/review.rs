@@ -1,6 +1,7 @@
-//! The review list: the recent clips of every pipeline's FileSinks, for people looking for what
-//! happened. Each `RecordingAvailable` of a file adds one, with what its explanation says (when,
-//! which events and labels) and whether its snapshot exists; the newest [`KEEP`] of this process
+//! The review list: the recent clips of every pipeline, for people looking for what happened.
+//! Each `RecordingAvailable` of a FileSink's file adds one, with what its explanation says (when,
+//! which events and labels) and whether its snapshot exists; a VideoSink adds each clip it
+//! closes in its archive ([`ReviewIndex::add_archive_clip`]). The newest [`KEEP`] of this process
 //! are listed, newest first, filtered by pipeline and label (`GET /api/clips`).
 
 use std::collections::{BTreeSet, VecDeque};
@@ -17,6 +18,22 @@ use crate::nodes::clip_explanation::sidecar_path;
 /// Clips kept in the list.
 pub const KEEP: usize = 500;
 
+/// Where a clip's media is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Recording {
+    /// A FileSink's file.
+    File(PathBuf),
+    /// Clip `clip` of video `video` in an archive; its snapshot at `snapshot`.
+    Archive {
+        /// The video.
+        video: String,
+        /// The clip's number.
+        clip: i64,
+        /// Its snapshot file.
+        snapshot: PathBuf,
+    },
+}
+
 /// One clip.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReviewClip {
@@ -25,7 +42,7 @@ pub struct ReviewClip {
     /// The live pipeline.
     pub pipeline: String,
     /// The recording.
-    pub file: PathBuf,
+    pub recording: Recording,
     /// Its first frame's time (UTC), from its explanation (else when it was announced).
     pub start: String,
     /// Its end (UTC).
@@ -37,26 +54,62 @@ pub struct ReviewClip {
 }
 
 impl ReviewClip {
+    /// The file of a FileSink's clip.
+    pub fn file(&self) -> Option<&PathBuf> {
+        match &self.recording {
+            Recording::File(f) => Some(f),
+            Recording::Archive { .. } => None,
+        }
+    }
+
     /// The clip as `GET /api/clips` lists it.
     pub fn to_json(&self) -> Value {
-        let name = self
-            .file
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
+        let (name, snapshot, media, download, video) = match &self.recording {
+            Recording::File(file) => (
+                file.file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default(),
+                snapshot_path(file)
+                    .exists()
+                    .then(|| format!("/api/clips/{}/snapshot.jpg", self.id)),
+                format!("/api/clips/{}/media.mp4", self.id),
+                format!("/api/clips/{}/media.mp4?download=1", self.id),
+                None,
+            ),
+            Recording::Archive {
+                video,
+                clip,
+                snapshot,
+            } => {
+                let v = percent_encode(video);
+                let range = format!(
+                    "startTime={}&endTime={}",
+                    percent_encode(&self.start),
+                    percent_encode(&self.end)
+                );
+                (
+                    format!("{video} clip {clip}"),
+                    snapshot
+                        .exists()
+                        .then(|| format!("/api/videos/{v}/clips/{clip}/snapshot.jpg")),
+                    format!("/api/videos/{v}/download.mp4?{range}"),
+                    format!("/api/videos/{v}/download.mp4?{range}"),
+                    Some(json!({"name": video, "clip": clip})),
+                )
+            }
+        };
         json!({
             "id": self.id,
             "pipeline": self.pipeline,
             "name": name,
+            "video": video,
             "start": self.start,
             "end": self.end,
             "labels": self.labels,
             "events": self.events,
-            "snapshot": snapshot_path(&self.file)
-                .exists()
-                .then(|| format!("/api/clips/{}/snapshot.jpg", self.id)),
-            "media": format!("/api/clips/{}/media.mp4", self.id),
-            "download": format!("/api/clips/{}/media.mp4?download=1", self.id),
+            "snapshot": snapshot,
+            "media": media,
+            "download": download,
         })
     }
 }
@@ -98,10 +151,47 @@ impl ReviewIndex {
         let explanation: Option<Value> = std::fs::read(sidecar_path(&file))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
+        let time = event.time.to_string();
+        self.push(
+            pipeline,
+            Recording::File(file),
+            explanation.as_ref(),
+            &time,
+            &time,
+        );
+    }
+
+    /// Adds clip `clip` of `video` (archive `archive`) of `pipeline`, which ran from `start` to
+    /// `end` (UTC) for the reasons `explanation` gives.
+    pub fn add_archive_clip(
+        &self,
+        pipeline: &str,
+        (archive, video, clip): (&std::path::Path, &str, i64),
+        explanation: &Value,
+        start: &str,
+        end: &str,
+    ) {
+        let snapshot = crate::archive::snapshot_file(archive, video, clip);
+        let recording = Recording::Archive {
+            video: video.to_string(),
+            clip,
+            snapshot,
+        };
+        self.push(pipeline, recording, Some(explanation), start, end);
+    }
+
+    fn push(
+        &self,
+        pipeline: &str,
+        recording: Recording,
+        explanation: Option<&Value>,
+        start: &str,
+        end: &str,
+    ) {
         let mut labels = BTreeSet::new();
         let mut kinds = BTreeSet::new();
-        let (mut start, mut end) = (event.time.to_string(), event.time.to_string());
-        if let Some(e) = &explanation {
+        let (mut start, mut end) = (start.to_string(), end.to_string());
+        if let Some(e) = explanation {
             for r in e["events"].as_array().into_iter().flatten() {
                 for l in r["labels"].as_array().into_iter().flatten() {
                     if let Some(l) = l.as_str() {
@@ -127,7 +217,7 @@ impl ReviewIndex {
         clips.push_back(ReviewClip {
             id,
             pipeline: pipeline.to_string(),
-            file,
+            recording,
             start,
             end,
             labels: labels.into_iter().collect(),
@@ -159,6 +249,21 @@ impl ReviewIndex {
     pub fn clip(&self, id: u64) -> Option<ReviewClip> {
         self.clips().iter().find(|c| c.id == id).cloned()
     }
+}
+
+/// `s` for a URL's path segment or query value: unreserved characters as they are, every
+/// other byte as `%XX`.
+fn percent_encode(s: &str) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
 }
 
 #[cfg(test)]
