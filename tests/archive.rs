@@ -266,6 +266,11 @@ fn clips_append_to_one_video_and_play_back() {
     let result: Value = serde_json::from_str(line.trim()).expect("one JSON line");
     assert_eq!(result["ranges"], 2);
     assert_eq!(result["rangeStart"], "2026-01-01T00:00:00.000Z");
+    assert_eq!(
+        result["clipMarks"],
+        serde_json::json!(["2026-01-01T00:00:03.000Z", "2026-01-01T00:00:45.000Z"]),
+        "each clip's trigger marked where it happened"
+    );
     assert!(result["currentTime"].as_f64().unwrap_or(0.0) >= 1.0);
     let shown = result["shownTime"].as_str().expect("shown time");
     assert!(

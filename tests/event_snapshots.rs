@@ -26,7 +26,10 @@ fn motion_box(log: &Path, node: &str, time: &str) -> ((f64, f64, f64, f64), bool
         })
         .unwrap_or_else(|| panic!("an Inference event of {node} at {time}"));
     let b = &event["body"]["inferences"][0]["motion"]["box"];
-    let v = |k: &str| b[k].as_f64().unwrap_or_else(|| panic!("box {k} in {event}"));
+    let v = |k: &str| {
+        b[k].as_f64()
+            .unwrap_or_else(|| panic!("box {k} in {event}"))
+    };
     let only = event["body"]["inferences"]
         .as_array()
         .is_some_and(|i| i.len() == 1);
@@ -71,7 +74,11 @@ fn motion_events_get_snapshots_beside_their_clip() {
             &std::fs::read(format!("{}.json", file.display())).expect("explanation"),
         )
         .expect("JSON");
-        let name = file.file_name().expect("name").to_string_lossy().to_string();
+        let name = file
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .to_string();
         let events = explanation["events"].as_array().expect("events");
         assert!(!events.is_empty());
         for (n, e) in events.iter().enumerate() {
@@ -203,18 +210,22 @@ fn a_live_archive_clip_is_on_the_review_list_with_its_snapshot_and_media() {
     assert_eq!(clips.len(), 1, "{list}");
     let c = &clips[0];
     assert_eq!(c["pipeline"], "frontdoor");
-    assert_eq!(c["video"], serde_json::json!({"name": "frontdoor", "clip": 1}));
+    assert_eq!(
+        c["video"],
+        serde_json::json!({"name": "frontdoor", "clip": 1})
+    );
     assert_eq!(c["events"], serde_json::json!(["Trigger"]));
     assert_eq!(
-        c["snapshot"],
-        "/api/videos/frontdoor/clips/1/snapshot.jpg",
+        c["snapshot"], "/api/videos/frontdoor/clips/1/snapshot.jpg",
         "{c}"
     );
-    let (status, jpeg) = support::archive::get(&format!("{base}{}", c["snapshot"].as_str().unwrap_or("")));
+    let (status, jpeg) =
+        support::archive::get(&format!("{base}{}", c["snapshot"].as_str().unwrap_or("")));
     assert_eq!(status, 200);
     assert_eq!(&jpeg[..2], &[0xff, 0xd8], "a JPEG");
     // Its media is the clip's range exported from the archive: 5 s of pre-roll + 3 s.
-    let (status, mp4) = support::archive::get(&format!("{base}{}", c["media"].as_str().unwrap_or("")));
+    let (status, mp4) =
+        support::archive::get(&format!("{base}{}", c["media"].as_str().unwrap_or("")));
     vigil.interrupt();
     assert_eq!(status, 200, "{c}");
     let file = dir.join("review.mp4");

@@ -3,10 +3,11 @@
 // Usage (from the repo root): node tests/web/playback.mjs BASE_URL VIDEO_NAME SCREENSHOT.png
 //
 // Opens BASE_URL/, waits for VIDEO_NAME in the video list, selects it, waits for the timeline's
-// ranges, clicks the first one, waits until the <video id="player"> has played >= 1 s, reads the
-// UTC time shown under the player (#clock), saves a full-page screenshot and prints ONE JSON line:
-//   {"videos":[...],"ranges":N,"rangeStart":ISO,"rangeEnd":ISO,"currentTime":s,"shownTime":ISO,
-//    "events":N,"errors":[...]}                                  -> exit 0
+// ranges and the markers of the events that made its clips, clicks the first range, waits until
+// the <video id="player"> has played >= 1 s, reads the UTC time shown under the player (#clock),
+// saves a full-page screenshot and prints ONE JSON line:
+//   {"videos":[...],"ranges":N,"rangeStart":ISO,"rangeEnd":ISO,"clipMarks":[ISO...],
+//    "currentTime":s,"shownTime":ISO,"events":N,"errors":[...]}  -> exit 0
 //   {"error":"...", ...what was known so far}                     -> exit 1
 // Needs playwright-core (scripts/setup-web.sh installs it under target/web-tools; override with
 // PLAYWRIGHT_DIR) and a system Chromium (/usr/bin/chromium; override with CHROMIUM).
@@ -16,7 +17,7 @@ import path from 'node:path';
 const require = createRequire(import.meta.url);
 const TOTAL_TIMEOUT_MS = Number(process.env.PLAYBACK_TIMEOUT_MS || 90_000);
 
-const out = { videos: [], ranges: 0, rangeStart: null, rangeEnd: null, currentTime: 0, shownTime: null, events: 0, errors: [] };
+const out = { videos: [], ranges: 0, rangeStart: null, rangeEnd: null, clipMarks: [], currentTime: 0, shownTime: null, events: 0, errors: [] };
 let browser = null;
 let finished = false;
 
@@ -95,6 +96,9 @@ async function main() {
     const first = ranges.first();
     out.rangeStart = await first.getAttribute('data-start');
     out.rangeEnd = await first.getAttribute('data-end');
+    // The events that made the clips, marked on the timeline (from the clips' explanations).
+    await step('wait for a .infmark in #timeline', () => page.waitForSelector('#timeline .infmark', { timeout: 10_000 }));
+    out.clipMarks = await page.$$eval('#timeline .infmark', (els) => els.map((e) => e.getAttribute('data-time')));
 
     const t0 = await page.$eval('#player', (v) => v.currentTime);
     await step('click the first range', () => first.click({ timeout: 10_000 }));
