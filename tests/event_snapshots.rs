@@ -227,6 +227,24 @@ fn a_live_archive_clip_is_on_the_review_list_with_its_snapshot_and_media() {
     let (status, mp4) =
         support::archive::get(&format!("{base}{}", c["media"].as_str().unwrap_or("")));
     vigil.interrupt();
+    // After a restart the clip is listed again (from the archive's catalog), once.
+    let mut again = vigil_run(&dir, &args);
+    support::peers::wait_for_port(http_port);
+    let clips_now = || support::archive::get_json(&format!("{base}/api/clips"));
+    support::service::wait_until("the clip is listed again", Duration::from_secs(15), || {
+        clips_now()["clips"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty())
+    });
+    let relisted = clips_now();
+    again.interrupt();
+    let relisted = relisted["clips"].as_array().expect("clips");
+    assert_eq!(relisted.len(), 1, "{relisted:?}");
+    for key in [
+        "pipeline", "video", "start", "end", "events", "snapshot", "media",
+    ] {
+        assert_eq!(relisted[0][key], c[key], "{key}");
+    }
     assert_eq!(status, 200, "{c}");
     let file = dir.join("review.mp4");
     std::fs::write(&file, &mp4).expect("write");

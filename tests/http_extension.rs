@@ -545,3 +545,58 @@ fn ava_http_extension_topology_runs_unchanged() {
         .collect();
     assert_eq!(found, vec![10.0], "the red box is on screen at 10 s");
 }
+
+/// The object filter's region of interest is outlined (dashed, cyan) on the snapshot of the clip
+/// its verdict opened, and the verdict's clip names the snapshot of the inference it came from.
+#[test]
+fn a_clip_snapshot_shows_the_filters_region_of_interest() {
+    let dir = temp_dir("ext-region");
+    let server = InferServer::start(free_port(), &dir.join("requests"));
+    let topology = topology_with(&dir, "object-to-files.json", |_| {});
+    replay(
+        &dir,
+        &topology,
+        &clips().join("camera-h264.mp4"),
+        &server.url(),
+        &["--set", "regionOfInterest=0.25,0.5,0.5,0.5"],
+    );
+    let files = mp4_files(&dir.join("out"));
+    assert_eq!(files.len(), 1, "{files:?}");
+    let snapshot = dir.join("out").join(format!(
+        "{}.jpg",
+        files[0].file_name().expect("name").to_string_lossy()
+    ));
+    let image = support::image_pixels(&snapshot);
+    assert_eq!((image.0, image.1), (640, 360));
+    let cyan = |x: u32, y: u32| {
+        let at = ((y * image.0 + x) * 3) as usize;
+        let (r, g, b) = (image.2[at], image.2[at + 1], image.2[at + 2]);
+        r < 100 && g > 140 && b > 190
+    };
+    // The region's left edge is x 160 from y 180, dashes of 8 pixels from there.
+    assert!(
+        cyan(160, 183) || cyan(161, 183),
+        "the region's left edge in {}",
+        snapshot.display()
+    );
+    assert!(
+        cyan(290, 181) || cyan(290, 180),
+        "its top edge (a dash at x 288-295)"
+    );
+    assert!(!cyan(320, 270), "not its inside");
+    let explanation: Value = serde_json::from_slice(
+        &std::fs::read(format!("{}.json", files[0].display())).expect("explanation"),
+    )
+    .expect("JSON");
+    let named: Vec<&str> = explanation["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["snapshot"].as_str())
+        .collect();
+    assert!(!named.is_empty(), "{explanation}");
+    for name in named {
+        let (w, _, _) = support::image_pixels(&dir.join("out").join(name));
+        assert_eq!(w, 416, "the image the service was sent: {name}");
+    }
+}

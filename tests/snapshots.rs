@@ -251,6 +251,27 @@ fn live_the_latest_snapshot_is_served() {
         jpeg,
         "the served snapshot is the one written beside the file"
     );
+    // After a restart the clip is on the review list again (from its explanation), once.
+    let mut again = vigil_run(&dir, &args);
+    wait_for_port(http_port);
+    let clips_url = format!("http://127.0.0.1:{http_port}/api/clips");
+    support::service::wait_until("the clip is listed again", Duration::from_secs(15), || {
+        support::archive::get_json(&clips_url)["clips"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty())
+    });
+    let listed = support::archive::get_json(&clips_url);
+    again.interrupt();
+    let clips = listed["clips"].as_array().expect("clips");
+    assert_eq!(clips.len(), 1, "{listed}");
+    assert_eq!(clips[0]["pipeline"], "frontdoor");
+    assert_eq!(clips[0]["events"], serde_json::json!(["Trigger"]));
+    let file = written.with_extension("");
+    assert_eq!(
+        clips[0]["name"],
+        file.file_name().expect("name").to_string_lossy().as_ref()
+    );
+    assert!(clips[0]["snapshot"].is_string(), "{listed}");
 }
 
 /// A VideoSink's clips get their snapshots in the archive (`snapshots/<video>/<clip>.jpg`),

@@ -58,4 +58,14 @@ impl Catalog {
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+
+    /// The newest `limit` explanations of every video, newest first: (video, clip, body).
+    pub fn recent_explanations(&self, limit: usize) -> Result<Vec<(String, i64, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT video, clip, body FROM explanations ORDER BY rowid DESC LIMIT ?1",
+        )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
 }

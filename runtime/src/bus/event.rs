@@ -46,6 +46,9 @@ pub struct Event {
     /// The content hash of the WebAssembly module that produced it, if one did (not published:
     /// a clip's explanation names it).
     pub module_hash: Option<String>,
+    /// The region of interest of the node that made it, in ten-thousandths of the frame
+    /// (`l`, `t`, `w`, `h`), when it has one (not published: drawn on snapshots).
+    pub region_of_interest: Option<[u16; 4]>,
 }
 
 impl Event {
@@ -66,12 +69,19 @@ impl Event {
             correlation_id: None,
             body,
             module_hash: None,
+            region_of_interest: None,
         }
     }
 
     /// Names the module that produced the event.
     pub fn from_module(mut self, hash: &str) -> Self {
         self.module_hash = Some(hash.to_string());
+        self
+    }
+
+    /// The event with the region of interest of the node that made it.
+    pub fn in_region(mut self, region: Option<[u16; 4]>) -> Self {
+        self.region_of_interest = region;
         self
     }
 

@@ -36,6 +36,8 @@ pub struct SnapshotSource {
     pub frame: MediaTime,
     /// Boxes of the event the clip was decided on.
     pub boxes: Vec<RelativeBox>,
+    /// The region of interest of the node that sent it, if it has one.
+    pub region: Option<RelativeBox>,
 }
 
 /// One snapshot to make: from `source` to the file `path` (through a temporary name), and as its
@@ -213,6 +215,9 @@ pub fn render(source: &SnapshotSource) -> Result<(Vec<u8>, u32, u32)> {
         (fw, fh)
     };
     let mut rgb = decoder.scale_rgb(&frame, w, h)?;
+    if let Some(region) = source.region {
+        draw_region(&mut rgb, w, h, region);
+    }
     for b in &source.boxes {
         draw_box(&mut rgb, w, h, *b);
     }
@@ -244,6 +249,39 @@ pub fn draw_box(rgb: &mut [u8], w: u32, h: u32, b: RelativeBox) {
         for x in x0..=x1 {
             let edge = x < x0 + THICK || x + THICK > x1 || y < y0 + THICK || y + THICK > y1;
             if edge {
+                paint(x, y);
+            }
+        }
+    }
+}
+
+/// The outline colour of a region of interest (cyan).
+pub const REGION_COLOUR: [u8; 3] = [0, 200, 255];
+
+/// Draws the outline of region `r` (relative) on packed RGB24 `w`×`h`: two pixels wide, dashed
+/// (8 on, 8 off), inside the frame.
+pub fn draw_region(rgb: &mut [u8], w: u32, h: u32, r: RelativeBox) {
+    if w == 0 || h == 0 {
+        return;
+    }
+    let scale = |v: u16, size: u32| (u64::from(v.min(10_000)) * u64::from(size) / 10_000) as u32;
+    let x0 = scale(r[0], w).min(w - 1);
+    let y0 = scale(r[1], h).min(h - 1);
+    let x1 = scale(r[0].saturating_add(r[2]), w).clamp(x0, w - 1);
+    let y1 = scale(r[1].saturating_add(r[3]), h).clamp(y0, h - 1);
+    const THICK: u32 = 2;
+    let mut paint = |x: u32, y: u32| {
+        let at = (y as usize * w as usize + x as usize) * 3;
+        if let Some(px) = rgb.get_mut(at..at + 3) {
+            px.copy_from_slice(&REGION_COLOUR);
+        }
+    };
+    for y in y0..=y1 {
+        for x in x0..=x1 {
+            let vertical = x < x0 + THICK || x + THICK > x1;
+            let horizontal = y < y0 + THICK || y + THICK > y1;
+            let on = (vertical && (y - y0) % 16 < 8) || (horizontal && (x - x0) % 16 < 8);
+            if on {
                 paint(x, y);
             }
         }
@@ -292,6 +330,23 @@ mod tests {
         // A box past the frame's edge is cut to it.
         draw_box(&mut rgb, w, h, [9000, 9000, 5000, 5000]);
         assert_eq!(px(&rgb, 99, 49), BOX_COLOUR);
+    }
+
+    #[test]
+    fn a_region_is_outlined_dashed_in_its_own_colour() {
+        let (w, h) = (100u32, 100u32);
+        let mut rgb = vec![0u8; (w * h * 3) as usize];
+        // l 0.1, t 0.1, w 0.5, h 0.5: x 10..60, y 10..60.
+        draw_region(&mut rgb, w, h, [1000, 1000, 5000, 5000]);
+        let px = |x: u32, y: u32| {
+            let at = ((y * w + x) * 3) as usize;
+            [rgb[at], rgb[at + 1], rgb[at + 2]]
+        };
+        assert_eq!(px(10, 12), REGION_COLOUR, "left edge, a dash");
+        assert_eq!(px(10, 20), [0, 0, 0], "left edge, a gap");
+        assert_eq!(px(12, 10), REGION_COLOUR, "top edge");
+        assert_eq!(px(60, 12), REGION_COLOUR, "right edge");
+        assert_eq!(px(30, 30), [0, 0, 0], "inside");
     }
 
     #[test]

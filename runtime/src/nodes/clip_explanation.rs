@@ -47,6 +47,10 @@ pub struct ClipReason {
     /// The boxes of its inferences (drawn on the clip's snapshot; not written).
     #[serde(skip)]
     pub boxes: Vec<crate::media::snapshot::RelativeBox>,
+    /// The region of interest of the node that sent it (drawn on the clip's snapshot; not
+    /// written).
+    #[serde(skip)]
+    pub region: Option<crate::media::snapshot::RelativeBox>,
     /// Its message id (not written: it differs from run to run).
     #[serde(skip)]
     pub message_id: String,
@@ -81,6 +85,7 @@ impl ClipReason {
             module_hash: event.module_hash.clone(),
             labels,
             boxes: crate::media::snapshot::boxes_of(&event.body),
+            region: event.region_of_interest,
             message_id: event.message_id.clone(),
             snapshot: None,
         }
@@ -362,6 +367,38 @@ pub fn describe(e: &ClipExplanation, out: &mut String) {
         let _ = writeln!(out);
     }
     let _ = writeln!(out, "ended {} ({})", e.end, e.end_reason);
+}
+
+fn file_name(path: &std::path::Path) -> Option<String> {
+    path.file_name().map(|n| n.to_string_lossy().into_owned())
+}
+
+/// Writes `explanation` beside `file`, its events' inference snapshots named after the file
+/// (`<file>.event-<n>.jpg`) and copied there once made.
+pub fn write_sidecar_with_event_snapshots(
+    file: &std::path::Path,
+    explanation: &ClipExplanation,
+) -> std::io::Result<()> {
+    let (Some(dir), Some(stem)) = (file.parent(), file_name(file)) else {
+        return write_sidecar(file, explanation);
+    };
+    let mut explanation = explanation.clone();
+    let copies = explanation.name_event_snapshots(&stem);
+    write_sidecar(file, &explanation)?;
+    crate::media::inference_snapshot::copy_to(
+        copies
+            .into_iter()
+            .map(|(id, name)| (id, dir.join(name)))
+            .collect(),
+    );
+    Ok(())
+}
+
+/// Deletes the event snapshots of a FileSink's `file` (`<file>.event-<n>.jpg`).
+pub fn remove_event_snapshots_of(file: &std::path::Path) {
+    if let (Some(dir), Some(stem)) = (file.parent(), file_name(file)) {
+        remove_event_snapshots(dir, &stem);
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ pub struct EventFilterNode {
     events: EventBus,
     host: FilterHost,
     watch: ModuleWatch,
+    /// Its `regionOfInterest` setting, drawn on the snapshots of its events.
+    region: Option<[u16; 4]>,
 }
 
 impl EventFilterNode {
@@ -31,6 +33,7 @@ impl EventFilterNode {
         subject: String,
         events: EventBus,
     ) -> Result<Self> {
+        let region = region_of_interest(&settings);
         let module = source.load().with_context(|| format!("node '{name}'"))?;
         anyhow::ensure!(
             module.world == World::Event,
@@ -46,6 +49,7 @@ impl EventFilterNode {
             events,
             host,
             watch,
+            region,
         })
     }
 
@@ -83,6 +87,7 @@ impl EventFilterNode {
                     )
                     .correlated(Some(event.message_id.clone()))
                     .from_module(&self.host.module().hash)
+                    .in_region(self.region)
                 })
                 .collect(),
             Outcome::Skipped => Vec::new(),
@@ -92,5 +97,50 @@ impl EventFilterNode {
                 Vec::new()
             }
         }
+    }
+}
+
+/// A filter's `regionOfInterest` setting (`"l,t,w,h"`, each 0–1, as Vigil's object filter takes
+/// it), in ten-thousandths of the frame; none when absent, the whole frame or not four numbers
+/// (the module itself refuses those).
+pub fn region_of_interest(settings: &crate::wasm::convert::FilterConfig) -> Option<[u16; 4]> {
+    let value = settings
+        .iter()
+        .find(|(k, _)| k == "regionOfInterest")?
+        .1
+        .as_str()?;
+    let parts: Vec<f64> = value
+        .split(',')
+        .map(|p| p.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let [l, t, w, h] = parts.as_slice() else {
+        return None;
+    };
+    let rel = |x: f64| (x.clamp(0.0, 1.0) * 10_000.0).round() as u16;
+    let region = [rel(*l), rel(*t), rel(*w), rel(*h)];
+    (region != [0, 0, 10_000, 10_000]).then_some(region)
+}
+
+#[cfg(test)]
+mod region_tests {
+    use super::region_of_interest;
+    use serde_json::json;
+
+    #[test]
+    fn a_region_of_interest_is_read_from_the_settings() {
+        let with = |v: serde_json::Value| vec![("regionOfInterest".to_string(), v)];
+        assert_eq!(
+            region_of_interest(&with(json!("0.5, 0.25,0.5,0.75"))),
+            Some([5000, 2500, 5000, 7500])
+        );
+        assert_eq!(
+            region_of_interest(&with(json!("0,0,1,1"))),
+            None,
+            "the whole frame"
+        );
+        assert_eq!(region_of_interest(&with(json!("0.5,0.5"))), None);
+        assert_eq!(region_of_interest(&with(json!("a,b,c,d"))), None);
+        assert_eq!(region_of_interest(&Vec::new()), None);
     }
 }

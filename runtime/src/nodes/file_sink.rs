@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::clip_explanation::{
-    ClipExplanation, remove_event_snapshots, sidecar_path, write_sidecar,
+    ClipExplanation, remove_event_snapshots_of, sidecar_path, write_sidecar_with_event_snapshots,
 };
 use super::file_naming::FileNaming;
 use super::gate_node::ClipCommand;
@@ -162,7 +162,15 @@ impl FileSink {
             })
             .collect();
         found.sort();
-        for (_, path) in found {
+        // The newest of them go on the review list, as they were before a restart.
+        let pipeline = self
+            .subject
+            .strip_prefix("/livePipelines/")
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_default()
+            .to_string();
+        let listed_from = found.len().saturating_sub(crate::service::review::KEEP);
+        for (n, (_, path)) in found.into_iter().enumerate() {
             // Only files that carry Vigil's brand are kept count of (and so ever deleted by
             // the size budget): a file of the same name pattern that we did not write is left.
             let left_open = take_left_open(&path);
@@ -196,6 +204,9 @@ impl FileSink {
                 }
             }
             let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            if n >= listed_from {
+                crate::service::review::index().add_existing_file(&pipeline, path.clone());
+            }
             self.remember_finished(path, size);
         }
     }
@@ -438,7 +449,7 @@ impl FileSink {
                 .iter()
                 .filter(|p| p.exists())
                 .filter_map(|p| {
-                    write_with_event_snapshots(p, explanation)
+                    write_sidecar_with_event_snapshots(p, explanation)
                         .err()
                         .map(|e| (p.clone(), e))
                 })
@@ -480,9 +491,7 @@ impl FileSink {
                 Ok(()) => {
                     let _ = std::fs::remove_file(sidecar_path(&path));
                     let _ = std::fs::remove_file(snapshot_path(&path));
-                    if let (Some(dir), Some(stem)) = (path.parent(), file_name(&path)) {
-                        remove_event_snapshots(dir, &stem);
-                    }
+                    remove_event_snapshots_of(&path);
                     let time = time.unwrap_or_else(crate::nodes::rtsp_source::wall_now);
                     self.events.emit(Event::new(
                         EventClass::Operational,
@@ -561,30 +570,5 @@ fn sync(f: &mut OpenFile, syncs: &mut u64) -> std::io::Result<()> {
     *syncs += 1;
     f.file.sync_data()?;
     f.synced_at = Instant::now();
-    Ok(())
-}
-
-fn file_name(path: &std::path::Path) -> Option<String> {
-    path.file_name().map(|n| n.to_string_lossy().into_owned())
-}
-
-/// Writes `explanation` beside `file`, its events' inference snapshots named after the file
-/// (`<file>.event-<n>.jpg`) and copied there once made.
-fn write_with_event_snapshots(
-    file: &std::path::Path,
-    explanation: &ClipExplanation,
-) -> std::io::Result<()> {
-    let (Some(dir), Some(stem)) = (file.parent(), file_name(file)) else {
-        return write_sidecar(file, explanation);
-    };
-    let mut explanation = explanation.clone();
-    let copies = explanation.name_event_snapshots(&stem);
-    write_sidecar(file, &explanation)?;
-    crate::media::inference_snapshot::copy_to(
-        copies
-            .into_iter()
-            .map(|(id, name)| (id, dir.join(name)))
-            .collect(),
-    );
     Ok(())
 }

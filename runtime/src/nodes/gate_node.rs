@@ -357,21 +357,20 @@ impl GateNode {
         flushed_current
     }
 
-    /// The frame activation `activation` was decided on (its earliest event's) and the opening
-    /// event's boxes.
+    /// The frame activation `activation` was decided on (its earliest event's), the opening
+    /// event's boxes and the region of interest of the node that sent it.
     fn snapshot_source(&self, activation: u64, at: MediaTime) -> Option<Arc<SnapshotSource>> {
         let samples = self.buffer.gop_until(at);
         let frame = samples.last()?.pts;
-        let boxes = match &self.reasons {
-            Some((id, list)) if *id == activation => {
-                list.first().map(|r| r.boxes.clone()).unwrap_or_default()
-            }
-            _ => Vec::new(),
+        let opening = match &self.reasons {
+            Some((id, list)) if *id == activation => list.first(),
+            _ => None,
         };
         Some(Arc::new(SnapshotSource {
             samples,
             frame,
-            boxes,
+            boxes: opening.map(|r| r.boxes.clone()).unwrap_or_default(),
+            region: opening.and_then(|r| r.region),
         }))
     }
 
@@ -519,6 +518,7 @@ mod tests {
             module_hash: None,
             labels: Vec::new(),
             boxes: Vec::new(),
+            region: None,
             message_id: String::new(),
             snapshot: None,
         }

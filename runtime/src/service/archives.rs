@@ -60,7 +60,10 @@ impl Archives {
         if let Some(entry) = open.get_mut(&key) {
             entry.users += 1;
         } else {
-            crate::archive::open_archive(dir, &self.bus, wall_now())?;
+            let catalog = crate::archive::open_archive(dir, &self.bus, wall_now())?;
+            // Its event clips go on the review list, as they were before a restart.
+            super::review::index().add_archive(dir, &catalog);
+            drop(catalog);
             let stop = Arc::new(AtomicBool::new(false));
             let keeper =
                 Keeper::new(dir, self.store.clone(), budget, self.bus.clone())?.spawn(stop.clone());

@@ -209,20 +209,92 @@ impl ReviewIndex {
                 end = s.to_string();
             }
         }
-        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::AcqRel) + 1;
         let mut clips = self.clips();
+        if clips
+            .iter()
+            .any(|c| c.pipeline == pipeline && same_recording(&c.recording, &recording))
+        {
+            return;
+        }
+        // Ordered by start (a clip found again at a restart goes among the older ones).
+        let at = clips.partition_point(|c| c.start <= start);
         if clips.len() >= KEEP {
+            if at == 0 {
+                return;
+            }
             clips.pop_front();
         }
-        clips.push_back(ReviewClip {
-            id,
-            pipeline: pipeline.to_string(),
-            recording,
-            start,
-            end,
-            labels: labels.into_iter().collect(),
-            events: kinds.into_iter().collect(),
-        });
+        let at = clips.partition_point(|c| c.start <= start);
+        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::AcqRel) + 1;
+        clips.insert(
+            at,
+            ReviewClip {
+                id,
+                pipeline: pipeline.to_string(),
+                recording,
+                start,
+                end,
+                labels: labels.into_iter().collect(),
+                events: kinds.into_iter().collect(),
+            },
+        );
+    }
+
+    /// Adds `file`, a FileSink's recording of `pipeline` found on disk (at a start), if its
+    /// explanation is beside it.
+    pub fn add_existing_file(&self, pipeline: &str, file: PathBuf) {
+        let Some(explanation) = std::fs::read(sidecar_path(&file))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        else {
+            return;
+        };
+        let (Some(start), Some(end)) = (
+            explanation["preroll"]["start"]
+                .as_str()
+                .or(explanation["firstEvent"].as_str())
+                .map(str::to_string),
+            explanation["end"].as_str().map(str::to_string),
+        ) else {
+            return;
+        };
+        self.push(
+            pipeline,
+            Recording::File(file),
+            Some(&explanation),
+            &start,
+            &end,
+        );
+    }
+
+    /// Adds the event clips of the archive at `archive` that its catalog explains (the newest
+    /// [`KEEP`]), as its first user opens it.
+    pub fn add_archive(
+        &self,
+        archive: &std::path::Path,
+        catalog: &crate::archive::catalog::Catalog,
+    ) {
+        let Ok(rows) = catalog.recent_explanations(KEEP) else {
+            return;
+        };
+        for (video, clip, body) in rows {
+            let Ok(explanation) = serde_json::from_str::<Value>(&body) else {
+                continue;
+            };
+            if explanation["continuous"] == true {
+                continue;
+            }
+            let (Some(pipeline), Some(start), Some(end)) = (
+                explanation["pipeline"].as_str(),
+                explanation["preroll"]["start"]
+                    .as_str()
+                    .or(explanation["firstEvent"].as_str()),
+                explanation["end"].as_str(),
+            ) else {
+                continue;
+            };
+            self.add_archive_clip(pipeline, (archive, &video, clip), &explanation, start, end);
+        }
     }
 
     /// The clips of `pipeline` (any when none) with `label` (any when none), newest first, at
@@ -253,6 +325,27 @@ impl ReviewIndex {
 
 /// `s` for a URL's path segment or query value: unreserved characters as they are, every
 /// other byte as `%XX`.
+/// True when `a` and `b` are the same recording (an archive clip by video and number: the
+/// archive's path may be written differently).
+fn same_recording(a: &Recording, b: &Recording) -> bool {
+    match (a, b) {
+        (Recording::File(x), Recording::File(y)) => x == y,
+        (
+            Recording::Archive {
+                video: v1,
+                clip: c1,
+                ..
+            },
+            Recording::Archive {
+                video: v2,
+                clip: c2,
+                ..
+            },
+        ) => v1 == v2 && c1 == c2,
+        _ => false,
+    }
+}
+
 fn percent_encode(s: &str) -> String {
     use std::fmt::Write;
     let mut out = String::with_capacity(s.len());
@@ -333,6 +426,39 @@ mod tests {
         assert_eq!(first["start"], "2026-01-01T00:00:00.000Z");
         assert_eq!(first["events"], json!(["Inference"]));
         assert_eq!(first["snapshot"], Value::Null, "no snapshot file");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn clips_found_again_are_ordered_by_start_and_listed_once() {
+        let dir = std::env::temp_dir().join(format!("vigil-review-again-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let index = ReviewIndex::default();
+        let write = |name: &str, start: &str| {
+            let file = dir.join(name);
+            let explanation = json!({"preroll": {"start": start}, "end": start, "events": []});
+            std::fs::write(sidecar_path(&file), explanation.to_string()).expect("write");
+            file
+        };
+        let newer = write("newer.mp4", "2026-01-02T00:00:00.000Z");
+        let older = write("older.mp4", "2026-01-01T00:00:00.000Z");
+        index.add_existing_file("yard", newer.clone());
+        index.add_existing_file("yard", older.clone());
+        index.add_existing_file("yard", newer);
+        // A file without its explanation is not listed at a restart.
+        index.add_existing_file("yard", dir.join("bare.mp4"));
+        let clip = |start: &str| json!({"preroll": {"start": start}, "end": start, "events": []});
+        let archive = (dir.as_path(), "front", 7);
+        let c = clip("2026-01-01T12:00:00.000Z");
+        index.add_archive_clip("yard", archive, &c, "x", "y");
+        index.add_archive_clip("yard", archive, &c, "x", "y");
+        let names: Vec<String> = index.list(None, None, 10)["clips"]
+            .as_array()
+            .expect("clips")
+            .iter()
+            .map(|c| c["name"].as_str().unwrap_or("").to_string())
+            .collect();
+        assert_eq!(names, ["newer.mp4", "front clip 7", "older.mp4"]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
