@@ -584,19 +584,8 @@ fn a_clip_snapshot_shows_the_filters_region_of_interest() {
         "its top edge (a dash at x 288-295)"
     );
     assert!(!cyan(320, 270), "not its inside");
-    let explanation: Value = serde_json::from_slice(
-        &std::fs::read(format!("{}.json", files[0].display())).expect("explanation"),
-    )
-    .expect("JSON");
-    let named: Vec<&str> = explanation["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .filter_map(|e| e["snapshot"].as_str())
-        .collect();
-    assert!(!named.is_empty(), "{explanation}");
-    for name in named {
-        let (w, _, _) = support::image_pixels(&dir.join("out").join(name));
-        assert_eq!(w, 416, "the image the service was sent: {name}");
+    for file in support::event_snapshots_of(&files[0]) {
+        let (w, _, _) = support::image_pixels(&file);
+        assert_eq!(w, 416, "the image the service was sent: {}", file.display());
     }
 }

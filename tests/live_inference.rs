@@ -124,19 +124,7 @@ fn in_process_rule_and_mqtt_round_trip_record_the_same_clips() {
     // The in-process clip's explanation names the snapshots of the events that made it,
     // written beside it.
     let local_files = mp4_files(&dir.join("out/in-process"));
-    let explanation: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(format!("{}.json", local_files[0].display())).expect("explanation"),
-    )
-    .expect("JSON");
-    let named: Vec<&str> = explanation["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .filter_map(|e| e["snapshot"].as_str())
-        .collect();
-    assert!(!named.is_empty(), "{explanation}");
-    for name in named {
-        let file = dir.join("out/in-process").join(name);
+    for file in support::event_snapshots_of(&local_files[0]) {
         assert_eq!(
             support::image_pixels(&file).0,
             pixels.0,

@@ -247,6 +247,27 @@ pub fn log_events(path: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The files of the event snapshots a FileSink's `clip` names in its explanation (`<clip>.json`),
+/// beside it; fails when it names none.
+pub fn event_snapshots_of(clip: &Path) -> Vec<PathBuf> {
+    let explanation: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(format!("{}.json", clip.display())).expect("explanation"),
+    )
+    .expect("JSON");
+    let named: Vec<PathBuf> = explanation["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["snapshot"].as_str())
+        .map(|name| clip.with_file_name(name))
+        .collect();
+    assert!(
+        !named.is_empty(),
+        "no event snapshot named in {explanation}"
+    );
+    named
+}
+
 /// The events of a JSON-lines log: (eventType suffix, body, correlationId).
 pub fn read_events(path: &Path) -> Vec<(String, serde_json::Value, Option<String>)> {
     std::fs::read_to_string(path)

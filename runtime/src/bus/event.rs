@@ -124,6 +124,14 @@ impl Event {
     }
 }
 
+/// The pipeline a node's subject (`/livePipelines/<pipeline>/...`) names; empty for another.
+pub fn pipeline_of(subject: &str) -> &str {
+    subject
+        .strip_prefix("/livePipelines/")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_default()
+}
+
 /// Subject of a node: `/livePipelines/<pipeline>/<array>/<node>`.
 pub fn node_subject(pipeline: &str, array: &str, node: &str) -> String {
     format!("/livePipelines/{pipeline}/{array}/{node}")

@@ -230,29 +230,7 @@ pub const BOX_COLOUR: [u8; 3] = [255, 176, 0];
 /// Draws the outline of `b` (relative) on packed RGB24 `w`×`h`, three pixels wide, inside the
 /// frame.
 pub fn draw_box(rgb: &mut [u8], w: u32, h: u32, b: RelativeBox) {
-    if w == 0 || h == 0 {
-        return;
-    }
-    let scale = |v: u16, size: u32| (u64::from(v.min(10_000)) * u64::from(size) / 10_000) as u32;
-    let x0 = scale(b[0], w).min(w - 1);
-    let y0 = scale(b[1], h).min(h - 1);
-    let x1 = scale(b[0].saturating_add(b[2]), w).clamp(x0, w - 1);
-    let y1 = scale(b[1].saturating_add(b[3]), h).clamp(y0, h - 1);
-    const THICK: u32 = 3;
-    let mut paint = |x: u32, y: u32| {
-        let at = (y as usize * w as usize + x as usize) * 3;
-        if let Some(px) = rgb.get_mut(at..at + 3) {
-            px.copy_from_slice(&BOX_COLOUR);
-        }
-    };
-    for y in y0..=y1 {
-        for x in x0..=x1 {
-            let edge = x < x0 + THICK || x + THICK > x1 || y < y0 + THICK || y + THICK > y1;
-            if edge {
-                paint(x, y);
-            }
-        }
-    }
+    outline(rgb, (w, h), b, (3, BOX_COLOUR), |_| true);
 }
 
 /// The outline colour of a region of interest (cyan).
@@ -261,28 +239,35 @@ pub const REGION_COLOUR: [u8; 3] = [0, 200, 255];
 /// Draws the outline of region `r` (relative) on packed RGB24 `w`×`h`: two pixels wide, dashed
 /// (8 on, 8 off), inside the frame.
 pub fn draw_region(rgb: &mut [u8], w: u32, h: u32, r: RelativeBox) {
+    outline(rgb, (w, h), r, (2, REGION_COLOUR), |along| along % 16 < 8);
+}
+
+/// Paints the outline of `b` (relative) `thick` pixels wide in `colour`, where `on` says so of
+/// the distance along the edge from its corner.
+fn outline(
+    rgb: &mut [u8],
+    (w, h): (u32, u32),
+    b: RelativeBox,
+    (thick, colour): (u32, [u8; 3]),
+    on: impl Fn(u32) -> bool,
+) {
     if w == 0 || h == 0 {
         return;
     }
     let scale = |v: u16, size: u32| (u64::from(v.min(10_000)) * u64::from(size) / 10_000) as u32;
-    let x0 = scale(r[0], w).min(w - 1);
-    let y0 = scale(r[1], h).min(h - 1);
-    let x1 = scale(r[0].saturating_add(r[2]), w).clamp(x0, w - 1);
-    let y1 = scale(r[1].saturating_add(r[3]), h).clamp(y0, h - 1);
-    const THICK: u32 = 2;
-    let mut paint = |x: u32, y: u32| {
-        let at = (y as usize * w as usize + x as usize) * 3;
-        if let Some(px) = rgb.get_mut(at..at + 3) {
-            px.copy_from_slice(&REGION_COLOUR);
-        }
-    };
+    let x0 = scale(b[0], w).min(w - 1);
+    let y0 = scale(b[1], h).min(h - 1);
+    let x1 = scale(b[0].saturating_add(b[2]), w).clamp(x0, w - 1);
+    let y1 = scale(b[1].saturating_add(b[3]), h).clamp(y0, h - 1);
     for y in y0..=y1 {
         for x in x0..=x1 {
-            let vertical = x < x0 + THICK || x + THICK > x1;
-            let horizontal = y < y0 + THICK || y + THICK > y1;
-            let on = (vertical && (y - y0) % 16 < 8) || (horizontal && (x - x0) % 16 < 8);
-            if on {
-                paint(x, y);
+            let vertical = x < x0 + thick || x + thick > x1;
+            let horizontal = y < y0 + thick || y + thick > y1;
+            if (vertical && on(y - y0)) || (horizontal && on(x - x0)) {
+                let at = (y as usize * w as usize + x as usize) * 3;
+                if let Some(px) = rgb.get_mut(at..at + 3) {
+                    px.copy_from_slice(&colour);
+                }
             }
         }
     }

@@ -163,12 +163,7 @@ impl FileSink {
             .collect();
         found.sort();
         // The newest of them go on the review list, as they were before a restart.
-        let pipeline = self
-            .subject
-            .strip_prefix("/livePipelines/")
-            .and_then(|rest| rest.split('/').next())
-            .unwrap_or_default()
-            .to_string();
+        let pipeline = crate::bus::event::pipeline_of(&self.subject).to_string();
         let listed_from = found.len().saturating_sub(crate::service::review::KEEP);
         for (n, (_, path)) in found.into_iter().enumerate() {
             // Only files that carry Vigil's brand are kept count of (and so ever deleted by

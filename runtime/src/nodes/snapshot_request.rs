@@ -24,12 +24,7 @@ pub struct Requester<'a> {
 /// Queues the snapshot of `source` to `path`, for the recording `recording` (a file, or a
 /// video's clip).
 pub fn request(who: &Requester<'_>, source: Arc<SnapshotSource>, path: PathBuf, recording: String) {
-    let pipeline = who
-        .subject
-        .strip_prefix("/livePipelines/")
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or_default()
-        .to_string();
+    let pipeline = crate::bus::event::pipeline_of(who.subject).to_string();
     let (subject, events, correlation) = (
         who.subject.to_string(),
         who.events.clone(),
