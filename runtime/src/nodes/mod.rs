@@ -1,5 +1,6 @@
 //! Node implementations, one file per node type.
 
+pub mod camera_fault;
 pub mod clip_explanation;
 pub mod event_filter;
 pub mod extension_client;

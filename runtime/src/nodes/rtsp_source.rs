@@ -20,7 +20,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result};
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
 use retina::client::{
@@ -31,6 +31,7 @@ use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParametersCodec}
 use serde_json::json;
 use tokio::sync::watch;
 
+use super::camera_fault::{CameraFault, classify};
 use crate::bus::event::{Event, EventClass};
 use crate::bus::event_log::EventBus;
 use crate::media::nal::is_random_access;
@@ -203,26 +204,6 @@ struct SessionError {
     delivered: bool,
 }
 
-/// AVA's diagnostics names: AuthenticationError, NetworkError, MediaFormatError, ProtocolError.
-fn classify(e: &anyhow::Error) -> &'static str {
-    let text = format!("{e:#}").to_ascii_lowercase();
-    if text.contains("401") || text.contains("unauthorized") || text.contains("authenticat") {
-        "AuthenticationError"
-    } else if text.contains("codec") || text.contains("no video") {
-        "MediaFormatError"
-    } else if text.contains("connect")
-        || text.contains("refused")
-        || text.contains("timed out")
-        || text.contains("reset")
-        || text.contains("stalled")
-        || text.contains("eof")
-    {
-        "NetworkError"
-    } else {
-        "ProtocolError"
-    }
-}
-
 /// The URL without a password, for events.
 pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {
@@ -280,10 +261,10 @@ async fn session_inner(
     )
     .await
     .map_err(|_| {
-        anyhow!(
+        CameraFault::Network(format!(
             "connect timed out: no answer to DESCRIBE within {} s",
             STALL_TIMEOUT.as_secs()
-        )
+        ))
     })??;
     let sdp = String::from_utf8_lossy(described.sdp()).to_string();
     let video_index = described
@@ -296,10 +277,10 @@ async fn session_inner(
                 .iter()
                 .map(|s| format!("{}/{}", s.media(), s.encoding_name()))
                 .collect();
-            anyhow!(
+            CameraFault::MediaFormat(format!(
                 "no H.264 or H.265 video stream (unsupported codec; the camera offers {})",
                 found.join(", ")
-            )
+            ))
         })?;
     let transport = match config.transport {
         RtspTransport::Udp => Transport::Udp(Default::default()),
@@ -313,7 +294,12 @@ async fn session_inner(
     // Every request has a deadline: a camera that never answers, or answers without end, is
     // a lost camera.
     let timed = |what: &'static str| {
-        move |_| anyhow!("{what} timed out after {} s", STALL_TIMEOUT.as_secs())
+        move |_| {
+            CameraFault::Network(format!(
+                "{what} timed out after {} s",
+                STALL_TIMEOUT.as_secs()
+            ))
+        }
     };
     tokio::time::timeout(
         STALL_TIMEOUT,
@@ -501,7 +487,11 @@ fn hand_over(
 }
 
 fn stalled() -> anyhow::Error {
-    anyhow!("stalled: no media for {} s", STALL_TIMEOUT.as_secs())
+    CameraFault::Network(format!(
+        "stalled: no media for {} s",
+        STALL_TIMEOUT.as_secs()
+    ))
+    .into()
 }
 
 fn aac_params(p: Option<ParametersRef<'_>>) -> Option<AudioParams> {
@@ -517,12 +507,20 @@ fn aac_params(p: Option<ParametersRef<'_>>) -> Option<AudioParams> {
 
 fn video_params(p: Option<ParametersRef<'_>>) -> Result<VideoParams> {
     let Some(ParametersRef::Video(v)) = p else {
-        bail!("the video stream has no parameters yet");
+        return Err(
+            CameraFault::MediaFormat("the video stream has no parameters yet".to_string()).into(),
+        );
     };
     let codec = match v.codec_params() {
         VideoParametersCodec::H264 { .. } => VideoCodec::H264,
         VideoParametersCodec::H265 { .. } => VideoCodec::H265,
-        _ => bail!("unsupported codec {}", v.rfc6381_codec()),
+        _ => {
+            return Err(CameraFault::MediaFormat(format!(
+                "unsupported codec {}",
+                v.rfc6381_codec()
+            ))
+            .into());
+        }
     };
     let (width, height) = v.pixel_dimensions();
     Ok(VideoParams {
