@@ -87,23 +87,24 @@ fn in_process_rule_and_mqtt_round_trip_record_the_same_clips() {
         2,
         Duration::from_secs(75),
     );
-    // Each inference event's snapshot is served while vigil runs: the picture the service
-    // analysed (the frame at its 2 samples/s, as sent), the truck's box outlined.
-    let inference = support::log_events(&event_log(&dir))
+    // Inference snapshots are served while vigil runs: the picture the service analysed (the
+    // frame at its 2 samples/s, as sent), the truck's box outlined. At most one event per 0.9 s
+    // of media gets one: the first with a box that has one is checked.
+    let (inference, jpeg) = support::log_events(&event_log(&dir))
         .into_iter()
-        .find(|e| {
+        .filter(|e| {
             e["properties"]["subject"]
                 .as_str()
                 .is_some_and(|s| s.ends_with("/processors/inference"))
                 && e["body"]["inferences"][0]["entity"]["box"].is_object()
         })
-        .expect("an inference event with a box");
-    let id = inference["systemProperties"]["messageId"]
-        .as_str()
-        .expect("messageId");
-    let url = format!("http://127.0.0.1:{http_port}/api/snapshots/{id}.jpg");
-    let (status, jpeg) = support::archive::get(&url);
-    assert_eq!(status, 200, "{url}");
+        .find_map(|e| {
+            let id = e["systemProperties"]["messageId"].as_str()?.to_string();
+            let url = format!("http://127.0.0.1:{http_port}/api/snapshots/{id}.jpg");
+            let (status, jpeg) = support::archive::get(&url);
+            (status == 200).then_some((e, jpeg))
+        })
+        .expect("an inference event with a box and its snapshot");
     let image = dir.join("inference-snapshot.jpg");
     std::fs::write(&image, &jpeg).expect("write");
     let pixels = support::image_pixels(&image);

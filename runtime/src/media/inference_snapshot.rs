@@ -1,9 +1,10 @@
 //! Snapshots of inference events: the picture a motion detector, frame filter or inference
 //! service analysed, with the event's boxes drawn, as a JPEG. They are made on the snapshot
-//! thread from pixels the node already holds (no decoding of their own), kept in memory by the
-//! event's message id (the newest [`KEEP`], at most [`KEEP_BYTES`] in all), served at
-//! `GET /api/snapshots/<messageId>.jpg`, and copied beside the clips whose explanation lists the
-//! event ([`copy_to`]).
+//! thread from pixels the node already holds (no decoding of their own), at most one per node
+//! per [`EVERY`] of media ([`Pacer`]: a service answering every frame of a 30 fps stream must
+//! not cost 30 JPEGs a second), kept in memory by the event's message id (the newest [`KEEP`],
+//! at most [`KEEP_BYTES`] in all), served at `GET /api/snapshots/<messageId>.jpg`, and copied
+//! beside the clips whose explanation lists the event ([`copy_to`]).
 
 use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
@@ -27,6 +28,54 @@ pub const KEEP_BYTES: usize = 24 << 20;
 /// Snapshots that cannot be made are reported at most once per this many seconds (with how
 /// many were skipped), so an overloaded host is not also flooded with reports.
 pub const REPORT_EVERY_SECS: u64 = 10;
+
+/// A node's inference events get a snapshot at most once per this much media time.
+pub const EVERY: super::time::MediaDuration = super::time::MediaDuration::from_millis(900);
+
+/// When a node's next snapshot is due.
+#[derive(Debug, Default)]
+pub struct Pacer {
+    last: Option<super::time::MediaTime>,
+}
+
+impl Pacer {
+    /// True when the frame at `at` may get a snapshot: the first, one [`EVERY`] after the last
+    /// one made, or one from before it (the media clock started again).
+    pub fn due(&self, at: super::time::MediaTime) -> bool {
+        self.last.is_none_or(|last| at < last || at - last >= EVERY)
+    }
+
+    /// [`Self::due`], and if so counted as made.
+    pub fn take(&mut self, at: super::time::MediaTime) -> bool {
+        let due = self.due(at);
+        if due {
+            self.last = Some(at);
+        }
+        due
+    }
+}
+
+/// A [`Pacer`] shared between the thread that sends frames (it keeps a frame's pixels only when
+/// a snapshot could be due) and the one that turns answers into events (it counts the snapshot
+/// made).
+#[derive(Debug, Default)]
+pub struct SharedPacer(std::sync::Mutex<Pacer>);
+
+impl SharedPacer {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pacer> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// See [`Pacer::due`].
+    pub fn due(&self, at: super::time::MediaTime) -> bool {
+        self.lock().due(at)
+    }
+
+    /// See [`Pacer::take`].
+    pub fn take(&self, at: super::time::MediaTime) -> bool {
+        self.lock().take(at)
+    }
+}
 
 /// Packed RGB24 pixels of a whole frame (at any size: the boxes are relative to it).
 pub struct Picture {
@@ -252,6 +301,19 @@ mod tests {
         // 1920 wide: a factor of 3, 640 wide.
         let (_, w, h) = shrink(vec![0; 1920 * 1080 * 3], 1920, 1080, MAX_WIDTH);
         assert_eq!((w, h), (640, 360));
+    }
+
+    #[test]
+    fn a_node_gets_a_snapshot_at_most_once_per_interval() {
+        use crate::media::time::MediaTime;
+        let mut pacer = Pacer::default();
+        let at = |ms: i64| MediaTime::from_nanos(ms * 1_000_000);
+        let taken: Vec<i64> = (0..60)
+            .map(|n| n * 33)
+            .filter(|&ms| pacer.take(at(ms)))
+            .collect();
+        assert_eq!(taken, [0, 924, 1848]);
+        assert!(pacer.take(at(10)), "the clock started again");
     }
 
     #[test]

@@ -96,6 +96,8 @@ pub struct FrameHub {
     read_by_extensions: Vec<usize>,
     subject: String,
     events: EventBus,
+    /// When each filter node's next inference snapshot is due, by processor index.
+    snapshot_pacers: Vec<(usize, inference_snapshot::Pacer)>,
 }
 
 impl FrameHub {
@@ -119,8 +121,14 @@ impl FrameHub {
             .filter(|n| matches!(n.consumer, FrameConsumer::Extension(_)))
             .filter_map(|n| n.input)
             .collect();
+        let snapshot_pacers = ordered
+            .iter()
+            .filter(|n| matches!(n.consumer, FrameConsumer::Filter(_)))
+            .map(|n| (n.index, inference_snapshot::Pacer::default()))
+            .collect();
         Self {
             decoder: None,
+            snapshot_pacers,
             read_by_extensions,
             nodes: ordered,
             subject,
@@ -193,7 +201,16 @@ impl FrameHub {
                                 }
                             }
                         }
-                        if let Some(e) = event.as_ref().filter(|e| e.kind == "Inference") {
+                        let due = event
+                            .as_ref()
+                            .filter(|e| e.kind == "Inference")
+                            .filter(|e| {
+                                self.snapshot_pacers
+                                    .iter_mut()
+                                    .find(|(i, _)| *i == node.index)
+                                    .is_some_and(|(_, pacer)| pacer.take(e.time))
+                            });
+                        if let Some(e) = due {
                             snapshot_of_frame(decoder, frame, e, &self.events);
                         }
                         if filter.forwards() {

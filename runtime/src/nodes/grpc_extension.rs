@@ -34,7 +34,7 @@ use crate::grpc::session::{
     SessionSettings,
 };
 use crate::media::image::{ImageLayout, raw_row_bytes};
-use crate::media::inference_snapshot::{self, Picture};
+use crate::media::inference_snapshot::{self, Picture, SharedPacer};
 use crate::media::time::{MediaDuration, MediaTime};
 use crate::topology::model::{DataTransfer, GrpcExtensionConfig, ImageFormat};
 
@@ -61,6 +61,8 @@ struct Outcomes {
     state: Mutex<State>,
     /// The frames in flight, by job id, as sent (their events' snapshots are drawn on them).
     pictures: Mutex<VecDeque<(u64, Picture)>>,
+    /// When the next inference snapshot is due.
+    snapshots: SharedPacer,
 }
 
 /// Frames in flight held for their snapshots; an older one is let go (its event gets none).
@@ -111,7 +113,7 @@ impl Outcomes {
                         let event = inference_event(&self.subject, body, &layout, pts);
                         if let Some(e) = &event {
                             self.counters.inferences.inc();
-                            if let Some(picture) = picture {
+                            if let Some(picture) = picture.filter(|_| self.snapshots.take(pts)) {
                                 inference_snapshot::request(e, picture, &self.bus);
                             }
                         }
@@ -274,6 +276,7 @@ impl GrpcExtensionNode {
             counters: ExtensionCounters::new(bus, subject),
             state: Mutex::default(),
             pictures: Mutex::default(),
+            snapshots: SharedPacer::default(),
         })
     }
 
@@ -367,14 +370,16 @@ impl GrpcExtensionNode {
                 .is_some_and(|last| pts < last || pts - last > NEW_SESSION_AFTER),
         };
         self.last_sent = Some(pts);
-        self.outcomes.hold(
-            id,
-            Picture {
-                rgb: rgb.to_vec(),
-                width: layout.content_width,
-                height: layout.content_height,
-            },
-        );
+        if self.outcomes.snapshots.due(pts) {
+            self.outcomes.hold(
+                id,
+                Picture {
+                    rgb: rgb.to_vec(),
+                    width: layout.content_width,
+                    height: layout.content_height,
+                },
+            );
+        }
         self.outcomes.counters.sent.inc();
         if self.session.send(job).is_err() {
             self.outcomes.counters.failures.inc();

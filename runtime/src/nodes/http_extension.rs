@@ -27,7 +27,7 @@ pub use super::extension_common::{RETRY_EVERY, Sampler};
 use crate::bus::event::Event;
 use crate::bus::event_log::EventBus;
 use crate::media::image::{EncodedImage, ImageLayout};
-use crate::media::inference_snapshot::{self, Picture};
+use crate::media::inference_snapshot::{self, Picture, SharedPacer};
 use crate::media::time::MediaTime;
 use crate::topology::model::HttpExtensionConfig;
 
@@ -54,8 +54,8 @@ impl CallState {
 struct Job {
     image: EncodedImage,
     pts: MediaTime,
-    /// The frame's content as sent (its inference event's snapshot is drawn on it).
-    picture: Picture,
+    /// The frame's content as sent, when its inference event's snapshot is due (drawn on it).
+    picture: Option<Picture>,
 }
 
 /// Makes requests and turns their answers into events; used inline or from the request thread.
@@ -65,6 +65,8 @@ struct Caller {
     client: ExtensionClient,
     counters: ExtensionCounters,
     state: Arc<Mutex<CallState>>,
+    /// When the next inference snapshot is due.
+    snapshots: SharedPacer,
 }
 
 impl Caller {
@@ -87,7 +89,9 @@ impl Caller {
                 let event = inference_event(&self.subject, body, &job.image.layout, job.pts);
                 if let Some(e) = &event {
                     self.counters.inferences.inc();
-                    inference_snapshot::request(e, job.picture, &self.bus);
+                    if let Some(picture) = job.picture.filter(|_| self.snapshots.take(job.pts)) {
+                        inference_snapshot::request(e, picture, &self.bus);
+                    }
                 }
                 event
             }
@@ -229,6 +233,7 @@ impl HttpExtensionNode {
             bus,
             counters,
             state: Arc::default(),
+            snapshots: SharedPacer::default(),
         })
     }
 
@@ -285,11 +290,11 @@ impl HttpExtensionNode {
             &self.caller.subject,
             pts,
         )?;
-        let picture = Picture {
+        let picture = self.caller.snapshots.due(pts).then(|| Picture {
             rgb: rgb.to_vec(),
             width: layout.content_width,
             height: layout.content_height,
-        };
+        });
         let job = Job {
             image,
             pts,

@@ -138,6 +138,40 @@ pub fn request(
     Ok(answer)
 }
 
+/// Modules swapped in through the control API, by (pipeline, node): a pipeline the supervisor
+/// restarts after a crash runs them again, not the modules its topology names.
+static SWAPPED: Mutex<Option<HashMap<(String, String), ModuleSource>>> = Mutex::new(None);
+
+/// Remembers that `node` of `pipeline` now runs `source`.
+pub fn remember(pipeline: &str, node: &str, source: ModuleSource) {
+    let mut swapped = SWAPPED.lock().unwrap_or_else(|p| p.into_inner());
+    swapped
+        .get_or_insert_with(HashMap::new)
+        .insert((pipeline.to_string(), node.to_string()), source);
+}
+
+/// The modules swapped into `pipeline`'s nodes since it was activated: (node, module).
+pub fn swapped(pipeline: &str) -> Vec<(String, ModuleSource)> {
+    let swapped = SWAPPED.lock().unwrap_or_else(|p| p.into_inner());
+    let mut list: Vec<(String, ModuleSource)> = swapped
+        .iter()
+        .flat_map(|m| m.iter())
+        .filter(|((p, _), _)| p == pipeline)
+        .map(|((_, n), s)| (n.clone(), s.clone()))
+        .collect();
+    list.sort_by(|a, b| a.0.cmp(&b.0));
+    list
+}
+
+/// Forgets `pipeline`'s swaps (it was deactivated: its next activation runs its topology's
+/// modules).
+pub fn forget(pipeline: &str) {
+    let mut swapped = SWAPPED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(m) = swapped.as_mut() {
+        m.retain(|(p, _), _| p != pipeline);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,5 +196,30 @@ mod tests {
             request("swap-test-p", "filter", ModuleSource::parse("y.wasm")),
             Err(SwapError::NoNode { .. })
         ));
+    }
+
+    #[test]
+    fn swaps_are_remembered_per_pipeline_until_forgotten() {
+        remember("swap-keep-a", "filter", ModuleSource::parse("new.wasm"));
+        remember("swap-keep-a", "motion", ModuleSource::parse("motion.wasm"));
+        remember("swap-keep-b", "filter", ModuleSource::parse("other.wasm"));
+        remember("swap-keep-a", "filter", ModuleSource::parse("newer.wasm"));
+        let names = |p: &str| -> Vec<String> {
+            swapped(p)
+                .into_iter()
+                .map(|(n, s)| format!("{n}={s:?}"))
+                .collect()
+        };
+        assert_eq!(
+            names("swap-keep-a"),
+            [
+                format!("filter={:?}", ModuleSource::parse("newer.wasm")),
+                format!("motion={:?}", ModuleSource::parse("motion.wasm")),
+            ]
+        );
+        forget("swap-keep-a");
+        assert!(swapped("swap-keep-a").is_empty());
+        assert_eq!(swapped("swap-keep-b").len(), 1);
+        forget("swap-keep-b");
     }
 }

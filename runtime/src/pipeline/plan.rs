@@ -171,6 +171,30 @@ pub struct PipelinePlan {
 pub const EVENT_LATENCY_SLACK: MediaDuration = MediaDuration::from_secs(5);
 
 impl PipelinePlan {
+    /// Runs `module` in filter node `node` instead of the module its topology names (a swap the
+    /// control API made, kept when the pipeline restarts); false when no filter node has that
+    /// name.
+    pub fn use_module(&mut self, node: &str, module: ModuleSource) -> bool {
+        for p in self.processors.iter_mut().filter(|p| p.name == node) {
+            match &mut p.kind {
+                ProcessorKind::FrameFilter { module: m, .. }
+                | ProcessorKind::EventFilter { module: m, .. } => {
+                    *m = module;
+                    return true;
+                }
+                ProcessorKind::Motion(config) => {
+                    config.module = Some(match module {
+                        ModuleSource::Builtin(name) => format!("builtin:{name}"),
+                        ModuleSource::File(path) => path.display().to_string(),
+                    });
+                    return true;
+                }
+                _ => {}
+            }
+        }
+        false
+    }
+
     /// Builds the plan; fails naming every node this runtime cannot run (see [`runtime_errors`]).
     pub fn from_topology(t: &Topology) -> Result<Self> {
         let errors = runtime_errors(t);
@@ -462,5 +486,35 @@ fn gate_plan(t: &Topology, gate: &Node, timing: GateTiming) -> GatePlan {
         event_inputs,
         sinks,
         continuous: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::{LoadOptions, load_topology};
+
+    #[test]
+    fn a_swapped_module_replaces_the_one_the_topology_names() {
+        let text = include_str!("../../../topologies/motion-to-files.json");
+        let topology = load_topology(text, &LoadOptions::default()).expect("loads");
+        let mut plan = PipelinePlan::from_topology(&topology).expect("a plan");
+        assert!(plan.use_module("motion", ModuleSource::parse("/tmp/my-motion.wasm")));
+        let motion = plan
+            .processors
+            .iter()
+            .find(|p| p.name == "motion")
+            .expect("the motion node");
+        match &motion.kind {
+            ProcessorKind::Motion(config) => {
+                assert_eq!(config.module.as_deref(), Some("/tmp/my-motion.wasm"))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            !plan.use_module("gate", ModuleSource::parse("x.wasm")),
+            "not a filter"
+        );
+        assert!(!plan.use_module("nobody", ModuleSource::parse("x.wasm")));
     }
 }

@@ -2,8 +2,9 @@
 //! new module and answers once the node runs it (or refused it, the old one still running).
 //!
 //! Payload: `{"name": PIPELINE, "properties": {"nodeName": NODE, "module": PATH_OR_BUILTIN}}`.
-//! The swap lasts while the pipeline runs: its topology still names the module it starts with
-//! (set the topology to make a change last). A file swapped in is watched from then on.
+//! The swap lasts until the pipeline is deactivated, a restart after a crash included: its
+//! topology still names the module it starts with (set the topology to make a change last). A
+//! file swapped in is watched from then on.
 
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use serde_json::{Value, json};
 use super::Service;
 use super::methods::{Detail, Request, Response};
 use super::registry::PipelineState;
-use crate::nodes::module_swap::{SwapError, request};
+use crate::nodes::module_swap::{SwapError, remember, request};
 use crate::wasm::module::ModuleSource;
 
 /// Longest the method waits for the node: compiling a large component on a loaded machine.
@@ -64,18 +65,22 @@ impl Service {
                 );
             }
         }
-        let answer = match request(&name, &node, ModuleSource::parse(&module)) {
+        let source = ModuleSource::parse(&module);
+        let answer = match request(&name, &node, source.clone()) {
             Ok(a) => a,
             Err(e) => return Response::error(404, "NotFound", &e.to_string(), Vec::new()),
         };
         match tokio::time::timeout(SWAP_TIMEOUT, answer).await {
-            Ok(Ok(Ok(done))) => Response::ok(
-                200,
-                json!({"name": name, "properties": {
+            Ok(Ok(Ok(done))) => {
+                remember(&name, &node, source);
+                Response::ok(
+                    200,
+                    json!({"name": name, "properties": {
                     "nodeName": node, "module": done.module, "hash": done.hash,
                     "previousHash": done.previous_hash, "world": done.world,
                     "contract": done.contract}}),
-            ),
+                )
+            }
             Ok(Ok(Err(e @ SwapError::Refused(_)))) => Response::error(
                 400,
                 "InvalidModule",

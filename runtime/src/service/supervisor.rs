@@ -83,6 +83,15 @@ pub fn supervise(
     Supervised { stop, task }
 }
 
+/// Forgets a pipeline's swapped modules when its supervision ends (deactivated or deleted).
+struct ForgetSwaps(String);
+
+impl Drop for ForgetSwaps {
+    fn drop(&mut self) {
+        crate::nodes::module_swap::forget(&self.0);
+    }
+}
+
 async fn keep_running(
     plan: PipelinePlan,
     context: LiveContext,
@@ -92,10 +101,17 @@ async fn keep_running(
     let bus = context.bus.for_pipeline(&plan.pipeline);
     let subject = format!("/livePipelines/{}", plan.pipeline);
     let mut backoff = MIN_RESTART;
+    // A new activation runs the topology's modules; a restart, the modules swapped in since.
+    crate::nodes::module_swap::forget(&plan.pipeline);
+    let _forget_at_the_end = ForgetSwaps(plan.pipeline.clone());
     loop {
         let started = Instant::now();
         status.running.store(true, Ordering::Relaxed);
-        let task = tokio::spawn(run(plan.clone(), context.clone(), stop.clone()));
+        let mut this_run = plan.clone();
+        for (node, module) in crate::nodes::module_swap::swapped(&plan.pipeline) {
+            this_run.use_module(&node, module);
+        }
+        let task = tokio::spawn(run(this_run, context.clone(), stop.clone()));
         let outcome = match task.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(e),
