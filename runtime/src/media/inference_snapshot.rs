@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::json;
 
-use super::snapshot::{boxes_of, draw_box, submit_task};
+use super::snapshot::{boxes_of, draw_box, submit_holding, submit_task};
 use crate::bus::event::{Event, EventClass};
 use crate::bus::event_log::EventBus;
 
@@ -122,15 +122,16 @@ pub fn request(event: &Event, picture: Picture, bus: &EventBus) {
     };
     let on_error = failed.clone();
     let task_id = id.clone();
-    let queued = submit_task(Box::new(move || match render(picture, &boxes) {
-        Ok(jpeg) => keep(task_id, jpeg),
-        Err(e) => on_error(format!("{e:#}")),
-    }));
+    let bytes = picture.rgb.len();
+    let queued = submit_holding(
+        Box::new(move || match render(picture, &boxes) {
+            Ok(jpeg) => keep(task_id, jpeg),
+            Err(e) => on_error(format!("{e:#}")),
+        }),
+        bytes,
+    );
     if !queued {
-        failed(format!(
-            "{} snapshots are already waiting for the snapshot thread; this one is skipped",
-            super::snapshot::QUEUE
-        ));
+        failed(super::snapshot::queue_full());
     }
 }
 

@@ -19,8 +19,12 @@ use super::time::MediaTime;
 pub const MAX_WIDTH: u32 = 1280;
 /// JPEG quality.
 pub const QUALITY: u8 = 85;
-/// Snapshots waiting for the snapshot thread; more are dropped (and reported by the caller).
-pub const QUEUE: usize = 16;
+/// Tasks that may wait for the snapshot thread; more are dropped (and reported by the caller).
+pub const QUEUE: usize = 256;
+/// Media the waiting tasks may hold (a clip's GOP: 0.5 MB at 1080p, up to 14 MB at 4K): the
+/// queue is bounded by what it holds, so a burst of clips (a site-wide alarm) waits rather than
+/// losing its pictures. A task is always taken while nothing waits, however large.
+pub const QUEUE_BYTES: usize = 96 << 20;
 
 /// A box to draw, in ten-thousandths of the frame (`l`, `t`, `w`, `h`), as AVA's inferences give
 /// boxes relative to the frame.
@@ -68,6 +72,65 @@ pub struct SnapshotMade {
 
 /// Snapshots queued or being made.
 static IN_FLIGHT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// Bytes of media the queued tasks hold.
+static HELD: Held = Held::new(QUEUE_BYTES);
+
+/// What the queued tasks hold, against a bound.
+pub struct Held {
+    bytes: std::sync::atomic::AtomicUsize,
+    max: usize,
+}
+
+impl Held {
+    /// Nothing held yet, at most `max` bytes.
+    pub const fn new(max: usize) -> Self {
+        Self {
+            bytes: std::sync::atomic::AtomicUsize::new(0),
+            max,
+        }
+    }
+
+    /// Takes `bytes` if they fit (or nothing is held); false otherwise.
+    pub fn admit(&self, bytes: usize) -> bool {
+        use std::sync::atomic::Ordering;
+        let mut now = self.bytes.load(Ordering::Acquire);
+        loop {
+            if now > 0 && now.saturating_add(bytes) > self.max {
+                return false;
+            }
+            match self.bytes.compare_exchange_weak(
+                now,
+                now + bytes,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => now = actual,
+            }
+        }
+    }
+
+    /// Gives `bytes` back.
+    pub fn release(&self, bytes: usize) {
+        self.bytes
+            .fetch_sub(bytes, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Bytes held now.
+    pub fn bytes(&self) -> usize {
+        self.bytes.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+/// Why a task was not queued, for the event that reports it.
+pub fn queue_full() -> String {
+    format!(
+        "the snapshot queue is full ({} waiting, {:.1} MiB of media held; at most {QUEUE} or {} MiB); this one is skipped",
+        IN_FLIGHT.load(std::sync::atomic::Ordering::Acquire),
+        HELD.bytes() as f64 / f64::from(1 << 20),
+        QUEUE_BYTES >> 20
+    )
+}
 
 /// Waits until every queued snapshot is made (or `timeout` passed): a process about to exit
 /// (the end of a replay) writes the snapshots of the clips it recorded.
@@ -95,6 +158,31 @@ pub fn wait_when_full() {
 /// Queues `task` for the snapshot thread (tasks run one at a time, in the order queued); false
 /// when the queue is full (the task is dropped).
 pub fn submit_task(task: Task) -> bool {
+    submit_holding(task, 0)
+}
+
+/// [`submit_task`] for a task that holds `bytes` of media until it has run.
+pub fn submit_holding(task: Task, bytes: usize) -> bool {
+    let waits = WAIT_WHEN_FULL.load(std::sync::atomic::Ordering::Acquire);
+    while !HELD.admit(bytes) {
+        if !waits {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let task: Task = Box::new(move || {
+        task();
+        HELD.release(bytes);
+    });
+    if submit_counted(task) {
+        true
+    } else {
+        HELD.release(bytes);
+        false
+    }
+}
+
+fn submit_counted(task: Task) -> bool {
     static QUEUE_TX: OnceLock<Option<SyncSender<Task>>> = OnceLock::new();
     let tx = QUEUE_TX.get_or_init(|| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Task>(QUEUE);
@@ -128,13 +216,17 @@ pub fn submit_task(task: Task) -> bool {
 
 /// Queues `job` for the snapshot thread; false when the queue is full (the job is dropped).
 pub fn submit(job: SnapshotJob) -> bool {
-    submit_task(Box::new(move || {
-        let outcome = make(&job.source, &job.path);
-        if let Ok((bytes, made)) = &outcome {
-            remember_latest(&job.pipeline, made.frame, bytes.clone());
-        }
-        (job.done)(outcome.map(|(_, made)| made));
-    }))
+    let bytes = job.source.samples.iter().map(|s| s.data.len()).sum();
+    submit_holding(
+        Box::new(move || {
+            let outcome = make(&job.source, &job.path);
+            if let Ok((bytes, made)) = &outcome {
+                remember_latest(&job.pipeline, made.frame, bytes.clone());
+            }
+            (job.done)(outcome.map(|(_, made)| made));
+        }),
+        bytes,
+    )
 }
 
 type Latest = Mutex<HashMap<String, (MediaTime, Arc<Vec<u8>>)>>;
@@ -315,6 +407,25 @@ mod tests {
         // A box past the frame's edge is cut to it.
         draw_box(&mut rgb, w, h, [9000, 9000, 5000, 5000]);
         assert_eq!(px(&rgb, 99, 49), BOX_COLOUR);
+    }
+
+    #[test]
+    fn the_queue_holds_at_most_its_bytes_but_always_one_task() {
+        let held = Held::new(100);
+        assert!(held.admit(60));
+        assert!(held.admit(40));
+        assert!(!held.admit(1), "full");
+        held.release(60);
+        assert!(held.admit(50));
+        assert!(!held.admit(11));
+        held.release(40);
+        held.release(50);
+        assert_eq!(held.bytes(), 0);
+        assert!(
+            held.admit(500),
+            "a task larger than the bound while nothing waits"
+        );
+        assert!(!held.admit(1));
     }
 
     #[test]

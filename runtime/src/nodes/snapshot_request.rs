@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::bus::event::{Event, EventClass};
 use crate::bus::event_log::EventBus;
-use crate::media::snapshot::{QUEUE, SnapshotJob, SnapshotSource, submit};
+use crate::media::snapshot::{SnapshotJob, SnapshotSource, queue_full, submit};
 
 /// Who asks: the sink's subject (`/livePipelines/<pipeline>/sinks/<node>`), its events, and the
 /// clip's correlation id.
@@ -74,8 +74,6 @@ pub fn request(who: &Requester<'_>, source: Arc<SnapshotSource>, path: PathBuf, 
         }),
     };
     if !submit(job) {
-        failed(format!(
-            "{QUEUE} snapshots are already waiting for the snapshot thread; this one is skipped"
-        ));
+        failed(queue_full());
     }
 }
