@@ -32,8 +32,7 @@ pub(super) async fn clip_snapshot(
     State(s): State<PlaybackState>,
     Path((name, clip)): Path<(String, i64)>,
 ) -> Response {
-    // The name comes from outside: one path component, never `..` or a separator.
-    if name.is_empty() || name.contains(['/', '\\']) || name == "." || name == ".." {
+    if !is_plain_name(&name) {
         return error(StatusCode::NOT_FOUND, format!("no video '{name}'"));
     }
     let path = crate::archive::snapshot_file(&s.archive, &name, clip);
