@@ -13,7 +13,7 @@ use support::{clips, repo};
 use vigil::bus::event_log::EventBus;
 use vigil::media::mp4_reader::Mp4Video;
 use vigil::media::time::{MediaDuration, MediaTime};
-use vigil::nodes::frame_hub::{FrameConsumer, FrameHub, HubNode};
+use vigil::nodes::frame_hub::{DecodeCounts, FrameConsumer, FrameHub, HubNode};
 use vigil::nodes::motion_detection::MotionNode;
 use vigil::topology::model::{MotionDetectionConfig, Sensitivity};
 
@@ -30,6 +30,15 @@ type TimedBox = (f64, [f64; 4]);
 
 /// As [`motion_seconds`], plus the boxes reported.
 fn motion_run(clip: &Path, sensitivity: Sensitivity) -> (BTreeSet<i64>, i64, Vec<TimedBox>) {
+    let (seconds, len, boxes, _) = motion_counted(clip, sensitivity);
+    (seconds, len, boxes)
+}
+
+/// As [`motion_run`], plus what the frame hub decoded and skipped.
+fn motion_counted(
+    clip: &Path,
+    sensitivity: Sensitivity,
+) -> (BTreeSet<i64>, i64, Vec<TimedBox>, DecodeCounts) {
     let video = Mp4Video::open(clip).expect("clip");
     let config = MotionDetectionConfig {
         sensitivity,
@@ -67,6 +76,7 @@ fn motion_run(clip: &Path, sensitivity: Sensitivity) -> (BTreeSet<i64>, i64, Vec
         seconds,
         (last - START).as_nanos() / 1_000_000_000 + 1,
         boxes,
+        hub.counts(),
     )
 }
 
@@ -193,4 +203,48 @@ fn motion_quality_per_second() {
 fn motion_is_found_in_h265() {
     let (found, _) = motion_seconds(&clips().join("camera-h265.mp4"), Sensitivity::Medium);
     assert_eq!(found, (8..12).collect::<BTreeSet<i64>>());
+}
+
+/// A stream with B-frames: the non-reference pictures between the detector's 10 analyses a
+/// second are not decoded at all, and the same episode is found with the same boxes' place.
+#[test]
+fn b_frames_nobody_analyses_are_not_decoded() {
+    let plain = clips().join("camera-h264.mp4");
+    let with_b = clips().join("camera-h264-bframes.mp4");
+    if !with_b.exists() {
+        let tmp = with_b.with_extension("tmp.mp4");
+        // Two B-frames between references, none of them referenced (no B-pyramid).
+        let status = Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i"])
+            .arg(&plain)
+            .args([
+                "-c:v", "libx264", "-preset", "veryfast", "-g", "30", "-bf", "2",
+            ])
+            .args([
+                "-x264-params",
+                "b-pyramid=none:b-adapt=0",
+                "-pix_fmt",
+                "yuv420p",
+            ])
+            .arg(&tmp)
+            .status()
+            .expect("ffmpeg runs");
+        assert!(status.success());
+        std::fs::rename(&tmp, &with_b).expect("rename");
+    }
+    let (found, len, boxes, counts) = motion_counted(&with_b, Sensitivity::Medium);
+    assert_eq!(found, (8..12).collect::<BTreeSet<i64>>(), "{boxes:?}");
+    let frames = counts.decoded + counts.skipped;
+    println!("with B-frames: {counts:?}");
+    assert_eq!(frames, len as u64 * 30, "{counts:?}");
+    // 2 of every 3 frames are B-frames; at 10 analyses per second of 30 frames, those the
+    // detector takes fall on references or are decoded: at least half of them are skipped.
+    assert!(
+        counts.skipped * 3 >= frames,
+        "only {} of {frames} samples skipped",
+        counts.skipped
+    );
+    // Without B-frames every picture is a reference: nothing may be skipped.
+    let (_, _, _, plain_counts) = motion_counted(&plain, Sensitivity::Medium);
+    assert_eq!(plain_counts.skipped, 0, "{plain_counts:?}");
 }

@@ -39,6 +39,8 @@ pub struct Decoder {
     parameter_sets: Vec<u8>,
     scalers: Scalers,
     pending: std::collections::VecDeque<MediaTime>,
+    /// H.265: the highest sub-layer the SPS allows (7, above any, when no SPS says).
+    top_temporal_id: u8,
 }
 
 /// Initialises FFmpeg once (quiet logging).
@@ -56,9 +58,27 @@ pub(crate) fn init_ffmpeg() -> Result<()> {
     }
 }
 
+/// How exactly a decoder must reproduce the pictures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fidelity {
+    /// Bit-exact, as a player shows them (snapshots, images sent to inference services).
+    Exact,
+    /// For analysis that only compares frames (motion detection, frame filters): the deblocking
+    /// loop filter is skipped and FFmpeg's non-conforming speed-ups are allowed. Block edges
+    /// then stay a little sharper and the error grows a little along a GOP, far below what a
+    /// motion threshold or a 320-pixel analysis sees; the in-loop filter is about a quarter of
+    /// H.264 decoding at camera bitrates.
+    Analysis,
+}
+
 impl Decoder {
-    /// A decoder for the stream described by `params`.
+    /// A bit-exact decoder for the stream described by `params`.
     pub fn new(params: &VideoParams) -> Result<Self> {
+        Self::with_fidelity(params, Fidelity::Exact)
+    }
+
+    /// A decoder for the stream described by `params`, as exact as `fidelity` asks.
+    pub fn with_fidelity(params: &VideoParams, fidelity: Fidelity) -> Result<Self> {
         init_ffmpeg()?;
         let id = match params.codec {
             VideoCodec::H264 => ffmpeg::codec::Id::H264,
@@ -68,17 +88,34 @@ impl Decoder {
             .ok_or_else(|| anyhow!("FFmpeg has no {:?} decoder", params.codec))?;
         // One thread: frames come out in the call that completes them (no frame-threading delay).
         let ctx = ffmpeg::codec::context::Context::new_with_codec(codec);
-        let decoder = ctx
-            .decoder()
-            .video()
-            .context("cannot open the video decoder")?;
+        let mut unopened = ctx.decoder();
+        if fidelity == Fidelity::Analysis {
+            unopened.skip_loop_filter(ffmpeg::codec::discard::Discard::All);
+            // SAFETY: the context is allocated and not opened yet; flags2 is a plain int field.
+            unsafe {
+                (*unopened.as_mut_ptr()).flags2 |= ffmpeg::ffi::AV_CODEC_FLAG2_FAST;
+            }
+        }
+        let decoder = unopened.video().context("cannot open the video decoder")?;
+        let parameter_sets = parameter_sets(params)?;
+        let top_temporal_id = split_annex_b(&parameter_sets)
+            .filter_map(super::nal::h265_top_temporal_id)
+            .max()
+            .unwrap_or(7);
         Ok(Self {
             decoder,
-            parameter_sets: parameter_sets(params)?,
+            top_temporal_id,
+            parameter_sets,
             params: params.clone(),
             scalers: Vec::new(),
             pending: Default::default(),
         })
+    }
+
+    /// True when no other picture references `sample`'s, so leaving it out of the decoder
+    /// harms no other frame (see [`super::nal::is_non_reference`]).
+    pub fn is_disposable(&self, sample: &VideoSample) -> bool {
+        super::nal::is_non_reference(self.params.codec, &sample.data, self.top_temporal_id)
     }
 
     /// The stream this decoder was made for.
@@ -263,6 +300,21 @@ fn run_scaler(
 }
 
 /// The parameter sets of a sample entry (avcC or hvcC), in Annex B.
+/// The NAL units of an Annex B buffer made by [`parameter_sets`] (4-byte start codes; a NAL
+/// unit never holds `00 00 01`, emulation prevention sees to that).
+fn split_annex_b(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = data;
+    std::iter::from_fn(move || {
+        let body = rest.strip_prefix(&[0, 0, 0, 1])?;
+        let end = body
+            .windows(4)
+            .position(|w| w == [0, 0, 0, 1])
+            .unwrap_or(body.len());
+        rest = &body[end..];
+        Some(&body[..end])
+    })
+}
+
 fn parameter_sets(params: &VideoParams) -> Result<Vec<u8>> {
     let entry = params.sample_entry.get(8 + 78..).unwrap_or_default();
     let boxes = children(entry);

@@ -183,14 +183,19 @@ fn pad<'a>(content: &'a [u8], layout: &ImageLayout) -> Result<std::borrow::Cow<'
     Ok(std::borrow::Cow::Owned(canvas))
 }
 
-/// Packed RGB24 `w`×`h` as a JPEG of `quality` (1–100).
+/// Packed RGB24 `w`×`h` as a JPEG of `quality` (1–100), chroma subsampled 4:2:0 at every
+/// quality, as libjpeg's `cjpeg` and FFmpeg's MJPEG encoder make them (`jpeg-encoder` alone
+/// switches to 4:4:4 from quality 90 on, which doubles the planes it transforms for colour
+/// detail that detectors and people reviewing a snapshot do not use).
 pub fn jpeg(rgb: &[u8], w: u32, h: u32, quality: u8) -> Result<Vec<u8>> {
     let (w16, h16) = (
         u16::try_from(w).map_err(|_| anyhow!("JPEG images are at most 65535 pixels wide"))?,
         u16::try_from(h).map_err(|_| anyhow!("JPEG images are at most 65535 pixels high"))?,
     );
     let mut out = Vec::with_capacity(rgb.len() / 8);
-    jpeg_encoder::Encoder::new(&mut out, quality.clamp(1, 100))
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality.clamp(1, 100));
+    encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);
+    encoder
         .encode(rgb, w16, h16, jpeg_encoder::ColorType::Rgb)
         .context("JPEG encoding failed")?;
     Ok(out)

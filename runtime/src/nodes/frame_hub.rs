@@ -12,7 +12,7 @@ use super::http_extension::HttpExtensionNode;
 use super::motion_detection::MotionNode;
 use crate::bus::event::{Event, EventClass};
 use crate::bus::event_log::EventBus;
-use crate::media::decode::Decoder;
+use crate::media::decode::{Decoder, Fidelity};
 use crate::media::inference_snapshot;
 use crate::media::sample::VideoSample;
 use crate::media::time::MediaTime;
@@ -37,6 +37,10 @@ pub trait ExtensionNode: Send {
         source_height: u32,
     ) -> Option<crate::media::image::ImageLayout>;
 
+    /// False when this node will surely not take a frame at `pts` (its sampling rate says it is
+    /// too early, or it takes only annotated frames and `annotated` is false); no side effect.
+    fn may_take(&self, pts: MediaTime, annotated: bool) -> bool;
+
     /// Sends the frame's content (packed RGB24 of `layout`'s content size) with the inferences
     /// it carries from upstream (AVA JSON, boxes relative to the frame); the inference event
     /// when the answer is waited for.
@@ -60,6 +64,10 @@ macro_rules! extension_node {
                 source_height: u32,
             ) -> Option<crate::media::image::ImageLayout> {
                 <$t>::wants(self, pts, annotated, source_width, source_height)
+            }
+
+            fn may_take(&self, pts: MediaTime, annotated: bool) -> bool {
+                <$t>::may_take(self, pts, annotated)
             }
 
             fn on_image(
@@ -98,6 +106,17 @@ pub struct FrameHub {
     events: EventBus,
     /// When each filter node's next inference snapshot is due, by processor index.
     snapshot_pacers: Vec<(usize, inference_snapshot::Pacer)>,
+    /// Samples given to the decoder, and non-reference ones left out.
+    counts: DecodeCounts,
+}
+
+/// What the hub did with the samples it saw.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DecodeCounts {
+    /// Samples decoded.
+    pub decoded: u64,
+    /// Non-reference samples no node would have taken, not decoded.
+    pub skipped: u64,
 }
 
 impl FrameHub {
@@ -129,11 +148,17 @@ impl FrameHub {
         Self {
             decoder: None,
             snapshot_pacers,
+            counts: DecodeCounts::default(),
             read_by_extensions,
             nodes: ordered,
             subject,
             events,
         }
+    }
+
+    /// Samples decoded and skipped so far.
+    pub fn counts(&self) -> DecodeCounts {
+        self.counts
     }
 
     /// True when no node needs pixels (then nothing is decoded).
@@ -156,7 +181,7 @@ impl FrameHub {
             if !sample.key_frame {
                 return out;
             }
-            match Decoder::new(&sample.params) {
+            match Decoder::with_fidelity(&sample.params, self.fidelity()) {
                 Ok(d) => self.decoder = Some(d),
                 Err(e) => {
                     self.diagnostic(sample.pts, format!("{e:#}"));
@@ -164,6 +189,16 @@ impl FrameHub {
                 }
             }
         }
+        let Some(decoder) = self.decoder.as_mut() else {
+            return out;
+        };
+        // A picture nobody will look at and no other picture references is not decoded at all
+        // (B-frames and H.265 non-reference pictures between the analysis rate's samples).
+        if decoder.is_disposable(sample) && !self.may_take(sample.pts) {
+            self.counts.skipped += 1;
+            return out;
+        }
+        self.counts.decoded += 1;
         let Some(decoder) = self.decoder.as_mut() else {
             return out;
         };
@@ -254,6 +289,30 @@ impl FrameHub {
             }
         }
         out
+    }
+
+    /// False when no node will take a frame at `pts`. A node behind another is asked as if
+    /// the frame reached it annotated (whether it does is known only after decoding).
+    fn may_take(&self, pts: MediaTime) -> bool {
+        self.nodes.iter().any(|node| match &node.consumer {
+            FrameConsumer::Filter(filter) => filter.wants(pts).is_some(),
+            FrameConsumer::Extension(extension) => extension.may_take(pts, node.input.is_some()),
+        })
+    }
+
+    /// Analysis fidelity (no deblocking) when only motion detection and frame filters look at
+    /// the frames; bit-exact when an inference service gets them too, as its model was trained
+    /// on what a player shows.
+    fn fidelity(&self) -> Fidelity {
+        if self
+            .nodes
+            .iter()
+            .any(|n| matches!(n.consumer, FrameConsumer::Extension(_)))
+        {
+            Fidelity::Exact
+        } else {
+            Fidelity::Analysis
+        }
     }
 
     /// Lets each node swap in a new version of its module file.

@@ -237,6 +237,12 @@ impl HttpExtensionNode {
         })
     }
 
+    /// False when a frame at `pts` is surely not sampled (too early for the sampling rate, or
+    /// not `annotated` when only annotated samples are taken); no side effect.
+    pub fn may_take(&self, pts: MediaTime, annotated: bool) -> bool {
+        is_due(&self.config.sampling, &self.sampler, pts, annotated)
+    }
+
     /// Where a frame of `source_width`×`source_height` at `pts` goes in the image to send, when
     /// this frame is to be sent (`annotated`: it carries upstream inferences, e.g. motion).
     pub fn wants(

@@ -41,12 +41,25 @@ use crate::media::sample::{
 use crate::media::time::{MediaDuration, MediaTime};
 use crate::topology::model::{Credentials, RtspSourceConfig, RtspTransport};
 
-/// First reconnect delay, then [`RETRY_EVERY`].
+/// Pause before the first attempt after a failure, and between attempts while the camera cannot
+/// be reached at all (`NetworkError`: refused, reset, unreachable, timed out): an attempt then
+/// costs one TCP connection, and a camera that is back is recording again within a second of
+/// it (the pause, DESCRIBE/SETUP/PLAY, then the next key frame).
 pub const MIN_BACKOFF: Duration = Duration::from_millis(500);
-/// Pause between two attempts once the first failed: a camera that is back is used again
-/// within it (an attempt is one TCP connection and a DESCRIBE; a back-off that grows would widen
-/// every outage by up to its length).
+/// Pause between two attempts after the camera answered with a refusal (its password, a
+/// protocol error, media it cannot give): slower, so a camera that locks accounts after failed
+/// logins is not hammered. A back-off that grows would widen every outage by up to its length.
 pub const RETRY_EVERY: Duration = Duration::from_secs(1);
+
+/// The pause before the next attempt after the `failures_in_a_row`-th failure in a row, of
+/// `kind` (an event kind from [`classify`]).
+pub fn retry_after(kind: &str, failures_in_a_row: u64) -> Duration {
+    if failures_in_a_row <= 1 || kind == "NetworkError" {
+        MIN_BACKOFF
+    } else {
+        RETRY_EVERY
+    }
+}
 /// While a camera stays away, its failure is reported again at most this often (with the
 /// attempts not reported), and at once when the failure changes.
 pub const REPORT_EVERY: Duration = Duration::from_secs(10);
@@ -146,7 +159,7 @@ pub fn spawn_rtsp_source(
 
 /// Runs the source until `shutdown` turns true, sending samples downstream.
 pub async fn run_rtsp_source(mut source: RtspSource, mut shutdown: watch::Receiver<bool>) {
-    let mut backoff = MIN_BACKOFF;
+    let mut failures_in_a_row = 0u64;
     let mut after_gap = false;
     // The outage's last report: its kind, when, and the attempts since.
     let mut reported: Option<(String, tokio::time::Instant, u64)> = None;
@@ -171,9 +184,11 @@ pub async fn run_rtsp_source(mut source: RtspSource, mut shutdown: watch::Receiv
             }
         };
         if delivered {
-            backoff = MIN_BACKOFF;
+            failures_in_a_row = 0;
             reported = None;
         }
+        failures_in_a_row += 1;
+        let backoff = retry_after(kind, failures_in_a_row);
         after_gap = true;
         let due = match &mut reported {
             Some((last, at, repeats)) if *last == kind && at.elapsed() < REPORT_EVERY => {
@@ -195,7 +210,6 @@ pub async fn run_rtsp_source(mut source: RtspSource, mut shutdown: watch::Receiv
             _ = tokio::time::sleep(backoff) => {}
             _ = shutdown.changed() => return,
         }
-        backoff = RETRY_EVERY;
     }
 }
 
@@ -544,5 +558,15 @@ mod tests {
         assert!(sdp.len() <= super::MAX_SDP_IN_EVENT && sdp.len() >= super::MAX_SDP_IN_EVENT - 1);
         assert_eq!(cut["sdpTruncated"], true);
         assert_eq!(cut["sdpBytes"], 10_000);
+    }
+
+    #[test]
+    fn an_unreachable_camera_is_tried_every_half_second_a_refusing_one_every_second() {
+        use super::{MIN_BACKOFF, RETRY_EVERY, retry_after};
+        assert_eq!(retry_after("NetworkError", 1), MIN_BACKOFF);
+        assert_eq!(retry_after("NetworkError", 40), MIN_BACKOFF);
+        assert_eq!(retry_after("AuthenticationError", 1), MIN_BACKOFF);
+        assert_eq!(retry_after("AuthenticationError", 2), RETRY_EVERY);
+        assert_eq!(retry_after("ProtocolError", 9), RETRY_EVERY);
     }
 }
