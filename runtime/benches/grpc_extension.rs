@@ -97,10 +97,15 @@ fn run(
             let layout = node
                 .wants(pts, false, frame.width(), frame.height())
                 .expect("every frame is due");
-            let rgb = decoder
-                .scale_rgb(frame, layout.content_width, layout.content_height)
+            let content = decoder
+                .scale_content(
+                    frame,
+                    layout.content_width,
+                    layout.content_height,
+                    node.wants_yuv(),
+                )
                 .expect("scales");
-            node.on_image(pts, &rgb, layout, &[]);
+            node.on_image(pts, &content, layout, &[]);
         }
     }
     let n = (ROUNDS * frames.len()) as f64;

@@ -109,11 +109,16 @@ fn main() {
                 config.image.scale.as_ref(),
             );
             let t0 = thread_cpu();
-            let rgb = decoder
-                .scale_rgb(frame, layout.content_width, layout.content_height)
+            let content = decoder
+                .scale_content(
+                    frame,
+                    layout.content_width,
+                    layout.content_height,
+                    node.wants_yuv(),
+                )
                 .expect("scales");
             let t1 = thread_cpu();
-            let encoded = encode_image(&rgb, layout, &config.image.format).expect("encodes");
+            let encoded = encode_image(&content, layout, &config.image.format).expect("encodes");
             std::hint::black_box(encoded.bytes.len());
             scale_s += t1 - t0;
             encode_s += thread_cpu() - t1;
@@ -128,10 +133,15 @@ fn main() {
             let Some(layout) = node.wants(pts, false, frame.width(), frame.height()) else {
                 panic!("every frame is due");
             };
-            let rgb = decoder
-                .scale_rgb(frame, layout.content_width, layout.content_height)
+            let content = decoder
+                .scale_content(
+                    frame,
+                    layout.content_width,
+                    layout.content_height,
+                    node.wants_yuv(),
+                )
                 .expect("scales");
-            node.on_image(pts, &rgb, layout, &[]);
+            node.on_image(pts, &content, layout, &[]);
         }
     }
     let n = (rounds * frames.len()) as f64;

@@ -176,16 +176,18 @@ mod tests {
         let text = String::from_utf8(got.lock().expect("lock").clone()).expect("utf-8");
         let lines: Vec<&str> = text.lines().collect();
         let written = lines.iter().filter(|l| l.starts_with("{\"n\":")).count();
-        let report = lines
+        // On a loaded machine the thread may take its first lines late, so the losses can come
+        // in two reports: together they count every line not written.
+        let reported: u64 = lines
             .iter()
-            .find(|l| l.contains("DataDropped"))
-            .expect("reported");
-        let v: serde_json::Value = serde_json::from_str(report).expect("json");
-        assert_eq!(
-            v["body"]["eventsNotLogged"].as_u64(),
-            Some(20 - written as u64),
-            "{text}"
-        );
+            .filter(|l| l.contains("DataDropped"))
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("json");
+                v["body"]["eventsNotLogged"].as_u64().unwrap_or(0)
+            })
+            .sum();
+        assert!(reported > 0, "{text}");
+        assert_eq!(reported, 20 - written as u64, "{text}");
         assert!(written >= 5, "{text}");
     }
 }

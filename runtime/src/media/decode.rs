@@ -9,9 +9,11 @@ use ffmpeg::format::Pixel;
 use ffmpeg::software::scaling;
 use ffmpeg_next as ffmpeg;
 
+use super::image::Content;
 use super::mp4_box::children;
 use super::sample::{VideoCodec, VideoParams, VideoSample};
 use super::time::MediaTime;
+use super::yuv_image::Yuv420;
 
 /// A decoded frame, scaled.
 #[derive(Clone, Debug)]
@@ -248,6 +250,43 @@ impl Decoder {
     }
 }
 
+impl Decoder {
+    /// Scales a decoded frame to exactly `width`×`height` planar 4:2:0 in JPEG's full-range
+    /// YCbCr (for JPEG images sent to inference services: no colour conversion on the way),
+    /// with the same interpolation as [`Decoder::scale_rgb`].
+    pub fn scale_yuv420(
+        &mut self,
+        frame: &ffmpeg::frame::Video,
+        width: u32,
+        height: u32,
+    ) -> Result<Yuv420> {
+        let planes = run_scaler(
+            &mut self.scalers,
+            frame,
+            Pixel::YUVJ420P,
+            width,
+            height,
+            scaling::Flags::FAST_BILINEAR,
+        )?;
+        Yuv420::new(width, height, planes).ok_or_else(|| anyhow!("the scaler's planes do not fit"))
+    }
+
+    /// A decoded frame scaled to `width`×`height` as `content`, for an extension's image.
+    pub fn scale_content(
+        &mut self,
+        frame: &ffmpeg::frame::Video,
+        width: u32,
+        height: u32,
+        yuv: bool,
+    ) -> Result<Content> {
+        Ok(if yuv {
+            Content::Yuv420(self.scale_yuv420(frame, width, height)?)
+        } else {
+            Content::Rgb(self.scale_rgb(frame, width, height)?)
+        })
+    }
+}
+
 /// The scaling of frames that frame filters analyse: bilinear with the filter widened to the
 /// scale (an average of the source pixels each output pixel covers).
 const FILTER_QUALITY: scaling::Flags = scaling::Flags::BILINEAR;
@@ -288,18 +327,27 @@ fn run_scaler(
     let ctx = &mut scalers[index].1;
     let mut out = ffmpeg::frame::Video::empty();
     ctx.run(frame, &mut out).context("scaling failed")?;
-    let bpp = if to == Pixel::RGB24 { 3 } else { 1 } as usize;
-    let row = dw as usize * bpp;
-    let stride = out.stride(0);
-    let data = out.data(0);
-    let mut packed = Vec::with_capacity(row * dh as usize);
-    for y in 0..dh as usize {
-        packed.extend_from_slice(&data[y * stride..y * stride + row]);
+    let (w, h) = (dw as usize, dh as usize);
+    // (bytes per row, rows) of each plane.
+    let planes: &[(usize, usize)] = match to {
+        Pixel::RGB24 => &[(w * 3, h)],
+        Pixel::YUVJ420P => &[
+            (w, h),
+            (w.div_ceil(2), h.div_ceil(2)),
+            (w.div_ceil(2), h.div_ceil(2)),
+        ],
+        _ => &[(w, h)],
+    };
+    let mut packed = Vec::with_capacity(planes.iter().map(|(r, n)| r * n).sum());
+    for (plane, &(row, rows)) in planes.iter().enumerate() {
+        let (stride, data) = (out.stride(plane), out.data(plane));
+        for y in 0..rows {
+            packed.extend_from_slice(&data[y * stride..y * stride + row]);
+        }
     }
     Ok(packed)
 }
 
-/// The parameter sets of a sample entry (avcC or hvcC), in Annex B.
 /// The NAL units of an Annex B buffer made by [`parameter_sets`] (4-byte start codes; a NAL
 /// unit never holds `00 00 01`, emulation prevention sees to that).
 fn split_annex_b(data: &[u8]) -> impl Iterator<Item = &[u8]> {
@@ -315,6 +363,7 @@ fn split_annex_b(data: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
+/// The parameter sets of a sample entry (avcC or hvcC), in Annex B.
 fn parameter_sets(params: &VideoParams) -> Result<Vec<u8>> {
     let entry = params.sample_entry.get(8 + 78..).unwrap_or_default();
     let boxes = children(entry);

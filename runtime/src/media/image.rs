@@ -7,6 +7,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use ffmpeg::format::Pixel;
 use ffmpeg_next as ffmpeg;
 
+use super::yuv_image::Yuv420;
 use crate::topology::model::{ImageFormat, ImageScale, ScaleMode};
 
 /// Where the frame goes in the image sent: the image size and the content rectangle inside it
@@ -121,14 +122,66 @@ pub struct EncodedImage {
     pub pixel_format: Option<String>,
 }
 
-/// Puts `content` (packed RGB24 of the layout's content size) on a black canvas of the image size
-/// and encodes it as `format`.
+/// A frame's content as the decoder scaled it for an extension.
+#[derive(Clone, Debug)]
+pub enum Content {
+    /// Packed RGB24.
+    Rgb(Vec<u8>),
+    /// Planar 4:2:0 full-range YCbCr: what a JPEG is made of.
+    Yuv420(Yuv420),
+}
+
+impl Content {
+    /// The content as packed RGB24 (converted from YCbCr when it is that).
+    pub fn rgb(&self) -> std::borrow::Cow<'_, [u8]> {
+        match self {
+            Content::Rgb(rgb) => std::borrow::Cow::Borrowed(rgb),
+            Content::Yuv420(yuv) => std::borrow::Cow::Owned(yuv.to_rgb()),
+        }
+    }
+}
+
+/// True when `format` is best made from [`Content::Yuv420`] (a JPEG).
+pub fn wants_yuv(format: &ImageFormat) -> bool {
+    matches!(format, ImageFormat::Jpeg { .. })
+}
+
+/// Puts `content` (of the layout's content size) on a black canvas of the image size and
+/// encodes it as `format`.
 pub fn encode_image(
-    content: &[u8],
+    content: &Content,
     layout: ImageLayout,
     format: &ImageFormat,
 ) -> Result<EncodedImage> {
-    let canvas = pad(content, &layout)?;
+    if let (Content::Yuv420(yuv), ImageFormat::Jpeg { quality }) = (content, format) {
+        if (yuv.width(), yuv.height()) != (layout.content_width, layout.content_height) {
+            bail!(
+                "content is {}×{}, expected {}×{}",
+                yuv.width(),
+                yuv.height(),
+                layout.content_width,
+                layout.content_height
+            );
+        }
+        let canvas = if layout.is_padded() {
+            std::borrow::Cow::Owned(yuv.on_canvas(
+                layout.width,
+                layout.height,
+                layout.content_x,
+                layout.content_y,
+            )?)
+        } else {
+            std::borrow::Cow::Borrowed(yuv)
+        };
+        return Ok(EncodedImage {
+            bytes: canvas.jpeg(*quality)?,
+            content_type: "image/jpeg",
+            layout,
+            pixel_format: None,
+        });
+    }
+    let rgb = content.rgb();
+    let canvas = pad(&rgb, &layout)?;
     let (w, h) = (layout.width, layout.height);
     let (bytes, content_type, pixel_format) = match format {
         ImageFormat::Jpeg { quality } => (jpeg(&canvas, w, h, *quality)?, "image/jpeg", None),
@@ -383,7 +436,7 @@ mod tests {
         let layout = ImageLayout::new(2, 1, None);
         let raw = |name: &str| {
             encode_image(
-                &rgb,
+                &Content::Rgb(rgb.to_vec()),
                 layout,
                 &ImageFormat::Raw {
                     pixel_format: name.into(),
@@ -525,7 +578,8 @@ mod tests {
                 pixel_format: "bgra".into(),
             },
         ] {
-            let image = encode_image(&content, layout, &format).expect("encodes");
+            let image =
+                encode_image(&Content::Rgb(content.clone()), layout, &format).expect("encodes");
             match format {
                 ImageFormat::Jpeg { .. } => assert_eq!(&image.bytes[..2], &[0xff, 0xd8]),
                 ImageFormat::Png => assert_eq!(&image.bytes[1..4], b"PNG"),

@@ -14,3 +14,4 @@ pub mod recovery;
 pub mod sample;
 pub mod snapshot;
 pub mod time;
+pub mod yuv_image;

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::bus::event::{Event, EventClass};
 use crate::bus::event_log::EventBus;
 use crate::bus::metrics::Counter;
-use crate::media::image::{EncodedImage, ImageLayout, encode_image};
+use crate::media::image::{Content, EncodedImage, ImageLayout, encode_image};
 use crate::media::time::{MediaDuration, MediaTime};
 use crate::topology::model::{ImageFormat, SamplingOptions};
 
@@ -184,10 +184,10 @@ pub fn is_due(
     (annotated || !sampling.skip_samples_without_annotation) && sampler.is_due(pts)
 }
 
-/// `content` (packed RGB24 of `layout`'s content size) encoded as `format`; a failure is
-/// reported (`MediaFormatError`) and gives `None`.
+/// `content` (of `layout`'s content size) encoded as `format`; a failure is reported
+/// (`MediaFormatError`) and gives `None`.
 pub fn encode_or_report(
-    content: &[u8],
+    content: &Content,
     layout: ImageLayout,
     format: &ImageFormat,
     bus: &EventBus,

@@ -13,6 +13,7 @@ use super::motion_detection::MotionNode;
 use crate::bus::event::{Event, EventClass};
 use crate::bus::event_log::EventBus;
 use crate::media::decode::{Decoder, Fidelity};
+use crate::media::image::Content;
 use crate::media::inference_snapshot;
 use crate::media::sample::VideoSample;
 use crate::media::time::MediaTime;
@@ -41,13 +42,16 @@ pub trait ExtensionNode: Send {
     /// too early, or it takes only annotated frames and `annotated` is false); no side effect.
     fn may_take(&self, pts: MediaTime, annotated: bool) -> bool;
 
-    /// Sends the frame's content (packed RGB24 of `layout`'s content size) with the inferences
-    /// it carries from upstream (AVA JSON, boxes relative to the frame); the inference event
-    /// when the answer is waited for.
+    /// True when its images are best made from planar YCbCr ([`Content::Yuv420`]).
+    fn wants_yuv(&self) -> bool;
+
+    /// Sends the frame's content (of `layout`'s content size) with the inferences it carries
+    /// from upstream (AVA JSON, boxes relative to the frame); the inference event when the
+    /// answer is waited for.
     fn on_image(
         &mut self,
         pts: MediaTime,
-        rgb: &[u8],
+        content: &Content,
         layout: crate::media::image::ImageLayout,
         upstream: &[serde_json::Value],
     ) -> Option<Event>;
@@ -70,14 +74,18 @@ macro_rules! extension_node {
                 <$t>::may_take(self, pts, annotated)
             }
 
+            fn wants_yuv(&self) -> bool {
+                <$t>::wants_yuv(self)
+            }
+
             fn on_image(
                 &mut self,
                 pts: MediaTime,
-                rgb: &[u8],
+                content: &Content,
                 layout: crate::media::image::ImageLayout,
                 upstream: &[serde_json::Value],
             ) -> Option<Event> {
-                <$t>::on_image(self, pts, rgb, layout, upstream)
+                <$t>::on_image(self, pts, content, layout, upstream)
             }
         }
     };
@@ -258,12 +266,13 @@ impl FrameHub {
                     }
                     FrameConsumer::Extension(extension) => {
                         match extension.wants(*pts, annotated, frame.width(), frame.height()) {
-                            Some(layout) => match decoder.scale_rgb(
+                            Some(layout) => match decoder.scale_content(
                                 frame,
                                 layout.content_width,
                                 layout.content_height,
+                                extension.wants_yuv(),
                             ) {
-                                Ok(rgb) => {
+                                Ok(content) => {
                                     // The frames it sends go on to extensions that read it
                                     // (AVA's ai-composition chains two).
                                     forwarded.push(node.index);
@@ -272,7 +281,7 @@ impl FrameHub {
                                         .and_then(|i| annotations.iter().find(|(n, _)| *n == i))
                                         .map(|(_, a)| a.as_slice())
                                         .unwrap_or_default();
-                                    extension.on_image(*pts, &rgb, layout, upstream)
+                                    extension.on_image(*pts, &content, layout, upstream)
                                 }
                                 Err(e) => {
                                     diagnostic(&self.events, &self.subject, *pts, format!("{e:#}"));

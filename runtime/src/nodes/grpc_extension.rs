@@ -33,7 +33,7 @@ use crate::grpc::session::{
     ACK_TIMEOUT, DESCRIPTOR_TIMEOUT, FaultKind, FrameFormat, FrameJob, Outcome, SessionHandle,
     SessionSettings,
 };
-use crate::media::image::{ImageLayout, raw_row_bytes};
+use crate::media::image::{Content, ImageLayout, raw_row_bytes};
 use crate::media::inference_snapshot::{self, Picture, SharedPacer};
 use crate::media::time::{MediaDuration, MediaTime};
 use crate::topology::model::{DataTransfer, GrpcExtensionConfig, ImageFormat};
@@ -299,6 +299,11 @@ impl GrpcExtensionNode {
         }
     }
 
+    /// True when the image is best made from planar YCbCr (a JPEG): see [`Content`].
+    pub fn wants_yuv(&self) -> bool {
+        crate::media::image::wants_yuv(&self.config.image.format)
+    }
+
     /// False when a frame at `pts` is surely not sampled (too early for the sampling rate, or
     /// not `annotated` when only annotated samples are taken); no side effect.
     pub fn may_take(&self, pts: MediaTime, annotated: bool) -> bool {
@@ -346,12 +351,12 @@ impl GrpcExtensionNode {
     pub fn on_image(
         &mut self,
         pts: MediaTime,
-        rgb: &[u8],
+        content: &Content,
         layout: ImageLayout,
         upstream: &[serde_json::Value],
     ) -> Option<Event> {
         let image = encode_or_report(
-            rgb,
+            content,
             layout,
             &self.config.image.format,
             &self.outcomes.bus,
@@ -380,7 +385,7 @@ impl GrpcExtensionNode {
             self.outcomes.hold(
                 id,
                 Picture {
-                    rgb: rgb.to_vec(),
+                    rgb: content.rgb().into_owned(),
                     width: layout.content_width,
                     height: layout.content_height,
                 },

@@ -26,7 +26,7 @@ use super::extension_common::{
 pub use super::extension_common::{RETRY_EVERY, Sampler};
 use crate::bus::event::Event;
 use crate::bus::event_log::EventBus;
-use crate::media::image::{EncodedImage, ImageLayout};
+use crate::media::image::{Content, EncodedImage, ImageLayout};
 use crate::media::inference_snapshot::{self, Picture, SharedPacer};
 use crate::media::time::MediaTime;
 use crate::topology::model::HttpExtensionConfig;
@@ -237,6 +237,11 @@ impl HttpExtensionNode {
         })
     }
 
+    /// True when the image is best made from planar YCbCr (a JPEG): see [`Content`].
+    pub fn wants_yuv(&self) -> bool {
+        crate::media::image::wants_yuv(&self.config.image.format)
+    }
+
     /// False when a frame at `pts` is surely not sampled (too early for the sampling rate, or
     /// not `annotated` when only annotated samples are taken); no side effect.
     pub fn may_take(&self, pts: MediaTime, annotated: bool) -> bool {
@@ -284,12 +289,12 @@ impl HttpExtensionNode {
     pub fn on_image(
         &mut self,
         pts: MediaTime,
-        rgb: &[u8],
+        content: &Content,
         layout: ImageLayout,
         _upstream: &[serde_json::Value],
     ) -> Option<Event> {
         let image = encode_or_report(
-            rgb,
+            content,
             layout,
             &self.config.image.format,
             &self.caller.bus,
@@ -297,7 +302,7 @@ impl HttpExtensionNode {
             pts,
         )?;
         let picture = self.caller.snapshots.due(pts).then(|| Picture {
-            rgb: rgb.to_vec(),
+            rgb: content.rgb().into_owned(),
             width: layout.content_width,
             height: layout.content_height,
         });

@@ -172,7 +172,8 @@ fn a_panic_on_the_request_thread_leaves_the_node_free_for_the_next_frame() {
         let Some(layout) = layout else { return };
         let rgb = vec![0u8; (layout.content_width * layout.content_height * 3) as usize];
         assert!(
-            node.on_image(pts, &rgb, layout, &[]).is_none(),
+            node.on_image(pts, &Content::Rgb(rgb), layout, &[])
+                .is_none(),
             "threaded: no inline event"
         );
         wait_until("the answer was delivered", || {
