@@ -195,14 +195,17 @@ impl Decoder {
         let (sw, sh) = (frame.width(), frame.height());
         let dw = width.clamp(16, sw.max(16)) & !1;
         let dh = ((u64::from(sh) * u64::from(dw) / u64::from(sw.max(1))) as u32).max(2) & !1;
-        let luma = run_scaler(
-            &mut self.scalers,
-            frame,
-            Pixel::GRAY8,
-            dw,
-            dh,
-            FILTER_QUALITY,
-        )?;
+        let luma = match box_factor(frame, dw, dh) {
+            Some(k) => box_shrink(frame.data(0), frame.stride(0), sw as usize, sh as usize, k),
+            None => run_scaler(
+                &mut self.scalers,
+                frame,
+                Pixel::GRAY8,
+                dw,
+                dh,
+                FILTER_QUALITY,
+            )?,
+        };
         let rgb = if rgb {
             Some(run_scaler(
                 &mut self.scalers,
@@ -285,6 +288,48 @@ impl Decoder {
             Content::Rgb(self.scale_rgb(frame, width, height)?)
         })
     }
+}
+
+/// The whole factor `k` by which a planar 8-bit frame's luma shrinks to exactly `dw`×`dh`, when
+/// there is one (1080p, 720p, 1440p or 360p to 320×180): then each output pixel is the mean of a
+/// k×k block, read straight from the decoder's plane. That is the filter motion analysis wants
+/// (all of the block, no aliasing of sensor noise), at a fraction of libswscale's cost for the
+/// same size (its bilinear filter widened to the scale: ~7 % of the 1080p motion path).
+fn box_factor(frame: &ffmpeg::frame::Video, dw: u32, dh: u32) -> Option<usize> {
+    let planar_8bit = matches!(
+        frame.format(),
+        Pixel::YUV420P | Pixel::YUVJ420P | Pixel::YUV422P | Pixel::YUVJ422P | Pixel::NV12
+    );
+    let (sw, sh) = (frame.width(), frame.height());
+    let k = sw / dw.max(1);
+    (planar_8bit && (2..=64).contains(&k) && dw * k == sw && dh * k == sh).then_some(k as usize)
+}
+
+/// The luma plane `plane` (`height` rows `stride` apart, `width` used) shrunk by `k` in both
+/// directions, each output pixel the rounded mean of its k×k block.
+fn box_shrink(plane: &[u8], stride: usize, width: usize, height: usize, k: usize) -> Vec<u8> {
+    let (dw, dh) = (width / k, height / k);
+    let area = (k * k) as u32;
+    let mut sums = vec![0u16; width];
+    let mut out = Vec::with_capacity(dw * dh);
+    for block_row in 0..dh {
+        sums.fill(0);
+        for r in 0..k {
+            let at = (block_row * k + r) * stride;
+            let Some(row) = plane.get(at..at + width) else {
+                break;
+            };
+            // k ≤ 64 rows of at most 255 each fit a u16.
+            for (sum, &p) in sums.iter_mut().zip(row) {
+                *sum += u16::from(p);
+            }
+        }
+        out.extend(sums.chunks_exact(k).take(dw).map(|block| {
+            let total: u32 = block.iter().map(|&v| u32::from(v)).sum();
+            ((total + area / 2) / area) as u8
+        }));
+    }
+    out
 }
 
 /// The scaling of frames that frame filters analyse: bilinear with the filter widened to the
@@ -409,4 +454,24 @@ fn parameter_sets(params: &VideoParams) -> Result<Vec<u8>> {
         bail!("the sample entry has no avcC or hvcC box");
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::box_shrink;
+
+    #[test]
+    fn each_output_pixel_is_the_rounded_mean_of_its_block() {
+        // 4×4 used of rows 6 apart (2 bytes of padding each, 99, never read).
+        let plane: Vec<u8> = [
+            [0, 2, 10, 10, 99, 99],
+            [4, 6, 10, 11, 99, 99],
+            [255, 255, 1, 2, 99, 99],
+            [255, 254, 3, 4, 99, 99],
+        ]
+        .concat();
+        assert_eq!(box_shrink(&plane, 6, 4, 4, 2), vec![3, 10, 255, 3]);
+        // The 16 values sum to 1082: (1082 + 8) / 16.
+        assert_eq!(box_shrink(&plane, 6, 4, 4, 4), vec![68]);
+    }
 }
