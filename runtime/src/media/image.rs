@@ -132,6 +132,19 @@ pub enum Content {
 }
 
 impl Content {
+    /// Bytes held.
+    pub fn len(&self) -> usize {
+        match self {
+            Content::Rgb(rgb) => rgb.len(),
+            Content::Yuv420(yuv) => yuv.byte_len(),
+        }
+    }
+
+    /// True when it holds no pixels.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The content as packed RGB24 (converted from YCbCr when it is that).
     pub fn rgb(&self) -> std::borrow::Cow<'_, [u8]> {
         match self {

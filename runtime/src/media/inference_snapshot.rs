@@ -77,10 +77,11 @@ impl SharedPacer {
     }
 }
 
-/// Packed RGB24 pixels of a whole frame (at any size: the boxes are relative to it).
+/// The pixels of a whole frame (at any size: the boxes are relative to it), kept as the node
+/// had them: RGB is made on the snapshot thread, and only for a snapshot that is made.
 pub struct Picture {
-    /// `width * height * 3` bytes.
-    pub rgb: Vec<u8>,
+    /// The frame's content, `width`×`height`.
+    pub pixels: super::image::Content,
     /// Width in pixels.
     pub width: u32,
     /// Height in pixels.
@@ -122,7 +123,7 @@ pub fn request(event: &Event, picture: Picture, bus: &EventBus) {
     };
     let on_error = failed.clone();
     let task_id = id.clone();
-    let bytes = picture.rgb.len();
+    let bytes = picture.pixels.len();
     let queued = submit_holding(
         Box::new(move || match render(picture, &boxes) {
             Ok(jpeg) => keep(task_id, jpeg),
@@ -234,7 +235,15 @@ pub fn copy_to(items: Vec<(String, PathBuf)>) {
 
 /// The JPEG of `picture`, shrunk to at most [`MAX_WIDTH`], with `boxes` outlined.
 pub fn render(picture: Picture, boxes: &[super::snapshot::RelativeBox]) -> anyhow::Result<Vec<u8>> {
-    let Picture { rgb, width, height } = picture;
+    let Picture {
+        pixels,
+        width,
+        height,
+    } = picture;
+    let rgb = match pixels {
+        super::image::Content::Rgb(rgb) => rgb,
+        super::image::Content::Yuv420(yuv) => yuv.to_rgb(),
+    };
     let expected = width as usize * height as usize * 3;
     if width == 0 || height == 0 || rgb.len() != expected {
         anyhow::bail!(
@@ -320,7 +329,7 @@ mod tests {
     #[test]
     fn a_picture_of_the_wrong_size_is_refused_with_its_sizes() {
         let picture = Picture {
-            rgb: vec![0; 10],
+            pixels: super::super::image::Content::Rgb(vec![0; 10]),
             width: 4,
             height: 4,
         };

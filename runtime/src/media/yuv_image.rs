@@ -34,6 +34,11 @@ impl Yuv420 {
         self.height
     }
 
+    /// Bytes held by the three planes.
+    pub fn byte_len(&self) -> usize {
+        self.planes.len()
+    }
+
     /// Luma, Cb and Cr planes.
     pub fn planes(&self) -> (&[u8], &[u8], &[u8]) {
         let luma = self.width as usize * self.height as usize;

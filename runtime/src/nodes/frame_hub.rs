@@ -352,7 +352,11 @@ fn snapshot_of_frame(
     match decoder.scale_rgb(frame, width, height) {
         Ok(rgb) => inference_snapshot::request(
             event,
-            inference_snapshot::Picture { rgb, width, height },
+            inference_snapshot::Picture {
+                pixels: Content::Rgb(rgb),
+                width,
+                height,
+            },
             events,
         ),
         Err(e) => diagnostic(

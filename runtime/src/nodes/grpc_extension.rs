@@ -385,7 +385,7 @@ impl GrpcExtensionNode {
             self.outcomes.hold(
                 id,
                 Picture {
-                    rgb: content.rgb().into_owned(),
+                    pixels: content.clone(),
                     width: layout.content_width,
                     height: layout.content_height,
                 },

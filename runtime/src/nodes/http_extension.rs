@@ -302,7 +302,7 @@ impl HttpExtensionNode {
             pts,
         )?;
         let picture = self.caller.snapshots.due(pts).then(|| Picture {
-            rgb: content.rgb().into_owned(),
+            pixels: content.clone(),
             width: layout.content_width,
             height: layout.content_height,
         });
