@@ -390,7 +390,7 @@ pss_mib=$(ratio "$pss" $((1024 * STREAMS)) "%.2f")
 marginal_mib=$(ratio $((pss - pss_idle)) $((1024 * STREAMS)) "%.2f")
 growth=$(ratio $((pss - pss_start)) "$vsecs" "%.0f")
 
-python3 "$WORK/client.py" activation "$ACTIVATIONS"
+[ "$ACTIVATIONS" -gt 0 ] && python3 "$WORK/client.py" activation "$ACTIVATIONS"
 pss_act=$(pss_kib $VPID)
 python3 "$WORK/client.py" latency "$CONFIGURED" "$CALLS"
 pss_conf=$(pss_kib $VPID)
