@@ -97,14 +97,7 @@ fn run(
             let layout = node
                 .wants(pts, false, frame.width(), frame.height())
                 .expect("every frame is due");
-            let content = decoder
-                .scale_content(
-                    frame,
-                    layout.content_width,
-                    layout.content_height,
-                    node.wants_yuv(),
-                )
-                .expect("scales");
+            let content = common::content_for(decoder, frame, &layout, node);
             node.on_image(pts, &content, layout, &[]);
         }
     }

@@ -119,14 +119,7 @@ fn main() {
                 config.image.scale.as_ref(),
             );
             let t0 = thread_cpu();
-            let content = decoder
-                .scale_content(
-                    frame,
-                    layout.content_width,
-                    layout.content_height,
-                    node.wants_yuv(),
-                )
-                .expect("scales");
+            let content = common::content_for(&mut decoder, frame, &layout, &node);
             let t1 = thread_cpu();
             let encoded = encode_image(&content, layout, &config.image.format).expect("encodes");
             std::hint::black_box(encoded.bytes.len());
@@ -143,14 +136,7 @@ fn main() {
             let Some(layout) = node.wants(pts, false, frame.width(), frame.height()) else {
                 panic!("every frame is due");
             };
-            let content = decoder
-                .scale_content(
-                    frame,
-                    layout.content_width,
-                    layout.content_height,
-                    node.wants_yuv(),
-                )
-                .expect("scales");
+            let content = common::content_for(&mut decoder, frame, &layout, &node);
             node.on_image(pts, &content, layout, &[]);
         }
     }

@@ -51,6 +51,23 @@ pub fn decoded_frames(count: usize) -> (Decoder, Vec<(MediaTime, ffmpeg_next::fr
     (decoder.expect("a decoder"), frames)
 }
 
+/// `frame` scaled to `layout`'s content as the hub scales it for `node` (YCbCr for a JPEG).
+pub fn content_for(
+    decoder: &mut Decoder,
+    frame: &ffmpeg_next::frame::Video,
+    layout: &vigil::media::image::ImageLayout,
+    node: &dyn vigil::nodes::frame_hub::ExtensionNode,
+) -> vigil::media::image::Content {
+    decoder
+        .scale_content(
+            frame,
+            layout.content_width,
+            layout.content_height,
+            node.wants_yuv(),
+        )
+        .expect("scales")
+}
+
 /// CPU seconds of the calling thread (Linux schedstat, nanoseconds).
 pub fn thread_cpu() -> f64 {
     schedstat_seconds(PathBuf::from("/proc/thread-self/schedstat"))
