@@ -251,9 +251,7 @@ impl Decoder {
             scaling::Flags::FAST_BILINEAR,
         )
     }
-}
 
-impl Decoder {
     /// Scales a decoded frame to exactly `width`×`height` planar 4:2:0 in JPEG's full-range
     /// YCbCr (for JPEG images sent to inference services: no colour conversion on the way),
     /// with the same interpolation as [`Decoder::scale_rgb`].

@@ -145,6 +145,14 @@ impl Content {
         self.len() == 0
     }
 
+    /// The content as packed RGB24, taken when it is that, converted from YCbCr otherwise.
+    pub fn into_rgb(self) -> Vec<u8> {
+        match self {
+            Content::Rgb(rgb) => rgb,
+            Content::Yuv420(yuv) => yuv.to_rgb(),
+        }
+    }
+
     /// The content as packed RGB24 (converted from YCbCr when it is that).
     pub fn rgb(&self) -> std::borrow::Cow<'_, [u8]> {
         match self {

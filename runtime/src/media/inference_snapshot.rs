@@ -240,10 +240,7 @@ pub fn render(picture: Picture, boxes: &[super::snapshot::RelativeBox]) -> anyho
         width,
         height,
     } = picture;
-    let rgb = match pixels {
-        super::image::Content::Rgb(rgb) => rgb,
-        super::image::Content::Yuv420(yuv) => yuv.to_rgb(),
-    };
+    let rgb = pixels.into_rgb();
     let expected = width as usize * height as usize * 3;
     if width == 0 || height == 0 || rgb.len() != expected {
         anyhow::bail!(

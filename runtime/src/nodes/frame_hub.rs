@@ -197,19 +197,20 @@ impl FrameHub {
                 }
             }
         }
-        let Some(decoder) = self.decoder.as_mut() else {
-            return out;
-        };
         // A picture nobody will look at and no other picture references is not decoded at all
         // (B-frames and H.265 non-reference pictures between the analysis rate's samples).
-        if decoder.is_disposable(sample) && !self.may_take(sample.pts) {
+        let disposable = self
+            .decoder
+            .as_ref()
+            .is_some_and(|d| d.is_disposable(sample));
+        if disposable && !self.may_take(sample.pts) {
             self.counts.skipped += 1;
             return out;
         }
-        self.counts.decoded += 1;
         let Some(decoder) = self.decoder.as_mut() else {
             return out;
         };
+        self.counts.decoded += 1;
         let frames = match decoder.decode(sample) {
             Ok(f) => f,
             Err(e) => {
