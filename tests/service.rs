@@ -734,3 +734,68 @@ fn a_data_directory_that_cannot_be_written_refuses_the_change() {
     assert!(states(http_port).is_empty());
     vigil.interrupt();
 }
+
+/// The libraries FFmpeg's decoder maps into the service (none until a pipeline decodes).
+fn ffmpeg_libraries(vigil: &Peer) -> Vec<String> {
+    let maps = std::fs::read_to_string(format!("/proc/{}/maps", vigil.child.id())).expect("maps");
+    let mut libraries: Vec<String> = maps
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .filter(|p| p.contains("libavcodec") || p.contains("libswscale") || p.contains("libavutil"))
+        .map(str::to_string)
+        .collect();
+    libraries.dedup();
+    libraries
+}
+
+/// A service whose pipelines only record never loads FFmpeg (a clip is recorded without it);
+/// the first pipeline that decodes loads it, and detects motion with it.
+#[test]
+fn ffmpeg_is_loaded_only_once_a_pipeline_decodes() {
+    let dir = temp_dir("service-lazy-ffmpeg");
+    let (cam_port, http_port) = (free_port(), free_port());
+    let _camera = camera(&clips().join("camera-h264.mp4"), cam_port, "vigil", "vigil");
+    let mut vigil = serve(&dir, http_port, &[]);
+    let log = dir.join("events.jsonl");
+    set_topology(http_port, "topologies/door-sensor-to-files.json");
+    set_topology(http_port, "topologies/motion-to-files.json");
+    assert_eq!(
+        set_pipeline(
+            http_port,
+            "door",
+            DOOR,
+            &door_parameters(cam_port, &dir.join("door"))
+        )
+        .0,
+        201
+    );
+    activate(http_port, "door");
+    wait_until("the door camera's session", Duration::from_secs(30), || {
+        count_of(&log, "door", "MediaSessionEstablished") >= 1
+    });
+    trigger(http_port, "door");
+    wait_until("the door clip", Duration::from_secs(30), || {
+        count_of(&log, "door", "RecordingAvailable") >= 1
+    });
+    assert!(probe(&mp4_files(&dir.join("door"))[0]).frames > 0);
+    assert_eq!(ffmpeg_libraries(&vigil), Vec::<String>::new());
+
+    let motion = [
+        ("rtspUrl", format!("rtsp://127.0.0.1:{cam_port}/camera")),
+        ("outputDirectory", dir.join("motion").display().to_string()),
+    ];
+    assert_eq!(
+        set_pipeline(http_port, "motion", "MotionToFiles", &motion).0,
+        201
+    );
+    activate(http_port, "motion");
+    wait_until("motion detected", Duration::from_secs(60), || {
+        count_of(&log, "motion", "Inference") >= 1
+    });
+    let libraries = ffmpeg_libraries(&vigil);
+    assert!(
+        libraries.iter().any(|l| l.contains("libavcodec.so.")),
+        "{libraries:?}"
+    );
+    vigil.interrupt();
+}

@@ -83,7 +83,7 @@ struct Cost {
 
 /// Runs every frame ROUNDS times through `wants` and `on_image`, as the frame hub does.
 fn run(
-    frames: &[(MediaTime, ffmpeg_next::frame::Video)],
+    frames: &[(MediaTime, vigil::media::av::Frame)],
     decoder: &mut Decoder,
     node: &mut dyn vigil::nodes::frame_hub::ExtensionNode,
     session_thread: Option<&str>,

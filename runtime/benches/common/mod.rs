@@ -35,7 +35,7 @@ pub fn clip() -> PathBuf {
 }
 
 /// The first `count` frames of [`clip`], decoded, and the decoder (its scalers serve them).
-pub fn decoded_frames(count: usize) -> (Decoder, Vec<(MediaTime, ffmpeg_next::frame::Video)>) {
+pub fn decoded_frames(count: usize) -> (Decoder, Vec<(MediaTime, vigil::media::av::Frame)>) {
     let video = Mp4Video::open(&clip()).expect("clip opens");
     let mut decoder: Option<Decoder> = None;
     let mut frames = Vec::new();
@@ -54,7 +54,7 @@ pub fn decoded_frames(count: usize) -> (Decoder, Vec<(MediaTime, ffmpeg_next::fr
 /// `frame` scaled to `layout`'s content as the hub scales it for `node` (YCbCr for a JPEG).
 pub fn content_for(
     decoder: &mut Decoder,
-    frame: &ffmpeg_next::frame::Video,
+    frame: &vigil::media::av::Frame,
     layout: &vigil::media::image::ImageLayout,
     node: &dyn vigil::nodes::frame_hub::ExtensionNode,
 ) -> vigil::media::image::Content {

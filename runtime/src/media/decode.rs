@@ -1,13 +1,13 @@
 //! Decoding for the nodes that need pixels (motion detection, custom frame filters): FFmpeg's
-//! libavcodec through `ffmpeg-next`, H.264 and H.265, once per source. Samples arrive in ISO BMFF
+//! libavcodec (loaded when the first decoder is made, see [`super::av`]), H.264 and H.265, once
+//! per source. Samples arrive in ISO BMFF
 //! framing; they are turned into Annex B with the parameter sets of the sample entry in front of
 //! each key frame, so no unsafe extradata handling is needed. Frames come out as an 8-bit luma
 //! plane (and RGB on request) scaled to the size a consumer asks for.
 
 use anyhow::{Context, Result, anyhow, bail};
-use ffmpeg::format::Pixel;
-use ffmpeg::software::scaling;
-use ffmpeg_next as ffmpeg;
+
+use super::av::{Codec, CodecContext, Frame, Pixel, ScaleFlags, Scaler};
 
 use super::image::Content;
 use super::mp4_box::children;
@@ -36,28 +36,13 @@ pub struct DecodedFrame {
 
 /// One video decoder and its scalers.
 pub struct Decoder {
-    decoder: ffmpeg::decoder::Video,
+    decoder: CodecContext,
     params: VideoParams,
     parameter_sets: Vec<u8>,
     scalers: Scalers,
     pending: std::collections::VecDeque<MediaTime>,
     /// H.265: the highest sub-layer the SPS allows (7, above any, when no SPS says).
     top_temporal_id: u8,
-}
-
-/// Initialises FFmpeg once (quiet logging).
-pub(crate) fn init_ffmpeg() -> Result<()> {
-    static INIT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let ok = *INIT.get_or_init(|| {
-        let ok = ffmpeg::init().is_ok();
-        ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Error);
-        ok
-    });
-    if ok {
-        Ok(())
-    } else {
-        bail!("FFmpeg failed to initialise")
-    }
 }
 
 /// How exactly a decoder must reproduce the pictures.
@@ -81,24 +66,18 @@ impl Decoder {
 
     /// A decoder for the stream described by `params`, as exact as `fidelity` asks.
     pub fn with_fidelity(params: &VideoParams, fidelity: Fidelity) -> Result<Self> {
-        init_ffmpeg()?;
-        let id = match params.codec {
-            VideoCodec::H264 => ffmpeg::codec::Id::H264,
-            VideoCodec::H265 => ffmpeg::codec::Id::HEVC,
+        let codec = match params.codec {
+            VideoCodec::H264 => Codec::H264,
+            VideoCodec::H265 => Codec::Hevc,
         };
-        let codec = ffmpeg::decoder::find(id)
-            .ok_or_else(|| anyhow!("FFmpeg has no {:?} decoder", params.codec))?;
-        // One thread: frames come out in the call that completes them (no frame-threading delay).
-        let ctx = ffmpeg::codec::context::Context::new_with_codec(codec);
-        let mut unopened = ctx.decoder();
-        if fidelity == Fidelity::Analysis {
-            unopened.skip_loop_filter(ffmpeg::codec::discard::Discard::All);
-            // SAFETY: the context is allocated and not opened yet; flags2 is a plain int field.
-            unsafe {
-                (*unopened.as_mut_ptr()).flags2 |= ffmpeg::ffi::AV_CODEC_FLAG2_FAST;
+        // One thread (the context's default): frames come out in the call that completes them.
+        let decoder = CodecContext::decoder(codec, &mut |context| {
+            if fidelity == Fidelity::Analysis {
+                context.skip_loop_filter = ffmpeg_sys_next::AVDiscard::AVDISCARD_ALL;
+                context.flags2 |= ffmpeg_sys_next::AV_CODEC_FLAG2_FAST;
             }
-        }
-        let decoder = unopened.video().context("cannot open the video decoder")?;
+        })
+        .context("cannot open the video decoder")?;
         let parameter_sets = parameter_sets(params)?;
         let top_temporal_id = split_annex_b(&parameter_sets)
             .filter_map(super::nal::h265_top_temporal_id)
@@ -127,10 +106,7 @@ impl Decoder {
 
     /// Decodes one sample; returns the frames it completed, with their media times. The frames
     /// stay on this thread (FFmpeg's types are not `Send`); scale them with [`Decoder::scale`].
-    pub fn decode(
-        &mut self,
-        sample: &VideoSample,
-    ) -> Result<Vec<(MediaTime, ffmpeg::frame::Video)>> {
+    pub fn decode(&mut self, sample: &VideoSample) -> Result<Vec<(MediaTime, Frame)>> {
         let mut annex_b = Vec::with_capacity(sample.data.len() + self.parameter_sets.len());
         if sample.key_frame {
             annex_b.extend_from_slice(&self.parameter_sets);
@@ -139,11 +115,9 @@ impl Decoder {
             annex_b.extend_from_slice(&[0, 0, 0, 1]);
             annex_b.extend_from_slice(nal);
         }
-        let mut packet = ffmpeg::Packet::copy(&annex_b);
-        packet.set_pts(Some(sample.pts.as_nanos() / 1000));
         self.pending.push_back(sample.pts);
         self.decoder
-            .send_packet(&packet)
+            .send_packet(Some((&annex_b, sample.pts.as_nanos() / 1000)))
             .context("decoder rejected a packet")?;
         let out = self.receive(sample.pts);
         if self.pending.len() > 64 {
@@ -153,9 +127,9 @@ impl Decoder {
     }
 
     /// Tells the decoder no more samples come; returns the frames it still held.
-    pub fn flush(&mut self) -> Result<Vec<(MediaTime, ffmpeg::frame::Video)>> {
+    pub fn flush(&mut self) -> Result<Vec<(MediaTime, Frame)>> {
         self.decoder
-            .send_eof()
+            .send_packet(None)
             .context("cannot flush the decoder")?;
         let last = self.pending.back().copied().unwrap_or_default();
         Ok(self.receive(last))
@@ -163,10 +137,9 @@ impl Decoder {
 
     /// The frames the decoder has completed, with their media times (`fallback` for one that
     /// carries none and matches no pending sample).
-    fn receive(&mut self, fallback: MediaTime) -> Vec<(MediaTime, ffmpeg::frame::Video)> {
+    fn receive(&mut self, fallback: MediaTime) -> Vec<(MediaTime, Frame)> {
         let mut out = Vec::new();
-        let mut frame = ffmpeg::frame::Video::empty();
-        while self.decoder.receive_frame(&mut frame).is_ok() {
+        while let Ok(Some(frame)) = self.decoder.receive_frame() {
             let pts = frame
                 .pts()
                 .map(|us| MediaTime::from_nanos(us * 1000))
@@ -175,10 +148,7 @@ impl Decoder {
             while self.pending.front().is_some_and(|p| *p <= pts) {
                 self.pending.pop_front();
             }
-            out.push((
-                pts,
-                std::mem::replace(&mut frame, ffmpeg::frame::Video::empty()),
-            ));
+            out.push((pts, frame));
         }
         out
     }
@@ -187,7 +157,7 @@ impl Decoder {
     /// RGB when `rgb`. Scalers are kept per output size, so several consumers share a decode.
     pub fn scale(
         &mut self,
-        frame: &ffmpeg::frame::Video,
+        frame: &Frame,
         pts: MediaTime,
         width: u32,
         rgb: bool,
@@ -236,38 +206,28 @@ impl Decoder {
     /// bilinear interpolation between the nearest source pixels, as OpenCV's `INTER_LINEAR`
     /// resize that detectors are usually fed with: a quarter of the cost of averaging every
     /// source pixel (1080p to 416 wide: ~0.4 ms against ~1.5 ms).
-    pub fn scale_rgb(
-        &mut self,
-        frame: &ffmpeg::frame::Video,
-        width: u32,
-        height: u32,
-    ) -> Result<Vec<u8>> {
+    pub fn scale_rgb(&mut self, frame: &Frame, width: u32, height: u32) -> Result<Vec<u8>> {
         run_scaler(
             &mut self.scalers,
             frame,
             Pixel::RGB24,
             width,
             height,
-            scaling::Flags::FAST_BILINEAR,
+            ScaleFlags::FAST_BILINEAR,
         )
     }
 
     /// Scales a decoded frame to exactly `width`×`height` planar 4:2:0 in JPEG's full-range
     /// YCbCr (for JPEG images sent to inference services: no colour conversion on the way),
     /// with the same interpolation as [`Decoder::scale_rgb`].
-    pub fn scale_yuv420(
-        &mut self,
-        frame: &ffmpeg::frame::Video,
-        width: u32,
-        height: u32,
-    ) -> Result<Yuv420> {
+    pub fn scale_yuv420(&mut self, frame: &Frame, width: u32, height: u32) -> Result<Yuv420> {
         let planes = run_scaler(
             &mut self.scalers,
             frame,
             Pixel::YUVJ420P,
             width,
             height,
-            scaling::Flags::FAST_BILINEAR,
+            ScaleFlags::FAST_BILINEAR,
         )?;
         Yuv420::new(width, height, planes).ok_or_else(|| anyhow!("the scaler's planes do not fit"))
     }
@@ -275,7 +235,7 @@ impl Decoder {
     /// A decoded frame scaled to `width`×`height` as `content`, for an extension's image.
     pub fn scale_content(
         &mut self,
-        frame: &ffmpeg::frame::Video,
+        frame: &Frame,
         width: u32,
         height: u32,
         yuv: bool,
@@ -293,7 +253,7 @@ impl Decoder {
 /// k×k block, read straight from the decoder's plane. That is the filter motion analysis wants
 /// (all of the block, no aliasing of sensor noise), at a fraction of libswscale's cost for the
 /// same size (its bilinear filter widened to the scale: ~7 % of the 1080p motion path).
-fn box_factor(frame: &ffmpeg::frame::Video, dw: u32, dh: u32) -> Option<usize> {
+fn box_factor(frame: &Frame, dw: u32, dh: u32) -> Option<usize> {
     let planar_8bit = matches!(
         frame.format(),
         Pixel::YUV420P | Pixel::YUVJ420P | Pixel::YUV422P | Pixel::YUVJ422P | Pixel::NV12
@@ -355,19 +315,19 @@ impl BlockMean {
 
 /// The scaling of frames that frame filters analyse: bilinear with the filter widened to the
 /// scale (an average of the source pixels each output pixel covers).
-const FILTER_QUALITY: scaling::Flags = scaling::Flags::BILINEAR;
+const FILTER_QUALITY: ScaleFlags = ScaleFlags::BILINEAR;
 
 /// Scalers by (input format, input size, output format, output size, flags).
 type ScalerKey = (Pixel, u32, u32, Pixel, u32, u32, u32);
-type Scalers = Vec<(ScalerKey, scaling::Context)>;
+type Scalers = Vec<(ScalerKey, Scaler)>;
 
 fn run_scaler(
     scalers: &mut Scalers,
-    frame: &ffmpeg::frame::Video,
+    frame: &Frame,
     to: Pixel,
     dw: u32,
     dh: u32,
-    flags: scaling::Flags,
+    flags: ScaleFlags,
 ) -> Result<Vec<u8>> {
     let key = (
         frame.format(),
@@ -376,12 +336,12 @@ fn run_scaler(
         to,
         dw,
         dh,
-        flags.bits() as u32,
+        flags.bits(),
     );
     let index = match scalers.iter().position(|(k, _)| *k == key) {
         Some(i) => i,
         None => {
-            let ctx = scaling::Context::get(key.0, key.1, key.2, to, dw, dh, flags)
+            let ctx = Scaler::new((key.0, key.1, key.2), (to, dw, dh), flags)
                 .context("cannot create a scaler")?;
             if scalers.len() >= 8 {
                 scalers.remove(0);
@@ -391,8 +351,7 @@ fn run_scaler(
         }
     };
     let ctx = &mut scalers[index].1;
-    let mut out = ffmpeg::frame::Video::empty();
-    ctx.run(frame, &mut out).context("scaling failed")?;
+    let out = ctx.run(frame).context("scaling failed")?;
     let (w, h) = (dw as usize, dh as usize);
     // (bytes per row, rows) of each plane.
     let planes: &[(usize, usize)] = match to {

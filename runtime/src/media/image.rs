@@ -3,10 +3,11 @@
 //! offers (JPEG with a quality, PNG, BMP, raw pixels). Input is packed RGB24 of the content size,
 //! which [`Decoder::scale_rgb`](super::decode::Decoder::scale_rgb) produces from a decoded frame.
 
-use anyhow::{Context, Result, anyhow, bail};
-use ffmpeg::format::Pixel;
-use ffmpeg_next as ffmpeg;
+use std::ffi::c_int;
 
+use anyhow::{Context, Result, anyhow, bail};
+
+use super::av::{Codec, CodecContext, Frame, Pixel, ScaleFlags, Scaler};
 use super::yuv_image::Yuv420;
 use crate::topology::model::{ImageFormat, ImageScale, ScaleMode};
 
@@ -303,41 +304,34 @@ fn bmp(rgb: &[u8], w: u32, h: u32) -> Vec<u8> {
     out
 }
 
-fn rgb_frame(rgb: &[u8], w: u32, h: u32) -> ffmpeg::frame::Video {
-    let mut frame = ffmpeg::frame::Video::new(Pixel::RGB24, w, h);
+fn rgb_frame(rgb: &[u8], w: u32, h: u32) -> Result<Frame> {
+    let mut frame = Frame::new(Pixel::RGB24, w, h)?;
     let stride = frame.stride(0);
     let row = w as usize * 3;
     let data = frame.data_mut(0);
     for (y, src) in rgb.chunks_exact(row).enumerate() {
         data[y * stride..y * stride + row].copy_from_slice(src);
     }
-    frame
+    Ok(frame)
 }
 
 fn png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>> {
-    super::decode::init_ffmpeg()?;
-    let codec =
-        ffmpeg::encoder::find(ffmpeg::codec::Id::PNG).ok_or_else(|| anyhow!("no PNG encoder"))?;
-    let mut encoder = ffmpeg::codec::context::Context::new_with_codec(codec)
-        .encoder()
-        .video()
-        .context("cannot create the PNG encoder")?;
-    encoder.set_width(w);
-    encoder.set_height(h);
-    encoder.set_format(Pixel::RGB24);
-    encoder.set_time_base((1, 1));
-    let mut encoder = encoder
-        .open_as(codec)
-        .context("cannot open the PNG encoder")?;
-    let mut frame = rgb_frame(rgb, w, h);
-    frame.set_pts(Some(0));
-    encoder.send_frame(&frame).context("PNG encoding failed")?;
-    encoder.send_eof().context("PNG encoding failed")?;
-    let mut packet = ffmpeg::Packet::empty();
+    let (width, height) = (c_int::try_from(w)?, c_int::try_from(h)?);
+    let mut encoder = CodecContext::encoder(Codec::Png, &mut |context| {
+        context.width = width;
+        context.height = height;
+        context.pix_fmt = ffmpeg_sys_next::AVPixelFormat::AV_PIX_FMT_RGB24;
+        context.time_base = ffmpeg_sys_next::AVRational { num: 1, den: 1 };
+    })
+    .context("cannot open the PNG encoder")?;
+    let frame = rgb_frame(rgb, w, h)?;
     encoder
-        .receive_packet(&mut packet)
-        .context("PNG encoding produced nothing")?;
-    Ok(packet.data().unwrap_or_default().to_vec())
+        .send_frame(Some(&frame))
+        .context("PNG encoding failed")?;
+    encoder.send_frame(None).context("PNG encoding failed")?;
+    encoder
+        .receive_packet()?
+        .ok_or_else(|| anyhow!("PNG encoding produced nothing"))
 }
 
 /// AVA's raw pixel formats and FFmpeg's names for them, with bytes per pixel (packed formats).
@@ -384,21 +378,15 @@ fn raw(rgb: &[u8], w: u32, h: u32, pixel_format: &str) -> Result<Vec<u8>> {
     if let Some(bytes) = reorder(rgb, *pixel) {
         return Ok(bytes);
     }
-    super::decode::init_ffmpeg()?;
-    let input = rgb_frame(rgb, w, h);
-    let mut ctx = ffmpeg::software::scaling::Context::get(
-        Pixel::RGB24,
-        w,
-        h,
-        *pixel,
-        w,
-        h,
-        ffmpeg::software::scaling::Flags::BILINEAR | ffmpeg::software::scaling::Flags::ACCURATE_RND,
+    let input = rgb_frame(rgb, w, h)?;
+    let out = Scaler::new(
+        (Pixel::RGB24, w, h),
+        (*pixel, w, h),
+        ScaleFlags::BILINEAR_ACCURATE,
     )
-    .context("cannot create a pixel converter")?;
-    let mut out = ffmpeg::frame::Video::empty();
-    ctx.run(&input, &mut out)
-        .context("pixel conversion failed")?;
+    .context("cannot create a pixel converter")?
+    .run(&input)
+    .context("pixel conversion failed")?;
     let mut bytes = Vec::new();
     let planes = if *pixel == Pixel::YUV420P { 3 } else { 1 };
     for plane in 0..planes {
@@ -479,21 +467,15 @@ mod tests {
             ("argb", Pixel::ARGB),
             ("abgr", Pixel::ABGR),
         ] {
-            super::super::decode::init_ffmpeg().expect("ffmpeg");
-            let input = rgb_frame(&rgb, 2, 1);
-            let mut ctx = ffmpeg::software::scaling::Context::get(
-                Pixel::RGB24,
-                2,
-                1,
-                pixel,
-                2,
-                1,
-                ffmpeg::software::scaling::Flags::BILINEAR
-                    | ffmpeg::software::scaling::Flags::ACCURATE_RND,
+            let input = rgb_frame(&rgb, 2, 1).expect("frame");
+            let out = Scaler::new(
+                (Pixel::RGB24, 2, 1),
+                (pixel, 2, 1),
+                ScaleFlags::BILINEAR_ACCURATE,
             )
-            .expect("converter");
-            let mut out = ffmpeg::frame::Video::empty();
-            ctx.run(&input, &mut out).expect("converts");
+            .expect("converter")
+            .run(&input)
+            .expect("converts");
             let n = if name == "bgr24" { 6 } else { 8 };
             assert_eq!(&out.data(0)[..n], &raw(name)[..], "{name}");
         }

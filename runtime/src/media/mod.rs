@@ -1,6 +1,7 @@
 //! Media plumbing: the UTC media timeline, compressed samples, fMP4 writing, crash recovery and
 //! MP4 reading for replay.
 
+pub mod av;
 pub mod decode;
 pub mod fmp4;
 pub mod image;

@@ -287,7 +287,7 @@ pub fn render(source: &SnapshotSource) -> Result<(Vec<u8>, u32, u32)> {
     }
     let mut decoder = Decoder::new(&first.params)?;
     let mut picked = None;
-    let mut keep = |frames: Vec<(MediaTime, ffmpeg_next::frame::Video)>| {
+    let mut keep = |frames: Vec<(MediaTime, crate::media::av::Frame)>| {
         for (pts, frame) in frames {
             if pts <= source.frame {
                 picked = Some(frame);

@@ -248,20 +248,12 @@ mod tests {
 
     /// FFmpeg's MJPEG decoder's planes (yuvj420p), packed.
     fn decode_jpeg(bytes: &[u8]) -> Yuv420 {
-        use ffmpeg_next as ffmpeg;
-        crate::media::decode::init_ffmpeg().expect("ffmpeg");
-        let codec = ffmpeg::decoder::find(ffmpeg::codec::Id::MJPEG).expect("mjpeg");
-        let mut decoder = ffmpeg::codec::context::Context::new_with_codec(codec)
-            .decoder()
-            .video()
-            .expect("opens");
-        decoder
-            .send_packet(&ffmpeg::Packet::copy(bytes))
-            .expect("takes");
-        decoder.send_eof().expect("eof");
-        let mut frame = ffmpeg::frame::Video::empty();
-        decoder.receive_frame(&mut frame).expect("a frame");
-        assert_eq!(frame.format(), ffmpeg::format::Pixel::YUVJ420P);
+        use crate::media::av::{Codec, CodecContext, Pixel};
+        let mut decoder = CodecContext::decoder(Codec::Mjpeg, &mut |_| {}).expect("opens");
+        decoder.send_packet(Some((bytes, 0))).expect("takes");
+        decoder.send_packet(None).expect("eof");
+        let frame = decoder.receive_frame().expect("receives").expect("a frame");
+        assert_eq!(frame.format(), Pixel::YUVJ420P);
         let (w, h) = (frame.width() as usize, frame.height() as usize);
         let mut planes = Vec::new();
         for (plane, (pw, ph)) in [

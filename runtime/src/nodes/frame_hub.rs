@@ -343,7 +343,7 @@ impl FrameHub {
 /// size; the frame is already decoded).
 fn snapshot_of_frame(
     decoder: &mut Decoder,
-    frame: &ffmpeg_next::frame::Video,
+    frame: &crate::media::av::Frame,
     event: &Event,
     events: &EventBus,
 ) {
