@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The performance race (issue #17): every path against its FFmpeg reference in one run, one table.
 #
-# usage: [VIGIL=binary] [MOTION_STREAMS=4] [SERVICE_STREAMS=50] [BENCHES=1] [PROFILE=1]
+# usage: [VIGIL=binary] [MOTION_STREAMS=4 (0 skips)] [SERVICE_STREAMS=50] [BENCHES=1] [PROFILE=1]
 #        benches/race.sh [SECONDS=20]
 #
 # Paths, each beside what FFmpeg does for the same work, on this machine in this run:
@@ -127,6 +127,7 @@ ffmpeg_decode() { # CLIP N
 
 echo "race: $(nproc) cores, windows of $SECS s, $(date -u +%FT%TZ), vigil $(git rev-parse --short HEAD)"
 for clip in h264 h264-bframes h265; do
+    [ "$MOTION_STREAMS" -gt 0 ] || break
     echo "race: motion path, $clip, $MOTION_STREAMS streams"
     read -r vc vw vp dropped < <(vigil_motion "$clip" "$MOTION_STREAMS")
     read -r fc fw fpss < <(ffmpeg_decode "$clip" "$MOTION_STREAMS")
@@ -188,12 +189,13 @@ for line in open(f"/proc/{pid}/smaps"):
         if path and ".so" in path and not re.search(r"/(libc|libm|libgcc_s|ld-linux[^/]*|libstdc\+\+)\.so", path):
             media += kib
             names.add(path)
-print(f"{total / 1024:.1f} {media / 1024:.1f} {len(names)}")
+ffmpeg = "yes" if any("libavcodec" in n for n in names) else "no"
+print(f"{total / 1024:.1f} {media / 1024:.1f} {len(names)} {ffmpeg}")
 EOF
 )
 kill -INT "$vpid"; wait "$vpid" || true
-read -r ptotal pmedia nlibs <<< "$libs"
-row "recording-only service, 1 pipeline: PSS (MiB) | $ptotal, of which $pmedia in $nlibs shared libraries beyond libc/libm/libgcc/libstdc++ (FFmpeg's and their dependencies) | — | — | FFmpeg not mapped until a node decodes | — | —"
+read -r ptotal pmedia nlibs ffmpeg_mapped <<< "$libs"
+row "recording-only service, 1 pipeline: PSS (MiB) | $ptotal, of which $pmedia in $nlibs shared libraries beyond libc/libm/libgcc/libstdc++; libavcodec mapped: $ffmpeg_mapped | — | — | FFmpeg not mapped until a node decodes | — | —"
 
 if [ "$PROFILE" = 1 ] && [ -s "$WORK/motion.perf.data" ]; then
     echo "race: profile of the H.264 motion path"

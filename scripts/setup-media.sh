@@ -3,7 +3,7 @@
 #   (a) test-video generation   : ffmpeg + a font for drawtext
 #   (b) RTSP test camera        : GStreamer gst-rtsp-server + Python GI bindings + plugins
 #   (c) MQTT broker and clients : mosquitto, mosquitto-clients
-#   (d) Rust build (ffmpeg-next): libav*-dev, clang, libclang-dev, pkg-config, nasm
+#   (d) Rust build (ffmpeg-sys-next bindings; the libraries are opened at run time): libav*-dev, clang, libclang-dev, pkg-config, nasm
 #   (e) inference stand-ins     : python3-pil, python3-numpy (decode JPEG/PNG/BMP, find the red blob)
 # Packages already installed (dpkg -s) are skipped; `apt-get update` runs only if something
 # is missing. Usage: scripts/setup-media.sh [--check]   (--check: list missing, install nothing,
@@ -24,7 +24,7 @@ PKGS=(
   # (e) inference stand-ins (scripts/peers/infer-server.py, HTTP, and grpc-infer-server.py, gRPC,
   #     run under /usr/bin/python3; scripts/setup.sh adds the gRPC one's packages for the tests)
   python3-pil python3-numpy
-  # (d) Rust build: ffmpeg-next / ffmpeg-sys-next (bindgen) and openh264 asm
+  # (d) Rust build: ffmpeg-sys-next (bindgen, types only) and openh264 asm
   libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libavdevice-dev
   libswscale-dev libswresample-dev clang libclang-dev pkg-config nasm
   # archive catalog (rusqlite links the system SQLite)
