@@ -147,3 +147,23 @@ fn load() -> Result<Functions, Unavailable> {
     LOADED_FLAG.store(true, std::sync::atomic::Ordering::Release);
     Ok(functions)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_missing_library_is_named_with_the_loaders_reason() {
+        let Err(e) = super::open("libvigil-absent.so.7") else {
+            panic!("a library that does not exist opened");
+        };
+        assert_eq!(e.library, "libvigil-absent.so.7");
+        let text = e.to_string();
+        assert!(text.contains("libvigil-absent.so.7"), "{text}");
+        assert!(text.contains("cannot open shared object file"), "{text}");
+    }
+
+    #[test]
+    fn the_installed_ffmpeg_loads_and_says_so() {
+        super::functions().expect("FFmpeg loads");
+        assert!(super::is_loaded());
+    }
+}
