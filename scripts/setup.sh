@@ -38,14 +38,15 @@ if [ "$demo_only" = 1 ]; then
     exit 0
 fi
 # The gRPC inference stand-in (scripts/peers/grpc-infer-server.py, tests only) runs under
-# Debian's Python with its gRPC packages (it generates its stubs with grpc_tools.protoc).
+# Debian's Python with its gRPC packages (it generates its stubs with grpc_tools.protoc); the
+# cluster tests run Debian's NATS server (JetStream).
 grpc_missing=()
-for p in python3-grpcio python3-grpc-tools python3-protobuf; do
+for p in python3-grpcio python3-grpc-tools python3-protobuf nats-server; do
     status=$(dpkg -s "$p" 2>/dev/null || true)
     grep -qx 'Status: install ok installed' <<<"$status" || grpc_missing+=("$p")
 done
 if [ ${#grpc_missing[@]} -gt 0 ]; then
-    echo "setup: apt-get install ${grpc_missing[*]} (the gRPC inference stand-in)"
+    echo "setup: apt-get install ${grpc_missing[*]} (the gRPC inference stand-in, the NATS server)"
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${grpc_missing[@]}" >/dev/null
 fi

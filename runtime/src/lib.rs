@@ -6,6 +6,7 @@ pub mod api;
 pub mod archive;
 pub mod bus;
 pub mod cli;
+pub mod cluster;
 pub mod fuzz_entry;
 pub mod grpc;
 pub mod limits;

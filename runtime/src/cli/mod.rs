@@ -71,6 +71,23 @@ pub struct ServeArgs {
     /// or removed. A file that is broken is reported and the running version kept.
     #[arg(long, value_name = "DIR")]
     pub config: Option<PathBuf>,
+    /// Join a cluster on NATS JetStream (`nats://HOST:PORT`, several comma-separated): the
+    /// topologies and live pipelines live in the cluster's key-value bucket instead of a data
+    /// directory, any node answers the control API, and each Active pipeline is recorded by
+    /// the one node that holds its lease (README "Scale-out").
+    #[arg(long, value_name = "URL", conflicts_with_all = ["config", "data_dir"])]
+    pub cluster: Option<String>,
+    /// This node's id in the cluster (unique; default: the host name).
+    #[arg(long, value_name = "ID", requires = "cluster")]
+    pub node_id: Option<String>,
+    /// Seconds a pipeline's lease lasts without renewal: a dead node's pipelines are taken over
+    /// about this long after it died. Every node of a cluster must give the same value.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, requires = "cluster", value_parser = clap::value_parser!(u64).range(2..=300))]
+    pub lease_ttl: u64,
+    /// Copies the NATS cluster keeps of vigil's buckets, when it creates them (3 on a
+    /// three-server cluster survives the loss of a server).
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "cluster", value_parser = clap::value_parser!(u64).range(1..=5))]
+    pub cluster_replicas: u64,
     /// The archive directory the playback API serves; VideoSinks write here instead of their
     /// `localMediaCachePath`.
     #[arg(long, value_name = "DIR")]
@@ -430,6 +447,7 @@ fn run(args: &RunArgs) -> ExitCode {
         store: args.storage.store.clone(),
         options: args.service.live_options(args.storage.archive.clone()),
         data_dir: None,
+        cluster: None,
         playback_archive: args.storage.archive.clone(),
         limits: crate::service::Limits::default(),
         access,
@@ -549,7 +567,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if args.data_dir.is_none() && args.config.is_none() {
+    if args.data_dir.is_none() && args.config.is_none() && args.cluster.is_none() {
         match &args.archive {
             None => {
                 eprintln!(
@@ -578,6 +596,18 @@ fn serve(args: &ServeArgs) -> ExitCode {
         store: args.store.clone(),
         options: args.service.live_options(args.archive.clone()),
         data_dir: args.data_dir.clone(),
+        cluster: args
+            .cluster
+            .as_ref()
+            .map(|url| crate::cluster::ClusterConfig {
+                url: url.clone(),
+                node: args
+                    .node_id
+                    .clone()
+                    .unwrap_or_else(crate::cluster::host_name),
+                lease_ttl: std::time::Duration::from_secs(args.lease_ttl),
+                replicas: args.cluster_replicas as usize,
+            }),
         playback_archive: args.archive.clone(),
         limits: crate::service::Limits {
             pipelines: args.max_pipelines,

@@ -357,6 +357,13 @@ impl Service {
             Ok(None) => return Response::ok(200, Value::Null),
             Err(answer) => return answer,
         };
+        if self.cluster.is_some() {
+            // The node that takes its lease runs it (this one, maybe).
+            if let Some(p) = self.registry().pipelines.get_mut(name) {
+                p.state = PipelineState::Active;
+            }
+            return Response::ok(200, Value::Null);
+        }
         // Before its first event: a camera session it joins reports itself at once.
         self.lifecycle_event(name, "LivePipelineActivated");
         let supervised = supervise(plan, self.context.clone(), status);
@@ -400,6 +407,20 @@ impl Service {
             Ok(false) => return Response::ok(200, Value::Null),
             Err(answer) => return answer,
         }
+        if let Some(cluster) = &self.cluster {
+            // Its owner stops it and gives its lease up.
+            let stopped = crate::cluster::ownership::wait_released(cluster, name).await;
+            if let Some(p) = self.registry().pipelines.get_mut(name) {
+                p.state = PipelineState::Inactive;
+            }
+            if !stopped {
+                return Response::internal(format!(
+                    "live pipeline '{name}' is to stop, but the node recording it has not confirmed within {} s",
+                    crate::cluster::ownership::RELEASE_WAIT.as_secs()
+                ));
+            }
+            return Response::ok(200, Value::Null);
+        }
         let supervised = self.running().remove(name);
         if let Some(s) = supervised {
             s.stop().await;
@@ -411,8 +432,15 @@ impl Service {
         Response::ok(200, Value::Null)
     }
 
-    /// Writes document `name` to the data directory (if any); the error is a 500 answer.
+    /// Writes document `name` to the cluster's desired state or the data directory (if any);
+    /// the error is a 500 answer.
     fn store(&self, kind: Kind, name: &str, document: &Value) -> Result<(), Response> {
+        if let Some(cluster) = &self.cluster {
+            let write = crate::cluster::desired::write(&cluster.desired, kind, name, document);
+            return tokio::runtime::Handle::current()
+                .block_on(write)
+                .map_err(|e| Response::internal(format!("{e:#}")));
+        }
         let Some(docs) = &self.documents else {
             return Ok(());
         };
@@ -421,8 +449,15 @@ impl Service {
         })
     }
 
-    /// Deletes document `name` from the data directory (if any); the error is a 500 answer.
+    /// Deletes document `name` from the cluster or the data directory (if any); the error is a
+    /// 500 answer.
     fn unstore(&self, kind: Kind, name: &str) -> Result<(), Response> {
+        if let Some(cluster) = &self.cluster {
+            let delete = crate::cluster::desired::delete(&cluster.desired, kind, name);
+            return tokio::runtime::Handle::current()
+                .block_on(delete)
+                .map_err(|e| Response::internal(format!("{e:#}")));
+        }
         let Some(docs) = &self.documents else {
             return Ok(());
         };
@@ -431,7 +466,7 @@ impl Service {
         })
     }
 
-    fn lifecycle_event(&self, name: &str, kind: &str) {
+    pub(super) fn lifecycle_event(&self, name: &str, kind: &str) {
         self.context.bus.for_pipeline(name).emit(Event::new(
             EventClass::Operational,
             kind,

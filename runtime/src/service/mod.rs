@@ -14,6 +14,7 @@
 
 pub mod archives;
 pub mod cameras;
+pub mod clustered;
 pub mod config_folder;
 pub mod control;
 pub mod declarative;
@@ -62,6 +63,8 @@ impl Default for Limits {
 pub struct Service {
     context: LiveContext,
     documents: Option<Documents>,
+    /// In a cluster: the desired state lives there, and leases say which node runs what.
+    cluster: Option<std::sync::Arc<crate::cluster::Cluster>>,
     limits: Limits,
     registry: Mutex<Registry>,
     running: Mutex<HashMap<String, Supervised>>,
@@ -73,10 +76,18 @@ impl Service {
         Self {
             context,
             documents,
+            cluster: None,
             limits,
             registry: Mutex::new(Registry::default()),
             running: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The same service as a member of `cluster`: its documents are the cluster's desired
+    /// state, and it runs only the pipelines it holds leases for.
+    pub fn in_cluster(mut self, cluster: std::sync::Arc<crate::cluster::Cluster>) -> Self {
+        self.cluster = Some(cluster);
+        self
     }
 
     /// Holds `topology` and `pipeline` without the control API's checks (`vigil run`, whose
@@ -126,64 +137,84 @@ impl Service {
                 json!({"path": bad.path, "detail": format!("cannot read this document back: {}; it is ignored and left in place", bad.reason)}),
             );
         }
-        let mut registry = self.registry();
-        for (name, doc) in topologies {
-            match registry::check_template(&doc) {
-                Ok(secrets) => {
-                    let system = SystemData::read(&doc);
-                    let mut document = doc;
-                    if let Some(map) = document.as_object_mut() {
-                        map.remove("systemData");
-                    }
-                    registry.topologies.insert(
-                        name.clone(),
-                        TopologyEntry {
-                            name,
-                            document,
-                            secrets,
-                            system,
-                        },
-                    );
-                }
-                Err(errors) => self.report(
-                    "StorageError",
-                    json!({"topology": name, "detail": format!("the stored topology no longer validates: {}", crate::topology::TopologyErrors(errors))}),
-                ),
-            }
-        }
         let mut active = Vec::new();
+        for (name, doc) in topologies {
+            self.hold_topology(name, doc);
+        }
         for (name, doc) in pipelines {
-            match crate::topology::live_pipeline::parse_live_pipeline(&doc.to_string()) {
-                Ok(live) => {
-                    let desired_active = doc["properties"]["state"]
-                        .as_str()
-                        .is_some_and(|s| s.eq_ignore_ascii_case("active"));
-                    if desired_active {
-                        active.push(name.clone());
-                    }
-                    registry.pipelines.insert(
-                        name.clone(),
-                        PipelineEntry {
-                            name,
-                            topology: live.topology_name.clone().unwrap_or_default(),
-                            description: doc["properties"]["description"]
-                                .as_str()
-                                .map(str::to_string),
-                            parameters: registry::parameters_of(&live),
-                            desired_active,
-                            state: registry::PipelineState::Inactive,
-                            system: SystemData::read(&doc),
-                            status: Default::default(),
-                        },
-                    );
-                }
-                Err(errors) => self.report(
-                    "StorageError",
-                    json!({"livePipeline": name, "detail": format!("cannot read the stored live pipeline: {errors}")}),
-                ),
+            if self.hold_pipeline(name.clone(), &doc) == Some(true) {
+                active.push(name);
             }
         }
         Ok(active)
+    }
+
+    /// Holds topology document `doc` as stored (the data directory's or the cluster's); one that
+    /// no longer validates is reported and left out.
+    fn hold_topology(&self, name: String, doc: Value) {
+        match registry::check_template(&doc) {
+            Ok(secrets) => {
+                let system = SystemData::read(&doc);
+                let mut document = doc;
+                if let Some(map) = document.as_object_mut() {
+                    map.remove("systemData");
+                }
+                self.registry().topologies.insert(
+                    name.clone(),
+                    TopologyEntry {
+                        name,
+                        document,
+                        secrets,
+                        system,
+                    },
+                );
+            }
+            Err(errors) => self.report(
+                "StorageError",
+                json!({"topology": name, "detail": format!("the stored topology no longer validates: {}", crate::topology::TopologyErrors(errors))}),
+            ),
+        }
+    }
+
+    /// Holds live pipeline document `doc` as stored, Inactive; returns whether its desired
+    /// state is Active (`None`: unreadable, reported). A pipeline already held keeps its state
+    /// and status.
+    fn hold_pipeline(&self, name: String, doc: &Value) -> Option<bool> {
+        let live = match crate::topology::live_pipeline::parse_live_pipeline(&doc.to_string()) {
+            Ok(live) => live,
+            Err(errors) => {
+                self.report(
+                    "StorageError",
+                    json!({"livePipeline": name, "detail": format!("cannot read the stored live pipeline: {errors}")}),
+                );
+                return None;
+            }
+        };
+        let desired_active = doc["properties"]["state"]
+            .as_str()
+            .is_some_and(|s| s.eq_ignore_ascii_case("active"));
+        let mut registry = self.registry();
+        let (state, status) = registry
+            .pipelines
+            .get(&name)
+            .map(|p| (p.state, p.status.clone()))
+            .unwrap_or_default();
+        registry.pipelines.insert(
+            name.clone(),
+            PipelineEntry {
+                name,
+                topology: live.topology_name.clone().unwrap_or_default(),
+                description: doc["properties"]["description"]
+                    .as_str()
+                    .map(str::to_string),
+                parameters: registry::parameters_of(&live),
+                desired_active,
+                state,
+                system: SystemData::read(doc),
+                status,
+            },
+        );
+        Some(desired_active)
     }
 
     /// Stops every running pipeline (their clips close); their desired state is kept, so a

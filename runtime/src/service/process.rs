@@ -44,6 +44,8 @@ pub struct ProcessConfig {
     pub options: LiveOptions,
     /// The data directory; none: documents live in memory only.
     pub data_dir: Option<PathBuf>,
+    /// The cluster this node joins: documents and ownership live there.
+    pub cluster: Option<crate::cluster::ClusterConfig>,
     /// The archive the playback API serves.
     pub playback_archive: Option<PathBuf>,
     /// Resource limits.
@@ -113,7 +115,17 @@ async fn serve(
         .as_deref()
         .map(Documents::open)
         .transpose()?;
-    let service = Arc::new(Service::new(context, documents, config.limits));
+    let mut service = Service::new(context, documents, config.limits);
+    let cluster = match &config.cluster {
+        Some(c) => {
+            let cluster = Arc::new(crate::cluster::Cluster::connect(c).await?);
+            tracing::info!("node '{}' joined the cluster at {}", c.node, c.url);
+            service = service.in_cluster(cluster.clone());
+            Some(cluster)
+        }
+        None => None,
+    };
+    let service = Arc::new(service);
     let (shutdown_tx, shutdown) = watch::channel(false);
     let mut tasks = Vec::new();
     super::memory::start_trimming();
@@ -192,7 +204,21 @@ async fn serve(
 
     let mut playback_archive = config.playback_archive.clone();
     let mut follower = None;
+    let mut member = None;
     match startup {
+        Startup::Restore if cluster.is_some() => {
+            let (stop, stopped) = watch::channel(false);
+            if let Some(cluster) = cluster.clone() {
+                member = Some((
+                    stop,
+                    tokio::spawn(crate::cluster::ownership::run(
+                        service.clone(),
+                        cluster,
+                        stopped,
+                    )),
+                ));
+            }
+        }
         Startup::Restore => {
             for name in service.restore()? {
                 let answer = service.activate(&name).await;
@@ -265,6 +291,11 @@ async fn serve(
     tracing::info!("stopping: closing open files");
     // The folder's follower first, so that it starts nothing while the pipelines stop.
     if let Some((stop, task)) = follower {
+        let _ = stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
+    }
+    // A cluster member stops its pipelines and gives their leases up for others to take.
+    if let Some((stop, task)) = member {
         let _ = stop.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
     }

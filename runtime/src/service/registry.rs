@@ -16,9 +16,10 @@ use crate::topology::{
 };
 
 /// AVA's live-pipeline states (ava-spec §1.6).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum PipelineState {
     /// Set, not running.
+    #[default]
     Inactive,
     /// Starting.
     Activating,

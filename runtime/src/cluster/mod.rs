@@ -1,0 +1,130 @@
+//! Scale-out: several `vigil serve --cluster nats://…` nodes acting as one recorder, on NATS
+//! JetStream's key-value buckets (Debian's `nats-server` 2.9 and up).
+//!
+//! * `vigil_desired`: the topologies and live pipelines with their desired state (keys
+//!   `topology.<name>`, `pipeline.<name>`; values the documents a data directory would hold).
+//!   Every node watches it and keeps its registry in step, so the control API answers the same on
+//!   any node; a method call on any node writes here.
+//! * `vigil_leases`: who records an Active pipeline (key `pipeline.<name>`, value the node's id).
+//!   Entries expire [`ClusterConfig::lease_ttl`] after their last write; the holder renews with a
+//!   revision-checked update, so the revision is a fencing token: a node whose update is refused
+//!   has lost the pipeline and stops it at once (see [`lease`]).
+//! * `vigil_nodes`: each node's heartbeat (same expiry) with how many pipelines it records; a
+//!   node takes free pipelines only while it holds fewer than its fair share (see [`ownership`]).
+
+pub mod desired;
+pub mod lease;
+pub mod ownership;
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use async_nats::jetstream::{self, kv};
+
+/// How a node joins the cluster.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    /// The NATS servers, `nats://host:port[,nats://…]`.
+    pub url: String,
+    /// This node's id (unique in the cluster; default: the host name).
+    pub node: String,
+    /// How long a lease lasts without renewal: the failover time's main part.
+    pub lease_ttl: Duration,
+    /// Copies of each bucket the NATS cluster keeps (3 on a 3-server cluster survives the loss
+    /// of one server; 1 on a single server).
+    pub replicas: usize,
+}
+
+/// A node's connection to the cluster and its three buckets.
+pub struct Cluster {
+    /// This node's id.
+    pub node: String,
+    /// The lease time.
+    pub lease_ttl: Duration,
+    /// Desired state.
+    pub desired: kv::Store,
+    /// Leases.
+    pub leases: kv::Store,
+    /// Node heartbeats.
+    pub nodes: kv::Store,
+}
+
+/// How long one request to the cluster may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The desired-state bucket.
+pub const DESIRED_BUCKET: &str = "vigil_desired";
+/// The lease bucket.
+pub const LEASE_BUCKET: &str = "vigil_leases";
+/// The heartbeat bucket.
+pub const NODE_BUCKET: &str = "vigil_nodes";
+
+impl Cluster {
+    /// Connects to the cluster and opens (creating where absent) its buckets. The connection
+    /// reconnects by itself after a server is lost; each request waits at most
+    /// [`REQUEST_TIMEOUT`], so a node cut off notices in time to stop before its leases lapse.
+    pub async fn connect(config: &ClusterConfig) -> Result<Self> {
+        let client = async_nats::ConnectOptions::new()
+            .name(format!("vigil-{}", config.node))
+            .connection_timeout(Duration::from_secs(2))
+            .connect(config.url.as_str())
+            .await
+            .with_context(|| format!("cannot connect to the cluster at {}", config.url))?;
+        let mut js = jetstream::new(client);
+        js.set_timeout(REQUEST_TIMEOUT);
+        let ttl = config.lease_ttl;
+        let n = config.replicas.max(1);
+        let desired = bucket(&js, DESIRED_BUCKET, Duration::ZERO, n).await?;
+        let leases = bucket(&js, LEASE_BUCKET, ttl, n).await?;
+        let nodes = bucket(&js, NODE_BUCKET, ttl, n).await?;
+        Ok(Self {
+            node: config.node.clone(),
+            lease_ttl: ttl,
+            desired,
+            leases,
+            nodes,
+        })
+    }
+}
+
+/// This machine's host name (a node's default id).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".to_string())
+}
+
+/// Opens bucket `name`, creating it (one value per key, `replicas` copies; entries expire after
+/// `max_age`, never when zero) if no node made it yet.
+async fn bucket(
+    js: &jetstream::Context,
+    name: &str,
+    max_age: Duration,
+    replicas: usize,
+) -> Result<kv::Store> {
+    if let Ok(store) = js.get_key_value(name).await {
+        return Ok(store);
+    }
+    // The stream a key-value bucket is, made directly: the client's own bucket creation asks
+    // for account fields that servers before 2.10 do not send.
+    js.get_or_create_stream(jetstream::stream::Config {
+        name: format!("KV_{name}"),
+        subjects: vec![format!("$KV.{name}.>")],
+        max_messages_per_subject: 1,
+        max_age,
+        storage: jetstream::stream::StorageType::File,
+        num_replicas: replicas,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: jetstream::stream::DiscardPolicy::New,
+        ..Default::default()
+    })
+    .await
+    .with_context(|| format!("cannot create the cluster's bucket {name}"))?;
+    js.get_key_value(name)
+        .await
+        .with_context(|| format!("cannot open the cluster's bucket {name}"))
+}

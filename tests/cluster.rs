@@ -1,0 +1,362 @@
+//! `vigil serve --cluster`: three nodes on a real NATS server (JetStream), six continuous
+//! recordings of a real camera. The control API answers on every node; each pipeline is recorded
+//! by exactly one node; a node killed with `kill -9` has its pipelines taken over by the others
+//! within the lease time (the recording gap measured from each node's archive); a node that
+//! stops cleanly hands its pipelines over at once; a node that comes back takes nothing away
+//! from the others; a deactivation sent to any node stops the recording wherever it runs.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::archive::get_json;
+use support::peers::{Peer, camera, free_port, wait_for_port};
+use support::service::{call, serve_with, wait_until};
+use support::{clips, repo, temp_dir};
+
+/// The lease time the tests run with (the default is 10 s; shorter keeps the suite short).
+const TTL_S: u64 = 4;
+const PIPELINES: usize = 6;
+
+fn nats_server(dir: &Path, port: u16) -> Peer {
+    let child = Command::new("nats-server")
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nats-server starts (scripts/setup.sh installs it)");
+    wait_for_port(port);
+    Peer { child }
+}
+
+/// One cluster member: its folder (log, event log, archive) and its HTTP port.
+struct Member {
+    dir: PathBuf,
+    port: u16,
+    node: String,
+    /// Lines of the event log written before the current process started (ignored).
+    earlier: std::cell::Cell<usize>,
+}
+
+impl Member {
+    fn start(&self, nats_port: u16) -> Peer {
+        self.earlier.set(self.events().len());
+        let url = format!("nats://127.0.0.1:{nats_port}");
+        let archive = self.dir.join("archive");
+        let ttl = TTL_S.to_string();
+        serve_with(
+            &self.dir,
+            self.port,
+            &[
+                "--cluster",
+                &url,
+                "--node-id",
+                &self.node,
+                "--lease-ttl",
+                &ttl,
+                "--archive",
+                archive.to_str().unwrap_or("archive"),
+            ],
+        )
+    }
+
+    fn log(&self) -> PathBuf {
+        self.dir.join("events.jsonl")
+    }
+
+    /// The events of this node's current process.
+    fn events(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.log())
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// `eventType`s (last part) of `pipeline`'s events in this node's current process.
+    fn kinds_of(&self, pipeline: &str) -> Vec<String> {
+        let subject = format!("/livePipelines/{pipeline}");
+        self.events()
+            .into_iter()
+            .skip(self.earlier.get())
+            .filter(|e| e["properties"]["subject"] == subject.as_str())
+            .filter_map(|e| {
+                let kind = e["properties"]["eventType"].as_str()?.rsplit('.').next()?;
+                Some(kind.to_string())
+            })
+            .collect()
+    }
+
+    /// The pipelines this node records now: those whose last lease event in its current
+    /// process is `LeaseAcquired`.
+    fn holds(&self) -> Vec<String> {
+        (0..PIPELINES)
+            .map(|i| format!("p{i}"))
+            .filter(|name| {
+                self.kinds_of(name)
+                    .into_iter()
+                    .rfind(|k| k.starts_with("Lease"))
+                    .is_some_and(|k| k == "LeaseAcquired")
+            })
+            .collect()
+    }
+}
+
+/// The media ranges (ms since the epoch) of `video` that the archive served on `port` holds.
+fn ranges(port: u16, video: &str) -> Vec<(i64, i64)> {
+    let now = jiff::Timestamp::now();
+    let url = format!(
+        "http://127.0.0.1:{port}/api/videos/{video}/availableMedia?precision=full&startTime={}&endTime={}",
+        now - jiff::SignedDuration::from_hours(1),
+        now + jiff::SignedDuration::from_mins(1)
+    );
+    let body = get_json(&url);
+    let ms = |v: &Value| {
+        v.as_str()
+            .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+            .map(|t| t.as_millisecond())
+            .unwrap_or(0)
+    };
+    body["timeRanges"]
+        .as_array()
+        .map(|r| r.iter().map(|r| (ms(&r["start"]), ms(&r["end"]))).collect())
+        .unwrap_or_default()
+}
+
+/// Seconds of media in `ranges`.
+fn seconds(ranges: &[(i64, i64)]) -> f64 {
+    ranges.iter().map(|(s, e)| (e - s) as f64 / 1000.0).sum()
+}
+
+fn states(port: u16) -> Vec<(String, String)> {
+    let (status, payload) = call(port, "livePipelineList", &json!({}));
+    assert_eq!(status, 200, "{payload}");
+    let mut out: Vec<(String, String)> = payload["value"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap_or("").to_string(),
+                p["properties"]["state"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn all_in(state: &str) -> Vec<(String, String)> {
+    (0..PIPELINES)
+        .map(|i| (format!("p{i}"), state.to_string()))
+        .collect()
+}
+
+#[test]
+fn three_nodes_record_each_pipeline_once_and_take_over_a_dead_ones() {
+    let dir = temp_dir("cluster");
+    let (nats_port, cam_port) = (free_port(), free_port());
+    let _nats = nats_server(&dir.join("nats"), nats_port);
+    let _camera = camera(&clips().join("camera-h264.mp4"), cam_port, "vigil", "vigil");
+    let members: Vec<Member> = (0..3)
+        .map(|i| Member {
+            dir: dir.join(format!("n{i}")),
+            port: free_port(),
+            node: format!("n{i}"),
+            earlier: Default::default(),
+        })
+        .collect();
+    for m in &members {
+        std::fs::create_dir_all(&m.dir).expect("node folder");
+    }
+    let mut peers: Vec<Option<Peer>> = members.iter().map(|m| Some(m.start(nats_port))).collect();
+    // Every node's heartbeat is in before anything is activated (fair shares of 2).
+    std::thread::sleep(Duration::from_millis(1500));
+
+    let text = std::fs::read_to_string(repo().join("tests/topologies/cluster/cvr-to-video.json"))
+        .expect("topology");
+    let topology: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(
+        call(members[0].port, "pipelineTopologySet", &topology).0,
+        201
+    );
+    for i in 0..PIPELINES {
+        // Calls go to every node in turn: any node answers for the cluster.
+        let port = members[i % 3].port;
+        let live = json!({"name": format!("p{i}"), "properties": {"topologyName": "CvrToVideo", "parameters": [
+            {"name": "rtspUrl", "value": format!("rtsp://127.0.0.1:{cam_port}/camera")},
+            {"name": "videoName", "value": format!("v{i}")}]}});
+        let (status, payload) = call(port, "livePipelineSet", &live);
+        assert_eq!(status, 201, "{payload}");
+        let (status, payload) = call(
+            port,
+            "livePipelineActivate",
+            &json!({"name": format!("p{i}")}),
+        );
+        assert_eq!(status, 200, "{payload}");
+    }
+    wait_until(
+        "every pipeline recorded by a node",
+        Duration::from_secs(20),
+        || members.iter().map(|m| m.holds().len()).sum::<usize>() == PIPELINES,
+    );
+    let held: Vec<Vec<String>> = members.iter().map(Member::holds).collect();
+    assert!(held.iter().all(|h| h.len() == 2), "fair shares: {held:?}");
+    for m in &members {
+        assert_eq!(states(m.port), all_in("Active"), "{}", m.node);
+    }
+    wait_until(
+        "3 s of media in every video",
+        Duration::from_secs(30),
+        || {
+            (0..PIPELINES).all(|i| {
+                let owner = held
+                    .iter()
+                    .position(|h| h.contains(&format!("p{i}")))
+                    .unwrap_or(0);
+                seconds(&ranges(members[owner].port, &format!("v{i}"))) >= 3.0
+            })
+        },
+    );
+
+    // kill -9 of the node recording p0: the others take its two pipelines.
+    let victim = held
+        .iter()
+        .position(|h| h.contains(&"p0".to_string()))
+        .unwrap_or(0);
+    let moved = held[victim].clone();
+    let killed_at = jiff::Timestamp::now().as_millisecond();
+    if let Some(mut peer) = peers[victim].take() {
+        peer.kill9();
+    }
+    wait_until(
+        "the dead node's pipelines taken over",
+        Duration::from_secs(TTL_S + 10),
+        || {
+            members
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != victim)
+                .flat_map(|(_, m)| m.holds())
+                .count()
+                == PIPELINES
+        },
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    // The dead node's archive, read by a playback-only service (its crash repaired).
+    let dead_port = free_port();
+    let _dead_archive = support::archive::serve(&members[victim].dir.join("archive"), dead_port);
+    let mut gaps = Vec::new();
+    for name in &moved {
+        let video = name.replace('p', "v");
+        let before = ranges(dead_port, &video);
+        let heir = members
+            .iter()
+            .position(|m| m.node != members[victim].node && m.holds().contains(name))
+            .expect("a new owner");
+        let after = ranges(members[heir].port, &video);
+        let last_end = before
+            .iter()
+            .map(|r| r.1)
+            .max()
+            .expect("media before the kill");
+        let first_start = after
+            .iter()
+            .map(|r| r.0)
+            .min()
+            .expect("media after the take-over");
+        assert!(
+            last_end <= killed_at + 1500,
+            "{name}: the dead node's media ends at the kill"
+        );
+        let gap_ms = first_start - last_end;
+        assert!(gap_ms >= 0, "{name}: recorded twice for {} ms", -gap_ms);
+        assert!(
+            gap_ms <= (TTL_S as i64 + 2) * 1000,
+            "{name}: {gap_ms} ms of media missing with a {TTL_S} s lease"
+        );
+        assert!(
+            seconds(&after) >= 3.0,
+            "{name}: the new owner records: {after:?}"
+        );
+        gaps.push(gap_ms);
+    }
+    eprintln!("cluster: kill -9 with a {TTL_S} s lease: recording gaps {gaps:?} ms");
+    // The pipelines the dead node did not hold never stopped.
+    for (i, h) in held.iter().enumerate().filter(|(i, _)| *i != victim) {
+        for name in h {
+            let r = ranges(members[i].port, &name.replace('p', "v"));
+            assert_eq!(r.len(), 1, "{name} on {}: {r:?}", members[i].node);
+        }
+    }
+
+    // The dead node comes back: it takes nothing away from the others (sticky).
+    peers[victim] = Some(members[victim].start(nats_port));
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        members[victim].holds(),
+        Vec::<String>::new(),
+        "the returning node took a pipeline from a live node"
+    );
+    assert_eq!(states(members[victim].port), all_in("Active"));
+
+    // A deactivation sent to the returned node stops p0 where it runs, and is answered once
+    // it stopped.
+    let owner = members
+        .iter()
+        .position(|m| m.holds().contains(&"p0".to_string()))
+        .expect("p0's owner");
+    let (status, payload) = call(
+        members[victim].port,
+        "livePipelineDeactivate",
+        &json!({"name": "p0"}),
+    );
+    assert_eq!(status, 200, "{payload}");
+    let stopped = members[owner]
+        .kinds_of("p0")
+        .iter()
+        .filter(|k| *k == "LivePipelineDeactivated")
+        .count();
+    assert_eq!(stopped, 1, "p0 stopped on {}", members[owner].node);
+    for m in &members {
+        wait_until("p0 Inactive everywhere", Duration::from_secs(5), || {
+            states(m.port).contains(&("p0".to_string(), "Inactive".to_string()))
+        });
+    }
+
+    // A node stopped cleanly hands its pipelines over at once, not after the lease time.
+    let leaving = (0..3)
+        .find(|i| *i != victim && !members[*i].holds().is_empty())
+        .expect("a node with work");
+    let handed = members[leaving].holds();
+    let left_at = std::time::Instant::now();
+    if let Some(mut peer) = peers[leaving].take() {
+        peer.interrupt();
+    }
+    wait_until(
+        "the leaving node's pipelines taken over",
+        Duration::from_secs(TTL_S + 10),
+        || {
+            handed.iter().all(|name| {
+                members
+                    .iter()
+                    .enumerate()
+                    .any(|(i, m)| i != leaving && m.holds().contains(name))
+            })
+        },
+    );
+    let handover = left_at.elapsed();
+    eprintln!("cluster: clean stop: pipelines taken over after {handover:?}");
+    assert!(
+        handover < Duration::from_secs(TTL_S),
+        "a clean stop waited for the lease time: {handover:?}"
+    );
+    for peer in peers.iter_mut().flatten() {
+        peer.interrupt();
+    }
+}
