@@ -20,6 +20,8 @@ use support::{clips, repo, temp_dir};
 /// The lease time the tests run with (the default is 10 s; shorter keeps the suite short).
 const TTL_S: u64 = 4;
 const PIPELINES: usize = 6;
+/// Pipeline names the members' events are searched for (one more is added late in a test).
+const NAMES: usize = PIPELINES + 1;
 
 fn nats_server(dir: &Path, port: u16) -> Peer {
     let child = Command::new("nats-server")
@@ -94,7 +96,7 @@ impl Member {
     /// The pipelines this node records now: those whose last lease event in its current
     /// process is `LeaseAcquired`.
     fn holds(&self) -> Vec<String> {
-        (0..PIPELINES)
+        (0..NAMES)
             .map(|i| format!("p{i}"))
             .filter(|name| {
                 self.kinds_of(name)
@@ -157,72 +159,134 @@ fn all_in(state: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A NATS server, a camera and three members recording `PIPELINES` continuous pipelines, two
+/// each, with 3 s of media in every video. Member `through_relay`, if any, reaches NATS through
+/// a relay the test can cut.
+struct Fixture {
+    _nats: Peer,
+    _camera: Peer,
+    nats_port: u16,
+    cam_port: u16,
+    members: Vec<Member>,
+    peers: Vec<Option<Peer>>,
+    relay: Option<support::relay::Relay>,
+    /// What each member recorded once all were placed.
+    held: Vec<Vec<String>>,
+}
+
+impl Fixture {
+    fn start(name: &str, through_relay: Option<usize>) -> Self {
+        let dir = temp_dir(name);
+        let (nats_port, cam_port) = (free_port(), free_port());
+        let nats = nats_server(&dir.join("nats"), nats_port);
+        let camera = camera(&clips().join("camera-h264.mp4"), cam_port, "vigil", "vigil");
+        let relay = through_relay.map(|_| support::relay::Relay::start(free_port(), nats_port));
+        let members: Vec<Member> = (0..3)
+            .map(|i| Member {
+                dir: dir.join(format!("n{i}")),
+                port: free_port(),
+                node: format!("n{i}"),
+                earlier: Default::default(),
+            })
+            .collect();
+        let peers = members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                std::fs::create_dir_all(&m.dir).expect("node folder");
+                let port = match (&relay, through_relay) {
+                    (Some(r), Some(j)) if j == i => r.port,
+                    _ => nats_port,
+                };
+                Some(m.start(port))
+            })
+            .collect();
+        // Every node's heartbeat is in before anything is activated (fair shares of 2).
+        std::thread::sleep(Duration::from_millis(1500));
+        let mut fixture = Self {
+            _nats: nats,
+            _camera: camera,
+            nats_port,
+            cam_port,
+            members,
+            peers,
+            relay,
+            held: Vec::new(),
+        };
+        fixture.place();
+        fixture
+    }
+
+    /// Sets the topology and the pipelines (calls spread over the nodes: any node answers for
+    /// the cluster) and waits until each is recorded somewhere, with 3 s of media.
+    fn place(&mut self) {
+        let members = &self.members;
+        let text =
+            std::fs::read_to_string(repo().join("tests/topologies/cluster/cvr-to-video.json"))
+                .expect("topology");
+        let topology: Value = serde_json::from_str(&text).expect("JSON");
+        assert_eq!(
+            call(members[0].port, "pipelineTopologySet", &topology).0,
+            201
+        );
+        for i in 0..PIPELINES {
+            let port = members[i % 3].port;
+            let (status, payload) = call(port, "livePipelineSet", &self.pipeline(i));
+            assert_eq!(status, 201, "{payload}");
+            let (status, payload) = call(
+                port,
+                "livePipelineActivate",
+                &json!({"name": format!("p{i}")}),
+            );
+            assert_eq!(status, 200, "{payload}");
+        }
+        wait_until(
+            "every pipeline recorded by a node",
+            Duration::from_secs(20),
+            || members.iter().map(|m| m.holds().len()).sum::<usize>() == PIPELINES,
+        );
+        let held: Vec<Vec<String>> = members.iter().map(Member::holds).collect();
+        assert!(held.iter().all(|h| h.len() == 2), "fair shares: {held:?}");
+        for m in members {
+            assert_eq!(states(m.port), all_in("Active"), "{}", m.node);
+        }
+        wait_until(
+            "3 s of media in every video",
+            Duration::from_secs(30),
+            || {
+                (0..PIPELINES).all(|i| {
+                    let owner = held
+                        .iter()
+                        .position(|h| h.contains(&format!("p{i}")))
+                        .unwrap_or(0);
+                    seconds(&ranges(members[owner].port, &format!("v{i}"))) >= 3.0
+                })
+            },
+        );
+        self.held = held;
+    }
+
+    /// Live pipeline `p<i>` recording the camera into video `v<i>`.
+    fn pipeline(&self, i: usize) -> Value {
+        json!({"name": format!("p{i}"), "properties": {"topologyName": "CvrToVideo", "parameters": [
+            {"name": "rtspUrl", "value": format!("rtsp://127.0.0.1:{}/camera", self.cam_port)},
+            {"name": "videoName", "value": format!("v{i}")}]}})
+    }
+
+    /// The member that records `pipeline` now, other than `except`.
+    fn owner(&self, pipeline: &str, except: Option<usize>) -> Option<usize> {
+        (0..self.members.len()).find(|i| {
+            Some(*i) != except && self.members[*i].holds().contains(&pipeline.to_string())
+        })
+    }
+}
+
 #[test]
 fn three_nodes_record_each_pipeline_once_and_take_over_a_dead_ones() {
-    let dir = temp_dir("cluster");
-    let (nats_port, cam_port) = (free_port(), free_port());
-    let _nats = nats_server(&dir.join("nats"), nats_port);
-    let _camera = camera(&clips().join("camera-h264.mp4"), cam_port, "vigil", "vigil");
-    let members: Vec<Member> = (0..3)
-        .map(|i| Member {
-            dir: dir.join(format!("n{i}")),
-            port: free_port(),
-            node: format!("n{i}"),
-            earlier: Default::default(),
-        })
-        .collect();
-    for m in &members {
-        std::fs::create_dir_all(&m.dir).expect("node folder");
-    }
-    let mut peers: Vec<Option<Peer>> = members.iter().map(|m| Some(m.start(nats_port))).collect();
-    // Every node's heartbeat is in before anything is activated (fair shares of 2).
-    std::thread::sleep(Duration::from_millis(1500));
-
-    let text = std::fs::read_to_string(repo().join("tests/topologies/cluster/cvr-to-video.json"))
-        .expect("topology");
-    let topology: Value = serde_json::from_str(&text).expect("JSON");
-    assert_eq!(
-        call(members[0].port, "pipelineTopologySet", &topology).0,
-        201
-    );
-    for i in 0..PIPELINES {
-        // Calls go to every node in turn: any node answers for the cluster.
-        let port = members[i % 3].port;
-        let live = json!({"name": format!("p{i}"), "properties": {"topologyName": "CvrToVideo", "parameters": [
-            {"name": "rtspUrl", "value": format!("rtsp://127.0.0.1:{cam_port}/camera")},
-            {"name": "videoName", "value": format!("v{i}")}]}});
-        let (status, payload) = call(port, "livePipelineSet", &live);
-        assert_eq!(status, 201, "{payload}");
-        let (status, payload) = call(
-            port,
-            "livePipelineActivate",
-            &json!({"name": format!("p{i}")}),
-        );
-        assert_eq!(status, 200, "{payload}");
-    }
-    wait_until(
-        "every pipeline recorded by a node",
-        Duration::from_secs(20),
-        || members.iter().map(|m| m.holds().len()).sum::<usize>() == PIPELINES,
-    );
-    let held: Vec<Vec<String>> = members.iter().map(Member::holds).collect();
-    assert!(held.iter().all(|h| h.len() == 2), "fair shares: {held:?}");
-    for m in &members {
-        assert_eq!(states(m.port), all_in("Active"), "{}", m.node);
-    }
-    wait_until(
-        "3 s of media in every video",
-        Duration::from_secs(30),
-        || {
-            (0..PIPELINES).all(|i| {
-                let owner = held
-                    .iter()
-                    .position(|h| h.contains(&format!("p{i}")))
-                    .unwrap_or(0);
-                seconds(&ranges(members[owner].port, &format!("v{i}"))) >= 3.0
-            })
-        },
-    );
+    let mut fixture = Fixture::start("cluster-kill", None);
+    let (nats_port, held) = (fixture.nats_port, fixture.held.clone());
+    let members = &fixture.members;
+    let peers = &mut fixture.peers;
 
     // kill -9 of the node recording p0: the others take its two pipelines.
     let victim = held
@@ -323,7 +387,7 @@ fn three_nodes_record_each_pipeline_once_and_take_over_a_dead_ones() {
         .filter(|k| *k == "LivePipelineDeactivated")
         .count();
     assert_eq!(stopped, 1, "p0 stopped on {}", members[owner].node);
-    for m in &members {
+    for m in members {
         wait_until("p0 Inactive everywhere", Duration::from_secs(5), || {
             states(m.port).contains(&("p0".to_string(), "Inactive".to_string()))
         });
@@ -359,4 +423,104 @@ fn three_nodes_record_each_pipeline_once_and_take_over_a_dead_ones() {
     for peer in peers.iter_mut().flatten() {
         peer.interrupt();
     }
+}
+
+/// A node cut off from NATS stops recording its pipelines before their leases can expire, and
+/// the others take them once they have: the two recordings of a pipeline never overlap. When the
+/// link returns, the node records nothing twice and takes new work again.
+#[test]
+fn a_node_cut_off_stops_before_the_others_take_over() {
+    let fixture = Fixture::start("cluster-partition", Some(0));
+    let members = &fixture.members;
+    let Some(relay) = fixture.relay.as_ref() else {
+        panic!("the fixture has a relay")
+    };
+    let moved = fixture.held[0].clone();
+    let cut_at = std::time::Instant::now();
+    relay.cut();
+    wait_until(
+        "the cut-off node stops its pipelines",
+        Duration::from_secs(TTL_S + 2),
+        || {
+            moved
+                .iter()
+                .all(|n| members[0].kinds_of(n).contains(&"LeaseLapsed".to_string()))
+        },
+    );
+    let stopped_after = cut_at.elapsed();
+    wait_until(
+        "the others take its pipelines",
+        Duration::from_secs(TTL_S + 10),
+        || moved.iter().all(|n| fixture.owner(n, Some(0)).is_some()),
+    );
+    let taken_after = cut_at.elapsed();
+    assert!(
+        stopped_after < Duration::from_secs(TTL_S),
+        "stopped {stopped_after:?} after the cut"
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    let mut gaps = Vec::new();
+    let mut before_restore = Vec::new();
+    for name in &moved {
+        let video = name.replace('p', "v");
+        let heir = fixture.owner(name, Some(0)).expect("a new owner");
+        let before = ranges(members[0].port, &video);
+        let after = ranges(members[heir].port, &video);
+        let last_end = before
+            .iter()
+            .map(|r| r.1)
+            .max()
+            .expect("media before the cut");
+        let first_start = after
+            .iter()
+            .map(|r| r.0)
+            .min()
+            .expect("media after the take-over");
+        let gap_ms = first_start - last_end;
+        assert!(
+            gap_ms >= 0,
+            "{name}: recorded by two nodes for {} ms",
+            -gap_ms
+        );
+        assert!(
+            gap_ms <= (TTL_S as i64 + 2) * 1000,
+            "{name}: {gap_ms} ms missing"
+        );
+        gaps.push(gap_ms);
+        before_restore.push(before);
+    }
+    eprintln!(
+        "cluster: partition with a {TTL_S} s lease: stopped after {stopped_after:?}, taken over after {taken_after:?}, gaps {gaps:?} ms"
+    );
+
+    relay.restore();
+    std::thread::sleep(Duration::from_secs(3));
+    // Back: it takes nothing from the others and its archive did not grow.
+    assert_eq!(members[0].holds(), Vec::<String>::new());
+    for (name, before) in moved.iter().zip(&before_restore) {
+        assert_eq!(
+            &ranges(members[0].port, &name.replace('p', "v")),
+            before,
+            "{name}"
+        );
+    }
+    // New work goes to it (the others hold their fair share of 7).
+    let (status, payload) = call(members[1].port, "livePipelineSet", &fixture.pipeline(6));
+    assert_eq!(status, 201, "{payload}");
+    let (status, payload) = call(
+        members[1].port,
+        "livePipelineActivate",
+        &json!({"name": "p6"}),
+    );
+    assert_eq!(status, 200, "{payload}");
+    wait_until(
+        "the returned node takes the new pipeline",
+        Duration::from_secs(15),
+        || members[0].holds() == vec!["p6".to_string()],
+    );
+    wait_until(
+        "its states are the cluster's",
+        Duration::from_secs(5),
+        || states(members[0].port).len() == NAMES,
+    );
 }
