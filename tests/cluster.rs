@@ -524,3 +524,99 @@ fn a_node_cut_off_stops_before_the_others_take_over() {
         || states(members[0].port).len() == NAMES,
     );
 }
+
+/// AVA's methods as NATS requests (answered by one member), a trigger published on NATS
+/// reaching the pipeline on whichever member records it, and that pipeline's events on NATS.
+#[test]
+fn methods_triggers_and_events_travel_on_nats() {
+    let dir = temp_dir("cluster-subjects");
+    let (nats_port, cam_port) = (free_port(), free_port());
+    let _nats = nats_server(&dir.join("nats"), nats_port);
+    let _camera = camera(&clips().join("camera-h264.mp4"), cam_port, "vigil", "vigil");
+    let members: Vec<Member> = (0..2)
+        .map(|i| Member {
+            dir: dir.join(format!("n{i}")),
+            port: free_port(),
+            node: format!("n{i}"),
+            earlier: Default::default(),
+        })
+        .collect();
+    let _peers: Vec<Peer> = members
+        .iter()
+        .map(|m| {
+            std::fs::create_dir_all(&m.dir).expect("node folder");
+            m.start(nats_port)
+        })
+        .collect();
+    let out = dir.join("clips");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let client = async_nats::connect(format!("127.0.0.1:{nats_port}"))
+            .await
+            .expect("NATS");
+        let call = |method: &'static str, payload: Value| {
+            let client = client.clone();
+            async move {
+                let reply = client
+                    .request(
+                        format!("vigil.methods.{method}"),
+                        payload.to_string().into(),
+                    )
+                    .await
+                    .expect("an answer");
+                serde_json::from_slice::<Value>(&reply.payload).expect("JSON")
+            }
+        };
+        let text = std::fs::read_to_string(repo().join("topologies/door-sensor-to-files.json"))
+            .expect("topology");
+        let topology: Value = serde_json::from_str(&text).expect("JSON");
+        assert_eq!(call("pipelineTopologySet", topology).await["status"], 201);
+        let live = json!({"name": "door", "properties": {"topologyName": "DoorSensorToFiles", "parameters": [
+            {"name": "rtspUrl", "value": format!("rtsp://127.0.0.1:{cam_port}/camera")},
+            {"name": "outputDirectory", "value": out.display().to_string()},
+            {"name": "minActivation", "value": "PT3S"}]}});
+        assert_eq!(call("livePipelineSet", live).await["status"], 201);
+        let unknown = call("pipelineTopologyRename", json!({})).await;
+        assert_eq!(unknown["status"], 501, "{unknown}");
+        let mut events = client.subscribe("vigil.events.door").await.expect("subscribe");
+        assert_eq!(
+            call("livePipelineActivate", json!({"name": "door"})).await["status"],
+            200
+        );
+        next_event(&mut events, "MediaSessionEstablished").await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        client
+            .publish(
+                "vigil.pipelines.door.inputs.recordingTrigger",
+                json!({"body": {"door": "open"}}).to_string().into(),
+            )
+            .await
+            .expect("publish");
+        client.flush().await.expect("flush");
+        let started = next_event(&mut events, "RecordingStarted").await;
+        assert_eq!(started["properties"]["subject"], "/livePipelines/door/sinks/files");
+        next_event(&mut events, "RecordingAvailable").await;
+    });
+    let files = support::mp4_files(&out);
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(support::probe(&files[0]).frames > 0);
+}
+
+/// The next event of kind `kind` on `events`, within 30 s.
+async fn next_event(events: &mut async_nats::Subscriber, kind: &str) -> Value {
+    use futures::StreamExt;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let message = tokio::time::timeout_at(deadline, events.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {kind} event on NATS in time"))
+            .expect("a message");
+        let event: Value = serde_json::from_slice(&message.payload).expect("JSON");
+        if event["properties"]["eventType"]
+            .as_str()
+            .is_some_and(|t| t.ends_with(&format!(".{kind}")))
+        {
+            return event;
+        }
+    }
+}

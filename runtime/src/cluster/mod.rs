@@ -11,10 +11,13 @@
 //!   has lost the pipeline and stops it at once (see [`lease`]).
 //! * `vigil_nodes`: each node's heartbeat (same expiry) with how many pipelines it records; a
 //!   node takes free pipelines only while it holds fewer than its fair share (see [`ownership`]).
+//!
+//! Methods, triggers and events also travel on NATS subjects (see [`subjects`]).
 
 pub mod desired;
 pub mod lease;
 pub mod ownership;
+pub mod subjects;
 
 use std::time::Duration;
 
@@ -37,6 +40,8 @@ pub struct ClusterConfig {
 
 /// A node's connection to the cluster and its three buckets.
 pub struct Cluster {
+    /// The connection (method, trigger and event subjects).
+    pub client: async_nats::Client,
     /// This node's id.
     pub node: String,
     /// The lease time.
@@ -70,7 +75,7 @@ impl Cluster {
             .connect(config.url.as_str())
             .await
             .with_context(|| format!("cannot connect to the cluster at {}", config.url))?;
-        let mut js = jetstream::new(client);
+        let mut js = jetstream::new(client.clone());
         js.set_timeout(REQUEST_TIMEOUT);
         let ttl = config.lease_ttl;
         let n = config.replicas.max(1);
@@ -78,6 +83,7 @@ impl Cluster {
         let leases = bucket(&js, LEASE_BUCKET, ttl, n).await?;
         let nodes = bucket(&js, NODE_BUCKET, ttl, n).await?;
         Ok(Self {
+            client,
             node: config.node.clone(),
             lease_ttl: ttl,
             desired,

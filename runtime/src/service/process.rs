@@ -209,6 +209,11 @@ async fn serve(
         Startup::Restore if cluster.is_some() => {
             let (stop, stopped) = watch::channel(false);
             if let Some(cluster) = cluster.clone() {
+                tasks.push(tokio::spawn(crate::cluster::subjects::serve(
+                    service.clone(),
+                    cluster.client.clone(),
+                    shutdown.clone(),
+                )));
                 member = Some((
                     stop,
                     tokio::spawn(crate::cluster::ownership::run(
