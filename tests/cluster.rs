@@ -24,9 +24,15 @@ const PIPELINES: usize = 6;
 const NAMES: usize = PIPELINES + 1;
 
 fn nats_server(dir: &Path, port: u16) -> Peer {
+    nats_server_with(dir, port, &[])
+}
+
+/// `nats-server` with JetStream on `port`, storing in `dir`, with `extra` arguments.
+fn nats_server_with(dir: &Path, port: u16, extra: &[String]) -> Peer {
     let child = Command::new("nats-server")
         .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
         .arg(dir)
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -46,24 +52,27 @@ struct Member {
 
 impl Member {
     fn start(&self, nats_port: u16) -> Peer {
-        self.earlier.set(self.events().len());
-        let url = format!("nats://127.0.0.1:{nats_port}");
-        let archive = self.dir.join("archive");
         let ttl = TTL_S.to_string();
-        serve_with(
-            &self.dir,
-            self.port,
-            &[
-                "--cluster",
-                &url,
-                "--node-id",
-                &self.node,
-                "--lease-ttl",
-                &ttl,
-                "--archive",
-                archive.to_str().unwrap_or("archive"),
-            ],
+        self.start_with(
+            &format!("nats://127.0.0.1:{nats_port}"),
+            &["--lease-ttl", &ttl],
         )
+    }
+
+    /// `vigil serve --cluster URL` with `extra` arguments.
+    fn start_with(&self, url: &str, extra: &[&str]) -> Peer {
+        self.earlier.set(self.events().len());
+        let archive = self.dir.join("archive");
+        let mut args = vec![
+            "--cluster",
+            url,
+            "--node-id",
+            &self.node,
+            "--archive",
+            archive.to_str().unwrap_or("archive"),
+        ];
+        args.extend_from_slice(extra);
+        serve_with(&self.dir, self.port, &args)
     }
 
     fn log(&self) -> PathBuf {
@@ -619,4 +628,147 @@ async fn next_event(events: &mut async_nats::Subscriber, kind: &str) -> Value {
             return event;
         }
     }
+}
+
+/// Three NATS servers in a JetStream cluster (buckets with three replicas): one of them killed,
+/// the members connected to it move to the others, nothing stops recording and no lease is lost,
+/// and the control API still places new work.
+#[test]
+fn losing_one_nats_server_of_three_changes_nothing() {
+    let dir = temp_dir("cluster-nats3");
+    let cam_port = free_port();
+    let _camera = camera(&clips().join("camera-h264.mp4"), cam_port, "vigil", "vigil");
+    let client_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let route_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let routes = route_ports
+        .iter()
+        .map(|p| format!("nats://127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut servers: Vec<Option<Peer>> = (0..3)
+        .map(|i| {
+            let extra = [
+                "--server_name".to_string(),
+                format!("s{i}"),
+                "--cluster_name".to_string(),
+                "vigil".to_string(),
+                "--cluster".to_string(),
+                format!("nats://127.0.0.1:{}", route_ports[i]),
+                "--routes".to_string(),
+                routes.clone(),
+            ];
+            Some(nats_server_with(
+                &dir.join(format!("s{i}")),
+                client_ports[i],
+                &extra,
+            ))
+        })
+        .collect();
+    let url = client_ports
+        .iter()
+        .map(|p| format!("nats://127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let members: Vec<Member> = (0..3)
+        .map(|i| Member {
+            dir: dir.join(format!("n{i}")),
+            port: free_port(),
+            node: format!("n{i}"),
+            earlier: Default::default(),
+        })
+        .collect();
+    // JetStream's cluster elects its meta leader first: a member that cannot create its
+    // buckets yet exits, and is started again.
+    let mut peers: Vec<Peer> = Vec::new();
+    for m in &members {
+        std::fs::create_dir_all(&m.dir).expect("node folder");
+        let mut started = None;
+        for _ in 0..20 {
+            let mut peer = m.start_with(&url, &["--cluster-replicas", "3"]);
+            std::thread::sleep(Duration::from_millis(500));
+            if peer.child.try_wait().ok().flatten().is_none() {
+                started = Some(peer);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        peers.push(started.expect("the member joins the NATS cluster"));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let text = std::fs::read_to_string(repo().join("tests/topologies/cluster/cvr-to-video.json"))
+        .expect("topology");
+    let topology: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(
+        call(members[0].port, "pipelineTopologySet", &topology).0,
+        201
+    );
+    let pipeline = |i: usize| {
+        json!({"name": format!("p{i}"), "properties": {"topologyName": "CvrToVideo", "parameters": [
+            {"name": "rtspUrl", "value": format!("rtsp://127.0.0.1:{cam_port}/camera")},
+            {"name": "videoName", "value": format!("v{i}")}]}})
+    };
+    for i in 0..3 {
+        assert_eq!(
+            call(members[i].port, "livePipelineSet", &pipeline(i)).0,
+            201
+        );
+        assert_eq!(
+            call(
+                members[i].port,
+                "livePipelineActivate",
+                &json!({"name": format!("p{i}")})
+            )
+            .0,
+            200
+        );
+    }
+    wait_until("three pipelines placed", Duration::from_secs(20), || {
+        members.iter().map(|m| m.holds().len()).sum::<usize>() == 3
+    });
+    let held: Vec<Vec<String>> = members.iter().map(Member::holds).collect();
+    if let Some(mut s) = servers[0].take() {
+        s.kill9();
+    }
+    // Three renewals' worth with the default 10 s lease.
+    std::thread::sleep(Duration::from_secs(12));
+    assert_eq!(members.iter().map(Member::holds).collect::<Vec<_>>(), held);
+    for m in &members {
+        for i in 0..3 {
+            let kinds = m.kinds_of(&format!("p{i}"));
+            assert!(
+                !kinds.iter().any(|k| k == "LeaseLost" || k == "LeaseLapsed"),
+                "{} p{i}: {kinds:?}",
+                m.node
+            );
+        }
+    }
+    for i in 0..3 {
+        let owner = held
+            .iter()
+            .position(|h| h.contains(&format!("p{i}")))
+            .expect("owner");
+        let r = ranges(members[owner].port, &format!("v{i}"));
+        assert_eq!(r.len(), 1, "p{i} recorded without a break: {r:?}");
+        assert!(seconds(&r) >= 10.0, "p{i}: {r:?}");
+    }
+    // The control API still writes (to the two servers left) and new work is placed.
+    assert_eq!(
+        call(members[1].port, "livePipelineSet", &pipeline(3)).0,
+        201
+    );
+    assert_eq!(
+        call(
+            members[2].port,
+            "livePipelineActivate",
+            &json!({"name": "p3"})
+        )
+        .0,
+        200
+    );
+    wait_until("the new pipeline placed", Duration::from_secs(15), || {
+        members
+            .iter()
+            .any(|m| m.holds().contains(&"p3".to_string()))
+    });
+    drop(peers);
 }

@@ -69,10 +69,13 @@ impl Cluster {
     /// reconnects by itself after a server is lost; each request waits at most
     /// [`REQUEST_TIMEOUT`], so a node cut off notices in time to stop before its leases lapse.
     pub async fn connect(config: &ClusterConfig) -> Result<Self> {
-        let client = async_nats::ConnectOptions::new()
-            .name(format!("vigil-{}", config.node))
-            .connection_timeout(Duration::from_secs(2))
-            .connect(config.url.as_str())
+        let servers = config
+            .url
+            .split(',')
+            .map(|u| u.trim().parse::<async_nats::ServerAddr>())
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| format!("--cluster {}: not a list of nats:// URLs", config.url))?;
+        let client = connect_on_own_thread(config.node.clone(), servers)
             .await
             .with_context(|| format!("cannot connect to the cluster at {}", config.url))?;
         let mut js = jetstream::new(client.clone());
@@ -91,6 +94,45 @@ impl Cluster {
             nodes,
         })
     }
+}
+
+/// Connects on a thread of its own, whose runtime then drives the connection for the life of
+/// the process: the service's workers may block on its registry's lock while a control call
+/// holds it waiting for the cluster, and the connection's I/O must not wait behind them.
+async fn connect_on_own_thread(
+    node: String,
+    servers: Vec<async_nats::ServerAddr>,
+) -> Result<async_nats::Client> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("cluster io".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = tx.send(Err(anyhow::Error::from(e)));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let connected = async_nats::ConnectOptions::new()
+                    .name(format!("vigil-{node}"))
+                    .connection_timeout(Duration::from_secs(2))
+                    .connect(servers)
+                    .await
+                    .map_err(anyhow::Error::from);
+                let failed = connected.is_err();
+                let _ = tx.send(connected);
+                if !failed {
+                    std::future::pending::<()>().await;
+                }
+            });
+        })?;
+    rx.await
+        .map_err(|_| anyhow::anyhow!("the cluster's connection thread ended"))?
 }
 
 /// This machine's host name (a node's default id).

@@ -78,7 +78,9 @@ async fn tick(
         service.stop_here(&name).await;
         report(service, &name, &Lost::Lapsed);
     }
-    let mut desired = service.desired_active();
+    // As below: the registry's lock is taken off the runtime's workers (a control call may
+    // hold it while it waits for the cluster).
+    let mut desired = tokio::task::block_in_place(|| service.desired_active());
     desired.sort();
     let undesired: Vec<String> = held
         .keys()
@@ -131,7 +133,7 @@ async fn tick(
             continue;
         }
         match lease::acquire(&cluster.leases, &name, &cluster.node).await {
-            Ok(Some(lease)) => match service.run_here(&name) {
+            Ok(Some(lease)) => match tokio::task::block_in_place(|| service.run_here(&name)) {
                 Ok(()) => {
                     emit(
                         service,
@@ -239,7 +241,9 @@ async fn follow_desired(service: Arc<Service>, cluster: Arc<Cluster>) {
             Ok(mut changes) => {
                 while let Some(change) = changes.next().await {
                     match change {
-                        Ok(change) => service.apply_desired(change),
+                        // The registry's lock may be held by a control call waiting for
+                        // the cluster: wait for it off the runtime's workers.
+                        Ok(change) => tokio::task::block_in_place(|| service.apply_desired(change)),
                         Err(_) => break,
                     }
                 }
