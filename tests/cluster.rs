@@ -707,14 +707,11 @@ fn losing_one_nats_server_of_three_changes_nothing() {
             {"name": "rtspUrl", "value": format!("rtsp://127.0.0.1:{cam_port}/camera")},
             {"name": "videoName", "value": format!("v{i}")}]}})
     };
-    for i in 0..3 {
-        assert_eq!(
-            call(members[i].port, "livePipelineSet", &pipeline(i)).0,
-            201
-        );
+    for (i, m) in members.iter().enumerate() {
+        assert_eq!(call(m.port, "livePipelineSet", &pipeline(i)).0, 201);
         assert_eq!(
             call(
-                members[i].port,
+                m.port,
                 "livePipelineActivate",
                 &json!({"name": format!("p{i}")})
             )
