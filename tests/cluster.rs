@@ -17,8 +17,14 @@ use support::peers::{Peer, camera, free_port, wait_for_port};
 use support::service::{call, serve_with, wait_until};
 use support::{clips, repo, temp_dir};
 
-/// The lease time the tests run with (the default is 10 s; shorter keeps the suite short).
-const TTL_S: u64 = 4;
+/// The lease time the tests run with: 4 s keeps the suite short; `VIGIL_TEST_LEASE_TTL=10`
+/// measures the default (the README's figures).
+fn ttl_s() -> u64 {
+    std::env::var("VIGIL_TEST_LEASE_TTL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4)
+}
 const PIPELINES: usize = 6;
 /// Pipeline names the members' events are searched for (one more is added late in a test).
 const NAMES: usize = PIPELINES + 1;
@@ -52,7 +58,7 @@ struct Member {
 
 impl Member {
     fn start(&self, nats_port: u16) -> Peer {
-        let ttl = TTL_S.to_string();
+        let ttl = ttl_s().to_string();
         self.start_with(
             &format!("nats://127.0.0.1:{nats_port}"),
             &["--lease-ttl", &ttl],
@@ -309,7 +315,7 @@ fn three_nodes_record_each_pipeline_once_and_take_over_a_dead_ones() {
     }
     wait_until(
         "the dead node's pipelines taken over",
-        Duration::from_secs(TTL_S + 10),
+        Duration::from_secs(ttl_s() + 10),
         || {
             members
                 .iter()
@@ -350,8 +356,9 @@ fn three_nodes_record_each_pipeline_once_and_take_over_a_dead_ones() {
         let gap_ms = first_start - last_end;
         assert!(gap_ms >= 0, "{name}: recorded twice for {} ms", -gap_ms);
         assert!(
-            gap_ms <= (TTL_S as i64 + 2) * 1000,
-            "{name}: {gap_ms} ms of media missing with a {TTL_S} s lease"
+            gap_ms <= (ttl_s() as i64 + 2) * 1000,
+            "{name}: {gap_ms} ms of media missing with a {} s lease",
+            ttl_s()
         );
         assert!(
             seconds(&after) >= 3.0,
@@ -359,7 +366,10 @@ fn three_nodes_record_each_pipeline_once_and_take_over_a_dead_ones() {
         );
         gaps.push(gap_ms);
     }
-    eprintln!("cluster: kill -9 with a {TTL_S} s lease: recording gaps {gaps:?} ms");
+    eprintln!(
+        "cluster: kill -9 with a {} s lease: recording gaps {gaps:?} ms",
+        ttl_s()
+    );
     // The pipelines the dead node did not hold never stopped.
     for (i, h) in held.iter().enumerate().filter(|(i, _)| *i != victim) {
         for name in h {
@@ -413,7 +423,7 @@ fn three_nodes_record_each_pipeline_once_and_take_over_a_dead_ones() {
     }
     wait_until(
         "the leaving node's pipelines taken over",
-        Duration::from_secs(TTL_S + 10),
+        Duration::from_secs(ttl_s() + 10),
         || {
             handed.iter().all(|name| {
                 members
@@ -426,7 +436,7 @@ fn three_nodes_record_each_pipeline_once_and_take_over_a_dead_ones() {
     let handover = left_at.elapsed();
     eprintln!("cluster: clean stop: pipelines taken over after {handover:?}");
     assert!(
-        handover < Duration::from_secs(TTL_S),
+        handover < Duration::from_secs(ttl_s()),
         "a clean stop waited for the lease time: {handover:?}"
     );
     for peer in peers.iter_mut().flatten() {
@@ -449,7 +459,7 @@ fn a_node_cut_off_stops_before_the_others_take_over() {
     relay.cut();
     wait_until(
         "the cut-off node stops its pipelines",
-        Duration::from_secs(TTL_S + 2),
+        Duration::from_secs(ttl_s() + 2),
         || {
             moved
                 .iter()
@@ -459,12 +469,12 @@ fn a_node_cut_off_stops_before_the_others_take_over() {
     let stopped_after = cut_at.elapsed();
     wait_until(
         "the others take its pipelines",
-        Duration::from_secs(TTL_S + 10),
+        Duration::from_secs(ttl_s() + 10),
         || moved.iter().all(|n| fixture.owner(n, Some(0)).is_some()),
     );
     let taken_after = cut_at.elapsed();
     assert!(
-        stopped_after < Duration::from_secs(TTL_S),
+        stopped_after < Duration::from_secs(ttl_s()),
         "stopped {stopped_after:?} after the cut"
     );
     std::thread::sleep(Duration::from_secs(4));
@@ -492,14 +502,15 @@ fn a_node_cut_off_stops_before_the_others_take_over() {
             -gap_ms
         );
         assert!(
-            gap_ms <= (TTL_S as i64 + 2) * 1000,
+            gap_ms <= (ttl_s() as i64 + 2) * 1000,
             "{name}: {gap_ms} ms missing"
         );
         gaps.push(gap_ms);
         before_restore.push(before);
     }
     eprintln!(
-        "cluster: partition with a {TTL_S} s lease: stopped after {stopped_after:?}, taken over after {taken_after:?}, gaps {gaps:?} ms"
+        "cluster: partition with a {} s lease: stopped after {stopped_after:?}, taken over after {taken_after:?}, gaps {gaps:?} ms",
+        ttl_s()
     );
 
     relay.restore();

@@ -4,7 +4,9 @@
 //!    heartbeat has not changed for [`HEARTBEAT_STALE`] is not counted as live);
 //! 2. renews each lease it holds once a third of the lease time has passed since the last
 //!    write; a lease another node took is stopped at once (`LeaseLost`), one the cluster could
-//!    not renew in time is stopped before it can expire at the server (`LeaseLapsed`);
+//!    not renew in time is stopped before it can expire at the server (`LeaseLapsed`; checked
+//!    before each tick, and a tick waiting on an unreachable cluster is cut short at the
+//!    earliest lease's deadline);
 //! 3. stops and releases what is no longer desired (deactivated or deleted);
 //! 4. takes free Active pipelines (the oldest name first) while it records fewer than its fair
 //!    share, the Active pipelines divided by the live nodes, rounded up. Pipelines stay where
@@ -49,7 +51,25 @@ pub async fn run(
             _ = interval.tick() => {}
             _ = shutdown.changed() => break,
         }
-        tick(&service, &cluster, &mut held, &mut liveness).await;
+        // A tick waits on the cluster (each request up to a second when it is unreachable);
+        // it is cut short when a lease's own deadline comes, so that the next tick stops that
+        // pipeline in time.
+        stop_lapsed(&service, &cluster, &mut held).await;
+        let deadline = held
+            .values()
+            .map(|l| l.written_at + cluster.lease_ttl - lease::margin(cluster.lease_ttl))
+            .min();
+        let work = tick(&service, &cluster, &mut held, &mut liveness);
+        match deadline {
+            Some(at) => {
+                tokio::select! {
+                    biased;
+                    _ = work => {}
+                    _ = tokio::time::sleep_until(at.into()) => {}
+                }
+            }
+            None => work.await,
+        }
     }
     follower.abort();
     for (name, lease) in std::mem::take(&mut held) {
@@ -67,17 +87,6 @@ async fn tick(
     liveness: &mut Liveness,
 ) {
     let ttl = cluster.lease_ttl;
-    // What can no longer be counted on stops first, without asking the cluster anything.
-    let lapsed: Vec<String> = held
-        .iter()
-        .filter(|(_, l)| lease::expired(l, ttl))
-        .map(|(n, _)| n.clone())
-        .collect();
-    for name in lapsed {
-        held.remove(&name);
-        service.stop_here(&name).await;
-        report(service, &name, &Lost::Lapsed);
-    }
     // As below: the registry's lock is taken off the runtime's workers (a control call may
     // hold it while it waits for the cluster).
     let mut desired = tokio::task::block_in_place(|| service.desired_active());
@@ -156,6 +165,21 @@ async fn tick(
             Ok(None) => {}
             Err(_) => break, // the cluster is unreachable: take nothing now
         }
+    }
+}
+
+/// Stops the pipelines whose leases may have expired at the server by now (their renewals
+/// failed), without asking the cluster anything: another node may start them any moment.
+async fn stop_lapsed(service: &Service, cluster: &Cluster, held: &mut BTreeMap<String, Lease>) {
+    let lapsed: Vec<String> = held
+        .iter()
+        .filter(|(_, l)| lease::expired(l, cluster.lease_ttl))
+        .map(|(n, _)| n.clone())
+        .collect();
+    for name in lapsed {
+        held.remove(&name);
+        service.stop_here(&name).await;
+        report(service, &name, &Lost::Lapsed);
     }
 }
 
