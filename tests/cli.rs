@@ -122,3 +122,50 @@ fn validate_errors_print_no_secrets() {
         "{stdout}"
     );
 }
+
+/// The cluster's options: each names what is wrong, before anything starts.
+#[test]
+fn serve_refuses_cluster_options_it_cannot_use() {
+    let out = vigil(&["serve", "--node-id", "a", "--data-dir", "target/nowhere"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("need --cluster URL"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = vigil(&[
+        "serve",
+        "--cluster",
+        "http://nats.example",
+        "--http",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--cluster http://nats.example: not a list of nats:// URLs"),
+        "{stderr}"
+    );
+    // Nothing listens on port 1: the node says it cannot join, and exits.
+    let out = vigil(&[
+        "serve",
+        "--cluster",
+        "nats://127.0.0.1:1",
+        "--http",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot connect to the cluster at nats://127.0.0.1:1"),
+        "{stderr}"
+    );
+    let out = vigil(&[
+        "serve",
+        "--cluster",
+        "nats://127.0.0.1:1",
+        "--lease-ttl",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -80,14 +80,15 @@ pub struct ServeArgs {
     /// This node's id in the cluster (unique; default: the host name).
     #[arg(long, value_name = "ID", requires = "cluster")]
     pub node_id: Option<String>,
-    /// Seconds a pipeline's lease lasts without renewal: a dead node's pipelines are taken over
-    /// about this long after it died. Every node of a cluster must give the same value.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10, requires = "cluster", value_parser = clap::value_parser!(u64).range(2..=300))]
-    pub lease_ttl: u64,
-    /// Copies the NATS cluster keeps of vigil's buckets, when it creates them (3 on a
-    /// three-server cluster survives the loss of a server).
-    #[arg(long, value_name = "N", default_value_t = 1, requires = "cluster", value_parser = clap::value_parser!(u64).range(1..=5))]
-    pub cluster_replicas: u64,
+    /// Seconds a pipeline's lease lasts without renewal (default 10): a dead node's pipelines
+    /// are taken over about this long after it died. Every node of a cluster must give the
+    /// same value.
+    #[arg(long, value_name = "SECONDS", requires = "cluster", value_parser = clap::value_parser!(u64).range(2..=300))]
+    pub lease_ttl: Option<u64>,
+    /// Copies the NATS cluster keeps of vigil's buckets, when it creates them (default 1; 3 on
+    /// a three-server cluster survives the loss of a server).
+    #[arg(long, value_name = "N", requires = "cluster", value_parser = clap::value_parser!(u64).range(1..=5))]
+    pub cluster_replicas: Option<u64>,
     /// The archive directory the playback API serves; VideoSinks write here instead of their
     /// `localMediaCachePath`.
     #[arg(long, value_name = "DIR")]
@@ -567,6 +568,12 @@ fn serve(args: &ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.cluster.is_none()
+        && (args.node_id.is_some() || args.lease_ttl.is_some() || args.cluster_replicas.is_some())
+    {
+        eprintln!("vigil serve: --node-id, --lease-ttl and --cluster-replicas need --cluster URL");
+        return ExitCode::from(2);
+    }
     if args.data_dir.is_none() && args.config.is_none() && args.cluster.is_none() {
         match &args.archive {
             None => {
@@ -605,8 +612,8 @@ fn serve(args: &ServeArgs) -> ExitCode {
                     .node_id
                     .clone()
                     .unwrap_or_else(crate::cluster::host_name),
-                lease_ttl: std::time::Duration::from_secs(args.lease_ttl),
-                replicas: args.cluster_replicas as usize,
+                lease_ttl: std::time::Duration::from_secs(args.lease_ttl.unwrap_or(10)),
+                replicas: args.cluster_replicas.unwrap_or(1) as usize,
             }),
         playback_archive: args.archive.clone(),
         limits: crate::service::Limits {
