@@ -55,26 +55,41 @@ pub enum Change {
     Unreadable(String, String),
 }
 
-/// Every document now, then every change, in order.
+/// The revision of the last write to the desired state (0 when there is none).
+pub async fn last_revision(desired: &kv::Store) -> Result<u64> {
+    let info = desired
+        .stream
+        .get_info()
+        .await
+        .context("cannot read the cluster's desired state")?;
+    Ok(info.state.last_sequence)
+}
+
+/// Every document now, then every change, in order, each with its revision.
 pub async fn watch(
     desired: &kv::Store,
-) -> Result<impl futures::Stream<Item = Result<Change, kv::WatcherError>> + use<>> {
+) -> Result<impl futures::Stream<Item = Result<(u64, Change), kv::WatcherError>> + use<>> {
     let watch = desired
         .watch_with_history(">")
         .await
         .context("cannot watch the cluster's desired state")?;
     Ok(watch.map(|entry| {
         let entry = entry?;
+        let revision = entry.revision;
         let Some((kind, name)) = parse_key(&entry.key) else {
-            return Ok(Change::Unreadable(entry.key, "not a vigil key".into()));
+            return Ok((
+                revision,
+                Change::Unreadable(entry.key, "not a vigil key".into()),
+            ));
         };
         let name = name.to_string();
-        Ok(match entry.operation {
+        let change = match entry.operation {
             kv::Operation::Put => match serde_json::from_slice(&entry.value) {
                 Ok(doc) => Change::Put(kind, name, doc),
                 Err(e) => Change::Unreadable(entry.key, e.to_string()),
             },
             kv::Operation::Delete | kv::Operation::Purge => Change::Delete(kind, name),
-        })
+        };
+        Ok((revision, change))
     }))
 }

@@ -52,7 +52,31 @@ pub struct Cluster {
     pub leases: kv::Store,
     /// Node heartbeats.
     pub nodes: kv::Store,
+    /// The revision of the desired state this node's registry has applied up to.
+    pub applied: std::sync::atomic::AtomicU64,
 }
+
+impl Cluster {
+    /// Waits until this node's registry holds every change written to the desired state before
+    /// now (any node's), so that a call sees what calls before it did, whichever node they went
+    /// to. False when the cluster cannot say or the watch lags [`CATCH_UP_WAIT`] behind.
+    pub async fn catch_up(&self) -> bool {
+        let Ok(last) = desired::last_revision(&self.desired).await else {
+            return false;
+        };
+        let deadline = tokio::time::Instant::now() + CATCH_UP_WAIT;
+        while self.applied.load(std::sync::atomic::Ordering::Acquire) < last {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        true
+    }
+}
+
+/// How long a call waits for this node's registry to catch up with the desired state.
+pub const CATCH_UP_WAIT: Duration = Duration::from_secs(3);
 
 /// How long one request to the cluster may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
@@ -92,6 +116,7 @@ impl Cluster {
             desired,
             leases,
             nodes,
+            applied: Default::default(),
         })
     }
 }

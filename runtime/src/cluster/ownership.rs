@@ -267,7 +267,12 @@ async fn follow_desired(service: Arc<Service>, cluster: Arc<Cluster>) {
                     match change {
                         // The registry's lock may be held by a control call waiting for
                         // the cluster: wait for it off the runtime's workers.
-                        Ok(change) => tokio::task::block_in_place(|| service.apply_desired(change)),
+                        Ok((revision, change)) => {
+                            tokio::task::block_in_place(|| service.apply_desired(change));
+                            cluster
+                                .applied
+                                .fetch_max(revision, std::sync::atomic::Ordering::Release);
+                        }
                         Err(_) => break,
                     }
                 }

@@ -30,6 +30,16 @@ impl Service {
             Ok(r) => r,
             Err(answer) => return answer,
         };
+        if let Some(cluster) = &self.cluster
+            && !cluster.catch_up().await
+        {
+            return Response::error(
+                503,
+                "ServiceUnavailable",
+                "this node cannot reach the cluster's state now; try again or call another node",
+                Vec::new(),
+            );
+        }
         match request.method {
             Method::PipelineActivate => match request.name() {
                 Ok(name) => self.activate(&name).await,
