@@ -686,23 +686,15 @@ fn losing_one_nats_server_of_three_changes_nothing() {
             earlier: Default::default(),
         })
         .collect();
-    // JetStream's cluster elects its meta leader first: a member that cannot create its
-    // buckets yet exits, and is started again.
-    let mut peers: Vec<Peer> = Vec::new();
-    for m in &members {
-        std::fs::create_dir_all(&m.dir).expect("node folder");
-        let mut started = None;
-        for _ in 0..20 {
-            let mut peer = m.start_with(&url, &["--cluster-replicas", "3"]);
-            std::thread::sleep(Duration::from_millis(500));
-            if peer.child.try_wait().ok().flatten().is_none() {
-                started = Some(peer);
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
-        peers.push(started.expect("the member joins the NATS cluster"));
-    }
+    // JetStream's cluster elects its meta leader first: a member keeps trying to open its
+    // buckets until it has.
+    let peers: Vec<Peer> = members
+        .iter()
+        .map(|m| {
+            std::fs::create_dir_all(&m.dir).expect("node folder");
+            m.start_with(&url, &["--cluster-replicas", "3"])
+        })
+        .collect();
     std::thread::sleep(Duration::from_millis(1500));
     let text = std::fs::read_to_string(repo().join("tests/topologies/cluster/cvr-to-video.json"))
         .expect("topology");

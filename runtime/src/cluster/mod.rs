@@ -78,6 +78,10 @@ impl Cluster {
 /// How long a call waits for this node's registry to catch up with the desired state.
 pub const CATCH_UP_WAIT: Duration = Duration::from_secs(3);
 
+/// How long a node starting keeps trying to open the cluster's buckets (JetStream answers only
+/// once the NATS cluster has elected its leader).
+pub const STARTUP_WAIT: Duration = Duration::from_secs(60);
+
 /// How long one request to the cluster may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -106,9 +110,26 @@ impl Cluster {
         js.set_timeout(REQUEST_TIMEOUT);
         let ttl = config.lease_ttl;
         let n = config.replicas.max(1);
-        let desired = bucket(&js, DESIRED_BUCKET, Duration::ZERO, n).await?;
-        let leases = bucket(&js, LEASE_BUCKET, ttl, n).await?;
-        let nodes = bucket(&js, NODE_BUCKET, ttl, n).await?;
+        // A NATS cluster starting beside vigil (Kubernetes starts both at once) answers
+        // JetStream requests only once it has elected its leader: keep trying for a while.
+        let deadline = tokio::time::Instant::now() + STARTUP_WAIT;
+        let (desired, leases, nodes) = loop {
+            let opened = async {
+                Ok::<_, anyhow::Error>((
+                    bucket(&js, DESIRED_BUCKET, Duration::ZERO, n).await?,
+                    bucket(&js, LEASE_BUCKET, ttl, n).await?,
+                    bucket(&js, NODE_BUCKET, ttl, n).await?,
+                ))
+            };
+            match opened.await {
+                Ok(buckets) => break buckets,
+                Err(e) if tokio::time::Instant::now() < deadline => {
+                    tracing::warn!("{e:#}; trying again in a second");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         Ok(Self {
             client,
             node: config.node.clone(),
