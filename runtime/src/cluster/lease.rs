@@ -95,9 +95,15 @@ pub async fn renew(
     }
 }
 
+/// When this node must have stopped `lease`'s pipeline: the lease time after its last write,
+/// less the safety margin.
+pub fn deadline(lease: &Lease, ttl: Duration) -> Instant {
+    lease.written_at + ttl - margin(ttl)
+}
+
 /// True once `lease` may have expired at the server (counting the safety margin).
 pub fn expired(lease: &Lease, ttl: Duration) -> bool {
-    lease.written_at.elapsed() + margin(ttl) >= ttl
+    Instant::now() >= deadline(lease, ttl)
 }
 
 /// Gives `lease` up (only if nobody wrote since), so another node can take it at once.

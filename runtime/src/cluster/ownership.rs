@@ -57,7 +57,7 @@ pub async fn run(
         stop_lapsed(&service, &cluster, &mut held).await;
         let deadline = held
             .values()
-            .map(|l| l.written_at + cluster.lease_ttl - lease::margin(cluster.lease_ttl))
+            .map(|l| lease::deadline(l, cluster.lease_ttl))
             .min();
         let work = tick(&service, &cluster, &mut held, &mut liveness);
         match deadline {

@@ -7,7 +7,6 @@ use serde_json::json;
 use super::Service;
 use super::documents::Kind;
 use super::registry::{PipelineState, bind};
-use super::supervisor::supervise;
 use crate::cluster::desired::Change;
 
 impl Service {
@@ -51,11 +50,6 @@ impl Service {
             .collect()
     }
 
-    /// The pipelines running in this process.
-    pub fn running_here(&self) -> Vec<String> {
-        self.running().keys().cloned().collect()
-    }
-
     /// Starts pipeline `name` in this process (its lease was taken); the error says why it
     /// cannot run here.
     pub fn run_here(&self, name: &str) -> Result<(), String> {
@@ -73,9 +67,7 @@ impl Service {
                 bind(topology, p).map_err(|e| crate::topology::TopologyErrors(e).to_string())?;
             (plan, p.status.clone())
         };
-        self.lifecycle_event(name, "LivePipelineActivated");
-        let supervised = supervise(plan, self.context.clone(), status);
-        self.running().insert(name.to_string(), supervised);
+        self.start_supervised(name, plan, status);
         Ok(())
     }
 

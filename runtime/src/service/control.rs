@@ -374,10 +374,7 @@ impl Service {
             }
             return Response::ok(200, Value::Null);
         }
-        // Before its first event: a camera session it joins reports itself at once.
-        self.lifecycle_event(name, "LivePipelineActivated");
-        let supervised = supervise(plan, self.context.clone(), status);
-        self.running().insert(name.to_string(), supervised);
+        self.start_supervised(name, plan, status);
         if let Some(p) = self.registry().pipelines.get_mut(name) {
             p.state = PipelineState::Active;
         }
@@ -474,6 +471,19 @@ impl Service {
         docs.delete(kind, name).map_err(|e| {
             Response::internal(format!("cannot delete {} '{name}': {e:#}", kind.what()))
         })
+    }
+
+    /// Starts pipeline `name` here under its supervisor (`LivePipelineActivated` first: a
+    /// camera session it joins reports itself at once).
+    pub(super) fn start_supervised(
+        &self,
+        name: &str,
+        plan: crate::pipeline::plan::PipelinePlan,
+        status: std::sync::Arc<super::supervisor::PipelineStatus>,
+    ) {
+        self.lifecycle_event(name, "LivePipelineActivated");
+        let supervised = supervise(plan, self.context.clone(), status);
+        self.running().insert(name.to_string(), supervised);
     }
 
     pub(super) fn lifecycle_event(&self, name: &str, kind: &str) {
