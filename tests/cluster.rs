@@ -7,147 +7,16 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::peers::{Peer, camera, free_port, wait_for_port};
-use support::service::{call, serve_with, wait_until};
+use support::cluster::{
+    Member, NAMES, PIPELINES, cvr_pipeline, nats_server, nats_server_with, ranges, seconds,
+    set_cvr_topology, ttl_s,
+};
+use support::peers::{Peer, camera, free_port};
+use support::service::{call, wait_until};
 use support::{clips, repo, temp_dir};
-
-/// The lease time the tests run with: 4 s keeps the suite short; `VIGIL_TEST_LEASE_TTL=10`
-/// measures the default (the README's figures).
-fn ttl_s() -> u64 {
-    std::env::var("VIGIL_TEST_LEASE_TTL")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(4)
-}
-const PIPELINES: usize = 6;
-/// Pipeline names the members' events are searched for (one more is added late in a test).
-const NAMES: usize = PIPELINES + 1;
-
-fn nats_server(dir: &Path, port: u16) -> Peer {
-    nats_server_with(dir, port, &[])
-}
-
-/// `nats-server` with JetStream on `port`, storing in `dir`, with `extra` arguments.
-fn nats_server_with(dir: &Path, port: u16, extra: &[String]) -> Peer {
-    let child = Command::new("nats-server")
-        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-        .arg(dir)
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nats-server starts (scripts/setup.sh installs it)");
-    wait_for_port(port);
-    Peer { child }
-}
-
-/// One cluster member: its folder (log, event log, archive) and its HTTP port.
-struct Member {
-    dir: PathBuf,
-    port: u16,
-    node: String,
-    /// Lines of the event log written before the current process started (ignored).
-    earlier: std::cell::Cell<usize>,
-}
-
-impl Member {
-    fn start(&self, nats_port: u16) -> Peer {
-        let ttl = ttl_s().to_string();
-        self.start_with(
-            &format!("nats://127.0.0.1:{nats_port}"),
-            &["--lease-ttl", &ttl],
-        )
-    }
-
-    /// `vigil serve --cluster URL` with `extra` arguments.
-    fn start_with(&self, url: &str, extra: &[&str]) -> Peer {
-        self.earlier.set(self.events().len());
-        let archive = self.dir.join("archive");
-        let mut args = vec![
-            "--cluster",
-            url,
-            "--node-id",
-            &self.node,
-            "--archive",
-            archive.to_str().unwrap_or("archive"),
-        ];
-        args.extend_from_slice(extra);
-        serve_with(&self.dir, self.port, &args)
-    }
-
-    fn log(&self) -> PathBuf {
-        self.dir.join("events.jsonl")
-    }
-
-    /// The events of this node's current process.
-    fn events(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.log())
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-
-    /// `eventType`s (last part) of `pipeline`'s events in this node's current process.
-    fn kinds_of(&self, pipeline: &str) -> Vec<String> {
-        let subject = format!("/livePipelines/{pipeline}");
-        self.events()
-            .into_iter()
-            .skip(self.earlier.get())
-            .filter(|e| e["properties"]["subject"] == subject.as_str())
-            .filter_map(|e| {
-                let kind = e["properties"]["eventType"].as_str()?.rsplit('.').next()?;
-                Some(kind.to_string())
-            })
-            .collect()
-    }
-
-    /// The pipelines this node records now: those whose last lease event in its current
-    /// process is `LeaseAcquired`.
-    fn holds(&self) -> Vec<String> {
-        (0..NAMES)
-            .map(|i| format!("p{i}"))
-            .filter(|name| {
-                self.kinds_of(name)
-                    .into_iter()
-                    .rfind(|k| k.starts_with("Lease"))
-                    .is_some_and(|k| k == "LeaseAcquired")
-            })
-            .collect()
-    }
-}
-
-/// The media ranges (ms since the epoch) of `video` that the archive served on `port` holds
-/// (none when it never recorded that video).
-fn ranges(port: u16, video: &str) -> Vec<(i64, i64)> {
-    let now = jiff::Timestamp::now();
-    let url = format!(
-        "http://127.0.0.1:{port}/api/videos/{video}/availableMedia?precision=full&startTime={}&endTime={}",
-        now - jiff::SignedDuration::from_hours(1),
-        now + jiff::SignedDuration::from_mins(1)
-    );
-    let (status, body) = support::archive::get(&url);
-    if status == 400 && String::from_utf8_lossy(&body).contains("no video") {
-        return Vec::new(); // this node never recorded it
-    }
-    assert_eq!(status, 200, "{url}: {}", String::from_utf8_lossy(&body));
-    let body: Value = serde_json::from_slice(&body).expect("JSON");
-    let ms = |v: &Value| {
-        v.as_str()
-            .and_then(|s| s.parse::<jiff::Timestamp>().ok())
-            .map(|t| t.as_millisecond())
-            .unwrap_or(0)
-    };
-    body["timeRanges"]
-        .as_array()
-        .map(|r| r.iter().map(|r| (ms(&r["start"]), ms(&r["end"]))).collect())
-        .unwrap_or_default()
-}
 
 /// Where `pipeline`'s media stops in `before` (the node that lost it) and the hole until it
 /// starts in `after` (the node that took it over), in ms; the recordings must not overlap and
@@ -175,11 +44,6 @@ fn handover(pipeline: &str, before: &[(i64, i64)], after: &[(i64, i64)]) -> (i64
         ttl_s()
     );
     (last_end, gap_ms)
-}
-
-/// Seconds of media in `ranges`.
-fn seconds(ranges: &[(i64, i64)]) -> f64 {
-    ranges.iter().map(|(s, e)| (e - s) as f64 / 1000.0).sum()
 }
 
 fn states(port: u16) -> Vec<(String, String)> {
@@ -229,19 +93,11 @@ impl Fixture {
         let nats = nats_server(&dir.join("nats"), nats_port);
         let camera = camera(&clips().join("camera-h264.mp4"), cam_port, "vigil", "vigil");
         let relay = through_relay.map(|_| support::relay::Relay::start(free_port(), nats_port));
-        let members: Vec<Member> = (0..3)
-            .map(|i| Member {
-                dir: dir.join(format!("n{i}")),
-                port: free_port(),
-                node: format!("n{i}"),
-                earlier: Default::default(),
-            })
-            .collect();
+        let members = Member::in_folders(&dir, 3);
         let peers = members
             .iter()
             .enumerate()
             .map(|(i, m)| {
-                std::fs::create_dir_all(&m.dir).expect("node folder");
                 let port = match (&relay, through_relay) {
                     (Some(r), Some(j)) if j == i => r.port,
                     _ => nats_port,
@@ -269,14 +125,7 @@ impl Fixture {
     /// the cluster) and waits until each is recorded somewhere, with 3 s of media.
     fn place(&mut self) {
         let members = &self.members;
-        let text =
-            std::fs::read_to_string(repo().join("tests/topologies/cluster/cvr-to-video.json"))
-                .expect("topology");
-        let topology: Value = serde_json::from_str(&text).expect("JSON");
-        assert_eq!(
-            call(members[0].port, "pipelineTopologySet", &topology).0,
-            201
-        );
+        set_cvr_topology(members[0].port);
         for i in 0..PIPELINES {
             let port = members[i % 3].port;
             let (status, payload) = call(port, "livePipelineSet", &self.pipeline(i));
@@ -316,9 +165,7 @@ impl Fixture {
 
     /// Live pipeline `p<i>` recording the camera into video `v<i>`.
     fn pipeline(&self, i: usize) -> Value {
-        json!({"name": format!("p{i}"), "properties": {"topologyName": "CvrToVideo", "parameters": [
-            {"name": "rtspUrl", "value": format!("rtsp://127.0.0.1:{}/camera", self.cam_port)},
-            {"name": "videoName", "value": format!("v{i}")}]}})
+        cvr_pipeline(i, self.cam_port)
     }
 
     /// The member that records `pipeline` now, other than `except`.
@@ -551,21 +398,8 @@ fn methods_triggers_and_events_travel_on_nats() {
     let (nats_port, cam_port) = (free_port(), free_port());
     let _nats = nats_server(&dir.join("nats"), nats_port);
     let _camera = camera(&clips().join("camera-h264.mp4"), cam_port, "vigil", "vigil");
-    let members: Vec<Member> = (0..2)
-        .map(|i| Member {
-            dir: dir.join(format!("n{i}")),
-            port: free_port(),
-            node: format!("n{i}"),
-            earlier: Default::default(),
-        })
-        .collect();
-    let _peers: Vec<Peer> = members
-        .iter()
-        .map(|m| {
-            std::fs::create_dir_all(&m.dir).expect("node folder");
-            m.start(nats_port)
-        })
-        .collect();
+    let members = Member::in_folders(&dir, 2);
+    let _peers: Vec<Peer> = members.iter().map(|m| m.start(nats_port)).collect();
     let out = dir.join("clips");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
@@ -678,36 +512,16 @@ fn losing_one_nats_server_of_three_changes_nothing() {
         .map(|p| format!("nats://127.0.0.1:{p}"))
         .collect::<Vec<_>>()
         .join(",");
-    let members: Vec<Member> = (0..3)
-        .map(|i| Member {
-            dir: dir.join(format!("n{i}")),
-            port: free_port(),
-            node: format!("n{i}"),
-            earlier: Default::default(),
-        })
-        .collect();
+    let members = Member::in_folders(&dir, 3);
     // JetStream's cluster elects its meta leader first: a member keeps trying to open its
     // buckets until it has.
     let peers: Vec<Peer> = members
         .iter()
-        .map(|m| {
-            std::fs::create_dir_all(&m.dir).expect("node folder");
-            m.start_with(&url, &["--cluster-replicas", "3"])
-        })
+        .map(|m| m.start_with(&url, &["--cluster-replicas", "3"]))
         .collect();
     std::thread::sleep(Duration::from_millis(1500));
-    let text = std::fs::read_to_string(repo().join("tests/topologies/cluster/cvr-to-video.json"))
-        .expect("topology");
-    let topology: Value = serde_json::from_str(&text).expect("JSON");
-    assert_eq!(
-        call(members[0].port, "pipelineTopologySet", &topology).0,
-        201
-    );
-    let pipeline = |i: usize| {
-        json!({"name": format!("p{i}"), "properties": {"topologyName": "CvrToVideo", "parameters": [
-            {"name": "rtspUrl", "value": format!("rtsp://127.0.0.1:{cam_port}/camera")},
-            {"name": "videoName", "value": format!("v{i}")}]}})
-    };
+    set_cvr_topology(members[0].port);
+    let pipeline = |i: usize| cvr_pipeline(i, cam_port);
     for (i, m) in members.iter().enumerate() {
         assert_eq!(call(m.port, "livePipelineSet", &pipeline(i)).0, 201);
         assert_eq!(

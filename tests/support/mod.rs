@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod archive;
+pub mod cluster;
 pub mod grpc;
 pub mod guest_build;
 pub mod guests;

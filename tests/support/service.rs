@@ -22,6 +22,11 @@ pub fn serve(dir: &Path, http_port: u16, extra: &[&str]) -> Peer {
 /// `vigil serve ARGS --http 127.0.0.1:PORT --event-log DIR/events.jsonl` (no `--http` when
 /// ARGS give one); its log goes to `DIR/serve.log` (appended).
 pub fn serve_with(dir: &Path, http_port: u16, args: &[&str]) -> Peer {
+    serve_with_env(dir, http_port, args, &[])
+}
+
+/// The same with `env` added to its environment.
+pub fn serve_with_env(dir: &Path, http_port: u16, args: &[&str], env: &[(String, String)]) -> Peer {
     let listen = format!("127.0.0.1:{http_port}");
     let http: &[&str] = if args.contains(&"--http") {
         &[]
@@ -41,6 +46,7 @@ pub fn serve_with(dir: &Path, http_port: u16, args: &[&str]) -> Peer {
         .arg(dir.join("events.jsonl"))
         .current_dir(repo())
         .env("RUST_LOG", "warn")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()

@@ -13,6 +13,8 @@ use crate::media::time::{MediaDuration, MediaTime};
 
 #[path = "catalog_explanations.rs"]
 mod explanations;
+#[path = "catalog_shared.rs"]
+mod shared;
 
 /// A video: a named archive that gate openings append clips to.
 #[derive(Clone, Debug, PartialEq)]
@@ -60,6 +62,11 @@ pub struct SegmentRow {
     pub local: bool,
     /// The object store has it.
     pub uploaded: bool,
+    /// The installation the store keys it under: none for an archive with a store of its own
+    /// (`<video>/<clip>-<seq>.mp4`); in a store a cluster shares, the recording installation's
+    /// id (`<video>/<origin>/<clip>-<seq>.mp4`), this one's or another's (see
+    /// [`Catalog::import`]).
+    pub origin: Option<String>,
 }
 
 /// A fragment (`moof` + `mdat`, one GOP or ≤ 1 s) of a segment file.
@@ -139,10 +146,11 @@ fn segment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SegmentRow> {
         recording: r.get(10)?,
         local: r.get(11)?,
         uploaded: r.get(12)?,
+        origin: r.get(13)?,
     })
 }
 
-const SEGMENT_COLUMNS: &str = "id, video, clip, seq, path, start_ns, end_ns, bytes, init_len, sha256, recording, local, uploaded";
+const SEGMENT_COLUMNS: &str = "id, video, clip, seq, path, start_ns, end_ns, bytes, init_len, sha256, recording, local, uploaded, origin";
 
 impl Catalog {
     /// Opens (creating) the catalog of archive directory `dir`.
@@ -232,7 +240,8 @@ impl Catalog {
             })?)
     }
 
-    /// Records a new segment being written (before its file exists).
+    /// Records a new segment being written (before its file exists); in an archive whose store
+    /// is shared ([`Catalog::share_store`]) it is keyed under this installation.
     pub fn begin_segment(
         &self,
         video: &str,
@@ -243,8 +252,8 @@ impl Catalog {
         init_len: i64,
     ) -> Result<i64> {
         self.conn.execute(
-            "INSERT INTO segments(video, clip, seq, path, start_ns, end_ns, bytes, init_len, recording)
-             VALUES(?1, ?2, ?3, ?4, ?5, ?5, ?6, ?6, 1)",
+            "INSERT INTO segments(video, clip, seq, path, start_ns, end_ns, bytes, init_len, recording, origin)
+             VALUES(?1, ?2, ?3, ?4, ?5, ?5, ?6, ?6, 1, (SELECT value FROM meta WHERE key = 'store_origin'))",
             params![video, clip, seq, path, start.as_nanos(), init_len],
         )?;
         Ok(self.conn.last_insert_rowid())
@@ -503,11 +512,40 @@ fn set_up(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.execute_batch(SCHEMA)?;
+    add_columns(conn)?;
     conn.execute(
         "INSERT OR IGNORE INTO meta(key, value) VALUES('installation', ?1)",
         params![uuid::Uuid::new_v4().to_string()],
     )?;
     Ok(())
+}
+
+/// Columns added after the first release: catalogs made before get them on opening (in one
+/// write transaction, so two connections opening an old catalog at once add them once).
+fn add_columns(conn: &Connection) -> rusqlite::Result<()> {
+    const ADDED: [(&str, &str); 2] = [
+        ("origin", "TEXT"),
+        ("published", "INTEGER NOT NULL DEFAULT 0"),
+    ];
+    let missing = |conn: &Connection| -> rusqlite::Result<Vec<(&str, &str)>> {
+        let mut stmt =
+            conn.prepare("SELECT 1 FROM pragma_table_info('segments') WHERE name = ?1")?;
+        let mut out = Vec::new();
+        for (name, decl) in ADDED {
+            if !stmt.exists(params![name])? {
+                out.push((name, decl));
+            }
+        }
+        Ok(out)
+    };
+    if missing(conn)?.is_empty() {
+        return Ok(());
+    }
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    for (name, decl) in missing(&tx)? {
+        tx.execute_batch(&format!("ALTER TABLE segments ADD COLUMN {name} {decl}"))?;
+    }
+    tx.commit()
 }
 
 /// Whether SQLite refused because another connection holds the lock.

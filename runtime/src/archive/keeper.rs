@@ -14,6 +14,7 @@ use serde_json::json;
 
 use super::available::TimeRange;
 use super::catalog::{Catalog, SegmentRow};
+use super::segment_record::SegmentPublisher;
 use super::store::ObjectStore;
 use crate::bus::event::{Event, EventClass};
 use crate::bus::event_log::EventBus;
@@ -36,6 +37,10 @@ pub struct Keeper {
     owned: HashMap<String, bool>,
     installation: String,
     bucket_ready: bool,
+    /// The store is shared by a cluster (segments keyed per installation).
+    shared: bool,
+    publisher: Option<SegmentPublisher>,
+    publish_failing: bool,
 }
 
 impl Keeper {
@@ -48,6 +53,7 @@ impl Keeper {
     ) -> Result<Self> {
         let catalog = Catalog::open(dir)?;
         let installation = catalog.installation()?;
+        let shared = catalog.shares_store()?;
         Ok(Self {
             catalog,
             store,
@@ -59,7 +65,17 @@ impl Keeper {
             owned: HashMap::new(),
             installation,
             bucket_ready: false,
+            shared,
+            publisher: None,
+            publish_failing: false,
         })
+    }
+
+    /// Also gives each uploaded segment to the cluster's segment index through `publisher`
+    /// (the archive's store is shared: [`Catalog::share_store`]).
+    pub fn publishing(mut self, publisher: SegmentPublisher) -> Self {
+        self.publisher = Some(publisher);
+        self
     }
 
     /// Runs until `stop`, twice a second, then once more (what finished meanwhile is uploaded
@@ -75,10 +91,38 @@ impl Keeper {
         })
     }
 
+    /// Passes every second until nothing waits for the store or the cluster's index, or
+    /// `stop`: what an archive no pipeline writes to any more (a node that restarted) still
+    /// uploads and publishes what it recorded before.
+    pub fn drain(mut self, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                self.run_once();
+                if !self.has_pending().unwrap_or(true) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        })
+    }
+
+    /// Whether a finished segment waits for the store, or an uploaded one for the index.
+    fn has_pending(&self) -> Result<bool> {
+        let upload = self.store.is_some()
+            && self
+                .catalog
+                .all_segments()?
+                .iter()
+                .any(|s| !s.recording && s.local && !s.uploaded);
+        let publish = self.publisher.is_some() && !self.catalog.unpublished()?.is_empty();
+        Ok(upload || publish)
+    }
+
     /// One pass: upload, retention, cache budget.
     pub fn run_once(&mut self) {
         let now = wall_now();
         self.upload(now);
+        self.publish(now);
         if let Err(e) = self.expire(now) {
             self.storage_error(now, format!("retention: {e:#}"), None);
         }
@@ -118,6 +162,12 @@ impl Keeper {
             let result = bucket
                 .and_then(|()| self.claim(&store, &s.video))
                 .and_then(|mine| {
+                    if !mine && self.shared {
+                        anyhow::bail!(
+                            "video '{}' in the store was recorded by a single installation, not by this cluster; not appending to it",
+                            s.video
+                        );
+                    }
                     if !mine {
                         anyhow::bail!(
                             "video '{}' in the store belongs to another installation; not appending to it",
@@ -166,17 +216,62 @@ impl Keeper {
         }
     }
 
-    /// True when `video` in the store is this installation's (claiming it when it is new).
+    /// Gives the cluster's index the uploaded segments it has not had, in order; on a failure
+    /// (reported once until it works again) the rest wait for the next pass.
+    fn publish(&mut self, now: MediaTime) {
+        let Some(publisher) = self.publisher.clone() else {
+            return;
+        };
+        let pending = match self.catalog.unpublished() {
+            Ok(p) => p,
+            Err(e) => return self.storage_error(now, format!("{e:#}"), None),
+        };
+        for s in pending {
+            let sent = self
+                .catalog
+                .record_of(&s)
+                .and_then(|record| publisher(&record))
+                .and_then(|()| self.catalog.mark_published(s.id));
+            if let Err(e) = sent {
+                if !self.publish_failing {
+                    self.publish_failing = true;
+                    self.storage_error(
+                        now,
+                        format!("cannot give segment {} of '{}' to the cluster's segment index (retrying): {e:#}", s.id, s.video),
+                        Some(RETRY_EVERY),
+                    );
+                }
+                return;
+            }
+        }
+        self.publish_failing = false;
+    }
+
+    /// True when `video` in the store is this installation's to append to (claiming it when it
+    /// is new): the installation that claimed it, or, in a store a cluster shares, any of its
+    /// members (their keys do not collide).
     fn claim(&mut self, store: &ObjectStore, video: &str) -> Result<bool> {
         if let Some(mine) = self.owned.get(video) {
             return Ok(*mine);
         }
         let key = store.key(&format!("{video}/.vigil-video.json"));
         let mine = match store.get(&key)? {
-            Some(body) => serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v["installation"].as_str().map(str::to_string))
-                .is_some_and(|id| id == self.installation),
+            Some(body) => {
+                let marker = serde_json::from_slice::<serde_json::Value>(&body).ok();
+                let marker = marker.as_ref();
+                if self.shared {
+                    marker.is_some_and(|v| v["layout"] == "shared")
+                } else {
+                    marker
+                        .and_then(|v| v["installation"].as_str())
+                        .is_some_and(|id| id == self.installation)
+                }
+            }
+            None if self.shared => {
+                let marker = json!({"video": video, "layout": "shared"});
+                store.put(&key, marker.to_string().into_bytes())?;
+                true
+            }
             None => {
                 let marker = json!({"video": video, "installation": self.installation});
                 store.put(&key, marker.to_string().into_bytes())?;

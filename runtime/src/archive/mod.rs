@@ -8,6 +8,7 @@ pub mod export;
 pub mod hls;
 pub mod keeper;
 pub mod repair;
+pub mod segment_record;
 pub mod store;
 pub mod store_location;
 

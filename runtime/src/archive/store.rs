@@ -169,9 +169,16 @@ impl ObjectStore {
         })
     }
 
-    /// The key of a segment.
+    /// The key of a segment: `<video>/<clip>-<seq>.mp4`, or in a store a cluster shares
+    /// `<video>/<origin>/<clip>-<seq>.mp4` (clip numbers are per installation).
     pub fn segment_key(&self, s: &SegmentRow) -> String {
-        self.key(&format!("{}/{:08}-{:04}.mp4", s.video, s.clip, s.seq))
+        match &s.origin {
+            None => self.key(&format!("{}/{:08}-{:04}.mp4", s.video, s.clip, s.seq)),
+            Some(origin) => self.key(&format!(
+                "{}/{origin}/{:08}-{:04}.mp4",
+                s.video, s.clip, s.seq
+            )),
+        }
     }
 
     /// `<prefix>/<name>`.

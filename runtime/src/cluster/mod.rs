@@ -12,11 +12,13 @@
 //! * `vigil_nodes`: each node's heartbeat (same expiry) with how many pipelines it records; a
 //!   node takes free pipelines only while it holds fewer than its fair share (see [`ownership`]).
 //!
-//! Methods, triggers and events also travel on NATS subjects (see [`subjects`]).
+//! Methods, triggers and events also travel on NATS subjects (see [`subjects`]); with a shared
+//! object store, the segment index makes the members' archives one (see [`segments`]).
 
 pub mod desired;
 pub mod lease;
 pub mod ownership;
+pub mod segments;
 pub mod subjects;
 
 use std::time::Duration;
@@ -42,6 +44,8 @@ pub struct ClusterConfig {
 pub struct Cluster {
     /// The connection (method, trigger and event subjects).
     pub client: async_nats::Client,
+    /// JetStream on it (the segment index).
+    pub js: jetstream::Context,
     /// This node's id.
     pub node: String,
     /// The lease time.
@@ -115,11 +119,13 @@ impl Cluster {
         let deadline = tokio::time::Instant::now() + STARTUP_WAIT;
         let (desired, leases, nodes) = loop {
             let opened = async {
-                Ok::<_, anyhow::Error>((
+                let buckets = (
                     bucket(&js, DESIRED_BUCKET, Duration::ZERO, n).await?,
                     bucket(&js, LEASE_BUCKET, ttl, n).await?,
                     bucket(&js, NODE_BUCKET, ttl, n).await?,
-                ))
+                );
+                segments::ensure_stream(&js, n).await?;
+                Ok::<_, anyhow::Error>(buckets)
             };
             match opened.await {
                 Ok(buckets) => break buckets,
@@ -132,6 +138,7 @@ impl Cluster {
         };
         Ok(Self {
             client,
+            js,
             node: config.node.clone(),
             lease_ttl: ttl,
             desired,

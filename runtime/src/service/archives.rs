@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use crate::archive::keeper::Keeper;
+use crate::archive::segment_record::SegmentPublisher;
 use crate::archive::store::ObjectStore;
 use crate::bus::event_log::EventBus;
 use crate::nodes::rtsp_source::wall_now;
@@ -27,6 +28,7 @@ pub struct Archives {
     open: Arc<Mutex<HashMap<PathBuf, Open>>>,
     store: Option<Arc<ObjectStore>>,
     bus: EventBus,
+    publisher: Option<SegmentPublisher>,
 }
 
 /// A pipeline's use of an archive directory; dropping the last one stops the keeper.
@@ -42,7 +44,15 @@ impl Archives {
             open: Arc::new(Mutex::new(HashMap::new())),
             store,
             bus,
+            publisher: None,
         }
+    }
+
+    /// The store is shared by a cluster: every archive opened from now on keys its segments
+    /// under its installation and gives each uploaded one to `publisher` (the segment index).
+    pub fn shared(mut self, publisher: SegmentPublisher) -> Self {
+        self.publisher = Some(publisher);
+        self
     }
 
     /// The object store, if any.
@@ -61,12 +71,18 @@ impl Archives {
             entry.users += 1;
         } else {
             let catalog = crate::archive::open_archive(dir, &self.bus, wall_now())?;
+            if self.publisher.is_some() {
+                catalog.share_store()?;
+            }
             // Its event clips go on the review list, as they were before a restart.
             super::review::index().add_archive(dir, &catalog);
             drop(catalog);
             let stop = Arc::new(AtomicBool::new(false));
-            let keeper =
-                Keeper::new(dir, self.store.clone(), budget, self.bus.clone())?.spawn(stop.clone());
+            let mut keeper = Keeper::new(dir, self.store.clone(), budget, self.bus.clone())?;
+            if let Some(publisher) = &self.publisher {
+                keeper = keeper.publishing(publisher.clone());
+            }
+            let keeper = keeper.spawn(stop.clone());
             open.insert(
                 key.clone(),
                 Open {
@@ -80,6 +96,25 @@ impl Archives {
             dir: key,
             archives: self.clone(),
         })
+    }
+
+    /// Repairs the archive at `dir` and, in the background until done or `stop`, uploads and
+    /// publishes what it holds from before (a cluster member that restarted, perhaps after
+    /// `kill -9`, with no pipeline of its own yet); nothing without a store.
+    pub fn drain(&self, dir: &Path, stop: Arc<AtomicBool>) -> Result<()> {
+        if self.store.is_none() {
+            return Ok(());
+        }
+        let catalog = crate::archive::open_archive(dir, &self.bus, wall_now())?;
+        if self.publisher.is_some() {
+            catalog.share_store()?;
+        }
+        let mut keeper = Keeper::new(dir, self.store.clone(), None, self.bus.clone())?;
+        if let Some(publisher) = &self.publisher {
+            keeper = keeper.publishing(publisher.clone());
+        }
+        drop(keeper.drain(stop));
+        Ok(())
     }
 
     /// Per open archive directory, the segments that wait for the object store (an archive

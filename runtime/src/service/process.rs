@@ -103,9 +103,26 @@ async fn serve(
 ) -> Result<()> {
     let bus =
         EventBus::new("vigil", config.event_log.as_deref()).context("cannot open the event log")?;
+    let cluster = match &config.cluster {
+        Some(c) => {
+            let cluster = Arc::new(crate::cluster::Cluster::connect(c).await?);
+            tracing::info!("node '{}' joined the cluster at {}", c.node, c.url);
+            Some(cluster)
+        }
+        None => None,
+    };
+    let mut archives = Archives::new(store.clone(), bus.clone());
+    let mut index_publisher = None;
+    if let (Some(cluster), Some(_)) = (&cluster, &store) {
+        // One archive across the members: segments keyed per member in the shared store, each
+        // one given to the segment index once uploaded.
+        let (publisher, task) = crate::cluster::segments::publisher(cluster.js.clone());
+        archives = archives.shared(publisher);
+        index_publisher = Some(tokio::spawn(task));
+    }
     let context = LiveContext {
         bus: bus.clone(),
-        archives: Archives::new(store.clone(), bus.clone()),
+        archives,
         inputs: InputRouter::default(),
         cameras: super::cameras::Cameras::default(),
         options: config.options.clone(),
@@ -116,15 +133,9 @@ async fn serve(
         .map(Documents::open)
         .transpose()?;
     let mut service = Service::new(context, documents, config.limits);
-    let cluster = match &config.cluster {
-        Some(c) => {
-            let cluster = Arc::new(crate::cluster::Cluster::connect(c).await?);
-            tracing::info!("node '{}' joined the cluster at {}", c.node, c.url);
-            service = service.in_cluster(cluster.clone());
-            Some(cluster)
-        }
-        None => None,
-    };
+    if let Some(cluster) = &cluster {
+        service = service.in_cluster(cluster.clone());
+    }
     let service = Arc::new(service);
     let (shutdown_tx, shutdown) = watch::channel(false);
     let mut tasks = Vec::new();
@@ -202,6 +213,7 @@ async fn serve(
         }
     };
 
+    let drain_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut playback_archive = config.playback_archive.clone();
     let mut follower = None;
     let mut member = None;
@@ -214,6 +226,20 @@ async fn serve(
                     cluster.client.clone(),
                     shutdown.clone(),
                 )));
+                // The other members' segments, listed in the archive this node plays back;
+                // what it recorded before a restart, uploaded and published.
+                if let (Some(archive), Some(_)) = (&config.options.archive, &store) {
+                    service
+                        .context()
+                        .archives
+                        .drain(archive, drain_stop.clone())?;
+                    tasks.push(tokio::spawn(crate::cluster::segments::follow(
+                        cluster.js.clone(),
+                        archive.clone(),
+                        bus.clone(),
+                        shutdown.clone(),
+                    )));
+                }
                 member = Some((
                     stop,
                     tokio::spawn(crate::cluster::ownership::run(
@@ -304,7 +330,12 @@ async fn serve(
         let _ = stop.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
     }
+    drain_stop.store(true, std::sync::atomic::Ordering::Relaxed);
     service.shutdown().await;
+    // After the keepers' last passes, which publish what they uploaded.
+    if let Some(task) = index_publisher {
+        task.abort();
+    }
     let _ = shutdown_tx.send(true);
     for t in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(3), t).await;

@@ -1,0 +1,278 @@
+//! The catalog of an archive whose object store a cluster shares: this installation's segments
+//! are keyed under its id, each uploaded one is published once to the cluster's segment index
+//! ([`SegmentRecord`]), and the other installations' segments are imported from it, so that
+//! playback answers for media recorded on any node (read from the store).
+
+use anyhow::{Context, Result};
+use rusqlite::{OptionalExtension, params};
+
+use super::{Catalog, SEGMENT_COLUMNS, SegmentRow, segment_row};
+use crate::archive::segment_record::{SegmentRecord, VideoRecord};
+
+impl Catalog {
+    /// From now on, this archive's new segments are keyed in the store under this
+    /// installation's id (a store shared with other installations). Kept in the catalog.
+    pub fn share_store(&self) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO meta(key, value) SELECT 'store_origin', value FROM meta WHERE key = 'installation'",
+            [],
+        )?;
+        Ok(())
+    }
+
+    /// Whether this archive's store is shared ([`Catalog::share_store`]).
+    pub fn shares_store(&self) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row("SELECT 1 FROM meta WHERE key = 'store_origin'", [], |_| {
+                Ok(())
+            })
+            .optional()?
+            .is_some())
+    }
+
+    /// This installation's uploaded segments the cluster's index has not been given yet,
+    /// oldest first.
+    pub fn unpublished(&self) -> Result<Vec<SegmentRow>> {
+        let sql = format!(
+            "SELECT {SEGMENT_COLUMNS} FROM segments WHERE uploaded = 1 AND recording = 0 AND published = 0
+             AND origin = (SELECT value FROM meta WHERE key = 'store_origin') ORDER BY start_ns, id"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map([], segment_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The cluster's index has segment `id`.
+    pub fn mark_published(&self, id: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE segments SET published = 1 WHERE id = ?1",
+            params![id],
+        )?;
+        Ok(())
+    }
+
+    /// What the cluster's index says of segment `s` (with its video and fragments).
+    pub fn record_of(&self, s: &SegmentRow) -> Result<SegmentRecord> {
+        let video = self
+            .videos()?
+            .into_iter()
+            .find(|v| v.name == s.video)
+            .with_context(|| format!("segment {} names video '{}', unknown", s.id, s.video))?;
+        let fragments = self
+            .fragments(s.id)?
+            .into_iter()
+            .map(|f| [f.offset, f.len, f.start.as_nanos(), f.end.as_nanos()])
+            .collect();
+        Ok(SegmentRecord {
+            origin: s.origin.clone().unwrap_or_default(),
+            video: VideoRecord {
+                name: video.name,
+                title: video.title,
+                description: video.description,
+                created_ns: video.created.as_nanos(),
+                segment_length_ns: video.segment_length_ns,
+                retention_ns: video.retention_ns,
+            },
+            clip: s.clip,
+            seq: s.seq,
+            start_ns: s.start.as_nanos(),
+            end_ns: s.end.as_nanos(),
+            bytes: s.bytes,
+            init_len: s.init_len,
+            sha256: s.sha256.clone(),
+            fragments,
+        })
+    }
+
+    /// Lists another installation's segment (in the store, not in the cache), creating its
+    /// video if this archive has none of that name. True when it was new; a record of this
+    /// installation's own or one already listed changes nothing. The record is checked first.
+    pub fn import(&self, r: &SegmentRecord) -> Result<bool> {
+        r.validate()?;
+        if self.shares_store()? && self.installation()? == r.origin {
+            return Ok(false);
+        }
+        let path = format!(
+            "cluster/{}/{}/{:08}-{:04}.mp4",
+            r.origin, r.video.name, r.clip, r.seq
+        );
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "INSERT OR IGNORE INTO videos(name, title, description, created_ns, segment_length_ns, retention_ns)
+             VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+            params![r.video.name, r.video.title, r.video.description, r.video.created_ns,
+                    r.video.segment_length_ns, r.video.retention_ns],
+        )?;
+        let added = tx.execute(
+            "INSERT OR IGNORE INTO segments(video, clip, seq, path, start_ns, end_ns, bytes, init_len,
+                 sha256, recording, local, uploaded, origin, published)
+             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, 0, 1, ?10, 1)",
+            params![r.video.name, r.clip, r.seq, path, r.start_ns, r.end_ns, r.bytes, r.init_len,
+                    r.sha256, r.origin],
+        )?;
+        if added == 1 {
+            let id = tx.last_insert_rowid();
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO fragments(segment, offset, len, start_ns, end_ns) VALUES(?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for [offset, len, start, end] in &r.fragments {
+                insert.execute(params![id, offset, len, start, end])?;
+            }
+        }
+        tx.commit()?;
+        Ok(added == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::catalog::{FragmentRow, VideoRow};
+    use crate::media::time::MediaTime;
+
+    fn t(s: i64) -> MediaTime {
+        MediaTime::from_secs(1_767_225_600 + s)
+    }
+
+    fn folder(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("vigil-shared-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    /// A shared archive with one finished, uploaded segment of `lobby` from `at` (3 fragments).
+    fn recorded(dir: &std::path::Path, at: i64) -> (Catalog, i64) {
+        let c = Catalog::open(dir).expect("opens");
+        c.share_store().expect("shared");
+        c.ensure_video(&VideoRow {
+            name: "lobby".into(),
+            title: "Lobby".into(),
+            description: "door".into(),
+            created: t(0),
+            segment_length_ns: 30_000_000_000,
+            retention_ns: Some(86_400_000_000_000),
+        })
+        .expect("video");
+        let clip = c.next_clip().expect("clip");
+        let id = c
+            .begin_segment(
+                "lobby",
+                clip,
+                0,
+                &format!("videos/lobby/{clip}.mp4"),
+                t(at),
+                700,
+            )
+            .expect("segment");
+        for i in 0..3 {
+            c.add_fragment(
+                id,
+                &FragmentRow {
+                    offset: 700 + i * 1000,
+                    len: 1000,
+                    start: t(at + i),
+                    end: t(at + i + 1),
+                },
+            )
+            .expect("fragment");
+        }
+        c.finish_segment(id, "ab12").expect("finished");
+        (c, id)
+    }
+
+    #[test]
+    fn a_segment_recorded_on_one_node_is_listed_on_another_once() {
+        let (a_dir, b_dir) = (folder("a"), folder("b"));
+        let (a, id) = recorded(&a_dir, 10);
+        let (b, _) = recorded(&b_dir, 20);
+        let a_id = a.installation().expect("id");
+        let s = a.segment(id).expect("q").expect("row");
+        assert_eq!(
+            s.origin.as_deref(),
+            Some(a_id.as_str()),
+            "keyed under its installation"
+        );
+        assert!(a.unpublished().expect("q").is_empty(), "not uploaded yet");
+        a.mark_uploaded(id).expect("uploaded");
+        assert_eq!(a.unpublished().expect("q").len(), 1);
+        let record = a.record_of(&s).expect("record");
+        a.mark_published(id).expect("published");
+        assert!(a.unpublished().expect("q").is_empty());
+
+        assert!(
+            !a.import(&record).expect("own"),
+            "its own record changes nothing"
+        );
+        assert!(b.import(&record).expect("imports"));
+        assert!(!b.import(&record).expect("again"), "listed once");
+        let both = b.segments_between("lobby", t(0), t(60)).expect("q");
+        assert_eq!(both.len(), 2);
+        let imported = &both[0];
+        assert_eq!(
+            (
+                imported.start,
+                imported.end,
+                imported.bytes,
+                imported.local,
+                imported.uploaded
+            ),
+            (t(10), t(13), 3700, false, true)
+        );
+        assert_eq!(imported.origin.as_deref(), Some(a_id.as_str()));
+        assert_eq!(
+            b.fragments(imported.id).expect("q"),
+            a.fragments(id).expect("q")
+        );
+        assert!(b.unpublished().expect("q").is_empty(), "not published back");
+        let _ = std::fs::remove_dir_all(&a_dir);
+        let _ = std::fs::remove_dir_all(&b_dir);
+    }
+
+    #[test]
+    fn an_unshared_archive_keeps_the_old_keys_and_a_video_arrives_with_its_first_segment() {
+        let (a_dir, c_dir) = (folder("a2"), folder("c2"));
+        let (a, id) = recorded(&a_dir, 10);
+        let record = a
+            .record_of(&a.segment(id).expect("q").expect("row"))
+            .expect("r");
+        let c = Catalog::open(&c_dir).expect("opens");
+        assert!(!c.shares_store().expect("q"));
+        assert!(c.import(&record).expect("imports"));
+        let videos = c.videos().expect("q");
+        assert_eq!(
+            (videos[0].name.as_str(), videos[0].description.as_str()),
+            ("lobby", "door")
+        );
+        let clip = c.next_clip().expect("clip");
+        let own = c
+            .begin_segment("lobby", clip, 0, "videos/lobby/x.mp4", t(40), 700)
+            .expect("segment");
+        assert_eq!(c.segment(own).expect("q").expect("row").origin, None);
+        let _ = std::fs::remove_dir_all(&a_dir);
+        let _ = std::fs::remove_dir_all(&c_dir);
+    }
+
+    #[test]
+    fn a_catalog_from_before_the_cluster_gets_its_new_columns_on_opening() {
+        let dir = folder("old");
+        std::fs::create_dir_all(&dir).expect("dir");
+        {
+            let old = rusqlite::Connection::open(dir.join("catalog.sqlite3")).expect("db");
+            old.execute_batch(crate::archive::catalog::SCHEMA).expect("old schema");
+            old.execute_batch(
+                "INSERT INTO videos VALUES('lobby', 'Lobby', '', 0, 30000000000, NULL);
+                 INSERT INTO segments(video, clip, seq, path, start_ns, end_ns, bytes, init_len, recording)
+                 VALUES('lobby', 1, 0, 'videos/lobby/1.mp4', 10, 20, 700, 700, 0);",
+            )
+            .expect("old rows");
+        }
+        let c = Catalog::open(&dir).expect("opens");
+        let rows = c.all_segments().expect("q");
+        assert_eq!((rows.len(), rows[0].origin.clone()), (1, None));
+        c.share_store().expect("shared");
+        c.mark_uploaded(rows[0].id).expect("uploaded");
+        assert!(c.unpublished().expect("q").is_empty(), "keyed the old way: not the cluster's");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
