@@ -39,14 +39,15 @@ if [ "$demo_only" = 1 ]; then
 fi
 # The gRPC inference stand-in (scripts/peers/grpc-infer-server.py, tests only) runs under
 # Debian's Python with its gRPC packages (it generates its stubs with grpc_tools.protoc); the
-# cluster tests run Debian's NATS server (JetStream).
+# cluster tests run Debian's NATS server (JetStream) on another "host", a network namespace made
+# with iproute2's `ip netns`.
 grpc_missing=()
-for p in python3-grpcio python3-grpc-tools python3-protobuf nats-server; do
+for p in python3-grpcio python3-grpc-tools python3-protobuf nats-server iproute2; do
     status=$(dpkg -s "$p" 2>/dev/null || true)
     grep -qx 'Status: install ok installed' <<<"$status" || grpc_missing+=("$p")
 done
 if [ ${#grpc_missing[@]} -gt 0 ]; then
-    echo "setup: apt-get install ${grpc_missing[*]} (the gRPC inference stand-in, the NATS server)"
+    echo "setup: apt-get install ${grpc_missing[*]} (the gRPC inference stand-in, the NATS server, ip netns)"
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${grpc_missing[@]}" >/dev/null
 fi

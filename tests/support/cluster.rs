@@ -18,7 +18,9 @@ pub fn ttl_s() -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(4)
 }
-pub const PIPELINES: usize = 6;
+pub const PIPELINES: usize = 12;
+/// Cameras the pipelines share (pipeline `i` records camera `i % CAMERAS`).
+pub const CAMERAS: usize = 4;
 /// Pipeline names the members' events are searched for (one more is added late in a test).
 pub const NAMES: usize = PIPELINES + 1;
 
@@ -38,6 +40,157 @@ pub fn nats_server_with(dir: &Path, port: u16, extra: &[String]) -> Peer {
         .expect("nats-server starts (scripts/setup.sh installs it)");
     wait_for_port(port);
     Peer { child }
+}
+
+/// A three-server NATS cluster (JetStream, buckets with three replicas) on another host: a
+/// network namespace with one link per member, so that a member can be cut off from all three
+/// servers at once by taking its link down. Where namespaces cannot be made (not root), the
+/// servers run here and member 0 reaches them through relays the test can cut (which reset its
+/// connections instead of leaving them hanging); the test prints which.
+pub struct NatsCluster {
+    /// The servers (dropped before the namespace).
+    pub servers: Vec<Option<Peer>>,
+    client_ports: Vec<u16>,
+    relays: Vec<super::relay::Relay>,
+    lan: Option<super::netns::Lan>,
+}
+
+impl NatsCluster {
+    /// Starts the servers, storing under `dir`, reachable by `members` members.
+    pub fn start(dir: &Path, members: usize) -> Self {
+        let lan = match super::netns::Lan::create(members) {
+            Ok(lan) => Some(lan),
+            Err(why) => {
+                eprintln!("cluster: no network namespace ({why}); member 0 goes through relays");
+                None
+            }
+        };
+        let client_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let route_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let routes = route_ports
+            .iter()
+            .map(|p| format!("nats://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let listen = if lan.is_some() {
+            "0.0.0.0"
+        } else {
+            "127.0.0.1"
+        };
+        let servers = (0..3)
+            .map(|i| {
+                let mut cmd = match &lan {
+                    Some(lan) => lan.command("nats-server"),
+                    None => Command::new("nats-server"),
+                };
+                let child = cmd
+                    .args([
+                        "-js",
+                        "-a",
+                        listen,
+                        "-p",
+                        &client_ports[i].to_string(),
+                        "-sd",
+                    ])
+                    .arg(dir.join(format!("s{i}")))
+                    .args(["--server_name", &format!("s{i}"), "--cluster_name", "vigil"])
+                    .args(["--cluster", &format!("nats://127.0.0.1:{}", route_ports[i])])
+                    .args(["--routes", &routes])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("nats-server starts (scripts/setup.sh installs it)");
+                Some(Peer { child })
+            })
+            .collect();
+        let relays = match &lan {
+            Some(_) => Vec::new(),
+            None => client_ports
+                .iter()
+                .map(|p| super::relay::Relay::start(free_port(), *p))
+                .collect(),
+        };
+        let cluster = Self {
+            servers,
+            client_ports,
+            relays,
+            lan,
+        };
+        for port in &cluster.client_ports {
+            let host = match &cluster.lan {
+                Some(lan) => lan.there(0),
+                None => "127.0.0.1".to_string(),
+            };
+            wait_for_address(&host, *port);
+        }
+        cluster
+    }
+
+    /// Whether the servers run on another host (a namespace).
+    pub fn namespaced(&self) -> bool {
+        self.lan.is_some()
+    }
+
+    /// `--cluster` for member `i`: the three servers over its own link.
+    pub fn url_for(&self, member: usize) -> String {
+        let urls: Vec<String> = match (&self.lan, member) {
+            (Some(lan), i) => self
+                .client_ports
+                .iter()
+                .map(|p| format!("nats://{}:{p}", lan.there(i)))
+                .collect(),
+            (None, 0) => self
+                .relays
+                .iter()
+                .map(|r| format!("nats://127.0.0.1:{}", r.port))
+                .collect(),
+            (None, _) => self
+                .client_ports
+                .iter()
+                .map(|p| format!("nats://127.0.0.1:{p}"))
+                .collect(),
+        };
+        urls.join(",")
+    }
+
+    /// Cuts member `member` off from every server (only member 0 without namespaces).
+    pub fn cut(&self, member: usize) {
+        match &self.lan {
+            Some(lan) => lan.cut(member),
+            None => {
+                assert_eq!(member, 0, "only member 0 goes through relays");
+                self.relays.iter().for_each(|r| r.cut());
+            }
+        }
+    }
+
+    /// Joins member `member` again.
+    pub fn restore(&self, member: usize) {
+        match &self.lan {
+            Some(lan) => lan.restore(member),
+            None => self.relays.iter().for_each(|r| r.restore()),
+        }
+    }
+
+    /// `kill -9` of server `i`.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut s) = self.servers[i].take() {
+            s.kill9();
+        }
+    }
+}
+
+/// Waits until something listens on `host:port` (up to 30 s).
+pub fn wait_for_address(host: &str, port: u16) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let address = format!("{host}:{port}");
+    while std::net::TcpStream::connect(&address).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing listens on {address}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// One cluster member: its folder (log, event log, archive) and its HTTP port.
@@ -72,6 +225,13 @@ impl Member {
             &format!("nats://127.0.0.1:{nats_port}"),
             &["--lease-ttl", &ttl],
         )
+    }
+
+    /// Member `i` of `nats` (its own link), lease time [`ttl_s`], three replicas.
+    pub fn join(&self, nats: &NatsCluster, i: usize) -> Peer {
+        let ttl = ttl_s().to_string();
+        let args = ["--lease-ttl", ttl.as_str(), "--cluster-replicas", "3"];
+        self.start_with(&nats.url_for(i), &args)
     }
 
     /// `vigil serve --cluster URL` with `extra` arguments.

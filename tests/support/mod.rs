@@ -9,6 +9,7 @@ pub mod guests;
 pub mod inference;
 pub mod js;
 pub mod media;
+pub mod netns;
 pub mod peers;
 pub mod python;
 pub mod relay;

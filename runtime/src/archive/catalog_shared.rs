@@ -259,7 +259,8 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("dir");
         {
             let old = rusqlite::Connection::open(dir.join("catalog.sqlite3")).expect("db");
-            old.execute_batch(crate::archive::catalog::SCHEMA).expect("old schema");
+            old.execute_batch(crate::archive::catalog::SCHEMA)
+                .expect("old schema");
             old.execute_batch(
                 "INSERT INTO videos VALUES('lobby', 'Lobby', '', 0, 30000000000, NULL);
                  INSERT INTO segments(video, clip, seq, path, start_ns, end_ns, bytes, init_len, recording)
@@ -272,7 +273,10 @@ mod tests {
         assert_eq!((rows.len(), rows[0].origin.clone()), (1, None));
         c.share_store().expect("shared");
         c.mark_uploaded(rows[0].id).expect("uploaded");
-        assert!(c.unpublished().expect("q").is_empty(), "keyed the old way: not the cluster's");
+        assert!(
+            c.unpublished().expect("q").is_empty(),
+            "keyed the old way: not the cluster's"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
