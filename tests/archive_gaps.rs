@@ -368,3 +368,59 @@ fn a_clip_that_ends_while_the_camera_is_away_ends_with_its_last_frame() {
         "ends with its last frame (2.5 s), not at the gate's 8 s: {end:?}"
     );
 }
+
+/// A segment whose file cannot be made (here a folder stands at its path; a full disk does the
+/// same after the catalog took its row) leaves no row behind: the next try, at the first key
+/// frame a second later, opens the segment under the same name (it was refused as taken).
+#[test]
+fn a_segment_file_that_cannot_be_made_leaves_no_row() {
+    let dir = temp_dir("archive-no-file");
+    let archive = dir.join("archive");
+    let blocker = archive.join(format!("videos/{VIDEO}/00000001-0000.mp4"));
+    std::fs::create_dir_all(&blocker).expect("a folder in the way");
+    let bus = EventBus::in_memory("p");
+    let mut sink = VideoSink::new(&video_config(), &archive, "/s".into(), bus.clone());
+    let t0 = MediaTime::from_secs(1_800_000_000);
+    sink.handle(ClipCommand::Start {
+        activation: 1,
+        start: t0,
+        first_event: t0,
+        correlation_id: "c1".into(),
+        audio: None,
+        snapshot: None,
+    });
+    for i in 0..150i64 {
+        if i == 15 {
+            std::fs::remove_dir(&blocker).expect("out of the way");
+        }
+        let t = t0 + MediaDuration::from_millis(i * 1000 / 30);
+        sink.handle(sample(t, 2000, i % 30 == 0, params()));
+    }
+    sink.handle(ClipCommand::end(
+        1,
+        t0 + MediaDuration::from_secs(5),
+        EndReason::Minimum,
+    ));
+    sink.shutdown();
+    let errors: Vec<String> = bus
+        .remembered()
+        .iter()
+        .filter(|e| e.kind == "StorageError")
+        .map(|e| e.body["detail"].to_string())
+        .collect();
+    assert_eq!(errors.len(), 1, "the one failure, reported: {errors:?}");
+    let catalog = Catalog::open(&archive).expect("catalog");
+    let segments = catalog.all_segments().expect("segments");
+    assert_eq!(segments.len(), 1, "{segments:?}");
+    let s = &segments[0];
+    assert_eq!(s.path, format!("videos/{VIDEO}/00000001-0000.mp4"));
+    assert!(!s.recording);
+    assert_eq!(
+        (s.start, s.end),
+        (
+            t0 + MediaDuration::from_secs(1),
+            t0 + MediaDuration::from_secs(5)
+        ),
+        "from the next key frame after the failure to the clip's end"
+    );
+}

@@ -375,13 +375,28 @@ impl VideoSink {
             first.pts,
             init.len() as i64,
         )?;
-        let mut file = OpenOptions::new()
+        let created = OpenOptions::new()
             .create(true)
             .truncate(true)
             .write(true)
-            .open(&path)?;
-        file.write_all(&init)?;
-        file.sync_data()?;
+            .open(&path)
+            .and_then(|mut file| {
+                file.write_all(&init)?;
+                file.sync_data()?;
+                Ok(file)
+            });
+        let file = match created {
+            Ok(file) => file,
+            Err(e) => {
+                // No file (a full disk): the row goes too, so the next try can take its path;
+                // if even that fails, it is dropped before the next segment or by the repair.
+                let _ = std::fs::remove_file(&path);
+                if catalog.delete_segment(id).is_err() {
+                    self.unclosed.push(Unclosed::Empty(id));
+                }
+                return Err(e.into());
+            }
+        };
         let mut hasher = Sha256::new();
         hasher.update(&init);
         clip.seq += 1;
