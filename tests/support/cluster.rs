@@ -96,6 +96,10 @@ impl NatsCluster {
                     .args(["--server_name", &format!("s{i}"), "--cluster_name", "vigil"])
                     .args(["--cluster", &format!("nats://127.0.0.1:{}", route_ports[i])])
                     .args(["--routes", &routes])
+                    // Members know the servers only by the addresses they were given: a server
+                    // telling its clients the others' addresses (all its interfaces) would let
+                    // a member whose link is cut reconnect over another member's link.
+                    .arg("--no_advertise")
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
                     .spawn()
@@ -227,9 +231,9 @@ impl Member {
         )
     }
 
-    /// Member `i` of `nats` (its own link), lease time [`ttl_s`], three replicas.
-    pub fn join(&self, nats: &NatsCluster, i: usize) -> Peer {
-        let ttl = ttl_s().to_string();
+    /// Member `i` of `nats` (its own link), leases of `ttl` seconds, three replicas.
+    pub fn join(&self, nats: &NatsCluster, i: usize, ttl: u64) -> Peer {
+        let ttl = ttl.to_string();
         let args = ["--lease-ttl", ttl.as_str(), "--cluster-replicas", "3"];
         self.start_with(&nats.url_for(i), &args)
     }

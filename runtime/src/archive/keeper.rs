@@ -410,3 +410,108 @@ impl Keeper {
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+    use crate::archive::catalog::{FragmentRow, VideoRow};
+    use crate::archive::segment_record::SegmentRecord;
+
+    /// A shared archive with `n` finished segments of `lobby`, 10 s apart, their files on disk.
+    fn archive(dir: &std::path::Path, n: i64) -> Catalog {
+        let c = Catalog::open(dir).expect("opens");
+        c.share_store().expect("shared");
+        let t = |s: i64| MediaTime::from_secs(1_767_225_600 + s);
+        c.ensure_video(&VideoRow {
+            name: "lobby".into(),
+            title: "Lobby".into(),
+            description: String::new(),
+            created: t(0),
+            segment_length_ns: 30_000_000_000,
+            retention_ns: None,
+        })
+        .expect("video");
+        for i in 0..n {
+            let path = format!("videos/lobby/{i}.mp4");
+            let id = c
+                .begin_segment("lobby", i + 1, 0, &path, t(10 * i), 100)
+                .expect("segment");
+            let fragment = FragmentRow {
+                offset: 100,
+                len: 50,
+                start: t(10 * i),
+                end: t(10 * i + 1),
+            };
+            c.add_fragment(id, &fragment).expect("fragment");
+            c.finish_segment(id, "00").expect("finished");
+            std::fs::create_dir_all(dir.join("videos/lobby")).expect("folder");
+            std::fs::write(dir.join(&path), vec![7u8; 150]).expect("file");
+        }
+        c
+    }
+
+    #[test]
+    fn each_uploaded_segment_reaches_the_index_once_in_order_through_an_outage() {
+        let dir = std::env::temp_dir().join(format!("vigil-keeper-index-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let catalog = archive(&dir.join("archive"), 3);
+        let installation = catalog.installation().expect("id");
+        std::fs::create_dir_all(dir.join("store")).expect("store folder");
+        let store = ObjectStore::from_env(&format!("file://{}", dir.join("store").display()))
+            .expect("folder store");
+        let sent: Arc<Mutex<Vec<SegmentRecord>>> = Arc::default();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (kept, counted) = (sent.clone(), calls.clone());
+        let publisher: SegmentPublisher = Arc::new(move |r: &SegmentRecord| {
+            // The cluster is unreachable for the first two attempts.
+            if counted.fetch_add(1, Ordering::SeqCst) < 2 {
+                anyhow::bail!("no answer from the cluster");
+            }
+            kept.lock().expect("lock").push(r.clone());
+            Ok(())
+        });
+        let bus = EventBus::in_memory("p");
+        let mut keeper = Keeper::new(
+            &dir.join("archive"),
+            Some(Arc::new(store)),
+            None,
+            bus.clone(),
+        )
+        .expect("keeper")
+        .publishing(publisher);
+        for _ in 0..3 {
+            keeper.run_once();
+        }
+        let sent = sent.lock().expect("lock").clone();
+        assert_eq!(calls.load(Ordering::SeqCst), 5, "two refused, then three");
+        let order: Vec<i64> = sent.iter().map(|r| r.clip).collect();
+        assert_eq!(order, vec![1, 2, 3], "each once, oldest first");
+        assert!(
+            sent.iter()
+                .all(|r| r.origin == installation && r.fragments.len() == 1)
+        );
+        assert!(catalog.unpublished().expect("q").is_empty());
+        let reports: Vec<Event> = bus
+            .remembered()
+            .into_iter()
+            .filter(|e| e.kind == "StorageError")
+            .collect();
+        assert_eq!(reports.len(), 1, "the outage reported once: {reports:?}");
+        assert!(
+            reports[0].body["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("segment index"))
+        );
+        let key = dir.join(format!("store/lobby/{installation}/00000001-0000.mp4"));
+        assert_eq!(
+            std::fs::read(key)
+                .expect("uploaded under its installation")
+                .len(),
+            150
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

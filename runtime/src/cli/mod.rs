@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub mod client;
 pub mod client_commands;
+pub mod cluster_args;
 pub mod explain;
 pub mod filter;
 pub mod filter_new;
@@ -71,24 +72,9 @@ pub struct ServeArgs {
     /// or removed. A file that is broken is reported and the running version kept.
     #[arg(long, value_name = "DIR")]
     pub config: Option<PathBuf>,
-    /// Join a cluster on NATS JetStream (`nats://HOST:PORT`, several comma-separated): the
-    /// topologies and live pipelines live in the cluster's key-value bucket instead of a data
-    /// directory, any node answers the control API, and each Active pipeline is recorded by
-    /// the one node that holds its lease (README "Scale-out").
-    #[arg(long, value_name = "URL", conflicts_with_all = ["config", "data_dir"])]
-    pub cluster: Option<String>,
-    /// This node's id in the cluster (unique; default: the host name).
-    #[arg(long, value_name = "ID", requires = "cluster")]
-    pub node_id: Option<String>,
-    /// Seconds a pipeline's lease lasts without renewal (default 10): a dead node's pipelines
-    /// are taken over about this long after it died. Every node of a cluster must give the
-    /// same value.
-    #[arg(long, value_name = "SECONDS", requires = "cluster", value_parser = clap::value_parser!(u64).range(2..=300))]
-    pub lease_ttl: Option<u64>,
-    /// Copies the NATS cluster keeps of vigil's buckets, when it creates them (default 1; 3 on
-    /// a three-server cluster survives the loss of a server).
-    #[arg(long, value_name = "N", requires = "cluster", value_parser = clap::value_parser!(u64).range(1..=5))]
-    pub cluster_replicas: Option<u64>,
+    /// Cluster membership (`--cluster` and the options that go with it).
+    #[command(flatten)]
+    pub cluster: cluster_args::ClusterArgs,
     /// The archive directory the playback API serves; VideoSinks write here instead of their
     /// `localMediaCachePath`.
     #[arg(long, value_name = "DIR")]
@@ -568,13 +554,14 @@ fn serve(args: &ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if args.cluster.is_none()
-        && (args.node_id.is_some() || args.lease_ttl.is_some() || args.cluster_replicas.is_some())
-    {
-        eprintln!("vigil serve: --node-id, --lease-ttl and --cluster-replicas need --cluster URL");
-        return ExitCode::from(2);
-    }
-    if args.data_dir.is_none() && args.config.is_none() && args.cluster.is_none() {
+    let cluster = match args.cluster.config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("vigil serve: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.data_dir.is_none() && args.config.is_none() && cluster.is_none() {
         match &args.archive {
             None => {
                 eprintln!(
@@ -603,18 +590,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
         store: args.store.clone(),
         options: args.service.live_options(args.archive.clone()),
         data_dir: args.data_dir.clone(),
-        cluster: args
-            .cluster
-            .as_ref()
-            .map(|url| crate::cluster::ClusterConfig {
-                url: url.clone(),
-                node: args
-                    .node_id
-                    .clone()
-                    .unwrap_or_else(crate::cluster::host_name),
-                lease_ttl: std::time::Duration::from_secs(args.lease_ttl.unwrap_or(10)),
-                replicas: args.cluster_replicas.unwrap_or(1) as usize,
-            }),
+        cluster,
         playback_archive: args.archive.clone(),
         limits: crate::service::Limits {
             pipelines: args.max_pipelines,

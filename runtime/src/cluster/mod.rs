@@ -38,6 +38,8 @@ pub struct ClusterConfig {
     /// Copies of each bucket the NATS cluster keeps (3 on a 3-server cluster survives the loss
     /// of one server; 1 on a single server).
     pub replicas: usize,
+    /// The most pipelines this node records, and its weight in placement.
+    pub capacity: u32,
 }
 
 /// A node's connection to the cluster and its three buckets.
@@ -48,6 +50,8 @@ pub struct Cluster {
     pub js: jetstream::Context,
     /// This node's id.
     pub node: String,
+    /// Its capacity (see [`ClusterConfig::capacity`]).
+    pub capacity: u32,
     /// The lease time.
     pub lease_ttl: Duration,
     /// Desired state.
@@ -78,6 +82,9 @@ impl Cluster {
         true
     }
 }
+
+/// A node's capacity when `--capacity` is not given.
+pub const DEFAULT_CAPACITY: u32 = 100;
 
 /// How long a call waits for this node's registry to catch up with the desired state.
 pub const CATCH_UP_WAIT: Duration = Duration::from_secs(3);
@@ -147,6 +154,7 @@ impl Cluster {
             client,
             js,
             node: config.node.clone(),
+            capacity: config.capacity.max(1),
             lease_ttl: ttl,
             desired,
             leases,

@@ -1,19 +1,21 @@
 //! Which node records which pipeline. Every [`TICK`], a member:
 //!
-//! 1. writes its heartbeat (how many pipelines it records) to the node bucket (a node whose
-//!    heartbeat has not changed for [`HEARTBEAT_STALE`] is not counted as live);
-//! 2. renews each lease it holds once a third of the lease time has passed since the last
+//! 1. writes its heartbeat (how many pipelines it records, its capacity) to the node bucket (a
+//!    node whose heartbeat has not changed for [`HEARTBEAT_STALE`] is not counted as live);
+//! 2. renews each lease it holds once [`lease::renewal_period`] has passed since the last
 //!    write; a lease another node took is stopped at once (`LeaseLost`), one the cluster could
 //!    not renew in time is stopped before it can expire at the server (`LeaseLapsed`; checked
 //!    before each tick, and a tick waiting on an unreachable cluster is cut short at the
 //!    earliest lease's deadline);
 //! 3. stops and releases what is no longer desired (deactivated or deleted);
-//! 4. takes free Active pipelines (the oldest name first) while it records fewer than its fair
-//!    share, the Active pipelines divided by the live nodes, rounded up. Pipelines stay where
-//!    they run when nodes join (no node gives one up to balance), and a dead node's are taken
-//!    by the others as its leases expire.
+//! 4. takes free Active pipelines (the oldest name first, each confirmed by a second write
+//!    [`lease::CONFIRM_AFTER`] later before it starts) while it records fewer than its fair
+//!    share: the Active pipelines times its capacity divided by the live nodes' capacities,
+//!    rounded up, and never more than its capacity (equal capacities: the pipelines divided by
+//!    the nodes). Pipelines stay where they run when nodes join (no node gives one up to
+//!    balance), and a dead node's are taken by the others as its leases expire.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -44,6 +46,7 @@ pub async fn run(
     let follower = tokio::spawn(follow_desired(service.clone(), cluster.clone()));
     let mut held: BTreeMap<String, Lease> = BTreeMap::new();
     let mut liveness = Liveness::default();
+    let mut unplaced = BTreeSet::new();
     let mut interval = tokio::time::interval(TICK);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -59,7 +62,7 @@ pub async fn run(
             .values()
             .map(|l| lease::deadline(l, cluster.lease_ttl))
             .min();
-        let work = tick(&service, &cluster, &mut held, &mut liveness);
+        let work = tick(&service, &cluster, &mut held, &mut liveness, &mut unplaced);
         match deadline {
             Some(at) => {
                 tokio::select! {
@@ -85,6 +88,7 @@ async fn tick(
     cluster: &Cluster,
     held: &mut BTreeMap<String, Lease>,
     liveness: &mut Liveness,
+    unplaced: &mut BTreeSet<String>,
 ) {
     let ttl = cluster.lease_ttl;
     // As below: the registry's lock is taken off the runtime's workers (a control call may
@@ -103,7 +107,7 @@ async fn tick(
         }
     }
 
-    let heartbeat = json!({"pipelines": held.len()}).to_string();
+    let heartbeat = json!({"pipelines": held.len(), "capacity": cluster.capacity}).to_string();
     let _ = cluster
         .nodes
         .put(cluster.node.as_str(), Bytes::from(heartbeat))
@@ -112,7 +116,7 @@ async fn tick(
     // Renewals due, all at once (a cut-off node's time-outs do not add up).
     let due: Vec<Lease> = held
         .values()
-        .filter(|l| l.written_at.elapsed() >= ttl / 3)
+        .filter(|l| l.written_at.elapsed() >= lease::renewal_period(ttl))
         .cloned()
         .collect();
     let renewals = due.into_iter().map(|mut lease| async move {
@@ -133,37 +137,98 @@ async fn tick(
         }
     }
 
-    let share = fair_share(desired.len(), liveness.live_nodes(cluster).await);
-    for name in desired {
-        if held.len() >= share {
+    let total = liveness.live_capacity(cluster).await;
+    let share = fair_share(desired.len(), cluster.capacity, total);
+    let mut taken = Vec::new();
+    for name in desired.iter().cloned() {
+        if held.len() + taken.len() >= share {
             break;
         }
         if held.contains_key(&name) {
             continue;
         }
         match lease::acquire(&cluster.leases, &name, &cluster.node).await {
-            Ok(Some(lease)) => match tokio::task::block_in_place(|| service.run_here(&name)) {
-                Ok(()) => {
-                    emit(
-                        service,
-                        &name,
-                        "LeaseAcquired",
-                        json!({"node": cluster.node, "revision": lease.revision}),
-                    );
-                    held.insert(name, lease);
-                }
-                Err(reason) => {
-                    lease::release(&cluster.leases, &lease).await;
-                    emit(
-                        service,
-                        &name,
-                        "LeaseRefused",
-                        json!({"node": cluster.node, "detail": reason}),
-                    );
-                }
-            },
+            Ok(Some(lease)) => taken.push(lease),
             Ok(None) => {}
             Err(_) => break, // the cluster is unreachable: take nothing now
+        }
+    }
+    if !taken.is_empty() {
+        // Started only once confirmed: a create racing another node's may have been accepted
+        // beside it (see lease::confirm).
+        tokio::time::sleep(lease::CONFIRM_AFTER).await;
+        let confirmations = taken.into_iter().map(|mut lease| async move {
+            let mine = lease::confirm(&cluster.leases, &mut lease, &cluster.node).await;
+            (lease, mine)
+        });
+        for (lease, mine) in futures::future::join_all(confirmations).await {
+            if mine {
+                start(service, cluster, held, lease).await;
+            }
+        }
+    }
+    report_unplaced(service, cluster, held, &desired, unplaced).await;
+}
+
+/// Starts the pipeline of a confirmed `lease` here (`LeaseAcquired`), or gives the lease back
+/// when it cannot run here (`LeaseRefused`).
+async fn start(
+    service: &Service,
+    cluster: &Cluster,
+    held: &mut BTreeMap<String, Lease>,
+    lease: Lease,
+) {
+    let name = lease.pipeline.clone();
+    match tokio::task::block_in_place(|| service.run_here(&name)) {
+        Ok(()) => {
+            emit(
+                service,
+                &name,
+                "LeaseAcquired",
+                json!({"node": cluster.node, "revision": lease.revision}),
+            );
+            held.insert(name, lease);
+        }
+        Err(reason) => {
+            lease::release(&cluster.leases, &lease).await;
+            emit(
+                service,
+                &name,
+                "LeaseRefused",
+                json!({"node": cluster.node, "detail": reason}),
+            );
+        }
+    }
+}
+
+/// Once this node is full (it records its capacity), reports each Active pipeline that nobody
+/// records (`PipelineUnplaced`, once per pipeline until it is no longer Active): the live
+/// nodes' capacities are all taken, and it waits for room. One lease lookup per pipeline not
+/// yet reported.
+async fn report_unplaced(
+    service: &Service,
+    cluster: &Cluster,
+    held: &BTreeMap<String, Lease>,
+    desired: &[String],
+    unplaced: &mut BTreeSet<String>,
+) {
+    unplaced.retain(|n| desired.contains(n) && !held.contains_key(n));
+    if held.len() < cluster.capacity as usize {
+        return;
+    }
+    for name in desired {
+        if held.contains_key(name) || unplaced.contains(name) {
+            continue;
+        }
+        if let Ok(None) = lease::holder_checked(&cluster.leases, name).await {
+            unplaced.insert(name.clone());
+            emit_diagnostic(
+                service,
+                name,
+                "PipelineUnplaced",
+                json!({"node": cluster.node, "capacity": cluster.capacity,
+                       "detail": "Active, but no live node has room for it (every one records its --capacity); it starts when one has"}),
+            );
         }
     }
 }
@@ -183,9 +248,12 @@ async fn stop_lapsed(service: &Service, cluster: &Cluster, held: &mut BTreeMap<S
     }
 }
 
-/// How many pipelines one of `nodes` live nodes records at most while others have fewer.
-pub fn fair_share(active: usize, nodes: usize) -> usize {
-    active.div_ceil(nodes.max(1))
+/// How many pipelines a node of capacity `mine` records at most while others have fewer, with
+/// `active` Active pipelines and `total` the live nodes' capacities (this node's included).
+pub fn fair_share(active: usize, mine: u32, total: u64) -> usize {
+    let mine = u64::from(mine.max(1));
+    let weighted = (active as u64 * mine).div_ceil(total.max(mine));
+    weighted.min(mine) as usize
 }
 
 /// When each node's heartbeat was last seen to change, on this node's clock (no comparison of
@@ -196,17 +264,22 @@ struct Liveness {
 }
 
 impl Liveness {
-    /// The nodes whose heartbeat changed within [`HEARTBEAT_STALE`] (at least this one): a
-    /// node that died stops counting well before its leases expire, so the others' fair share
-    /// already covers its pipelines when they come free.
-    async fn live_nodes(&mut self, cluster: &Cluster) -> usize {
+    /// The capacities of the nodes whose heartbeat changed within [`HEARTBEAT_STALE`] (this
+    /// one's always), summed: a node that died stops counting well before its leases expire,
+    /// so the others' fair shares already cover its pipelines when they come free. A heartbeat
+    /// without a capacity (an older node) counts the default.
+    async fn live_capacity(&mut self, cluster: &Cluster) -> u64 {
+        let mine = u64::from(cluster.capacity);
         let Ok(keys) = cluster.nodes.keys().await else {
-            return 1;
+            return mine;
         };
         let keys: Vec<String> = keys.filter_map(|k| async move { k.ok() }).collect().await;
         let now = Instant::now();
         let mut live = 0;
         for key in keys {
+            if key == cluster.node {
+                continue;
+            }
             let Ok(Some(entry)) = cluster.nodes.entry(key.clone()).await else {
                 continue;
             };
@@ -217,11 +290,15 @@ impl Liveness {
             if seen.0 != entry.revision {
                 *seen = (entry.revision, now);
             }
-            if key == cluster.node || now.duration_since(seen.1) < HEARTBEAT_STALE {
-                live += 1;
+            if now.duration_since(seen.1) < HEARTBEAT_STALE {
+                live += serde_json::from_slice::<serde_json::Value>(&entry.value)
+                    .ok()
+                    .and_then(|v| v["capacity"].as_u64())
+                    .unwrap_or(u64::from(super::DEFAULT_CAPACITY))
+                    .clamp(1, 1000);
             }
         }
-        live.max(1)
+        live + mine
     }
 }
 
@@ -248,8 +325,16 @@ fn report(service: &Service, name: &str, lost: &Lost) {
 }
 
 fn emit(service: &Service, name: &str, kind: &str, body: serde_json::Value) {
+    emit_as(service, name, EventClass::Operational, kind, body);
+}
+
+fn emit_diagnostic(service: &Service, name: &str, kind: &str, body: serde_json::Value) {
+    emit_as(service, name, EventClass::Diagnostics, kind, body);
+}
+
+fn emit_as(service: &Service, name: &str, class: EventClass, kind: &str, body: serde_json::Value) {
     service.context().bus.for_pipeline(name).emit(Event::new(
-        EventClass::Operational,
+        class,
         kind,
         format!("/livePipelines/{name}"),
         wall_now(),
@@ -294,4 +379,25 @@ pub async fn wait_released(cluster: &Cluster, pipeline: &str) -> bool {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fair_share;
+
+    #[test]
+    fn equal_nodes_share_evenly_and_a_bigger_one_takes_more() {
+        // Three nodes of 100: 12 pipelines, 4 each; 13, at most 5.
+        assert_eq!(fair_share(12, 100, 300), 4);
+        assert_eq!(fair_share(13, 100, 300), 5);
+        // Alone: everything, up to its capacity.
+        assert_eq!(fair_share(12, 100, 100), 12);
+        assert_eq!(fair_share(120, 100, 100), 100);
+        // Capacities 20 and 10: about two thirds and one third.
+        assert_eq!(fair_share(12, 20, 30), 8);
+        assert_eq!(fair_share(12, 10, 30), 4);
+        // A node of capacity 1 never takes more than 1.
+        assert_eq!(fair_share(3, 1, 101), 1);
+        assert_eq!(fair_share(0, 100, 300), 0);
+    }
 }
