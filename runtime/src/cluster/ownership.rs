@@ -140,14 +140,14 @@ async fn tick(
     let total = liveness.live_capacity(cluster).await;
     let share = fair_share(desired.len(), cluster.capacity, total);
     let mut taken = Vec::new();
-    for name in desired.iter().cloned() {
+    for name in &desired {
         if held.len() + taken.len() >= share {
             break;
         }
-        if held.contains_key(&name) {
+        if held.contains_key(name) {
             continue;
         }
-        match lease::acquire(&cluster.leases, &name, &cluster.node).await {
+        match lease::acquire(&cluster.leases, name, &cluster.node).await {
             Ok(Some(lease)) => taken.push(lease),
             Ok(None) => {}
             Err(_) => break, // the cluster is unreachable: take nothing now
