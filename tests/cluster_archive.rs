@@ -157,3 +157,113 @@ fn every_node_plays_back_every_video_from_the_shared_store() {
         );
     }
 }
+
+/// The store is down: a segment finished on one node is not uploaded, yet the other node lists
+/// it and plays it back, read from the recording node's cache; once the store is back, the
+/// recording node uploads it (no pipeline of its own any more) and the other node reads it from
+/// the store, with the recording node gone.
+#[test]
+fn what_a_node_has_not_uploaded_plays_back_from_that_node() {
+    let dir = temp_dir("cluster-cache");
+    let (nats_port, cam_port) = (free_port(), free_port());
+    let _nats = nats_server(&dir.join("nats"), nats_port);
+    let _camera = camera(&clips().join("camera-h264.mp4"), cam_port, "vigil", "vigil");
+    let store = TestStore::new(Kind::S3, &dir.join("store"));
+    let members = Member::in_folders(&dir, 2);
+    let url = format!("nats://127.0.0.1:{nats_port}");
+    let (ttl, store_url) = (ttl_s().to_string(), store.url("site"));
+    let args = [
+        "--lease-ttl",
+        ttl.as_str(),
+        "--store",
+        store_url.as_str(),
+        "--upload-wait-s",
+        "1",
+    ];
+    let mut peers: Vec<Option<Peer>> = members
+        .iter()
+        .map(|m| Some(m.start_with_env(&url, &args, &store.env())))
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    set_cvr_topology(members[0].port);
+    assert_eq!(
+        call(
+            members[0].port,
+            "livePipelineSet",
+            &cvr_pipeline(0, cam_port)
+        )
+        .0,
+        201
+    );
+    let name = json!({"name": "p0"});
+    assert_eq!(call(members[0].port, "livePipelineActivate", &name).0, 200);
+    wait_until("p0 placed", Duration::from_secs(20), || {
+        members
+            .iter()
+            .any(|m| m.holds().contains(&"p0".to_string()))
+    });
+    let recorder = (0..2)
+        .find(|i| members[*i].holds().contains(&"p0".to_string()))
+        .expect("p0 placed");
+    let other = 1 - recorder;
+    wait_until("4 s of v0", Duration::from_secs(30), || {
+        seconds(&ranges(members[recorder].port, "v0")) >= 4.0
+    });
+    assert_eq!(
+        call(members[other].port, "livePipelineDeactivate", &name).0,
+        200
+    );
+    let recorded = ranges(members[recorder].port, "v0");
+    wait_until("the other node lists v0", Duration::from_secs(20), || {
+        ranges(members[other].port, "v0") == recorded
+    });
+    let camera_fps = {
+        let p = support::probe(&clips().join("camera-h264.mp4"));
+        p.frames as f64 / p.duration
+    };
+    let iso = |ms: i64| {
+        jiff::Timestamp::from_millisecond(ms)
+            .expect("time")
+            .to_string()
+    };
+    let export = |port: u16, file: &str| {
+        let url = format!(
+            "http://127.0.0.1:{port}/api/videos/v0/download.mp4?startTime={}&endTime={}",
+            iso(recorded[0].0),
+            iso(recorded[0].1)
+        );
+        let (status, mp4) = support::archive::get(&url);
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&mp4));
+        let path = dir.join(file);
+        std::fs::write(&path, mp4).expect("write");
+        assert!(support::decodes_cleanly(&path));
+        support::probe(&path).frames as f64
+    };
+    let expected = seconds(&recorded) * camera_fps;
+    let frames = export(members[other].port, "from-node.mp4");
+    assert!(
+        (frames - expected).abs() <= 1.0,
+        "read from the recording node: {frames} frames, {expected:.1} expected"
+    );
+    assert!(
+        store.keys("site/v0/").is_empty(),
+        "nothing reached the store yet"
+    );
+
+    // The store comes back; the recording node uploads what it holds, and goes away.
+    let _s3 = store.start();
+    wait_until("v0 uploaded", Duration::from_secs(30), || {
+        std::fs::read_dir(store.dir.join("vigil/site/v0"))
+            .map(|d| d.flatten().any(|e| e.path().is_dir()))
+            .unwrap_or(false)
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    if let Some(mut peer) = peers[recorder].take() {
+        peer.kill9();
+    }
+    let frames = export(members[other].port, "from-store.mp4");
+    assert!(
+        (frames - expected).abs() <= 1.0,
+        "read from the store: {frames} frames, {expected:.1} expected"
+    );
+}

@@ -67,6 +67,10 @@ pub struct SegmentRow {
     /// id (`<video>/<origin>/<clip>-<seq>.mp4`), this one's or another's (see
     /// [`Catalog::import`]).
     pub origin: Option<String>,
+    /// Another installation's segment not in the store yet: its node's playback address.
+    pub origin_url: Option<String>,
+    /// Another installation's segment: its id in that installation's catalog.
+    pub origin_id: Option<i64>,
 }
 
 /// A fragment (`moof` + `mdat`, one GOP or ≤ 1 s) of a segment file.
@@ -147,10 +151,12 @@ fn segment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SegmentRow> {
         local: r.get(11)?,
         uploaded: r.get(12)?,
         origin: r.get(13)?,
+        origin_url: r.get(14)?,
+        origin_id: r.get(15)?,
     })
 }
 
-const SEGMENT_COLUMNS: &str = "id, video, clip, seq, path, start_ns, end_ns, bytes, init_len, sha256, recording, local, uploaded, origin";
+const SEGMENT_COLUMNS: &str = "id, video, clip, seq, path, start_ns, end_ns, bytes, init_len, sha256, recording, local, uploaded, origin, origin_url, origin_id";
 
 impl Catalog {
     /// Opens (creating) the catalog of archive directory `dir`.
@@ -523,9 +529,11 @@ fn set_up(conn: &Connection) -> rusqlite::Result<()> {
 /// Columns added after the first release: catalogs made before get them on opening (in one
 /// write transaction, so two connections opening an old catalog at once add them once).
 fn add_columns(conn: &Connection) -> rusqlite::Result<()> {
-    const ADDED: [(&str, &str); 2] = [
+    const ADDED: [(&str, &str); 4] = [
         ("origin", "TEXT"),
         ("published", "INTEGER NOT NULL DEFAULT 0"),
+        ("origin_url", "TEXT"),
+        ("origin_id", "INTEGER"),
     ];
     let missing = |conn: &Connection| -> rusqlite::Result<Vec<(&str, &str)>> {
         let mut stmt =

@@ -1,7 +1,9 @@
 //! The catalog of an archive whose object store a cluster shares: this installation's segments
-//! are keyed under its id, each uploaded one is published once to the cluster's segment index
-//! ([`SegmentRecord`]), and the other installations' segments are imported from it, so that
-//! playback answers for media recorded on any node (read from the store).
+//! are keyed under its id, each finished one is published to the cluster's segment index
+//! ([`SegmentRecord`]) once finished and again once uploaded (`published` 1 and 2), and the
+//! other installations' segments are imported from it, so that playback answers for media
+//! recorded on any node (read from the recording node until it is uploaded, then from the
+//! store).
 
 use anyhow::{Context, Result};
 use rusqlite::{OptionalExtension, params};
@@ -31,11 +33,12 @@ impl Catalog {
             .is_some())
     }
 
-    /// This installation's uploaded segments the cluster's index has not been given yet,
-    /// oldest first.
+    /// This installation's finished segments the cluster's index has not been told of as they
+    /// are now (finished, or uploaded), oldest first.
     pub fn unpublished(&self) -> Result<Vec<SegmentRow>> {
         let sql = format!(
-            "SELECT {SEGMENT_COLUMNS} FROM segments WHERE uploaded = 1 AND recording = 0 AND published = 0
+            "SELECT {SEGMENT_COLUMNS} FROM segments WHERE recording = 0
+             AND (published = 0 OR (uploaded = 1 AND published < 2))
              AND origin = (SELECT value FROM meta WHERE key = 'store_origin') ORDER BY start_ns, id"
         );
         let mut stmt = self.conn.prepare(&sql)?;
@@ -43,11 +46,11 @@ impl Catalog {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// The cluster's index has segment `id`.
-    pub fn mark_published(&self, id: i64) -> Result<()> {
+    /// The cluster's index has segment `id`, as uploaded or not.
+    pub fn mark_published(&self, id: i64, uploaded: bool) -> Result<()> {
         self.conn.execute(
-            "UPDATE segments SET published = 1 WHERE id = ?1",
-            params![id],
+            "UPDATE segments SET published = MAX(published, ?2) WHERE id = ?1",
+            params![id, if uploaded { 2 } else { 1 }],
         )?;
         Ok(())
     }
@@ -82,12 +85,16 @@ impl Catalog {
             init_len: s.init_len,
             sha256: s.sha256.clone(),
             fragments,
+            uploaded: s.uploaded,
+            origin_id: s.id,
+            node_url: None,
         })
     }
 
-    /// Lists another installation's segment (in the store, not in the cache), creating its
-    /// video if this archive has none of that name. True when it was new; a record of this
-    /// installation's own or one already listed changes nothing. The record is checked first.
+    /// Lists another installation's segment (not in the cache: on its node, or in the store once
+    /// uploaded), creating its video if this archive has none of that name; a record saying a
+    /// listed segment is now uploaded marks it so. True when something changed; a record of this
+    /// installation's own or one already applied changes nothing. The record is checked first.
     pub fn import(&self, r: &SegmentRecord) -> Result<bool> {
         r.validate()?;
         if self.shares_store()? && self.installation()? == r.origin {
@@ -106,11 +113,17 @@ impl Catalog {
         )?;
         let added = tx.execute(
             "INSERT OR IGNORE INTO segments(video, clip, seq, path, start_ns, end_ns, bytes, init_len,
-                 sha256, recording, local, uploaded, origin, published)
-             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, 0, 1, ?10, 1)",
+                 sha256, recording, local, uploaded, origin, published, origin_url, origin_id)
+             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, 0, ?10, ?11, 2, ?12, ?13)",
             params![r.video.name, r.clip, r.seq, path, r.start_ns, r.end_ns, r.bytes, r.init_len,
-                    r.sha256, r.origin],
+                    r.sha256, r.uploaded, r.origin, r.node_url, r.origin_id],
         )?;
+        let uploaded_now = added == 0
+            && r.uploaded
+            && tx.execute(
+                "UPDATE segments SET uploaded = 1 WHERE path = ?1 AND uploaded = 0",
+                params![path],
+            )? == 1;
         if added == 1 {
             let id = tx.last_insert_rowid();
             let mut insert = tx.prepare_cached(
@@ -121,7 +134,7 @@ impl Catalog {
             }
         }
         tx.commit()?;
-        Ok(added == 1)
+        Ok(added == 1 || uploaded_now)
     }
 }
 
@@ -193,18 +206,37 @@ mod tests {
             Some(a_id.as_str()),
             "keyed under its installation"
         );
-        assert!(a.unpublished().expect("q").is_empty(), "not uploaded yet");
+        // Finished: told once as it is, then again once uploaded.
+        assert_eq!(a.unpublished().expect("q").len(), 1);
+        let finished = a.record_of(&s).expect("record");
+        assert!(!finished.uploaded);
+        a.mark_published(id, false).expect("published");
+        assert!(a.unpublished().expect("q").is_empty());
         a.mark_uploaded(id).expect("uploaded");
+        let s = a.segment(id).expect("q").expect("row");
         assert_eq!(a.unpublished().expect("q").len(), 1);
         let record = a.record_of(&s).expect("record");
-        a.mark_published(id).expect("published");
+        a.mark_published(id, true).expect("published");
         assert!(a.unpublished().expect("q").is_empty());
 
         assert!(
             !a.import(&record).expect("own"),
             "its own record changes nothing"
         );
-        assert!(b.import(&record).expect("imports"));
+        let mut from_node = finished.clone();
+        from_node.node_url = Some("http://10.1.0.1:7878".into());
+        assert!(b.import(&from_node).expect("imports"));
+        let listed = b.segments_between("lobby", t(0), t(20)).expect("q")[0].clone();
+        assert_eq!(
+            (
+                listed.uploaded,
+                listed.origin_url.as_deref(),
+                listed.origin_id
+            ),
+            (false, Some("http://10.1.0.1:7878"), Some(id)),
+            "read from its node until uploaded"
+        );
+        assert!(b.import(&record).expect("uploaded now"));
         assert!(!b.import(&record).expect("again"), "listed once");
         let both = b.segments_between("lobby", t(0), t(60)).expect("q");
         assert_eq!(both.len(), 2);
@@ -224,7 +256,14 @@ mod tests {
             b.fragments(imported.id).expect("q"),
             a.fragments(id).expect("q")
         );
-        assert!(b.unpublished().expect("q").is_empty(), "not published back");
+        let b_id = b.installation().expect("id");
+        assert!(
+            b.unpublished()
+                .expect("q")
+                .iter()
+                .all(|s| s.origin.as_deref() == Some(b_id.as_str())),
+            "only its own segments are published, not what it imported"
+        );
         let _ = std::fs::remove_dir_all(&a_dir);
         let _ = std::fs::remove_dir_all(&b_dir);
     }

@@ -91,22 +91,23 @@ impl Keeper {
         })
     }
 
-    /// Passes every second until nothing waits for the store or the cluster's index, or
-    /// `stop`: what an archive no pipeline writes to any more (a node that restarted) still
-    /// uploads and publishes what it recorded before.
+    /// Until `stop`, a pass whenever something waits for the store or the cluster's index
+    /// (checked every second): an archive no pipeline writes to any more (a cluster member
+    /// that restarted, or whose pipelines moved away while the store was down) still uploads
+    /// and publishes what it recorded. A pipeline's own keeper may pass at the same moment:
+    /// uploads and index records are idempotent.
     pub fn drain(mut self, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                self.run_once();
-                if !self.has_pending().unwrap_or(true) {
-                    return;
+                if self.has_pending().unwrap_or(true) {
+                    self.run_once();
                 }
                 std::thread::sleep(Duration::from_secs(1));
             }
         })
     }
 
-    /// Whether a finished segment waits for the store, or an uploaded one for the index.
+    /// Whether a finished segment waits for the store, or for the index.
     fn has_pending(&self) -> Result<bool> {
         let upload = self.store.is_some()
             && self
@@ -216,7 +217,8 @@ impl Keeper {
         }
     }
 
-    /// Gives the cluster's index the uploaded segments it has not had, in order; on a failure
+    /// Tells the cluster's index of each finished segment, and again once it is uploaded, in
+    /// order; on a failure
     /// (reported once until it works again) the rest wait for the next pass.
     fn publish(&mut self, now: MediaTime) {
         let Some(publisher) = self.publisher.clone() else {
@@ -231,7 +233,7 @@ impl Keeper {
                 .catalog
                 .record_of(&s)
                 .and_then(|record| publisher(&record))
-                .and_then(|()| self.catalog.mark_published(s.id));
+                .and_then(|()| self.catalog.mark_published(s.id, s.uploaded));
             if let Err(e) = sent {
                 if !self.publish_failing {
                     self.publish_failing = true;

@@ -71,23 +71,98 @@ pub fn open_store(store: Option<&str>) -> Result<Option<std::sync::Arc<store::Ob
 }
 
 /// Reads evicted segments back from `store` for playback: the whole object, or the bytes
-/// `first..=last` of it.
+/// `first..=last` of it; another cluster member's segment that is not in the store yet is read
+/// from its node through `peers` first.
 pub fn remote_reader(
     store: Option<std::sync::Arc<store::ObjectStore>>,
+    peers: Option<std::sync::Arc<PeerReader>>,
 ) -> Option<crate::api::playback::RemoteReader> {
     let store = store?;
     Some(std::sync::Arc::new(
         move |s: &catalog::SegmentRow, range: Option<(u64, u64)>| {
+            let mut from_node = None;
+            if let (false, Some(peers)) = (s.uploaded, &peers) {
+                match peers.read(s, range) {
+                    Ok(bytes) => return Ok(bytes),
+                    // Perhaps uploaded meanwhile (and evicted there): the store may have it.
+                    Err(e) => from_node = Some(e),
+                }
+            }
             let key = store.segment_key(s);
             let got = match range {
                 Some((first, last)) => store.get_range(&key, first, last)?,
                 None => store.get(&key)?,
             };
-            got.ok_or_else(|| {
-                anyhow::anyhow!("segment {} is in neither the cache nor the store", s.id)
+            got.ok_or_else(|| match from_node {
+                Some(e) => e.context(format!("segment {} is not in the store yet", s.id)),
+                None => anyhow::anyhow!("segment {} is in neither the cache nor the store", s.id),
             })
         },
     ))
+}
+
+/// Reads another cluster member's segments that are not in the object store yet from that
+/// member's playback API (`GET <node>/api/videos/<video>/media/<id>.mp4`, with a byte range),
+/// using this node's own `VIGIL_VIEWER_TOKEN` or `VIGIL_OPERATOR_TOKEN` (a cluster's nodes share
+/// their tokens). Made, and dropped last, outside the async runtime (a blocking HTTP client).
+pub struct PeerReader {
+    client: reqwest::blocking::Client,
+    token: Option<String>,
+}
+
+/// How long a read from another node may take.
+pub const PEER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl PeerReader {
+    /// A reader with this process's token, if any.
+    pub fn new() -> anyhow::Result<Self> {
+        let client = crate::tls::http_client_builder()?
+            .timeout(PEER_READ_TIMEOUT)
+            .build()?;
+        let token = ["VIGIL_VIEWER_TOKEN", "VIGIL_OPERATOR_TOKEN"]
+            .iter()
+            .find_map(|v| store_location::process_env(v));
+        Ok(Self { client, token })
+    }
+
+    /// Segment `s` (another node's), whole or bytes `first..=last`; never more than it holds.
+    pub fn read(
+        &self,
+        s: &catalog::SegmentRow,
+        range: Option<(u64, u64)>,
+    ) -> anyhow::Result<Vec<u8>> {
+        use std::io::Read;
+        let (Some(node), Some(id)) = (&s.origin_url, s.origin_id) else {
+            anyhow::bail!("segment {} names no node to read it from", s.id);
+        };
+        let url = format!(
+            "{}/api/videos/{}/media/{id}.mp4",
+            node.trim_end_matches('/'),
+            s.video
+        );
+        let mut request = self.client.get(&url);
+        if let Some((first, last)) = range {
+            request = request.header(reqwest::header::RANGE, format!("bytes={first}-{last}"));
+        }
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+        let status = response.status();
+        if !(status == reqwest::StatusCode::OK || status == reqwest::StatusCode::PARTIAL_CONTENT) {
+            anyhow::bail!("{url}: the node answered {status}");
+        }
+        let limit = match range {
+            Some((first, last)) => last.saturating_sub(first) + 1,
+            None => s.bytes.max(0) as u64,
+        };
+        let mut body = Vec::new();
+        response.take(limit + 1).read_to_end(&mut body)?;
+        if body.len() as u64 > limit {
+            anyhow::bail!("{url}: the node sent more than the {limit} bytes asked");
+        }
+        Ok(body)
+    }
 }
 
 #[cfg(test)]

@@ -25,8 +25,9 @@ pub struct VideoRecord {
     pub retention_ns: Option<i64>,
 }
 
-/// One segment: where the store keeps it (`<video>/<origin>/<clip>-<seq>.mp4`) and its
-/// fragments.
+/// One finished segment: where the store keeps it (`<video>/<origin>/<clip>-<seq>.mp4`) once
+/// uploaded, where its recording node serves it until then, and its fragments. Published once
+/// when it is finished and again when it is uploaded.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SegmentRecord {
@@ -50,6 +51,20 @@ pub struct SegmentRecord {
     pub sha256: Option<String>,
     /// Fragments: `[offset, len, start_ns, end_ns]`.
     pub fragments: Vec<[i64; 4]>,
+    /// The object store has it (records before this field: always).
+    #[serde(default = "yes")]
+    pub uploaded: bool,
+    /// Its id in the origin's catalog (`/api/videos/<video>/media/<id>.mp4` on its node).
+    #[serde(default)]
+    pub origin_id: i64,
+    /// The recording node's playback address (`http://host:port`), where it can be read
+    /// before it is uploaded.
+    #[serde(default)]
+    pub node_url: Option<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Tells the other installations of a finished segment; an error means "try again later".
@@ -95,6 +110,12 @@ impl SegmentRecord {
                 self.fragments.len()
             );
         }
+        if let Some(url) = &self.node_url {
+            let scheme = url.starts_with("http://") || url.starts_with("https://");
+            if !scheme || url.len() > 512 || url.chars().any(|c| c.is_whitespace()) {
+                bail!("nodeUrl '{url}' is not an http(s) address");
+            }
+        }
         let mut next = self.init_len;
         for (i, [offset, len, start, end]) in self.fragments.iter().copied().enumerate() {
             let fits = offset >= next && len > 0 && offset.checked_add(len).is_some();
@@ -130,6 +151,9 @@ mod tests {
             init_len: 100,
             sha256: None,
             fragments: vec![[100, 100, 10, 20], [200, 100, 20, 30]],
+            uploaded: false,
+            origin_id: 7,
+            node_url: Some("http://10.0.0.2:7878".into()),
         }
     }
 
@@ -161,6 +185,9 @@ mod tests {
         let mut r = record();
         r.end_ns = 5;
         assert!(r.validate().unwrap_err().to_string().contains("endNs"));
+        let mut r = record();
+        r.node_url = Some("file:///etc/passwd".into());
+        assert!(r.validate().unwrap_err().to_string().contains("nodeUrl"));
     }
 
     #[test]
@@ -169,5 +196,12 @@ mod tests {
         assert!(text.contains("\"startNs\":10") && text.contains("\"segmentLengthNs\""));
         let back: SegmentRecord = serde_json::from_str(&text).expect("parses");
         assert_eq!(back, record());
+        // A record from before the node's address was published: in the store.
+        let mut old: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        for field in ["uploaded", "originId", "nodeUrl"] {
+            old.as_object_mut().expect("object").remove(field);
+        }
+        let old: SegmentRecord = serde_json::from_value(old).expect("parses");
+        assert!(old.uploaded && old.node_url.is_none());
     }
 }

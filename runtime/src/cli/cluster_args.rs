@@ -29,18 +29,29 @@ pub struct ClusterArgs {
     /// (default 100): a node of capacity 20 beside one of 10 is given about twice as many.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub capacity: Option<u32>,
+    /// Where the other nodes reach this node's playback API, to read what it recorded before
+    /// it is in the shared store (default: `--http`'s address, the host name when that listens
+    /// on every interface).
+    #[arg(long, value_name = "URL")]
+    pub advertise_url: Option<String>,
 }
 
 impl ClusterArgs {
     /// The cluster to join (none without `--cluster`); the error names the options given
     /// without it (clap's `requires` lets them through when they have no value of their own).
     pub fn config(&self) -> Result<Option<ClusterConfig>, String> {
+        if let Some(url) = &self.advertise_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(format!("--advertise-url {url}: not an http(s) address"));
+        }
         let Some(url) = &self.cluster else {
             let given = [
                 ("--node-id", self.node_id.is_some()),
                 ("--lease-ttl", self.lease_ttl.is_some()),
                 ("--cluster-replicas", self.cluster_replicas.is_some()),
                 ("--capacity", self.capacity.is_some()),
+                ("--advertise-url", self.advertise_url.is_some()),
             ];
             let orphans: Vec<&str> = given.iter().filter(|g| g.1).map(|g| g.0).collect();
             if orphans.is_empty() {
@@ -60,6 +71,7 @@ impl ClusterArgs {
             lease_ttl: std::time::Duration::from_secs(self.lease_ttl.unwrap_or(10)),
             replicas: self.cluster_replicas.unwrap_or(1) as usize,
             capacity: self.capacity.unwrap_or(DEFAULT_CAPACITY),
+            advertise_url: self.advertise_url.clone(),
         }))
     }
 }

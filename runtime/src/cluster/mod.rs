@@ -40,6 +40,26 @@ pub struct ClusterConfig {
     pub replicas: usize,
     /// The most pipelines this node records, and its weight in placement.
     pub capacity: u32,
+    /// Where the other nodes reach this node's playback API (none: from the listener).
+    pub advertise_url: Option<String>,
+}
+
+impl ClusterConfig {
+    /// Where the other nodes reach this node's playback API: `--advertise-url`, else the
+    /// listener's address (`listen`, `host:port`), with the host name for an address that
+    /// listens on every interface.
+    pub fn playback_url(&self, listen: &str, tls: bool) -> String {
+        if let Some(url) = &self.advertise_url {
+            return url.trim_end_matches('/').to_string();
+        }
+        let scheme = if tls { "https" } else { "http" };
+        let (host, port) = listen.rsplit_once(':').unwrap_or((listen, "7878"));
+        let host = match host.trim_matches(['[', ']']) {
+            "0.0.0.0" | "::" | "" => host_name(),
+            _ => host.to_string(),
+        };
+        format!("{scheme}://{host}:{port}")
+    }
 }
 
 /// A node's connection to the cluster and its three buckets.

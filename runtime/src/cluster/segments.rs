@@ -1,9 +1,10 @@
 //! One archive across the cluster: the segment index, a JetStream stream (`VIGIL_SEGMENTS`,
 //! subjects `vigil.segments.<video>`). The members share one object store; each member's keeper
-//! publishes a [`SegmentRecord`] for every segment it uploaded (once: the catalog remembers what
-//! the stream acknowledged), and every member imports the others' records into the archive it
-//! plays back, so `availableMedia`, HLS and MP4 export answer for any video on any node, with the
-//! media read from the store.
+//! publishes a [`SegmentRecord`] for every segment it finished and again once it uploaded it
+//! (the catalog remembers what the stream acknowledged), and every member imports the others'
+//! records into the archive it plays back, so `availableMedia`, HLS and MP4 export answer for
+//! any video on any node, the media read from the recording node until it is uploaded, then from
+//! the store.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -48,8 +49,12 @@ pub async fn ensure_stream(js: &jetstream::Context, replicas: usize) -> Result<(
 type Request = (String, Bytes, std::sync::mpsc::Sender<Result<()>>);
 
 /// A publisher for the keepers (plain threads) and the task that sends what it is given, each
-/// record acknowledged by the stream before the keeper marks it published.
-pub fn publisher(js: jetstream::Context) -> (SegmentPublisher, impl Future<Output = ()>) {
+/// record acknowledged by the stream before the keeper marks it published; records say that
+/// this node serves its segments at `node_url` until they are uploaded.
+pub fn publisher(
+    js: jetstream::Context,
+    node_url: Option<String>,
+) -> (SegmentPublisher, impl Future<Output = ()>) {
     let (tx, mut rx) = mpsc::channel::<Request>(64);
     let task = async move {
         while let Some((subject, body, reply)) = rx.recv().await {
@@ -68,7 +73,9 @@ pub fn publisher(js: jetstream::Context) -> (SegmentPublisher, impl Future<Outpu
         }
     };
     let publish: SegmentPublisher = std::sync::Arc::new(move |record: &SegmentRecord| {
-        let body = Bytes::from(serde_json::to_vec(record)?);
+        let mut record = record.clone();
+        record.node_url = node_url.clone();
+        let body = Bytes::from(serde_json::to_vec(&record)?);
         let subject = format!("{SUBJECT_PREFIX}{}", record.video.name);
         let (reply, answer) = std::sync::mpsc::channel();
         tx.try_send((subject, body, reply))

@@ -98,9 +98,10 @@ impl Archives {
         })
     }
 
-    /// Repairs the archive at `dir` and, in the background until done or `stop`, uploads and
-    /// publishes what it holds from before (a cluster member that restarted, perhaps after
-    /// `kill -9`, with no pipeline of its own yet); nothing without a store.
+    /// Repairs the archive at `dir` and, in the background until `stop`, uploads and publishes
+    /// what waits in it whether or not a pipeline writes there (a cluster member that
+    /// restarted, perhaps after `kill -9`; one whose pipelines moved away while the store was
+    /// down); nothing without a store.
     pub fn drain(&self, dir: &Path, stop: Arc<AtomicBool>) -> Result<()> {
         if self.store.is_none() {
             return Ok(());

@@ -79,6 +79,12 @@ pub enum Startup {
 pub fn run_process(config: ProcessConfig, startup: Startup) -> Result<()> {
     // The store's blocking HTTP client must be made, and dropped last, outside the runtime.
     let store = crate::archive::open_store(config.store.as_deref())?;
+    // A cluster member reads the others' segments that are not in the store yet from their
+    // nodes, with a blocking client made (and dropped last) here, outside the runtime.
+    let peers = match (&config.cluster, &store) {
+        (Some(_), Some(_)) => Some(Arc::new(crate::archive::PeerReader::new()?)),
+        _ => None,
+    };
     // Two workers: the pipelines' event loops do little (their cameras' threads drive them);
     // blocking control calls (validation compiles modules, fsyncs) run beside them.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -87,11 +93,12 @@ pub fn run_process(config: ProcessConfig, startup: Startup) -> Result<()> {
         .build()?;
     // As a spawned task, not block_on's own future: it runs on a worker, where blocking control
     // calls may use block_in_place.
-    let task = runtime.spawn(serve(config, startup, store.clone()));
+    let task = runtime.spawn(serve(config, startup, store.clone(), peers.clone()));
     let result = runtime
         .block_on(task)
         .unwrap_or_else(|e| Err(anyhow::anyhow!("the service's task failed: {e}")));
     drop(runtime);
+    drop(peers);
     drop(store);
     result
 }
@@ -100,6 +107,7 @@ async fn serve(
     config: ProcessConfig,
     startup: Startup,
     store: Option<Arc<crate::archive::store::ObjectStore>>,
+    peers: Option<Arc<crate::archive::PeerReader>>,
 ) -> Result<()> {
     let bus =
         EventBus::new("vigil", config.event_log.as_deref()).context("cannot open the event log")?;
@@ -116,7 +124,11 @@ async fn serve(
     if let (Some(cluster), Some(_)) = (&cluster, &store) {
         // One archive across the members: segments keyed per member in the shared store, each
         // one given to the segment index once uploaded.
-        let (publisher, task) = crate::cluster::segments::publisher(cluster.js.clone());
+        let node_url = config
+            .cluster
+            .as_ref()
+            .map(|c| c.playback_url(&config.http, config.tls.is_some()));
+        let (publisher, task) = crate::cluster::segments::publisher(cluster.js.clone(), node_url);
         archives = archives.shared(publisher);
         index_publisher = Some(tokio::spawn(task));
     }
@@ -297,7 +309,7 @@ async fn serve(
     let playback = crate::api::playback::PlaybackState::new(
         playback_archive,
         bus.clone(),
-        crate::archive::remote_reader(store.clone()),
+        crate::archive::remote_reader(store.clone(), peers),
     )?;
     let routes = crate::api::playback::routes(playback);
     let policy = Arc::new(config.access.clone());
