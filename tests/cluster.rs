@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::cluster::{
-    CAMERAS, Member, NAMES, NatsCluster, PIPELINES, cvr_pipeline, nats_server, ranges, seconds,
-    set_cvr_topology, ttl_s,
+    CAMERAS, Member, NAMES, NatsCluster, PIPELINES, Triggers, cvr_pipeline, nats_server, ranges,
+    seconds, set_cvr_topology, ttl_s,
 };
 use support::peers::{Peer, camera, free_port};
 use support::service::{call, wait_until};
@@ -84,12 +84,15 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// three members recording `PIPELINES` continuous pipelines, four each, with 3 s of media in
 /// every video.
 struct Fixture {
-    // Members before the servers and cameras they use; the lock last.
+    // The triggers and members before the servers and cameras they use; the lock last.
+    _triggers: Triggers,
     peers: Vec<Option<Peer>>,
     members: Vec<Member>,
     nats: NatsCluster,
     _cameras: Vec<Peer>,
     cam_ports: Vec<u16>,
+    /// Where the pipelines' triggered clips go.
+    clips: std::path::PathBuf,
     /// The members' lease time, seconds.
     ttl: u64,
     /// What each member recorded once all were placed.
@@ -121,12 +124,16 @@ impl Fixture {
         // JetStream's meta leader is elected and every node's heartbeat is in before anything
         // is activated (fair shares of 4).
         std::thread::sleep(Duration::from_millis(2500));
+        // Triggers every 2 s for every pipeline, wherever it runs (each writes a clip file).
+        let triggers = Triggers::start(&nats.url_for(2), NAMES);
         let mut fixture = Self {
+            _triggers: triggers,
             peers,
             members,
             nats,
             _cameras: cameras,
             cam_ports,
+            clips: dir.join("clips"),
             ttl,
             held: Vec::new(),
             _turn: turn,
@@ -187,7 +194,7 @@ impl Fixture {
 
     /// Live pipeline `p<i>` recording camera `i % CAMERAS` into video `v<i>`.
     fn pipeline(&self, i: usize) -> Value {
-        cvr_pipeline(i, self.cam_ports[i % CAMERAS])
+        cvr_pipeline(i, self.cam_ports[i % CAMERAS], &self.clips)
     }
 
     /// The member that records `pipeline` now, other than `except`.
@@ -230,6 +237,22 @@ fn three_nodes_record_each_pipeline_once_and_take_over_a_dead_ones() {
         },
     );
     std::thread::sleep(Duration::from_secs(4));
+    // The triggers published every 2 s reach each moved pipeline on its new node: it writes
+    // their clips.
+    for name in &moved {
+        let heir = (0..members.len())
+            .find(|i| *i != victim && members[*i].holds().contains(name))
+            .expect("a new owner");
+        wait_until(
+            "a triggered clip on the new owner",
+            Duration::from_secs(10),
+            || {
+                members[heir]
+                    .sink_kinds(name, "files")
+                    .contains(&"RecordingStarted".to_string())
+            },
+        );
+    }
     // The dead node's archive, read by a playback-only service (its crash repaired).
     let dead_port = free_port();
     let _dead_archive = support::archive::serve(&members[victim].dir.join("archive"), dead_port);
@@ -625,7 +648,7 @@ fn a_node_records_no_more_than_its_capacity() {
         let (status, payload) = call(
             members[i % 2].port,
             "livePipelineSet",
-            &cvr_pipeline(i, cam_port),
+            &cvr_pipeline(i, cam_port, &dir.join("clips")),
         );
         assert_eq!(status, 201, "{payload}");
         let name = json!({"name": format!("p{i}")});

@@ -37,7 +37,12 @@ fn every_node_plays_back_every_video_from_the_shared_store() {
     set_cvr_topology(members[0].port);
     for (i, m) in members.iter().take(2).enumerate() {
         assert_eq!(
-            call(m.port, "livePipelineSet", &cvr_pipeline(i, cam_port)).0,
+            call(
+                m.port,
+                "livePipelineSet",
+                &cvr_pipeline(i, cam_port, &dir.join("clips"))
+            )
+            .0,
             201
         );
         let name = json!({"name": format!("p{i}")});
@@ -190,7 +195,7 @@ fn what_a_node_has_not_uploaded_plays_back_from_that_node() {
         call(
             members[0].port,
             "livePipelineSet",
-            &cvr_pipeline(0, cam_port)
+            &cvr_pipeline(0, cam_port, &dir.join("clips"))
         )
         .0,
         201

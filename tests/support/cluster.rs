@@ -272,13 +272,22 @@ impl Member {
             .collect()
     }
 
+    /// `eventType`s (last part) of the events of `pipeline`'s sink `sink` in this node's
+    /// current process.
+    pub fn sink_kinds(&self, pipeline: &str, sink: &str) -> Vec<String> {
+        self.kinds_at(&format!("/livePipelines/{pipeline}/sinks/{sink}"))
+    }
+
     /// `eventType`s (last part) of `pipeline`'s events in this node's current process.
     pub fn kinds_of(&self, pipeline: &str) -> Vec<String> {
-        let subject = format!("/livePipelines/{pipeline}");
+        self.kinds_at(&format!("/livePipelines/{pipeline}"))
+    }
+
+    fn kinds_at(&self, subject: &str) -> Vec<String> {
         self.events()
             .into_iter()
             .skip(self.earlier.get())
-            .filter(|e| e["properties"]["subject"] == subject.as_str())
+            .filter(|e| e["properties"]["subject"] == subject)
             .filter_map(|e| {
                 let kind = e["properties"]["eventType"].as_str()?.rsplit('.').next()?;
                 Some(kind.to_string())
@@ -310,11 +319,13 @@ pub fn set_cvr_topology(port: u16) {
     assert_eq!(call(port, "pipelineTopologySet", &topology).0, 201);
 }
 
-/// Live pipeline `p<i>` of that topology, recording the camera on `cam_port` into video `v<i>`.
-pub fn cvr_pipeline(i: usize, cam_port: u16) -> Value {
+/// Live pipeline `p<i>` of that topology, recording the camera on `cam_port` into video `v<i>`,
+/// its triggered clips into `clips`.
+pub fn cvr_pipeline(i: usize, cam_port: u16, clips: &Path) -> Value {
     json!({"name": format!("p{i}"), "properties": {"topologyName": "CvrToVideo", "parameters": [
         {"name": "rtspUrl", "value": format!("rtsp://127.0.0.1:{cam_port}/camera")},
-        {"name": "videoName", "value": format!("v{i}")}]}})
+        {"name": "videoName", "value": format!("v{i}")},
+        {"name": "clipDirectory", "value": clips.display().to_string()}]}})
 }
 
 /// The media ranges (ms since the epoch) of `video` that the archive served on `port` holds
@@ -347,4 +358,60 @@ pub fn ranges(port: u16, video: &str) -> Vec<(i64, i64)> {
 /// Seconds of media in `ranges`.
 pub fn seconds(ranges: &[(i64, i64)]) -> f64 {
     ranges.iter().map(|(s, e)| (e - s) as f64 / 1000.0).sum()
+}
+
+/// Publishes a trigger (`{"seq": n}`) to the `recordingTrigger` input of pipelines `p0` to
+/// `p<pipelines - 1>` on NATS every 2 s, until dropped.
+pub struct Triggers {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Triggers {
+    /// Starts publishing through the servers `urls` (comma-separated).
+    pub fn start(urls: &str, pipelines: usize) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let servers: Vec<async_nats::ServerAddr> = urls
+            .split(',')
+            .map(|u| u.parse().expect("a NATS URL"))
+            .collect();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let client = async_nats::ConnectOptions::new()
+                    .ping_interval(std::time::Duration::from_secs(1))
+                    .connect(servers)
+                    .await
+                    .expect("the trigger client connects");
+                let mut seq = 0u64;
+                while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                    for i in 0..pipelines {
+                        let subject = format!("vigil.pipelines.p{i}.inputs.recordingTrigger");
+                        let body = json!({ "seq": seq }).to_string();
+                        let _ = client.publish(subject, body.into()).await;
+                    }
+                    let _ = client.flush().await;
+                    seq += 1;
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                }
+            });
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Triggers {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }

@@ -89,12 +89,25 @@ impl Cluster {
     /// now (any node's), so that a call sees what calls before it did, whichever node they went
     /// to. False when the cluster cannot say or the watch lags [`CATCH_UP_WAIT`] behind.
     pub async fn catch_up(&self) -> bool {
-        let Ok(last) = desired::last_revision(&self.desired).await else {
-            return false;
-        };
         let deadline = tokio::time::Instant::now() + CATCH_UP_WAIT;
+        // One request may be lost while the connection moves to another server: ask again
+        // until the deadline.
+        let last = loop {
+            match desired::last_revision(&self.desired).await {
+                Ok(last) => break last,
+                Err(e) if tokio::time::Instant::now() >= deadline => {
+                    tracing::warn!("{e:#}");
+                    return false;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        };
         while self.applied.load(std::sync::atomic::Ordering::Acquire) < last {
             if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(
+                    "this node's registry has applied the desired state up to revision {}, not {last}",
+                    self.applied.load(std::sync::atomic::Ordering::Acquire)
+                );
                 return false;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
