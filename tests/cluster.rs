@@ -197,6 +197,25 @@ impl Fixture {
         cvr_pipeline(i, self.cam_ports[i % CAMERAS], &self.clips)
     }
 
+    /// Sets one more pipeline (`p<PIPELINES>`) through member `set_via` and activates it
+    /// through member `activate_via`; its name.
+    fn add_pipeline(&self, set_via: usize, activate_via: usize) -> String {
+        let name = format!("p{PIPELINES}");
+        let (status, payload) = call(
+            self.members[set_via].port,
+            "livePipelineSet",
+            &self.pipeline(PIPELINES),
+        );
+        assert_eq!(status, 201, "{payload}");
+        let (status, payload) = call(
+            self.members[activate_via].port,
+            "livePipelineActivate",
+            &json!({ "name": name }),
+        );
+        assert_eq!(status, 200, "{payload}");
+        name
+    }
+
     /// The member that records `pipeline` now, other than `except`.
     fn owner(&self, pipeline: &str, except: Option<usize>) -> Option<usize> {
         (0..self.members.len()).find(|i| {
@@ -419,18 +438,7 @@ fn a_node_cut_off_stops_before_the_others_take_over() {
         );
     }
     // New work goes to it (the others hold more than their fair share of 13, 5).
-    let (status, payload) = call(
-        members[1].port,
-        "livePipelineSet",
-        &fixture.pipeline(PIPELINES),
-    );
-    assert_eq!(status, 201, "{payload}");
-    let (status, payload) = call(
-        members[1].port,
-        "livePipelineActivate",
-        &json!({"name": format!("p{PIPELINES}")}),
-    );
-    assert_eq!(status, 200, "{payload}");
+    fixture.add_pipeline(1, 1);
     wait_until(
         "the returned node takes the new pipeline",
         Duration::from_secs(15),
@@ -571,19 +579,7 @@ fn losing_one_nats_server_of_three_changes_nothing() {
     }
     // The control API still writes (to the two servers left) and new work is placed; the set
     // goes to one node and the activation at once to another, which must see it.
-    let name = format!("p{PIPELINES}");
-    let (status, payload) = call(
-        members[1].port,
-        "livePipelineSet",
-        &fixture.pipeline(PIPELINES),
-    );
-    assert_eq!(status, 201, "{payload}");
-    let (status, payload) = call(
-        members[2].port,
-        "livePipelineActivate",
-        &json!({ "name": name }),
-    );
-    assert_eq!(status, 200, "{payload}");
+    let name = fixture.add_pipeline(1, 2);
     wait_until("the new pipeline placed", Duration::from_secs(15), || {
         members.iter().any(|m| m.holds().contains(&name))
     });

@@ -71,22 +71,23 @@ pub async fn acquire(
 /// write made once those have landed fails for all but the last of them, so a node starts
 /// a pipeline only after it.
 pub async fn confirm(leases: &kv::Store, lease: &mut Lease, node: &str) -> bool {
+    rewrite(leases, lease, node).await.is_ok()
+}
+
+/// Writes `lease` again, naming the revision this node last wrote (refused if anyone wrote
+/// since); on success the lease's revision and write time are the new ones.
+async fn rewrite(leases: &kv::Store, lease: &mut Lease, node: &str) -> Result<(), kv::UpdateError> {
     let written_at = Instant::now();
-    match leases
+    let revision = leases
         .update(
             key(&lease.pipeline),
             Bytes::from(node.to_string()),
             lease.revision,
         )
-        .await
-    {
-        Ok(revision) => {
-            lease.revision = revision;
-            lease.written_at = written_at;
-            true
-        }
-        Err(_) => false,
-    }
+        .await?;
+    lease.revision = revision;
+    lease.written_at = written_at;
+    Ok(())
 }
 
 /// How long after taking a lease a node confirms it ([`confirm`]).
@@ -101,20 +102,8 @@ pub async fn renew(
     node: &str,
     ttl: Duration,
 ) -> Result<(), Lost> {
-    let written_at = Instant::now();
-    match leases
-        .update(
-            key(&lease.pipeline),
-            Bytes::from(node.to_string()),
-            lease.revision,
-        )
-        .await
-    {
-        Ok(revision) => {
-            lease.revision = revision;
-            lease.written_at = written_at;
-            Ok(())
-        }
+    match rewrite(leases, lease, node).await {
+        Ok(()) => Ok(()),
         Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
             Err(Lost::Taken(lease.revision))
         }
