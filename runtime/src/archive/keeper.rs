@@ -41,7 +41,13 @@ pub struct Keeper {
     shared: bool,
     publisher: Option<SegmentPublisher>,
     publish_failing: bool,
+    pass_lock: Option<PassLock>,
 }
+
+/// Held by a keeper for each pass over its archive: two keepers of one archive (a pipeline's
+/// and a cluster member's lifelong one) never pass at once, so neither reads a file the other
+/// is evicting or dropping.
+pub type PassLock = Arc<std::sync::Mutex<()>>;
 
 impl Keeper {
     /// A keeper of the archive at `dir`, uploading to `store`, within `budget` bytes.
@@ -68,7 +74,14 @@ impl Keeper {
             shared,
             publisher: None,
             publish_failing: false,
+            pass_lock: None,
         })
+    }
+
+    /// Passes only while holding `lock` (shared by every keeper of this archive).
+    pub fn with_pass_lock(mut self, lock: PassLock) -> Self {
+        self.pass_lock = Some(lock);
+        self
     }
 
     /// Also gives each uploaded segment to the cluster's segment index through `publisher`
@@ -94,8 +107,8 @@ impl Keeper {
     /// Until `stop`, a pass whenever something waits for the store or the cluster's index
     /// (checked every second): an archive no pipeline writes to any more (a cluster member
     /// that restarted, or whose pipelines moved away while the store was down) still uploads
-    /// and publishes what it recorded. A pipeline's own keeper may pass at the same moment:
-    /// uploads and index records are idempotent.
+    /// and publishes what it recorded. Beside a pipeline's own keeper, give both the same
+    /// [`PassLock`].
     pub fn drain(mut self, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
@@ -121,6 +134,10 @@ impl Keeper {
 
     /// One pass: upload, retention, cache budget.
     pub fn run_once(&mut self) {
+        let lock = self.pass_lock.clone();
+        let _pass = lock
+            .as_ref()
+            .map(|l| l.lock().unwrap_or_else(|p| p.into_inner()));
         let now = wall_now();
         self.upload(now);
         self.publish(now);
@@ -514,6 +531,33 @@ mod tests {
                 .len(),
             150
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_keeper_waits_for_the_other_keeper_of_its_archive() {
+        let dir = std::env::temp_dir().join(format!("vigil-keeper-lock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        archive(&dir, 1);
+        let lock = PassLock::default();
+        let bus = EventBus::in_memory("p");
+        let mut keeper = Keeper::new(&dir, None, None, bus)
+            .expect("keeper")
+            .with_pass_lock(lock.clone());
+        let held = lock.lock().expect("lock");
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let pass = std::thread::spawn(move || {
+            keeper.run_once();
+            let _ = done_tx.send(());
+        });
+        assert!(
+            done.recv_timeout(Duration::from_millis(300)).is_err(),
+            "a pass ran while the other keeper held the archive"
+        );
+        drop(held);
+        done.recv_timeout(Duration::from_secs(10))
+            .expect("the pass runs once the other keeper is done");
+        pass.join().expect("joined");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::archive::keeper::Keeper;
+use crate::archive::keeper::{Keeper, PassLock};
 use crate::archive::segment_record::SegmentPublisher;
 use crate::archive::store::ObjectStore;
 use crate::bus::event_log::EventBus;
@@ -29,6 +29,7 @@ pub struct Archives {
     store: Option<Arc<ObjectStore>>,
     bus: EventBus,
     publisher: Option<SegmentPublisher>,
+    pass_locks: Arc<Mutex<HashMap<PathBuf, PassLock>>>,
 }
 
 /// A pipeline's use of an archive directory; dropping the last one stops the keeper.
@@ -45,7 +46,14 @@ impl Archives {
             store,
             bus,
             publisher: None,
+            pass_locks: Arc::default(),
         }
+    }
+
+    /// The lock every keeper of the archive at `key` (an absolute path) passes under.
+    fn pass_lock(&self, key: &Path) -> PassLock {
+        let mut locks = self.pass_locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks.entry(key.to_path_buf()).or_default().clone()
     }
 
     /// The store is shared by a cluster: every archive opened from now on keys its segments
@@ -78,7 +86,8 @@ impl Archives {
             super::review::index().add_archive(dir, &catalog);
             drop(catalog);
             let stop = Arc::new(AtomicBool::new(false));
-            let mut keeper = Keeper::new(dir, self.store.clone(), budget, self.bus.clone())?;
+            let mut keeper = Keeper::new(dir, self.store.clone(), budget, self.bus.clone())?
+                .with_pass_lock(self.pass_lock(&key));
             if let Some(publisher) = &self.publisher {
                 keeper = keeper.publishing(publisher.clone());
             }
@@ -110,7 +119,9 @@ impl Archives {
         if self.publisher.is_some() {
             catalog.share_store()?;
         }
-        let mut keeper = Keeper::new(dir, self.store.clone(), None, self.bus.clone())?;
+        let key = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+        let mut keeper = Keeper::new(dir, self.store.clone(), None, self.bus.clone())?
+            .with_pass_lock(self.pass_lock(&key));
         if let Some(publisher) = &self.publisher {
             keeper = keeper.publishing(publisher.clone());
         }
