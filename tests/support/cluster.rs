@@ -44,9 +44,10 @@ pub fn nats_server_with(dir: &Path, port: u16, extra: &[String]) -> Peer {
 
 /// A three-server NATS cluster (JetStream, buckets with three replicas) on another host: a
 /// network namespace with one link per member, so that a member can be cut off from all three
-/// servers at once by taking its link down. Where namespaces cannot be made (not root), the
-/// servers run here and member 0 reaches them through relays the test can cut (which reset its
-/// connections instead of leaving them hanging); the test prints which.
+/// servers at once by taking its link down. Where namespaces cannot be made (not root), or with
+/// `VIGIL_TEST_NO_NETNS` set, the servers run here and member 0 reaches them through relays the
+/// test can cut (which reset its connections instead of leaving them hanging); the test prints
+/// which.
 pub struct NatsCluster {
     /// The servers (dropped before the namespace).
     pub servers: Vec<Option<Peer>>,
@@ -58,7 +59,11 @@ pub struct NatsCluster {
 impl NatsCluster {
     /// Starts the servers, storing under `dir`, reachable by `members` members.
     pub fn start(dir: &Path, members: usize) -> Self {
-        let lan = match super::netns::Lan::create(members) {
+        let made = match std::env::var_os("VIGIL_TEST_NO_NETNS") {
+            Some(_) => Err("VIGIL_TEST_NO_NETNS is set".to_string()),
+            None => super::netns::Lan::create(members),
+        };
+        let lan = match made {
             Ok(lan) => Some(lan),
             Err(why) => {
                 eprintln!("cluster: no network namespace ({why}); member 0 goes through relays");
