@@ -341,14 +341,7 @@ fn a_clip_that_ends_while_the_camera_is_away_ends_with_its_last_frame() {
     let bus = EventBus::in_memory("p");
     let mut sink = VideoSink::new(&video_config(), &archive, "/s".into(), bus);
     let t0 = MediaTime::from_secs(1_800_000_000);
-    sink.handle(ClipCommand::Start {
-        activation: 1,
-        start: t0,
-        first_event: t0,
-        correlation_id: "c1".into(),
-        audio: None,
-        snapshot: None,
-    });
+    sink.handle(support::media::clip_start(t0));
     // 2.5 s of media, then nothing; the gate closes at 8 s.
     for i in 0..75i64 {
         let t = t0 + MediaDuration::from_millis(i * 1000 / 30);
@@ -381,14 +374,7 @@ fn a_segment_file_that_cannot_be_made_leaves_no_row() {
     let bus = EventBus::in_memory("p");
     let mut sink = VideoSink::new(&video_config(), &archive, "/s".into(), bus.clone());
     let t0 = MediaTime::from_secs(1_800_000_000);
-    sink.handle(ClipCommand::Start {
-        activation: 1,
-        start: t0,
-        first_event: t0,
-        correlation_id: "c1".into(),
-        audio: None,
-        snapshot: None,
-    });
+    sink.handle(support::media::clip_start(t0));
     for i in 0..150i64 {
         if i == 15 {
             std::fs::remove_dir(&blocker).expect("out of the way");

@@ -438,14 +438,7 @@ fn a_file_replaced_by_a_format_change_is_announced_at_once() {
     let bus = EventBus::in_memory("p");
     let mut sink = FileSink::new(&config(&dir, 100), "/s".into(), bus.clone());
     let t0 = MediaTime::from_secs(1_800_000_000);
-    sink.handle(ClipCommand::Start {
-        activation: 1,
-        start: t0,
-        first_event: t0,
-        correlation_id: "c1".into(),
-        audio: None,
-        snapshot: None,
-    });
+    sink.handle(support::media::clip_start(t0));
     let wide = Arc::new(VideoParams {
         width: 128,
         ..(*params()).clone()

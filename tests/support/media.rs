@@ -42,6 +42,18 @@ pub fn sample(
     })
 }
 
+/// The gate's first command of a clip opened at `t0` (activation 1, correlation id `c1`).
+pub fn clip_start(t0: MediaTime) -> ClipCommand {
+    ClipCommand::Start {
+        activation: 1,
+        start: t0,
+        first_event: t0,
+        correlation_id: "c1".into(),
+        audio: None,
+        snapshot: None,
+    }
+}
+
 /// Feeds `handle` one 40 s clip from `t0` (30 fps, a key frame each second, 2 kB a frame:
 /// about 60 kB a fragment, so a small disk is full within seconds); at 20 s the operator makes
 /// room (`disk` grows to `room_kib`).
@@ -51,14 +63,7 @@ pub fn clip_onto_a_filling_disk(
     room_kib: u64,
     mut handle: impl FnMut(ClipCommand),
 ) {
-    handle(ClipCommand::Start {
-        activation: 1,
-        start: t0,
-        first_event: t0,
-        correlation_id: "c1".into(),
-        audio: None,
-        snapshot: None,
-    });
+    handle(clip_start(t0));
     for i in 0..1200i64 {
         if i == 600 {
             disk.grow(room_kib);

@@ -160,34 +160,25 @@ mod tests {
     #[test]
     fn a_well_formed_record_passes_and_each_fault_is_named() {
         assert!(record().validate().is_ok());
-        let mut r = record();
-        r.video.name = "../etc".into();
-        assert!(r.validate().unwrap_err().to_string().contains("video.name"));
-        let mut r = record();
-        r.origin = "a/b".into();
-        assert!(r.validate().unwrap_err().to_string().contains("origin"));
-        let mut r = record();
-        r.fragments[1] = [150, 100, 20, 30];
-        assert!(
-            r.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("fragments[1]")
-        );
-        let mut r = record();
-        r.fragments[1] = [200, 101, 20, 30];
-        assert!(
-            r.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("fragments[1]")
-        );
-        let mut r = record();
-        r.end_ns = 5;
-        assert!(r.validate().unwrap_err().to_string().contains("endNs"));
-        let mut r = record();
-        r.node_url = Some("file:///etc/passwd".into());
-        assert!(r.validate().unwrap_err().to_string().contains("nodeUrl"));
+        // A record with one fault, and the field its error must name.
+        type Spoil = fn(&mut SegmentRecord);
+        let faults: [(Spoil, &str); 6] = [
+            (|r| r.video.name = "../etc".into(), "video.name"),
+            (|r| r.origin = "a/b".into(), "origin"),
+            (|r| r.fragments[1] = [150, 100, 20, 30], "fragments[1]"),
+            (|r| r.fragments[1] = [200, 101, 20, 30], "fragments[1]"),
+            (|r| r.end_ns = 5, "endNs"),
+            (
+                |r| r.node_url = Some("file:///etc/passwd".into()),
+                "nodeUrl",
+            ),
+        ];
+        for (spoil, field) in faults {
+            let mut r = record();
+            spoil(&mut r);
+            let error = r.validate().expect_err(field).to_string();
+            assert!(error.contains(field), "{field}: {error}");
+        }
     }
 
     #[test]
