@@ -342,29 +342,76 @@ fn emit_as(service: &Service, name: &str, class: EventClass, kind: &str, body: s
     ));
 }
 
+/// How often the watch of the desired state is checked against the stream.
+const WATCH_CHECK: Duration = Duration::from_secs(3);
+
 /// Applies the desired state's changes to the registry, from what it holds now on; after a
-/// lost watch (the cluster unreachable), starts again from the current state.
+/// lost watch (the cluster unreachable), starts again from the current state. A watch can also
+/// stall without an error (its consumer gone after the connection was reset): every
+/// [`WATCH_CHECK`] the stream's last revision is compared with what was applied, and a watch
+/// that stays behind for two checks in a row without delivering anything is started again.
 async fn follow_desired(service: Arc<Service>, cluster: Arc<Cluster>) {
     loop {
         match super::desired::watch(&cluster.desired).await {
             Ok(mut changes) => {
-                while let Some(change) = changes.next().await {
-                    match change {
-                        // The registry's lock may be held by a control call waiting for
-                        // the cluster: wait for it off the runtime's workers.
-                        Ok((revision, change)) => {
-                            tokio::task::block_in_place(|| service.apply_desired(change));
-                            cluster
-                                .applied
-                                .fetch_max(revision, std::sync::atomic::Ordering::Release);
+                let mut check = tokio::time::interval(WATCH_CHECK);
+                check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let mut stall = StallCheck::default();
+                loop {
+                    tokio::select! {
+                        change = changes.next() => match change {
+                            // The registry's lock may be held by a control call waiting for
+                            // the cluster: wait for it off the runtime's workers.
+                            Some(Ok((revision, change))) => {
+                                tokio::task::block_in_place(|| service.apply_desired(change));
+                                cluster
+                                    .applied
+                                    .fetch_max(revision, std::sync::atomic::Ordering::Release);
+                            }
+                            _ => break,
+                        },
+                        _ = check.tick() => {
+                            let applied = cluster.applied.load(std::sync::atomic::Ordering::Acquire);
+                            let Ok(last) = super::desired::last_revision(&cluster.desired).await
+                            else {
+                                continue;
+                            };
+                            if stall.stalled(applied, last) {
+                                tracing::warn!(
+                                    "the watch of the desired state delivered nothing up to \
+                                     revision {last} (applied {applied}): watching again"
+                                );
+                                break;
+                            }
                         }
-                        Err(_) => break,
                     }
                 }
             }
             Err(e) => tracing::warn!("{e:#}"),
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Tells a watch that stopped delivering from one that is merely behind: stalled when, at two
+/// checks in a row, the stream holds revisions past what was applied and nothing was applied
+/// in between.
+#[derive(Debug, Default)]
+struct StallCheck {
+    /// What was applied at the last check, when it was behind the stream then.
+    behind_at: Option<u64>,
+}
+
+impl StallCheck {
+    /// Takes one check's figures; true when the watch should be started again.
+    fn stalled(&mut self, applied: u64, last: u64) -> bool {
+        if applied >= last {
+            self.behind_at = None;
+            return false;
+        }
+        let stalled = self.behind_at == Some(applied);
+        self.behind_at = if stalled { None } else { Some(applied) };
+        stalled
     }
 }
 
@@ -383,7 +430,26 @@ pub async fn wait_released(cluster: &Cluster, pipeline: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::fair_share;
+    use super::{StallCheck, fair_share};
+
+    #[test]
+    fn a_watch_is_stalled_only_when_behind_twice_without_progress() {
+        let mut check = StallCheck::default();
+        // Up to date: never stalled.
+        assert!(!check.stalled(10, 10));
+        assert!(!check.stalled(10, 10));
+        // Behind once: maybe a change in flight.
+        assert!(!check.stalled(10, 12));
+        // Progress since, still behind: not stalled, but remembered.
+        assert!(!check.stalled(11, 12));
+        // No progress since the last check: stalled.
+        assert!(check.stalled(11, 12));
+        // After a new watch, counting starts again.
+        assert!(!check.stalled(11, 12));
+        assert!(!check.stalled(12, 12));
+        assert!(!check.stalled(12, 13));
+        assert!(check.stalled(12, 14));
+    }
 
     #[test]
     fn equal_nodes_share_evenly_and_a_bigger_one_takes_more() {
