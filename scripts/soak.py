@@ -325,12 +325,29 @@ def proc_sample(pid):
             "load": float(open("/proc/loadavg").read().split()[0])}
 
 
+def heap_sample(http_port):
+    """vigil_heap_bytes{kind} from the service's /metrics, in KiB (empty when not offered)."""
+    heap = {}
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", http_port, timeout=2)
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode("utf-8", "replace")
+        conn.close()
+    except (OSError, http.client.HTTPException):
+        return heap
+    for m in re.finditer(r'^vigil_heap_bytes\{kind="(\w+)"\} (\d+)', text, re.M):
+        heap[m.group(1)] = int(m.group(2)) // 1024
+    return heap
+
+
 class Sampler(threading.Thread):
-    def __init__(self, vigil):
+    def __init__(self, vigil, http_port):
         super().__init__(daemon=True)
         self.vigil, self.samples, self.died_at = vigil, [], None
+        self.http_port = http_port
         self.csv = open(f"{WORK}/samples.csv", "w")
-        self.csv.write("time,elapsed_s,rss_kib,pss_kib,rss_anon_kib,fds,threads,cpu_ticks,load1\n")
+        self.csv.write("time,elapsed_s,rss_kib,pss_kib,rss_anon_kib,fds,threads,cpu_ticks,load1,"
+                       "heap_in_use_kib,heap_free_kib,heap_mapped_kib\n")
 
     def sample(self, t_start):
         if self.vigil.poll() is not None:
@@ -339,10 +356,12 @@ class Sampler(threading.Thread):
             return None
         s = proc_sample(self.vigil.pid)
         if s:
+            s["heap"] = heap_sample(self.http_port)
             with lock:
                 self.samples.append(s)
+            heap = ",".join(str(s["heap"].get(k, "")) for k in ("in_use", "free", "mapped"))
             self.csv.write(f"{iso(s['t'])},{s['t'] - t_start:.1f},{s['rss']},{s['pss']},{s['anon']},"
-                           f"{s['fds']},{s['threads']},{s['ticks']},{s['load']}\n")
+                           f"{s['fds']},{s['threads']},{s['ticks']},{s['load']},{heap}\n")
             self.csv.flush()
         return s
 
@@ -931,7 +950,7 @@ def soak(ctx, clip, url, vigil, cam, broker):
     t0 = wall()
     ctx["t0"] = t0
     t_end = t0 + DURATION
-    sampler = Sampler(vigil)
+    sampler = Sampler(vigil, ctx["http"])
     sampler.start()
     verifier = Verifier(files_q, clip)
     faults = Faults(ctx)
@@ -1038,8 +1057,24 @@ def report(ctx, version, ev, sampler, faults, records, trig, t0, t_end, t_stop, 
         out(f"RSS: {mib(w['rss'])} MiB after warm-up (+{(w['t'] - t0):.0f} s), {mib(last['rss'])} MiB at the end: "
             f"{growth:+.1f} % (target < 5 %: {'met' if growth < 5 else 'NOT met'}); max {mib(max(s['rss'] for s in allsm))} MiB; "
             f"slope after warm-up {slope_kib_per_min(warm, 'rss'):+.0f} KiB/min")
+        # One sample against another moves with where each falls in the allocator's swings
+        # (bursts freed but not yet trimmed): also the mean of the first WINDOW_S after the
+        # warm-up against the mean of the last WINDOW_S.
+        span = warm[-1]["t"] - warm[0]["t"]
+        window = min(300.0, span / 4) if span > 0 else 0.0
+        first_w = [s["rss"] for s in warm if s["t"] <= warm[0]["t"] + window] or [w["rss"]]
+        last_w = [s["rss"] for s in warm if s["t"] >= warm[-1]["t"] - window] or [last["rss"]]
+        mean_growth = (statistics.fmean(last_w) - statistics.fmean(first_w)) / statistics.fmean(first_w) * 100
+        ctx["rss_means"] = (statistics.fmean(first_w), statistics.fmean(last_w), mean_growth, window)
+        out(f"RSS means over {window / 60:.1f} min: {mib(statistics.fmean(first_w))} MiB just after the warm-up, "
+            f"{mib(statistics.fmean(last_w))} MiB at the end: {mean_growth:+.1f} % "
+            f"(target < 5 %: {'met' if mean_growth < 5 else 'NOT met'})")
         out(f"PSS: {mib(w['pss'])} -> {mib(last['pss'])} MiB ({pgrowth:+.1f} %; it moves with other processes mapping the same binary); RssAnon {mib(w['anon'])} -> {mib(last['anon'])} MiB; "
             f"slope {slope_kib_per_min(warm, 'anon'):+.0f} KiB/min (anon)")
+        if w.get("heap") and last.get("heap"):
+            out("heap (vigil_heap_bytes): " + "; ".join(
+                f"{k} {mib(w['heap'].get(k, 0))} -> {mib(last['heap'].get(k, 0))} MiB"
+                for k in ("in_use", "free", "mapped")))
         fds = [s["fds"] for s in warm]
         th = [s["threads"] for s in warm]
         calm = [s for s in warm if not any(f["start"] - 1 <= s["t"] <= f["end"] + 10 for f in faults)] or warm
@@ -1145,7 +1180,10 @@ def report(ctx, version, ev, sampler, faults, records, trig, t0, t_end, t_stop, 
     md.append(f"| survived | {'yes' if survived else 'NO'}" + (f", {restarts} pipeline restarts" if restarts is not None else "") + " |")
     if warm:
         md.append(f"| RSS | {mib(warm[0]['rss'])} MiB after the {warm_text} warm-up, {mib(warm[-1]['rss'])} MiB at the end: "
-                  f"**{growth:+.1f} %** (target < 5 %), max {mib(max(s['rss'] for s in allsm))} MiB |")
+                  f"**{growth:+.1f} %** (target < 5 %), max {mib(max(s['rss'] for s in allsm))} MiB"
+                  + (f"; means over {ctx['rss_means'][3] / 60:.0f} min {mib(ctx['rss_means'][0])} -> "
+                     f"{mib(ctx['rss_means'][1])} MiB, **{ctx['rss_means'][2]:+.1f} %**" if "rss_means" in ctx else "")
+                  + " |")
         md.append(f"| open fds / threads after warm-up | {min(fds)}-{max(fds)} / {min(th)}-{max(th)} "
                   f"(away from faults {min(cfds)}-{max(cfds)} / {min(cth)}-{max(cth)}) |")
     md.append(f"| files | {len(records)} recorded, {len(bad)} unplayable |")

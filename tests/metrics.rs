@@ -109,6 +109,11 @@ fn metrics_follow_every_pipeline_and_node() {
         ),
         1.0
     );
+    // The allocator's figures: a service recording two pipelines holds heap memory.
+    let heap_in_use = must(&text, "vigil_heap_bytes{kind=\"in_use\"}");
+    assert!(heap_in_use > 100_000.0, "{heap_in_use}\n{text}");
+    must(&text, "vigil_heap_bytes{kind=\"free\"}");
+    must(&text, "vigil_heap_bytes{kind=\"mapped\"}");
     let received = must(
         &text,
         "va_received_bytes_total{pipeline=\"door\",node=\"camera\"}",

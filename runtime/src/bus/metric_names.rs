@@ -122,6 +122,27 @@ impl Metrics {
         )
     }
 
+    /// Sets `vigil_heap_bytes{kind}` (`in_use`, `free`, `mapped`): what the allocator holds, so
+    /// that a process's growth can be told apart as data held or memory kept free.
+    pub fn set_heap_usage(&self, usage: &crate::service::memory::HeapUsage) {
+        let series = [
+            ("in_use", usage.in_use),
+            ("free", usage.free),
+            ("mapped", usage.mapped),
+        ]
+        .map(|(kind, bytes)| {
+            (
+                vec![("kind".to_string(), kind.to_string())],
+                i64::try_from(bytes).unwrap_or(i64::MAX),
+            )
+        });
+        self.set_gauges(
+            "vigil_heap_bytes",
+            "Bytes the heap allocator holds: in use, free inside its arenas, mapped on their own.",
+            &series,
+        );
+    }
+
     /// Sets the service's state gauges as a scrape reads them: `va_active_live_pipelines
     /// {pipeline_topology}`, `vigil_live_pipelines{state}` and `vigil_uploads_pending{archive}`.
     pub fn set_service_state(

@@ -273,6 +273,9 @@ pub fn jpeg(rgb: &[u8], w: u32, h: u32, quality: u8) -> Result<Vec<u8>> {
     encoder
         .encode(rgb, w16, h16, jpeg_encoder::ColorType::Rgb)
         .context("JPEG encoding failed")?;
+    // The guess above is several times the usual JPEG, and snapshots are kept (each pipeline's
+    // latest, the inference snapshots): keep only what the picture needs.
+    out.shrink_to_fit();
     Ok(out)
 }
 
@@ -437,6 +440,16 @@ fn reorder(rgb: &[u8], pixel: Pixel) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_jpeg_holds_no_more_memory_than_its_bytes() {
+        // A flat grey 640x360 picture: a few KB of JPEG against the 86 KB first reserved.
+        let rgb = vec![128u8; 640 * 360 * 3];
+        let out = jpeg(&rgb, 640, 360, 85).expect("encodes");
+        assert!(out.starts_with(&[0xff, 0xd8]), "a JPEG");
+        assert!(out.len() < 640 * 360 * 3 / 8, "{} bytes", out.len());
+        assert_eq!(out.capacity(), out.len());
+    }
 
     #[test]
     fn packed_formats_reorder_the_rgb_bytes_as_the_converter_did() {

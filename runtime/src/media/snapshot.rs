@@ -192,7 +192,14 @@ fn submit_counted(task: Task) -> bool {
                 for task in rx {
                     // A panic in one task must not end the thread.
                     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task));
-                    IN_FLIGHT.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+                    let left = IN_FLIGHT
+                        .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
+                        .saturating_sub(1);
+                    // A burst of snapshots (clips opening together) decodes one GOP after the
+                    // other, megabytes each: give them back as soon as the burst is done.
+                    if left == 0 {
+                        crate::service::memory::trim();
+                    }
                 }
             })
             .ok()

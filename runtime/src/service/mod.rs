@@ -291,6 +291,9 @@ impl Service {
         let pending = tokio::task::block_in_place(|| self.context.archives.uploads_pending());
         let metrics = self.context.bus.metrics();
         metrics.set_service_state(&active, &by_state, &pending);
+        if let Some(heap) = memory::heap_usage() {
+            metrics.set_heap_usage(&heap);
+        }
         metrics.render()
     }
 }
