@@ -45,7 +45,11 @@ pub fn serve_with_env(dir: &Path, http_port: u16, args: &[&str], env: &[(String,
         .arg("--event-log")
         .arg(dir.join("events.jsonl"))
         .current_dir(repo())
-        .env("RUST_LOG", "warn")
+        // VIGIL_TEST_LOG=debug (any RUST_LOG filter) for a closer look at a failing test.
+        .env(
+            "RUST_LOG",
+            std::env::var("VIGIL_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdout(Stdio::null())
         .stderr(log)

@@ -133,6 +133,23 @@ pub const STARTUP_WAIT: Duration = Duration::from_secs(60);
 /// back, in the namespace partition test).
 pub const PING_INTERVAL: Duration = Duration::from_secs(1);
 
+/// The longest wait between two attempts to reach a NATS server again (each attempt tries the
+/// next server of the list). The client's default backs off to 4 s, so a member whose servers
+/// came back stayed away up to 4 s more; its pipelines' fair shares were taken by others
+/// meanwhile (seen in the partition test through relays). Within a second, as every other
+/// peer (issue #13).
+pub const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(250);
+
+/// The wait before reconnection attempt `attempts` (from 1): none for the first, then doubling
+/// from 2 ms up to [`RECONNECT_MAX_DELAY`].
+pub fn reconnect_delay(attempts: usize) -> Duration {
+    if attempts <= 1 {
+        return Duration::ZERO;
+    }
+    let exp = u32::try_from(attempts - 1).unwrap_or(u32::MAX).min(20);
+    Duration::from_millis(2u64.pow(exp)).min(RECONNECT_MAX_DELAY)
+}
+
 /// How long one request to the cluster may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -223,6 +240,7 @@ async fn connect_on_own_thread(
                     .name(format!("vigil-{node}"))
                     .connection_timeout(Duration::from_secs(2))
                     .ping_interval(PING_INTERVAL)
+                    .reconnect_delay_callback(reconnect_delay)
                     .connect(servers)
                     .await
                     .map_err(anyhow::Error::from);
@@ -277,4 +295,20 @@ async fn bucket(
     js.get_key_value(name)
         .await
         .with_context(|| format!("cannot open the cluster's bucket {name}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{RECONNECT_MAX_DELAY, reconnect_delay};
+    use std::time::Duration;
+
+    #[test]
+    fn reconnection_attempts_come_at_least_every_quarter_second() {
+        assert_eq!(reconnect_delay(0), Duration::ZERO);
+        assert_eq!(reconnect_delay(1), Duration::ZERO);
+        assert_eq!(reconnect_delay(2), Duration::from_millis(2));
+        assert_eq!(reconnect_delay(5), Duration::from_millis(16));
+        assert_eq!(reconnect_delay(9), RECONNECT_MAX_DELAY);
+        assert_eq!(reconnect_delay(usize::MAX), RECONNECT_MAX_DELAY);
+    }
 }

@@ -139,6 +139,13 @@ async fn tick(
 
     let total = liveness.live_capacity(cluster).await;
     let share = fair_share(desired.len(), cluster.capacity, total);
+    tracing::debug!(
+        active = desired.len(),
+        held = held.len(),
+        total,
+        share,
+        "placement"
+    );
     let mut taken = Vec::new();
     for name in &desired {
         if held.len() + taken.len() >= share {
@@ -150,7 +157,11 @@ async fn tick(
         match lease::acquire(&cluster.leases, name, &cluster.node).await {
             Ok(Some(lease)) => taken.push(lease),
             Ok(None) => {}
-            Err(_) => break, // the cluster is unreachable: take nothing now
+            Err(e) => {
+                // The cluster is unreachable: take nothing now.
+                tracing::debug!(pipeline = %name, "lease not taken: {e}");
+                break;
+            }
         }
     }
     if !taken.is_empty() {
@@ -363,6 +374,7 @@ async fn follow_desired(service: Arc<Service>, cluster: Arc<Cluster>) {
                             // The registry's lock may be held by a control call waiting for
                             // the cluster: wait for it off the runtime's workers.
                             Some(Ok((revision, change))) => {
+                                tracing::debug!(revision, ?change, "desired state change");
                                 tokio::task::block_in_place(|| service.apply_desired(change));
                                 cluster
                                     .applied
