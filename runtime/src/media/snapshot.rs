@@ -198,7 +198,7 @@ fn submit_counted(task: Task) -> bool {
                     // A burst of snapshots (clips opening together) decodes one GOP after the
                     // other, megabytes each: give them back as soon as the burst is done.
                     if left == 0 {
-                        crate::service::memory::trim();
+                        crate::service::memory::trim_after_burst();
                     }
                 }
             })

@@ -10,16 +10,19 @@
 //! also stops glibc adjusting it), so a burst is mapped and unmapped and leaves nothing behind.
 //! A thread also asks the allocator every [`TRIM_EVERY`] to return free pages inside the arenas
 //! (`malloc_trim`), for bursts of small blocks (a broker's backlog drained, a pipeline stopped);
-//! the snapshot thread does too, whenever its queue empties. Between two trims the memory a
-//! burst freed stays resident: with trims every 30 s the soak's RSS swung by 3 MiB (16 clips'
-//! snapshots decoded together every minute), more than the growth it measures.
+//! the snapshot thread does too, whenever its queue empties (at most once a second,
+//! [`trim_after_burst`]). Between two trims the memory a burst freed stays resident: with trims
+//! every 30 s the soak's RSS swung by 3 MiB (16 clips' snapshots decoded together every minute),
+//! more than the growth it measures.
 //!
 //! glibc also gives threads arenas of their own, up to eight per core. A service has dozens of
 //! threads (a camera thread per session, a thread per sink), and each arena keeps its own free
 //! memory and its own fragmentation: the soak's RssAnon kept rising for its first 15 minutes.
 //! [`limit_arenas`] caps them at one per core (at least two).
 
-use std::time::Duration;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 /// Time between two trims.
 pub const TRIM_EVERY: Duration = Duration::from_secs(10);
@@ -103,11 +106,48 @@ pub fn pin_mmap_threshold() -> bool {
 
 /// Returns free heap memory to the system now (glibc; nothing elsewhere).
 pub fn trim() {
+    LAST_TRIM_MS.store(process_ms(), Ordering::Relaxed);
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks the allocator's own free lists; it takes no pointers.
     unsafe {
         malloc_trim(0);
     }
+}
+
+/// The shortest time between a trim and one asked for after a burst ([`trim_after_burst`]).
+pub const BURST_TRIM_GAP: Duration = Duration::from_secs(1);
+
+/// When the last trim began, in milliseconds of [`process_ms`] (0: none yet).
+static LAST_TRIM_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Milliseconds since this module was first used (from 1, so that 0 can mean "never").
+fn process_ms() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    let start = *START.get_or_init(Instant::now);
+    u64::try_from(start.elapsed().as_millis())
+        .unwrap_or(u64::MAX)
+        .saturating_add(1)
+}
+
+/// Whether a trim is due after a burst: none yet, or the last one at least `gap` ago.
+fn burst_trim_due(last_ms: u64, now_ms: u64, gap: Duration) -> bool {
+    let gap_ms = u64::try_from(gap.as_millis()).unwrap_or(u64::MAX);
+    last_ms == 0 || now_ms.saturating_sub(last_ms) >= gap_ms
+}
+
+/// Trims after a burst of work has ended (the snapshot queue drained), unless a trim ran
+/// within [`BURST_TRIM_GAP`]: inference snapshots come one at a time, several a second, and
+/// each would otherwise walk every arena under its lock. Returns whether it trimmed.
+pub fn trim_after_burst() -> bool {
+    let due = burst_trim_due(
+        LAST_TRIM_MS.load(Ordering::Relaxed),
+        process_ms(),
+        BURST_TRIM_GAP,
+    );
+    if due {
+        trim();
+    }
+    due
 }
 
 /// What the heap holds, in bytes, as the allocator counts it.
@@ -216,6 +256,19 @@ mod tests {
         );
         let small = std::hint::black_box(vec![3u8; 100]);
         assert!(!has_own_mapping(small.as_ptr()));
+    }
+
+    #[test]
+    fn a_trim_after_a_burst_waits_a_second_after_the_last() {
+        let gap = super::BURST_TRIM_GAP;
+        assert!(super::burst_trim_due(0, 5, gap), "never trimmed");
+        assert!(!super::burst_trim_due(1_000, 1_999, gap));
+        assert!(super::burst_trim_due(1_000, 2_000, gap));
+        // A clock read before the last trim's (another thread's) is not due.
+        assert!(!super::burst_trim_due(3_000, 2_000, gap));
+        // Right after a trim, a burst's trim is skipped.
+        super::trim();
+        assert!(!super::trim_after_burst());
     }
 
     #[test]
