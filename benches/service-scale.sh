@@ -440,6 +440,27 @@ ffiles=("$WORK"/f*.mp4)
 fprobe=$(python3 "$WORK/client.py" probe "${ffiles[@]}")
 ferrs=$(cat "$WORK"/f*.log | sort | uniq -c | sort -rn | head -3)
 
+# ---- the floor: one thread receiving every stream and writing its bytes, nothing parsed
+if [ "${FLOOR:-1}" = 1 ]; then
+    rm -rf "$WORK/floor"
+    python3 benches/relay-floor.py "$URL" "$STREAMS" "$WORK/floor" ${FLOOR_ARGS:-} > "$WORK/floor.log" 2>&1 &
+    RPID=$!; pids+=($RPID)
+    for _ in $(seq 300); do grep -q '^ready' "$WORK/floor.log" && break; sleep 0.1; done
+    grep -q '^ready' "$WORK/floor.log" || { echo "bench: relay-floor did not start:" >&2; cat "$WORK/floor.log" >&2; exit 1; }
+    sleep 3
+    read -r rstart rsys0 sw0 mb0 mt0 time0 cam0 < <(snapshot $RPID)
+    sleep "$SECS"
+    read -r rend rsys1 sw1 mb1 mt1 time1 cam1 < <(snapshot $RPID)
+    kill -INT $RPID; wait $RPID || true
+    rsecs=$(awk -v a="$time0" -v b="$time1" 'BEGIN{printf "%.2f", b - a}')
+    floor_cpu=$(ratio $((rend - rstart)) "$(awk -v h="$HZ" -v n="$STREAMS" -v s="$rsecs" 'BEGIN{print h * n * s}')" "%.5f")
+    floor_wakes=$(ratio $((sw1 - sw0)) "$(awk -v n="$STREAMS" -v s="$rsecs" 'BEGIN{print n * s}')" "%.1f")
+    rbusy=$(ratio $(( (mb1 - mb0) * $(nproc) )) $((mt1 - mt0)) "%.2f")
+    rother=$(awk -v b="$rbusy" -v t=$((rend - rstart + cam1 - cam0)) -v h="$HZ" -v s="$rsecs" 'BEGIN{printf "%.2f", b - t / (h * s)}')
+    rbytes=$(awk '/^bytes/ {print $2}' "$WORK/floor.log")
+    rm -rf "$WORK/floor"
+fi
+
 echo "bench: ---- report: $STREAMS streams, windows of $vsecs s (vigil) and $fsecs s (ffmpeg), $(nproc) cores"
 echo "bench: vigil  (1 process, $nthreads threads, $vconns camera connections): CPU s per stream-second $vigil_cpu ($((sys1 - sys0)) of $vigil_ticks ticks in the kernel)   wake-ups per stream-second $vigil_wakes"
 echo "bench: vigil  memory: PSS $(mib "$pss") MiB = $pss_mib MiB per stream (idle service $(mib "$pss_idle") MiB; marginal $marginal_mib MiB per stream; Pss_Anon $(mib "$pss_anon") MiB, RssAnon $(mib "$anon") MiB, RSS $(mib "$rss") MiB)"
@@ -450,6 +471,11 @@ echo "bench: ffmpeg ($alive of $STREAMS alive at the window's start, $alive1 at 
 echo "bench: ffmpeg machine busy $fbusy of $(nproc) cores ($fother not ffmpeg or the camera); camera CPU s per stream-second $fcam_cpu"
 echo "bench: ffmpeg files: $fprobe"
 [ -z "$ferrs" ] || echo "bench: ffmpeg stderr (most frequent lines): $(echo "$ferrs" | head -3 | tr '\n' ';')"
+if [ "${FLOOR:-1}" = 1 ]; then
+    echo "bench: floor  (relay-floor.py ${FLOOR_ARGS:-}: 1 thread, $STREAMS sessions, bytes in and out, nothing parsed; $(ratio "${rbytes:-0}" 1048576 "%.0f") MiB received): CPU s per stream-second $floor_cpu ($((rsys1 - rsys0)) of $((rend - rstart)) ticks in the kernel)   wake-ups per stream-second $floor_wakes; machine busy $rbusy of $(nproc) cores ($rother not it or the camera)"
+    awk -v v="$vigil_cpu" -v f="$ffmpeg_cpu" -v r="$floor_cpu" 'BEGIN{ if (f > 0 && r > 0)
+        printf "bench: ratio floor/ffmpeg: CPU %.3f (no recorder can go under it; vigil/floor %.2f)\n", r / f, v / r }'
+fi
 awk -v v="$vigil_cpu" -v f="$ffmpeg_cpu" -v vp="$pss_mib" -v fp="$fpss_mib" -v vw="$vigil_wakes" -v fw="$ffmpeg_wakes" \
     -v pre="$PREROLL_MIB" -v pres="$PREROLL_S" 'BEGIN{
     if (f > 0) printf "bench: ratio vigil/ffmpeg: CPU %.3f (target <= 0.12: %s)   wake-ups %.3f   PSS %.2f\n", v / f, (v / f <= 0.12 ? "met" : "NOT met"), (fw > 0 ? vw / fw : 0), vp / fp;
