@@ -23,6 +23,9 @@
 #     STREAMS live pipelines, each with its own output directory, set, activated and triggered
 #     through AVA's methods over HTTP (POST /api/methods/..., POST /pipelines/P/inputs/I);
 #   * STREAMS `ffmpeg -rtsp_transport tcp -i URL -c copy -f mp4` processes (what Frigate does).
+#   * unless FLOOR=0, the floor: benches/relay-floor.py, one thread holding STREAMS sessions that
+#     drains them every 0.5 s and writes their bytes once a second (fdatasync every 5 s; FLOOR_ARGS
+#     are passed on), parsing nothing: no recorder can cost less.
 # Over SECONDS of recording each, after the pre-roll has filled:
 #   * CPU seconds (utime+stime from /proc/PID/stat) per stream-second, and vigil/ffmpeg;
 #   * memory per stream: PSS (/proc/PID/smaps_rollup) / STREAMS, also vigil's marginal cost
