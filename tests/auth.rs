@@ -280,3 +280,63 @@ fn a_cross_site_post_cannot_trigger_without_tokens() {
     assert_eq!(status, 404, "{body}");
     vigil.interrupt();
 }
+
+/// Wrong tokens are throttled per client address: ten are answered 401, then every request
+/// with a token from that address, right or wrong, gets 429 with `Retry-After` (sign-in
+/// included) and the service logs it once; another address is not affected.
+#[test]
+fn wrong_tokens_are_throttled_per_address() {
+    let dir = temp_dir("auth-throttle");
+    let port = free_port();
+    let tokens = tokens_file(&dir);
+    let mut vigil = serve(&dir, port, &["--tokens", &tokens]);
+    let base = format!("http://127.0.0.1:{port}");
+    let metrics = format!("{base}/metrics");
+    let bearer = |t: &str| format!("authorization: Bearer {t}");
+    for n in 1..=10 {
+        let guess = format!("guessed-token-number-{n:04}");
+        assert_eq!(curl(&["-H", &bearer(&guess), &metrics]).0, 401, "guess {n}");
+    }
+    let (status, head, body) = curl(&["-H", &bearer("guessed-token-number-0011"), &metrics]);
+    assert_eq!(status, 429, "{head}{body}");
+    let retry: u64 = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("retry-after:")
+                .map(|v| v.trim().to_string())
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no Retry-After in {head}"));
+    assert!((1..=10).contains(&retry), "{head}");
+    assert!(body.contains("too many wrong tokens"), "{body}");
+    // The right token is not even checked while throttled, nor is a sign-in.
+    assert_eq!(curl(&["-H", &bearer(VIEWER), &metrics]).0, 429);
+    let login = json!({ "token": OPERATOR }).to_string();
+    assert_eq!(
+        curl(&[
+            "-H",
+            "content-type: application/json",
+            "-d",
+            &login,
+            &format!("{base}/api/login")
+        ])
+        .0,
+        429
+    );
+    // Requests without a token are not guesses: 401 as before, and the open routes stay open.
+    assert_eq!(curl(&[&metrics]).0, 401);
+    assert_eq!(curl(&[&format!("{base}/healthz")]).0, 200);
+    // Another address (127.0.0.2 reaches the loopback listener) has its own allowance.
+    assert_eq!(
+        curl(&["--interface", "127.0.0.2", "-H", &bearer(VIEWER), &metrics]).0,
+        200
+    );
+    let log = std::fs::read_to_string(dir.join("serve.log")).expect("log");
+    assert_eq!(
+        log.matches("10 wrong tokens from 127.0.0.1").count(),
+        1,
+        "{log}"
+    );
+    vigil.interrupt();
+}

@@ -12,15 +12,21 @@
 //!   carries an `Origin`, come from this very host.
 //! * **DNS rebinding**: the `Host` a request names must be an IP address, `localhost`, or a
 //!   name given with `--allowed-host`.
+//! * **Guessing**: wrong tokens are counted per client address and throttled
+//!   ([`super::auth_throttle`]): 10, then one every 10 s; a throttled client gets 429.
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use axum::extract::{Request, State};
+use axum::extract::connect_info::Connected;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::serve::IncomingStream;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -139,6 +145,96 @@ pub struct AccessPolicy {
     pub allowed_hosts: Vec<String>,
     /// The listener serves HTTPS: the sign-in cookie is marked `Secure`.
     pub secure_cookie: bool,
+    /// Wrong tokens per client address (shared by the policy's clones).
+    pub throttle: Arc<super::auth_throttle::AuthThrottle>,
+}
+
+/// Why a presented token was not accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refusal {
+    /// The client used up its wrong tokens; it may try again after this long.
+    Throttled(Duration),
+    /// The token is not one of ours.
+    WrongToken,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Throttled(wait) => too_many(wait),
+            Refusal::WrongToken => refuse(
+                StatusCode::UNAUTHORIZED,
+                "this token is not valid here".into(),
+            ),
+        }
+    }
+}
+
+impl AccessPolicy {
+    /// The role of the token `ip` presents: refused while `ip` is throttled, or when wrong
+    /// (counted; the client's tenth in a row is logged).
+    fn judge(&self, ip: Option<IpAddr>, token: &str) -> Result<Role, Refusal> {
+        let now = Instant::now();
+        if let Some(ip) = ip
+            && let Err(wait) = self.throttle.check(ip, now)
+        {
+            return Err(Refusal::Throttled(wait));
+        }
+        match self.tokens.role_of(token) {
+            Some(role) => Ok(role),
+            None => {
+                if let Some(ip) = ip
+                    && self.throttle.wrong_token(ip, now)
+                {
+                    tracing::warn!(
+                        "{} wrong tokens from {ip}: its requests with a token are refused (429) for {} s, then one more guess every {} s",
+                        super::auth_throttle::BURST,
+                        super::auth_throttle::REFILL.as_secs(),
+                        super::auth_throttle::REFILL.as_secs()
+                    );
+                }
+                Err(Refusal::WrongToken)
+            }
+        }
+    }
+}
+
+/// `429 Too Many Requests` with `Retry-After` in whole seconds.
+fn too_many(wait: Duration) -> Response {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let mut response = refuse(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("too many wrong tokens from this address: try again in {seconds} s"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+/// The address a connection comes from, recorded by the listener for every request
+/// (`into_make_service_with_connect_info::<ClientAddr>`), over TCP or TLS.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub SocketAddr);
+
+impl Connected<IncomingStream<'_, tokio::net::TcpListener>> for ClientAddr {
+    fn connect_info(stream: IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        ClientAddr(*stream.remote_addr())
+    }
+}
+
+impl Connected<IncomingStream<'_, crate::tls::server::TlsListener>> for ClientAddr {
+    fn connect_info(stream: IncomingStream<'_, crate::tls::server::TlsListener>) -> Self {
+        ClientAddr(*stream.remote_addr())
+    }
+}
+
+/// The client's address, when the listener records it.
+fn client_ip(request: &Request) -> Option<IpAddr> {
+    request
+        .extensions()
+        .get::<ConnectInfo<ClientAddr>>()
+        .map(|info| info.0.0.ip())
 }
 
 /// Refuses a listener off loopback when no token is configured.
@@ -287,14 +383,15 @@ pub async fn guard(
     if let Some(role) = needed(&method, request.uri().path())
         && !policy.tokens.is_empty()
     {
-        match token_of(headers).and_then(|t| policy.tokens.role_of(&t)) {
-            None => {
-                return refuse(
-                    StatusCode::UNAUTHORIZED,
-                    "sign in: send Authorization: Bearer TOKEN".into(),
-                );
-            }
-            Some(have) if have < role => {
+        let Some(token) = token_of(headers) else {
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                "sign in: send Authorization: Bearer TOKEN".into(),
+            );
+        };
+        match policy.judge(client_ip(&request), &token) {
+            Err(refusal) => return refusal.into_response(),
+            Ok(have) if have < role => {
                 return refuse(
                     StatusCode::FORBIDDEN,
                     format!(
@@ -303,7 +400,7 @@ pub async fn guard(
                     ),
                 );
             }
-            Some(_) => {}
+            Ok(_) => {}
         }
     }
     next.run(request).await
@@ -326,11 +423,14 @@ pub async fn session(State(policy): State<Arc<AccessPolicy>>, headers: HeaderMap
 /// `POST /api/login` `{"token"}`: sets the sign-in cookie when the token is valid.
 pub async fn login(
     State(policy): State<Arc<AccessPolicy>>,
+    client: Option<axum::Extension<ConnectInfo<ClientAddr>>>,
     axum::Json(body): axum::Json<serde_json::Value>,
 ) -> Response {
     let token = body["token"].as_str().unwrap_or("");
-    match policy.tokens.role_of(token) {
-        Some(role) if token.bytes().all(|b| b.is_ascii_graphic() && b != b';') => {
+    let ip = client.map(|c| c.0.0.0.ip());
+    match policy.judge(ip, token) {
+        Err(refusal) => refusal.into_response(),
+        Ok(role) if token.bytes().all(|b| b.is_ascii_graphic() && b != b';') => {
             let secure = if policy.secure_cookie { "; Secure" } else { "" };
             let cookie = format!(
                 "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=2592000{secure}"
@@ -341,7 +441,7 @@ pub async fn login(
             }
             response
         }
-        _ => refuse(
+        Ok(_) => refuse(
             StatusCode::UNAUTHORIZED,
             "this token is not valid here".into(),
         ),

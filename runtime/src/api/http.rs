@@ -34,8 +34,9 @@ pub async fn serve<L>(
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()>
 where
-    L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
+    L: axum::serve::Listener<Addr = std::net::SocketAddr>,
+    super::auth::ClientAddr:
+        for<'a> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
 {
     let sign_in = Router::new()
         .route("/api/session", get(super::auth::session))
@@ -84,11 +85,15 @@ where
             policy,
             super::auth::guard,
         ));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = shutdown.changed().await;
-        })
-        .await
+    // Each request carries its client's address, for the throttle of wrong tokens.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<super::auth::ClientAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = shutdown.changed().await;
+    })
+    .await
 }
 
 async fn post_method(

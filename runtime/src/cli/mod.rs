@@ -196,6 +196,7 @@ impl ServiceArgs {
             tokens: crate::api::auth::Tokens::load(self.tokens.as_deref())?,
             allowed_hosts: self.allowed_hosts.clone(),
             secure_cookie: self.tls_cert.is_some(),
+            throttle: Default::default(),
         })
     }
 
