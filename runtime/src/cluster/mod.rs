@@ -82,6 +82,9 @@ pub struct Cluster {
     pub nodes: kv::Store,
     /// The revision of the desired state this node's registry has applied up to.
     pub applied: std::sync::atomic::AtomicU64,
+    /// Asks the desired-state follower to watch again: a call found the watch
+    /// [`REWATCH_AFTER`] behind the stream without delivering.
+    pub rewatch: tokio::sync::Notify,
 }
 
 impl Cluster {
@@ -102,8 +105,27 @@ impl Cluster {
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         };
+        let waiting_since = tokio::time::Instant::now();
+        let mut asked = false;
+        let mut progress = self.applied.load(std::sync::atomic::Ordering::Acquire);
+        let mut progress_at = waiting_since;
         while self.applied.load(std::sync::atomic::Ordering::Acquire) < last {
-            if tokio::time::Instant::now() >= deadline {
+            let now = tokio::time::Instant::now();
+            let applied = self.applied.load(std::sync::atomic::Ordering::Acquire);
+            if applied != progress {
+                progress = applied;
+                progress_at = now;
+            }
+            // A watch that stalled without an error (its server gone) delivers nothing more:
+            // rather than fail this call, have it started again (it replays the whole state).
+            if !asked && now.duration_since(progress_at) >= REWATCH_AFTER {
+                tracing::warn!(
+                    "the watch of the desired state is at revision {applied}, the cluster at {last}, and has delivered nothing for {REWATCH_AFTER:?}: watching again"
+                );
+                self.rewatch.notify_one();
+                asked = true;
+            }
+            if now >= deadline {
                 tracing::warn!(
                     "this node's registry has applied the desired state up to revision {}, not {last}",
                     self.applied.load(std::sync::atomic::Ordering::Acquire)
@@ -121,6 +143,9 @@ pub const DEFAULT_CAPACITY: u32 = 100;
 
 /// How long a call waits for this node's registry to catch up with the desired state.
 pub const CATCH_UP_WAIT: Duration = Duration::from_secs(3);
+
+/// How long a call waits for a watch that delivers nothing before it has it started again.
+pub const REWATCH_AFTER: Duration = Duration::from_secs(1);
 
 /// How long a node starting keeps trying to open the cluster's buckets (JetStream answers only
 /// once the NATS cluster has elected its leader).
@@ -210,6 +235,7 @@ impl Cluster {
             leases,
             nodes,
             applied: Default::default(),
+            rewatch: tokio::sync::Notify::new(),
         })
     }
 }

@@ -137,8 +137,20 @@ async fn tick(
         }
     }
 
-    let total = liveness.live_capacity(cluster).await;
-    let share = fair_share(desired.len(), cluster.capacity, total);
+    // Heartbeats that cannot be read (the cluster electing a leader, unreachable): no
+    // placement this tick, rather than a share computed as if this node were alone.
+    let Some((mut total, listed)) = liveness.live_capacity(cluster, false).await else {
+        return;
+    };
+    let mut share = fair_share(desired.len(), cluster.capacity, total);
+    if may_take(held, &desired, share) && !listed {
+        // About to take a pipeline: with every node that has joined counted.
+        let Some((fresh, _)) = liveness.live_capacity(cluster, true).await else {
+            return;
+        };
+        total = fresh;
+        share = fair_share(desired.len(), cluster.capacity, total);
+    }
     tracing::debug!(
         active = desired.len(),
         held = held.len(),
@@ -268,10 +280,27 @@ pub fn fair_share(active: usize, mine: u32, total: u64) -> usize {
 }
 
 /// When each node's heartbeat was last seen to change, on this node's clock (no comparison of
-/// clocks between hosts).
+/// clocks between hosts), and the bucket's keys as last listed.
 #[derive(Default)]
 struct Liveness {
     seen: BTreeMap<String, (u64, Instant)>,
+    /// The nodes' keys and when they were listed: listing makes the server set up a consumer,
+    /// so it is done every [`NODE_LIST_PERIOD`], each known heartbeat read every tick.
+    keys: Option<(Vec<String>, Instant)>,
+}
+
+/// How often a member lists the heartbeat bucket's keys (a node that joins counts from its
+/// next listing; one that leaves purges its key, and a dead one goes stale, either at once).
+pub const NODE_LIST_PERIOD: Duration = Duration::from_secs(2);
+
+/// Whether keys listed at `listed` are due for listing again at `now`.
+fn list_due(listed: Option<Instant>, now: Instant) -> bool {
+    listed.is_none_or(|at| now.duration_since(at) >= NODE_LIST_PERIOD)
+}
+
+/// Whether a node holding `held` could take one of `desired` with a fair share of `share`.
+fn may_take(held: &BTreeMap<String, Lease>, desired: &[String], share: usize) -> bool {
+    held.len() < share && desired.iter().any(|name| !held.contains_key(name))
 }
 
 impl Liveness {
@@ -279,25 +308,51 @@ impl Liveness {
     /// one's always), summed: a node that died stops counting well before its leases expire,
     /// so the others' fair shares already cover its pipelines when they come free. A heartbeat
     /// without a capacity (an older node) counts the default.
-    async fn live_capacity(&mut self, cluster: &Cluster) -> u64 {
+    ///
+    /// The keys are listed again when due, or when `fresh` (before the node takes a pipeline:
+    /// a node that joined since the last listing must count); the second value says whether
+    /// they were listed by this call. None when the bucket did not answer within
+    /// [`HEARTBEAT_READ_WAIT`] (the reads run together, so a tick never waits longer).
+    async fn live_capacity(&mut self, cluster: &Cluster, fresh: bool) -> Option<(u64, bool)> {
+        tokio::time::timeout(HEARTBEAT_READ_WAIT, self.read_capacity(cluster, fresh))
+            .await
+            .ok()
+            .flatten()
+    }
+
+    async fn read_capacity(&mut self, cluster: &Cluster, fresh: bool) -> Option<(u64, bool)> {
         let mine = u64::from(cluster.capacity);
-        let Ok(keys) = cluster.nodes.keys().await else {
-            return mine;
-        };
-        let keys: Vec<String> = keys.filter_map(|k| async move { k.ok() }).collect().await;
+        let listing = fresh || list_due(self.keys.as_ref().map(|k| k.1), Instant::now());
+        if listing {
+            let keys = cluster.nodes.keys().await.ok()?;
+            let keys: Vec<String> = keys.filter_map(|k| async move { k.ok() }).collect().await;
+            self.seen.retain(|node, _| keys.contains(node));
+            self.keys = Some((keys, Instant::now()));
+        }
+        let others: Vec<String> = self
+            .keys
+            .as_ref()
+            .map(|k| {
+                k.0.iter()
+                    .filter(|key| **key != cluster.node)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let reads = others.iter().map(|key| cluster.nodes.entry(key.clone()));
+        let entries = futures::future::join_all(reads).await;
         let now = Instant::now();
         let mut live = 0;
-        for key in keys {
-            if key == cluster.node {
-                continue;
-            }
-            let Ok(Some(entry)) = cluster.nodes.entry(key.clone()).await else {
+        for (key, entry) in others.into_iter().zip(entries) {
+            let Some(entry) = entry.ok()? else {
                 continue;
             };
-            let seen = self
-                .seen
-                .entry(key.clone())
-                .or_insert((entry.revision, now));
+            // A node that left purged its key (it may still be in the list).
+            if entry.operation != async_nats::jetstream::kv::Operation::Put {
+                self.seen.remove(&key);
+                continue;
+            }
+            let seen = self.seen.entry(key).or_insert((entry.revision, now));
             if seen.0 != entry.revision {
                 *seen = (entry.revision, now);
             }
@@ -309,9 +364,12 @@ impl Liveness {
                     .clamp(1, 1000);
             }
         }
-        live + mine
+        Some((live + mine, listing))
     }
 }
+
+/// How long a tick waits for the heartbeats before it places nothing this time.
+pub const HEARTBEAT_READ_WAIT: Duration = Duration::from_secs(1);
 
 /// A heartbeat older than this (four ticks) no longer counts its node as live.
 pub const HEARTBEAT_STALE: Duration = Duration::from_secs(2);
@@ -360,9 +418,13 @@ const WATCH_CHECK: Duration = Duration::from_secs(3);
 /// lost watch (the cluster unreachable), starts again from the current state. A watch can also
 /// stall without an error (its consumer gone after the connection was reset): every
 /// [`WATCH_CHECK`] the stream's last revision is compared with what was applied, and a watch
-/// that stays behind for two checks in a row without delivering anything is started again.
+/// that stays behind for two checks in a row without delivering anything is started again, and
+/// so is one a call waited for in vain ([`super::Cluster::catch_up`]), at once.
 async fn follow_desired(service: Arc<Service>, cluster: Arc<Cluster>) {
     loop {
+        // A watch started again on a call's request is started at once; after an error, a
+        // second later.
+        let mut asked = false;
         match super::desired::watch(&cluster.desired).await {
             Ok(mut changes) => {
                 let mut check = tokio::time::interval(WATCH_CHECK);
@@ -382,6 +444,17 @@ async fn follow_desired(service: Arc<Service>, cluster: Arc<Cluster>) {
                             }
                             _ => break,
                         },
+                        _ = cluster.rewatch.notified() => {
+                            // Asked by a call that waited in vain (see Cluster::catch_up).
+                            let applied = cluster.applied.load(std::sync::atomic::Ordering::Acquire);
+                            if super::desired::last_revision(&cluster.desired)
+                                .await
+                                .is_ok_and(|last| applied < last)
+                            {
+                                asked = true;
+                                break;
+                            }
+                        }
                         _ = check.tick() => {
                             let applied = cluster.applied.load(std::sync::atomic::Ordering::Acquire);
                             let Ok(last) = super::desired::last_revision(&cluster.desired).await
@@ -401,7 +474,9 @@ async fn follow_desired(service: Arc<Service>, cluster: Arc<Cluster>) {
             }
             Err(e) => tracing::warn!("{e:#}"),
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        if !asked {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
     }
 }
 
@@ -442,7 +517,40 @@ pub async fn wait_released(cluster: &Cluster, pipeline: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{StallCheck, fair_share};
+    use super::{Lease, NODE_LIST_PERIOD, StallCheck, fair_share, list_due, may_take};
+    use std::collections::BTreeMap;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_node_may_take_a_pipeline_below_its_share_when_one_is_not_its_own() {
+        let desired = vec!["a".to_string(), "b".to_string()];
+        let mut held = BTreeMap::new();
+        assert!(may_take(&held, &desired, 1));
+        assert!(!may_take(&held, &desired, 0));
+        held.insert(
+            "a".to_string(),
+            Lease {
+                pipeline: "a".into(),
+                revision: 1,
+                written_at: Instant::now(),
+            },
+        );
+        assert!(!may_take(&held, &desired, 1));
+        assert!(may_take(&held, &desired, 2));
+        assert!(!may_take(&held, &desired[..1], 2));
+    }
+
+    #[test]
+    fn the_nodes_are_listed_at_first_then_every_period() {
+        let t0 = Instant::now();
+        assert!(list_due(None, t0));
+        assert!(!list_due(Some(t0), t0));
+        assert!(!list_due(
+            Some(t0),
+            t0 + NODE_LIST_PERIOD - Duration::from_millis(1)
+        ));
+        assert!(list_due(Some(t0), t0 + NODE_LIST_PERIOD));
+    }
 
     #[test]
     fn a_watch_is_stalled_only_when_behind_twice_without_progress() {
