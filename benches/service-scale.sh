@@ -25,7 +25,7 @@
 #   * STREAMS `ffmpeg -rtsp_transport tcp -i URL -c copy -f mp4` processes (what Frigate does).
 #   * unless FLOOR=0, the floor: benches/relay-floor.py, one thread holding STREAMS sessions that
 #     drains them every 0.5 s and writes their bytes once a second (fdatasync every 5 s; FLOOR_ARGS
-#     are passed on), parsing nothing: no recorder can cost less.
+#     are passed on), parsing nothing: what receiving and writing the bytes costs by itself.
 # Over SECONDS of recording each, after the pre-roll has filled:
 #   * CPU seconds (utime+stime from /proc/PID/stat) per stream-second, and vigil/ffmpeg;
 #   * memory per stream: PSS (/proc/PID/smaps_rollup) / STREAMS, also vigil's marginal cost
@@ -477,7 +477,7 @@ echo "bench: ffmpeg files: $fprobe"
 if [ "${FLOOR:-1}" = 1 ]; then
     echo "bench: floor  (relay-floor.py ${FLOOR_ARGS:-}: 1 thread, $STREAMS sessions, bytes in and out, nothing parsed; $(ratio "${rbytes:-0}" 1048576 "%.0f") MiB received): CPU s per stream-second $floor_cpu ($((rsys1 - rsys0)) of $((rend - rstart)) ticks in the kernel)   wake-ups per stream-second $floor_wakes; machine busy $rbusy of $(nproc) cores ($rother not it or the camera)"
     awk -v v="$vigil_cpu" -v f="$ffmpeg_cpu" -v r="$floor_cpu" 'BEGIN{ if (f > 0 && r > 0)
-        printf "bench: ratio floor/ffmpeg: CPU %.3f (no recorder can go under it; vigil/floor %.2f)\n", r / f, v / r }'
+        printf "bench: ratio floor/ffmpeg: CPU %.3f (receiving and writing the bytes alone; vigil/floor %.2f)\n", r / f, v / r }'
 fi
 awk -v v="$vigil_cpu" -v f="$ffmpeg_cpu" -v vp="$pss_mib" -v fp="$fpss_mib" -v vw="$vigil_wakes" -v fw="$ffmpeg_wakes" \
     -v pre="$PREROLL_MIB" -v pres="$PREROLL_S" 'BEGIN{
