@@ -513,10 +513,62 @@ fn methods_triggers_and_events_travel_on_nats() {
         let started = next_event(&mut events, "RecordingStarted").await;
         assert_eq!(started["properties"]["subject"], "/livePipelines/door/sinks/files");
         next_event(&mut events, "RecordingAvailable").await;
+
+        // An HTTP trigger may reach either member: the one that does not record the pipeline
+        // forwards it on NATS (202), and the recording member opens its gate.
+        let records = |m: &Member| {
+            m.kinds_of("door")
+                .into_iter()
+                .rfind(|k| k.starts_with("Lease"))
+                .is_some_and(|k| k == "LeaseAcquired")
+        };
+        let other = members
+            .iter()
+            .find(|m| !records(m))
+            .expect("a member that does not record door");
+        let trigger = |pipeline: &str| {
+            post(
+                &format!(
+                    "http://127.0.0.1:{}/pipelines/{pipeline}/inputs/recordingTrigger",
+                    other.port
+                ),
+                r#"{"body": {"door": "open"}}"#,
+            )
+        };
+        let (status, body) = trigger("door");
+        assert_eq!(status, 202, "{body}");
+        assert!(body.contains("forwarded to member"), "{body}");
+        let started = next_event(&mut events, "RecordingStarted").await;
+        assert_eq!(started["properties"]["subject"], "/livePipelines/door/sinks/files");
+        next_event(&mut events, "RecordingAvailable").await;
+        // A pipeline no member records: 404, saying so.
+        let (status, body) = trigger("nobody");
+        assert_eq!(status, 404, "{body}");
+        assert!(body.contains("no member records 'nobody'"), "{body}");
     });
     let files = support::mp4_files(&out);
-    assert_eq!(files.len(), 1, "{files:?}");
-    assert!(support::probe(&files[0]).frames > 0);
+    assert_eq!(files.len(), 2, "{files:?}");
+    for file in &files {
+        assert!(support::probe(file).frames > 0, "{file:?}");
+    }
+}
+
+/// POSTs JSON `body` to `url` with curl: (status, answer).
+fn post(url: &str, body: &str) -> (u16, String) {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-w",
+            "\n%{http_code}",
+            "-H",
+            "content-type: application/json",
+        ])
+        .args(["--data-binary", body, url])
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (answer, status) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (status.trim().parse().unwrap_or(0), answer.to_string())
 }
 
 /// The next event of kind `kind` on `events`, within 30 s.

@@ -167,6 +167,7 @@ async fn post_input(
         Ok(body) => body,
         Err(r) => return (r.status(), format!("{}\n", r.body_text())),
     };
+    let input_name = input.clone();
     let message = InputMessage {
         input,
         payload: body.to_vec(),
@@ -175,12 +176,52 @@ async fn post_input(
     // gets it, to report it as it reports a malformed MQTT message.
     let malformed = crate::bus::trigger::parse_trigger(&body).err();
     match (inputs.deliver(&pipeline, message), malformed) {
+        (Err(DeliveryError::NoPipeline(_)), _) if service.cluster().is_some() => {
+            forward(&service, &pipeline, &input_name, body.to_vec()).await
+        }
         (Err(e @ (DeliveryError::NoPipeline(_) | DeliveryError::NoInput { .. })), _) => {
             (StatusCode::NOT_FOUND, format!("{e}\n"))
         }
         (Err(e @ DeliveryError::Busy(_)), _) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
         (Ok(()), Some(why)) => (StatusCode::BAD_REQUEST, format!("{why}\n")),
         (Ok(()), None) => (StatusCode::ACCEPTED, "accepted\n".into()),
+    }
+}
+
+/// In a cluster, a trigger for a pipeline another member records goes to it on NATS (202);
+/// 404 when no member records it now, 503 when the cluster does not answer.
+async fn forward(
+    service: &Service,
+    pipeline: &str,
+    input: &str,
+    payload: Vec<u8>,
+) -> (StatusCode, String) {
+    use crate::cluster::subjects::{Forwarded, forward_trigger};
+    let Some(cluster) = service.cluster() else {
+        return (
+            StatusCode::NOT_FOUND,
+            format!("no running pipeline '{pipeline}'\n"),
+        );
+    };
+    match forward_trigger(cluster, pipeline, input, payload).await {
+        Forwarded::To(node) => (
+            StatusCode::ACCEPTED,
+            format!("forwarded to member '{node}', which records '{pipeline}'\n"),
+        ),
+        Forwarded::NobodyRecords => (
+            StatusCode::NOT_FOUND,
+            format!(
+                "no member records '{pipeline}' now (it is not Active, or it is moving to another member: send the trigger again)\n"
+            ),
+        ),
+        Forwarded::BadName => (
+            StatusCode::NOT_FOUND,
+            format!("no pipeline '{pipeline}' with an input '{input}' can exist\n"),
+        ),
+        Forwarded::Unreachable(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the cluster did not say which member records '{pipeline}': {why}\n"),
+        ),
     }
 }
 

@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::bus::mqtt::InputMessage;
 use crate::service::Service;
+use crate::service::inputs::DeliveryError;
 
 /// Prefix of the method subjects.
 pub const METHODS: &str = "vigil.methods.";
@@ -34,6 +35,65 @@ pub fn parse_input_subject(subject: &str) -> Option<(&str, &str)> {
     let rest = subject.strip_prefix(PIPELINES)?;
     let (pipeline, input) = rest.rsplit_once(".inputs.")?;
     (!pipeline.is_empty() && !input.is_empty() && !input.contains('.')).then_some((pipeline, input))
+}
+
+/// The subject of `pipeline`'s trigger input `input`; None when the names cannot make one
+/// (empty, whitespace or a wildcard in either, a '.' in the input).
+pub fn input_subject(pipeline: &str, input: &str) -> Option<String> {
+    let bad = |name: &str| {
+        name.is_empty()
+            || name.split('.').any(|token| token.is_empty())
+            || name
+                .chars()
+                .any(|c| c.is_whitespace() || c == '*' || c == '>')
+    };
+    (!bad(pipeline) && !bad(input) && !input.contains('.'))
+        .then(|| format!("{PIPELINES}{pipeline}.inputs.{input}"))
+}
+
+/// Where a trigger for a pipeline this member does not record was sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Forwarded {
+    /// Published on the pipeline's subject for the member that records it.
+    To(String),
+    /// No member holds its lease now (it is not Active, or moving to another member).
+    NobodyRecords,
+    /// The names cannot make a subject.
+    BadName,
+    /// The cluster did not answer.
+    Unreachable(String),
+}
+
+/// How long forwarding a trigger waits for the cluster.
+pub const FORWARD_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Sends a trigger that reached this member for `pipeline`, which another member records, on
+/// the pipeline's subject (an HTTP trigger may reach any member).
+pub async fn forward_trigger(
+    cluster: &super::Cluster,
+    pipeline: &str,
+    input: &str,
+    payload: Vec<u8>,
+) -> Forwarded {
+    let Some(subject) = input_subject(pipeline, input) else {
+        return Forwarded::BadName;
+    };
+    let sent = async {
+        match super::lease::holder_checked(&cluster.leases, pipeline).await {
+            Ok(Some(node)) if node != cluster.node => {
+                match cluster.client.publish(subject, Bytes::from(payload)).await {
+                    Ok(()) => Forwarded::To(node),
+                    Err(e) => Forwarded::Unreachable(e.to_string()),
+                }
+            }
+            // Held here but not running yet (starting), or held by nobody.
+            Ok(_) => Forwarded::NobodyRecords,
+            Err(e) => Forwarded::Unreachable(e.to_string()),
+        }
+    };
+    tokio::time::timeout(FORWARD_WAIT, sent)
+        .await
+        .unwrap_or_else(|_| Forwarded::Unreachable(format!("no answer within {FORWARD_WAIT:?}")))
 }
 
 /// Serves the method and trigger subjects and publishes the events until `shutdown`.
@@ -68,9 +128,13 @@ pub async fn serve(
                 let Some((pipeline, input)) = parse_input_subject(message.subject.as_str()) else {
                     continue;
                 };
-                // Only the member recording the pipeline has a route for it.
+                // Only the member recording the pipeline has a route for it; that member
+                // reports what it cannot deliver (no such input, its queue full).
                 let trigger = InputMessage { input: input.to_string(), payload: message.payload.to_vec() };
-                let _ = service.context().inputs.deliver(pipeline, trigger);
+                match service.context().inputs.deliver(pipeline, trigger) {
+                    Ok(()) | Err(DeliveryError::NoPipeline(_)) => {}
+                    Err(e) => tracing::warn!("trigger on NATS not delivered: {e}"),
+                }
             }
         }
     }
@@ -105,7 +169,33 @@ fn publish_events(service: &Service, client: async_nats::Client) -> tokio::task:
 
 #[cfg(test)]
 mod tests {
-    use super::parse_input_subject;
+    use super::{input_subject, parse_input_subject};
+
+    #[test]
+    fn a_trigger_subject_is_made_only_of_names_that_fit() {
+        assert_eq!(
+            input_subject("door", "recordingTrigger").as_deref(),
+            Some("vigil.pipelines.door.inputs.recordingTrigger")
+        );
+        assert_eq!(
+            input_subject("front.door", "t").as_deref(),
+            Some("vigil.pipelines.front.door.inputs.t")
+        );
+        for (pipeline, input) in [
+            ("", "t"),
+            ("door", ""),
+            ("door", "a.b"),
+            ("do or", "t"),
+            ("door", "*"),
+            ("door>", "t"),
+            ("door.", "t"),
+        ] {
+            assert_eq!(input_subject(pipeline, input), None, "{pipeline} {input}");
+        }
+        let (pipeline, input) = ("front.door", "t");
+        let subject = input_subject(pipeline, input).expect("subject");
+        assert_eq!(parse_input_subject(&subject), Some((pipeline, input)));
+    }
 
     #[test]
     fn trigger_subjects_name_the_pipeline_and_input() {

@@ -90,6 +90,11 @@ impl Service {
         self
     }
 
+    /// The cluster this service is a member of, if any.
+    pub fn cluster(&self) -> Option<&std::sync::Arc<crate::cluster::Cluster>> {
+        self.cluster.as_ref()
+    }
+
     /// Holds `topology` and `pipeline` without the control API's checks (`vigil run`, whose
     /// command line checked them).
     pub fn insert(&self, topology: TopologyEntry, pipeline: PipelineEntry) {

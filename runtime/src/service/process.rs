@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::archives::Archives;
 use super::documents::Documents;
-use super::inputs::InputRouter;
+use super::inputs::{DeliveryError, InputRouter};
 use super::registry::{PipelineEntry, PipelineState, SystemData, TopologyEntry, now_text};
 use super::{Limits, Service};
 use crate::bus::event::{Event, EventClass};
@@ -389,8 +389,11 @@ async fn route_inbound(service: Arc<Service>, mut inbound: mpsc::Receiver<Inboun
     while let Some(message) = inbound.recv().await {
         match message {
             Inbound::Input { pipeline, message } => {
-                if let Err(e) = service.context().inputs.deliver(&pipeline, message) {
-                    tracing::warn!("MQTT trigger not delivered: {e}");
+                match service.context().inputs.deliver(&pipeline, message) {
+                    Ok(()) => {}
+                    // In a cluster every member hears the broker; the one recording delivers.
+                    Err(DeliveryError::NoPipeline(_)) if service.cluster().is_some() => {}
+                    Err(e) => tracing::warn!("MQTT trigger not delivered: {e}"),
                 }
             }
             Inbound::Method {
