@@ -293,9 +293,17 @@ fn wrong_tokens_are_throttled_per_address() {
     let base = format!("http://127.0.0.1:{port}");
     let metrics = format!("{base}/metrics");
     let bearer = |t: &str| format!("authorization: Bearer {t}");
+    let session = format!("{base}/api/session");
     for n in 1..=10 {
         let guess = format!("guessed-token-number-{n:04}");
-        assert_eq!(curl(&["-H", &bearer(&guess), &metrics]).0, 401, "guess {n}");
+        if n <= 5 {
+            assert_eq!(curl(&["-H", &bearer(&guess), &metrics]).0, 401, "guess {n}");
+        } else {
+            // The page's session route tells a token's role: its guesses count too.
+            let (status, _, body) = curl(&["-H", &bearer(&guess), &session]);
+            assert_eq!(status, 200, "guess {n}");
+            assert!(body.contains("\"role\":null"), "guess {n}: {body}");
+        }
     }
     let (status, head, body) = curl(&["-H", &bearer("guessed-token-number-0011"), &metrics]);
     assert_eq!(status, 429, "{head}{body}");
@@ -310,8 +318,12 @@ fn wrong_tokens_are_throttled_per_address() {
         .unwrap_or_else(|| panic!("no Retry-After in {head}"));
     assert!((1..=10).contains(&retry), "{head}");
     assert!(body.contains("too many wrong tokens"), "{body}");
-    // The right token is not even checked while throttled, nor is a sign-in.
+    // The right token is not even checked while throttled, nor is a sign-in, nor does the
+    // session route tell its role.
     assert_eq!(curl(&["-H", &bearer(VIEWER), &metrics]).0, 429);
+    let (status, _, body) = curl(&["-H", &bearer(VIEWER), &session]);
+    assert_eq!(status, 200);
+    assert!(body.contains("\"role\":null"), "{body}");
     let login = json!({ "token": OPERATOR }).to_string();
     assert_eq!(
         curl(&[

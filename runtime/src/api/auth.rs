@@ -407,11 +407,20 @@ pub async fn guard(
 }
 
 /// `GET /api/session`: whether tokens are asked, and the role of the caller's.
-pub async fn session(State(policy): State<Arc<AccessPolicy>>, headers: HeaderMap) -> Response {
+///
+/// A token checked here counts like anywhere else (this route would otherwise let anyone test
+/// tokens unthrottled); while the client is throttled its token is not checked and the role
+/// is null, so the page shows its sign-in form.
+pub async fn session(
+    State(policy): State<Arc<AccessPolicy>>,
+    client: Option<axum::Extension<ConnectInfo<ClientAddr>>>,
+    headers: HeaderMap,
+) -> Response {
     let role = if policy.tokens.is_empty() {
         Some(Role::Operator)
     } else {
-        token_of(&headers).and_then(|t| policy.tokens.role_of(&t))
+        let ip = client.map(|c| c.0.0.0.ip());
+        token_of(&headers).and_then(|t| policy.judge(ip, &t).ok())
     };
     axum::Json(json!({
         "authRequired": !policy.tokens.is_empty(),
@@ -441,10 +450,7 @@ pub async fn login(
             }
             response
         }
-        Ok(_) => refuse(
-            StatusCode::UNAUTHORIZED,
-            "this token is not valid here".into(),
-        ),
+        Ok(_) => Refusal::WrongToken.into_response(),
     }
 }
 
