@@ -526,15 +526,21 @@ fn methods_triggers_and_events_travel_on_nats() {
             .iter()
             .find(|m| !records(m))
             .expect("a member that does not record door");
-        let trigger = |pipeline: &str| {
+        let send = |pipeline: &str, body: &str| {
             post(
                 &format!(
                     "http://127.0.0.1:{}/pipelines/{pipeline}/inputs/recordingTrigger",
                     other.port
                 ),
-                r#"{"body": {"door": "open"}}"#,
+                body,
             )
         };
+        let trigger = |pipeline: &str| send(pipeline, r#"{"body": {"door": "open"}}"#);
+        // A malformed body is forwarded too (the recording member reports it), and the caller
+        // learns why, as from the recording member itself.
+        let (status, body) = send("door", "not json");
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains("not JSON"), "{body}");
         let (status, body) = trigger("door");
         assert_eq!(status, 202, "{body}");
         assert!(body.contains("forwarded to member"), "{body}");

@@ -175,10 +175,17 @@ async fn post_input(
     // Validate here so the caller learns about a malformed body at once; the pipeline still
     // gets it, to report it as it reports a malformed MQTT message.
     let malformed = crate::bus::trigger::parse_trigger(&body).err();
-    match (inputs.deliver(&pipeline, message), malformed) {
-        (Err(DeliveryError::NoPipeline(_)), _) if service.cluster().is_some() => {
-            forward(&service, &pipeline, &input_name, body.to_vec()).await
-        }
+    let delivered = inputs.deliver(&pipeline, message);
+    if let (Err(DeliveryError::NoPipeline(_)), Some(cluster)) = (&delivered, service.cluster()) {
+        return match forward(cluster, &pipeline, &input_name, body.to_vec()).await {
+            // Forwarded as a local one is delivered: the caller learns it is malformed.
+            (StatusCode::ACCEPTED, _) if let Some(why) = malformed => {
+                (StatusCode::BAD_REQUEST, format!("{why}\n"))
+            }
+            answer => answer,
+        };
+    }
+    match (delivered, malformed) {
         (Err(e @ (DeliveryError::NoPipeline(_) | DeliveryError::NoInput { .. })), _) => {
             (StatusCode::NOT_FOUND, format!("{e}\n"))
         }
@@ -191,18 +198,12 @@ async fn post_input(
 /// In a cluster, a trigger for a pipeline another member records goes to it on NATS (202);
 /// 404 when no member records it now, 503 when the cluster does not answer.
 async fn forward(
-    service: &Service,
+    cluster: &crate::cluster::Cluster,
     pipeline: &str,
     input: &str,
     payload: Vec<u8>,
 ) -> (StatusCode, String) {
     use crate::cluster::subjects::{Forwarded, forward_trigger};
-    let Some(cluster) = service.cluster() else {
-        return (
-            StatusCode::NOT_FOUND,
-            format!("no running pipeline '{pipeline}'\n"),
-        );
-    };
     match forward_trigger(cluster, pipeline, input, payload).await {
         Forwarded::To(node) => (
             StatusCode::ACCEPTED,
