@@ -105,13 +105,15 @@ impl Cluster {
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         };
-        let waiting_since = tokio::time::Instant::now();
         let mut asked = false;
         let mut progress = self.applied.load(std::sync::atomic::Ordering::Acquire);
-        let mut progress_at = waiting_since;
-        while self.applied.load(std::sync::atomic::Ordering::Acquire) < last {
-            let now = tokio::time::Instant::now();
+        let mut progress_at = tokio::time::Instant::now();
+        loop {
             let applied = self.applied.load(std::sync::atomic::Ordering::Acquire);
+            if applied >= last {
+                break;
+            }
+            let now = tokio::time::Instant::now();
             if applied != progress {
                 progress = applied;
                 progress_at = now;
@@ -127,8 +129,7 @@ impl Cluster {
             }
             if now >= deadline {
                 tracing::warn!(
-                    "this node's registry has applied the desired state up to revision {}, not {last}",
-                    self.applied.load(std::sync::atomic::Ordering::Acquire)
+                    "this node's registry has applied the desired state up to revision {applied}, not {last}"
                 );
                 return false;
             }

@@ -139,18 +139,28 @@ async fn tick(
 
     // Heartbeats that cannot be read (the cluster electing a leader, unreachable): no
     // placement this tick, rather than a share computed as if this node were alone.
-    let Some((mut total, listed)) = liveness.live_capacity(cluster, false).await else {
+    let placement = async {
+        let listed = list_due(liveness.keys.as_ref().map(|k| k.1), Instant::now());
+        if listed {
+            liveness.list(cluster).await?;
+        }
+        let mut total = liveness.live_capacity(cluster).await?;
+        let mut share = fair_share(desired.len(), cluster.capacity, total);
+        // About to take a pipeline: with every node that has joined counted (read again only
+        // when the list changed).
+        if !listed && may_take(held, &desired, share) && liveness.list(cluster).await? {
+            total = liveness.live_capacity(cluster).await?;
+            share = fair_share(desired.len(), cluster.capacity, total);
+        }
+        Some((total, share))
+    };
+    let Some((total, share)) = tokio::time::timeout(HEARTBEAT_READ_WAIT, placement)
+        .await
+        .ok()
+        .flatten()
+    else {
         return;
     };
-    let mut share = fair_share(desired.len(), cluster.capacity, total);
-    if may_take(held, &desired, share) && !listed {
-        // About to take a pipeline: with every node that has joined counted.
-        let Some((fresh, _)) = liveness.live_capacity(cluster, true).await else {
-            return;
-        };
-        total = fresh;
-        share = fair_share(desired.len(), cluster.capacity, total);
-    }
     tracing::debug!(
         active = desired.len(),
         held = held.len(),
@@ -307,28 +317,10 @@ impl Liveness {
     /// The capacities of the nodes whose heartbeat changed within [`HEARTBEAT_STALE`] (this
     /// one's always), summed: a node that died stops counting well before its leases expire,
     /// so the others' fair shares already cover its pipelines when they come free. A heartbeat
-    /// without a capacity (an older node) counts the default.
-    ///
-    /// The keys are listed again when due, or when `fresh` (before the node takes a pipeline:
-    /// a node that joined since the last listing must count); the second value says whether
-    /// they were listed by this call. None when the bucket did not answer within
-    /// [`HEARTBEAT_READ_WAIT`] (the reads run together, so a tick never waits longer).
-    async fn live_capacity(&mut self, cluster: &Cluster, fresh: bool) -> Option<(u64, bool)> {
-        tokio::time::timeout(HEARTBEAT_READ_WAIT, self.read_capacity(cluster, fresh))
-            .await
-            .ok()
-            .flatten()
-    }
-
-    async fn read_capacity(&mut self, cluster: &Cluster, fresh: bool) -> Option<(u64, bool)> {
+    /// without a capacity (an older node) counts the default. Read for the keys as last
+    /// listed ([`Liveness::list`]), all together; None when the bucket did not answer.
+    async fn live_capacity(&mut self, cluster: &Cluster) -> Option<u64> {
         let mine = u64::from(cluster.capacity);
-        let listing = fresh || list_due(self.keys.as_ref().map(|k| k.1), Instant::now());
-        if listing {
-            let keys = cluster.nodes.keys().await.ok()?;
-            let keys: Vec<String> = keys.filter_map(|k| async move { k.ok() }).collect().await;
-            self.seen.retain(|node, _| keys.contains(node));
-            self.keys = Some((keys, Instant::now()));
-        }
         let others: Vec<String> = self
             .keys
             .as_ref()
@@ -364,11 +356,24 @@ impl Liveness {
                     .clamp(1, 1000);
             }
         }
-        Some((live + mine, listing))
+        Some(live + mine)
+    }
+
+    /// Lists the heartbeat bucket's keys (a consumer set up on the server); whether the list
+    /// changed. None when the bucket did not answer.
+    async fn list(&mut self, cluster: &Cluster) -> Option<bool> {
+        let keys = cluster.nodes.keys().await.ok()?;
+        let mut keys: Vec<String> = keys.filter_map(|k| async move { k.ok() }).collect().await;
+        keys.sort();
+        let changed = self.keys.as_ref().is_none_or(|known| known.0 != keys);
+        self.seen.retain(|node, _| keys.contains(node));
+        self.keys = Some((keys, Instant::now()));
+        Some(changed)
     }
 }
 
-/// How long a tick waits for the heartbeats before it places nothing this time.
+/// How long a tick waits for the heartbeats (and the keys' listings) before it places nothing
+/// this time; the reads run together, so a tick never waits longer.
 pub const HEARTBEAT_READ_WAIT: Duration = Duration::from_secs(1);
 
 /// A heartbeat older than this (four ticks) no longer counts its node as live.
