@@ -426,12 +426,14 @@ const WATCH_CHECK: Duration = Duration::from_secs(3);
 /// that stays behind for two checks in a row without delivering anything is started again, and
 /// so is one a call waited for in vain ([`super::Cluster::catch_up`]), at once.
 async fn follow_desired(service: Arc<Service>, cluster: Arc<Cluster>) {
+    // Until when a call waits for the watch started again at its request: meanwhile a failed
+    // start (the cluster still electing a leader) is tried again at once, not a second later.
+    let mut hurry_until: Option<tokio::time::Instant> = None;
     loop {
-        // A watch started again on a call's request is started at once; after an error, a
-        // second later.
         let mut asked = false;
         match super::desired::watch(&cluster.desired).await {
             Ok(mut changes) => {
+                hurry_until = None;
                 let mut check = tokio::time::interval(WATCH_CHECK);
                 check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 let mut stall = StallCheck::default();
@@ -479,11 +481,23 @@ async fn follow_desired(service: Arc<Service>, cluster: Arc<Cluster>) {
             }
             Err(e) => tracing::warn!("{e:#}"),
         }
+        if asked {
+            hurry_until = Some(tokio::time::Instant::now() + super::CATCH_UP_WAIT);
+        }
+        let hurry = hurry_until.is_some_and(|until| tokio::time::Instant::now() < until);
         if !asked {
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            let pause = if hurry {
+                REWATCH_RETRY
+            } else {
+                Duration::from_secs(1)
+            };
+            tokio::time::sleep(pause).await;
         }
     }
 }
+
+/// The pause before trying again to start a watch a call is waiting for.
+const REWATCH_RETRY: Duration = Duration::from_millis(100);
 
 /// Tells a watch that stopped delivering from one that is merely behind: stalled when, at two
 /// checks in a row, the stream holds revisions past what was applied and nothing was applied
