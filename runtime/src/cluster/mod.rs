@@ -17,6 +17,7 @@
 
 pub mod desired;
 pub mod lease;
+pub mod liveness;
 pub mod ownership;
 pub mod segments;
 pub mod subjects;

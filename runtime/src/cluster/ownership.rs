@@ -1,7 +1,7 @@
 //! Which node records which pipeline. Every [`TICK`], a member:
 //!
-//! 1. writes its heartbeat (how many pipelines it records, its capacity) to the node bucket (a
-//!    node whose heartbeat has not changed for [`HEARTBEAT_STALE`] is not counted as live);
+//! 1. writes its heartbeat (how many pipelines it records, its capacity) to the node bucket
+//!    (which nodes are live is watched in [`super::liveness`]);
 //! 2. renews each lease it holds once [`lease::renewal_period`] has passed since the last
 //!    write; a lease another node took is stopped at once (`LeaseLost`), one the cluster could
 //!    not renew in time is stopped before it can expire at the server (`LeaseLapsed`; checked
@@ -26,6 +26,7 @@ use tokio::sync::watch;
 
 use super::Cluster;
 use super::lease::{self, Lease, Lost};
+use super::liveness::{self, Liveness};
 use crate::bus::event::{Event, EventClass};
 use crate::nodes::rtsp_source::wall_now;
 use crate::service::Service;
@@ -44,8 +45,9 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let follower = tokio::spawn(follow_desired(service.clone(), cluster.clone()));
+    let liveness = Arc::new(Liveness::default());
+    let heartbeats = tokio::spawn(liveness::follow(cluster.clone(), liveness.clone()));
     let mut held: BTreeMap<String, Lease> = BTreeMap::new();
-    let mut liveness = Liveness::default();
     let mut unplaced = BTreeSet::new();
     let mut interval = tokio::time::interval(TICK);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -62,7 +64,7 @@ pub async fn run(
             .values()
             .map(|l| lease::deadline(l, cluster.lease_ttl))
             .min();
-        let work = tick(&service, &cluster, &mut held, &mut liveness, &mut unplaced);
+        let work = tick(&service, &cluster, &mut held, &liveness, &mut unplaced);
         match deadline {
             Some(at) => {
                 tokio::select! {
@@ -75,6 +77,7 @@ pub async fn run(
         }
     }
     follower.abort();
+    heartbeats.abort();
     for (name, lease) in std::mem::take(&mut held) {
         service.stop_here(&name).await;
         release(service.as_ref(), &cluster, &lease, "this node is stopping").await;
@@ -87,7 +90,7 @@ async fn tick(
     service: &Service,
     cluster: &Cluster,
     held: &mut BTreeMap<String, Lease>,
-    liveness: &mut Liveness,
+    liveness: &Liveness,
     unplaced: &mut BTreeSet<String>,
 ) {
     let ttl = cluster.lease_ttl;
@@ -108,10 +111,13 @@ async fn tick(
     }
 
     let heartbeat = json!({"pipelines": held.len(), "capacity": cluster.capacity}).to_string();
-    let _ = cluster
+    if let Ok(revision) = cluster
         .nodes
         .put(cluster.node.as_str(), Bytes::from(heartbeat))
-        .await;
+        .await
+    {
+        liveness.acknowledged(revision, Instant::now());
+    }
 
     // Renewals due, all at once (a cut-off node's time-outs do not add up).
     let due: Vec<Lease> = held
@@ -137,30 +143,14 @@ async fn tick(
         }
     }
 
-    // Heartbeats that cannot be read (the cluster electing a leader, unreachable): no
-    // placement this tick, rather than a share computed as if this node were alone.
-    let placement = async {
-        let listed = list_due(liveness.keys.as_ref().map(|k| k.1), Instant::now());
-        if listed {
-            liveness.list(cluster).await?;
-        }
-        let mut total = liveness.live_capacity(cluster).await?;
-        let mut share = fair_share(desired.len(), cluster.capacity, total);
-        // About to take a pipeline: with every node that has joined counted (read again only
-        // when the list changed).
-        if !listed && may_take(held, &desired, share) && liveness.list(cluster).await? {
-            total = liveness.live_capacity(cluster).await?;
-            share = fair_share(desired.len(), cluster.capacity, total);
-        }
-        Some((total, share))
-    };
-    let Some((total, share)) = tokio::time::timeout(HEARTBEAT_READ_WAIT, placement)
-        .await
-        .ok()
-        .flatten()
+    // Not placing while this node's own heartbeats do not come back (cut off from the
+    // cluster, or the watch started again), rather than computing a share as if alone.
+    let Some(total) =
+        liveness.live_capacity(&cluster.node, u64::from(cluster.capacity), Instant::now())
     else {
         return;
     };
+    let share = fair_share(desired.len(), cluster.capacity, total);
     tracing::debug!(
         active = desired.len(),
         held = held.len(),
@@ -288,96 +278,6 @@ pub fn fair_share(active: usize, mine: u32, total: u64) -> usize {
     let weighted = (active as u64 * mine).div_ceil(total.max(mine));
     weighted.min(mine) as usize
 }
-
-/// When each node's heartbeat was last seen to change, on this node's clock (no comparison of
-/// clocks between hosts), and the bucket's keys as last listed.
-#[derive(Default)]
-struct Liveness {
-    seen: BTreeMap<String, (u64, Instant)>,
-    /// The nodes' keys and when they were listed: listing makes the server set up a consumer,
-    /// so it is done every [`NODE_LIST_PERIOD`], each known heartbeat read every tick.
-    keys: Option<(Vec<String>, Instant)>,
-}
-
-/// How often a member lists the heartbeat bucket's keys (a node that joins counts from its
-/// next listing; one that leaves purges its key, and a dead one goes stale, either at once).
-pub const NODE_LIST_PERIOD: Duration = Duration::from_secs(2);
-
-/// Whether keys listed at `listed` are due for listing again at `now`.
-fn list_due(listed: Option<Instant>, now: Instant) -> bool {
-    listed.is_none_or(|at| now.duration_since(at) >= NODE_LIST_PERIOD)
-}
-
-/// Whether a node holding `held` could take one of `desired` with a fair share of `share`.
-fn may_take(held: &BTreeMap<String, Lease>, desired: &[String], share: usize) -> bool {
-    held.len() < share && desired.iter().any(|name| !held.contains_key(name))
-}
-
-impl Liveness {
-    /// The capacities of the nodes whose heartbeat changed within [`HEARTBEAT_STALE`] (this
-    /// one's always), summed: a node that died stops counting well before its leases expire,
-    /// so the others' fair shares already cover its pipelines when they come free. A heartbeat
-    /// without a capacity (an older node) counts the default. Read for the keys as last
-    /// listed ([`Liveness::list`]), all together; None when the bucket did not answer.
-    async fn live_capacity(&mut self, cluster: &Cluster) -> Option<u64> {
-        let mine = u64::from(cluster.capacity);
-        let others: Vec<String> = self
-            .keys
-            .as_ref()
-            .map(|k| {
-                k.0.iter()
-                    .filter(|key| **key != cluster.node)
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
-        let reads = others.iter().map(|key| cluster.nodes.entry(key.clone()));
-        let entries = futures::future::join_all(reads).await;
-        let now = Instant::now();
-        let mut live = 0;
-        for (key, entry) in others.into_iter().zip(entries) {
-            let Some(entry) = entry.ok()? else {
-                continue;
-            };
-            // A node that left purged its key (it may still be in the list).
-            if entry.operation != async_nats::jetstream::kv::Operation::Put {
-                self.seen.remove(&key);
-                continue;
-            }
-            let seen = self.seen.entry(key).or_insert((entry.revision, now));
-            if seen.0 != entry.revision {
-                *seen = (entry.revision, now);
-            }
-            if now.duration_since(seen.1) < HEARTBEAT_STALE {
-                live += serde_json::from_slice::<serde_json::Value>(&entry.value)
-                    .ok()
-                    .and_then(|v| v["capacity"].as_u64())
-                    .unwrap_or(u64::from(super::DEFAULT_CAPACITY))
-                    .clamp(1, 1000);
-            }
-        }
-        Some(live + mine)
-    }
-
-    /// Lists the heartbeat bucket's keys (a consumer set up on the server); whether the list
-    /// changed. None when the bucket did not answer.
-    async fn list(&mut self, cluster: &Cluster) -> Option<bool> {
-        let keys = cluster.nodes.keys().await.ok()?;
-        let mut keys: Vec<String> = keys.filter_map(|k| async move { k.ok() }).collect().await;
-        keys.sort();
-        let changed = self.keys.as_ref().is_none_or(|known| known.0 != keys);
-        self.seen.retain(|node, _| keys.contains(node));
-        self.keys = Some((keys, Instant::now()));
-        Some(changed)
-    }
-}
-
-/// How long a tick waits for the heartbeats (and the keys' listings) before it places nothing
-/// this time; the reads run together, so a tick never waits longer.
-pub const HEARTBEAT_READ_WAIT: Duration = Duration::from_secs(1);
-
-/// A heartbeat older than this (four ticks) no longer counts its node as live.
-pub const HEARTBEAT_STALE: Duration = Duration::from_secs(2);
 
 /// Gives `lease` up after its pipeline stopped here (`LeaseReleased`, saying why).
 async fn release(service: &Service, cluster: &Cluster, lease: &Lease, why: &str) {
@@ -536,40 +436,7 @@ pub async fn wait_released(cluster: &Cluster, pipeline: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{Lease, NODE_LIST_PERIOD, StallCheck, fair_share, list_due, may_take};
-    use std::collections::BTreeMap;
-    use std::time::{Duration, Instant};
-
-    #[test]
-    fn a_node_may_take_a_pipeline_below_its_share_when_one_is_not_its_own() {
-        let desired = vec!["a".to_string(), "b".to_string()];
-        let mut held = BTreeMap::new();
-        assert!(may_take(&held, &desired, 1));
-        assert!(!may_take(&held, &desired, 0));
-        held.insert(
-            "a".to_string(),
-            Lease {
-                pipeline: "a".into(),
-                revision: 1,
-                written_at: Instant::now(),
-            },
-        );
-        assert!(!may_take(&held, &desired, 1));
-        assert!(may_take(&held, &desired, 2));
-        assert!(!may_take(&held, &desired[..1], 2));
-    }
-
-    #[test]
-    fn the_nodes_are_listed_at_first_then_every_period() {
-        let t0 = Instant::now();
-        assert!(list_due(None, t0));
-        assert!(!list_due(Some(t0), t0));
-        assert!(!list_due(
-            Some(t0),
-            t0 + NODE_LIST_PERIOD - Duration::from_millis(1)
-        ));
-        assert!(list_due(Some(t0), t0 + NODE_LIST_PERIOD));
-    }
+    use super::{StallCheck, fair_share};
 
     #[test]
     fn a_watch_is_stalled_only_when_behind_twice_without_progress() {
