@@ -78,12 +78,13 @@ pub async fn run(
     }
     follower.abort();
     heartbeats.abort();
+    // Gone first: the others' fair shares no longer count this node, so each pipeline released
+    // below is taken at once rather than after the last one is stopped.
+    let _ = cluster.nodes.purge(cluster.node.as_str()).await;
     for (name, lease) in std::mem::take(&mut held) {
         service.stop_here(&name).await;
         release(service.as_ref(), &cluster, &lease, "this node is stopping").await;
     }
-    // Gone: the others' fair shares no longer count this node.
-    let _ = cluster.nodes.purge(cluster.node.as_str()).await;
 }
 
 async fn tick(
