@@ -283,7 +283,8 @@ fn a_cross_site_post_cannot_trigger_without_tokens() {
 
 /// Wrong tokens are throttled per client address: ten are answered 401, then every request
 /// with a token from that address, right or wrong, gets 429 with `Retry-After` (sign-in
-/// included) and the service logs it once; another address is not affected.
+/// included) and the service reports it once (`ClientThrottled`); another address is not
+/// affected.
 #[test]
 fn wrong_tokens_are_throttled_per_address() {
     let dir = temp_dir("auth-throttle");
@@ -344,11 +345,19 @@ fn wrong_tokens_are_throttled_per_address() {
         curl(&["--interface", "127.0.0.2", "-H", &bearer(VIEWER), &metrics]).0,
         200
     );
-    let log = std::fs::read_to_string(dir.join("serve.log")).expect("log");
-    assert_eq!(
-        log.matches("10 wrong tokens from 127.0.0.1").count(),
-        1,
-        "{log}"
-    );
+    // Reported once, as an event (in the log, on MQTT and NATS), naming the client.
+    let events = std::fs::read_to_string(dir.join("events.jsonl")).expect("event log");
+    let throttled: Vec<serde_json::Value> = events
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| {
+            e["properties"]["eventType"] == "Microsoft.VideoAnalyzer.Diagnostics.ClientThrottled"
+        })
+        .collect();
+    assert_eq!(throttled.len(), 1, "{events}");
+    assert_eq!(throttled[0]["properties"]["subject"], "/api");
+    assert_eq!(throttled[0]["body"]["client"], "127.0.0.1");
+    assert_eq!(throttled[0]["body"]["wrongTokens"], 10);
+    assert_eq!(throttled[0]["body"]["retryInSeconds"], 10);
     vigil.interrupt();
 }

@@ -147,6 +147,8 @@ pub struct AccessPolicy {
     pub secure_cookie: bool,
     /// Wrong tokens per client address (shared by the policy's clones).
     pub throttle: Arc<super::auth_throttle::AuthThrottle>,
+    /// Where a throttled client is reported (`ClientThrottled`); none: the log only.
+    pub events: Option<crate::bus::event_log::EventBus>,
 }
 
 /// Why a presented token was not accepted.
@@ -186,16 +188,41 @@ impl AccessPolicy {
                 if let Some(ip) = ip
                     && self.throttle.wrong_token(ip, now)
                 {
-                    tracing::warn!(
-                        "{} wrong tokens from {ip}: its requests with a token are refused (429) for {} s, then one more guess every {} s",
-                        super::auth_throttle::BURST,
-                        super::auth_throttle::REFILL.as_secs(),
-                        super::auth_throttle::REFILL.as_secs()
-                    );
+                    self.report_throttled(ip);
                 }
                 Err(Refusal::WrongToken)
             }
         }
+    }
+}
+
+impl AccessPolicy {
+    /// Reports that the client of `ip` used up its wrong tokens (`ClientThrottled`, subject
+    /// `/api`), or logs it when there is no bus.
+    fn report_throttled(&self, ip: IpAddr) {
+        use super::auth_throttle::{BURST, REFILL, client_of};
+        let client = client_of(ip);
+        let detail = format!(
+            "{BURST} wrong tokens from {client}: its requests with a token are refused (429) for {} s, then one more guess is allowed every {} s",
+            REFILL.as_secs(),
+            REFILL.as_secs()
+        );
+        let Some(bus) = &self.events else {
+            tracing::warn!("{detail}");
+            return;
+        };
+        bus.emit(crate::bus::event::Event::new(
+            crate::bus::event::EventClass::Diagnostics,
+            "ClientThrottled",
+            "/api".into(),
+            crate::nodes::rtsp_source::wall_now(),
+            serde_json::json!({
+                "client": client,
+                "wrongTokens": BURST,
+                "retryInSeconds": REFILL.as_secs(),
+                "detail": detail,
+            }),
+        ));
     }
 }
 

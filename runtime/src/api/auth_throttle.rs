@@ -48,6 +48,19 @@ impl ClientKey {
     }
 }
 
+/// The client `ip` counts as, in words: the address itself, or its /64 for IPv6.
+pub fn client_of(ip: IpAddr) -> String {
+    match ClientKey::of(ip) {
+        ClientKey::V4(octets) => std::net::Ipv4Addr::from(octets).to_string(),
+        ClientKey::V6Prefix(prefix) => {
+            let mut octets = [0u8; 16];
+            octets[..8].copy_from_slice(&prefix);
+            format!("{}/64", std::net::Ipv6Addr::from(octets))
+        }
+        ClientKey::Overflow => "clients beyond those tracked".to_string(),
+    }
+}
+
 /// Wrong tokens a client presented that have not yet been forgiven.
 #[derive(Clone, Copy, Debug)]
 struct Debt {
@@ -143,6 +156,15 @@ impl AuthThrottle {
 mod tests {
     use super::*;
     use std::net::{Ipv4Addr, Ipv6Addr};
+
+    #[test]
+    fn a_client_is_named_by_its_address_or_its_slash_64() {
+        assert_eq!(client_of(A), "192.0.2.1");
+        let v6: IpAddr = "2001:db8:1:2:3:4:5:6".parse().expect("v6");
+        assert_eq!(client_of(v6), "2001:db8:1:2::/64");
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().expect("mapped");
+        assert_eq!(client_of(mapped), "192.0.2.1");
+    }
 
     const A: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
     const B: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2));

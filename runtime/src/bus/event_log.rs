@@ -55,6 +55,14 @@ pub struct EventBus {
     metrics: Metrics,
 }
 
+impl std::fmt::Debug for EventBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventBus")
+            .field("pipeline", &self.pipeline)
+            .finish_non_exhaustive()
+    }
+}
+
 impl EventBus {
     /// A bus for `pipeline` that writes JSON lines to `log` (appending), or to standard output
     /// when no file is given.

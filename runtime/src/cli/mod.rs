@@ -197,6 +197,7 @@ impl ServiceArgs {
             allowed_hosts: self.allowed_hosts.clone(),
             secure_cookie: self.tls_cert.is_some(),
             throttle: Default::default(),
+            events: None,
         })
     }
 

@@ -312,7 +312,10 @@ async fn serve(
         crate::archive::remote_reader(store.clone(), peers),
     )?;
     let routes = crate::api::playback::routes(playback);
-    let policy = Arc::new(config.access.clone());
+    let policy = Arc::new(crate::api::auth::AccessPolicy {
+        events: Some(bus.clone()),
+        ..config.access.clone()
+    });
     let http = match listener {
         Listener::Http(l) => tokio::spawn(crate::api::http::serve(
             l,
