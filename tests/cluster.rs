@@ -453,6 +453,15 @@ fn a_node_cut_off_stops_before_the_others_take_over() {
         Duration::from_secs(5),
         || states(members[0].port).len() == NAMES,
     );
+    // The cut node reported the outage once and its end; the others had none.
+    assert_eq!(
+        members[0].cluster_kinds(),
+        ["NetworkError", "ClusterReconnected"],
+        "member 0's /cluster events"
+    );
+    for m in &members[1..] {
+        assert!(!m.cluster_kinds().contains(&"NetworkError".to_string()));
+    }
 }
 
 /// AVA's methods as NATS requests (answered by one member), a trigger published on NATS

@@ -288,6 +288,14 @@ impl Member {
         self.kinds_at(&format!("/livePipelines/{pipeline}"))
     }
 
+    /// `eventType`s (last part) of the cluster's own events (subject `/cluster`) in this node's
+    /// current process, watch restarts left out (they depend on timing).
+    pub fn cluster_kinds(&self) -> Vec<String> {
+        let mut kinds = self.kinds_at("/cluster");
+        kinds.retain(|k| k != "ClusterWatchRestarted");
+        kinds
+    }
+
     fn kinds_at(&self, subject: &str) -> Vec<String> {
         self.events()
             .into_iter()

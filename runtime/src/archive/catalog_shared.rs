@@ -10,6 +10,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{Catalog, SEGMENT_COLUMNS, SegmentRow, segment_row};
 use crate::archive::segment_record::{SegmentRecord, VideoRecord};
+use crate::media::time::MediaTime;
 
 impl Catalog {
     /// From now on, this archive's new segments are keyed in the store under this
@@ -94,10 +95,18 @@ impl Catalog {
     /// Lists another installation's segment (not in the cache: on its node, or in the store once
     /// uploaded), creating its video if this archive has none of that name; a record saying a
     /// listed segment is now uploaded marks it so. True when something changed; a record of this
-    /// installation's own or one already applied changes nothing. The record is checked first.
-    pub fn import(&self, r: &SegmentRecord) -> Result<bool> {
+    /// installation's own or one already applied changes nothing, and neither does one whose
+    /// segment passed its video's retention period at `now` (retention deletes it from the store;
+    /// an index read again from its start must not list it again). The record is checked first.
+    pub fn import(&self, r: &SegmentRecord, now: MediaTime) -> Result<bool> {
         r.validate()?;
         if self.shares_store()? && self.installation()? == r.origin {
+            return Ok(false);
+        }
+        if r.video
+            .retention_ns
+            .is_some_and(|retention| r.end_ns <= now.as_nanos().saturating_sub(retention))
+        {
             return Ok(false);
         }
         let path = format!(
@@ -142,7 +151,6 @@ impl Catalog {
 mod tests {
     use super::*;
     use crate::archive::catalog::{FragmentRow, VideoRow};
-    use crate::media::time::MediaTime;
 
     fn t(s: i64) -> MediaTime {
         MediaTime::from_secs(1_767_225_600 + s)
@@ -220,12 +228,12 @@ mod tests {
         assert!(a.unpublished().expect("q").is_empty());
 
         assert!(
-            !a.import(&record).expect("own"),
+            !a.import(&record, t(100)).expect("own"),
             "its own record changes nothing"
         );
         let mut from_node = finished.clone();
         from_node.node_url = Some("http://10.1.0.1:7878".into());
-        assert!(b.import(&from_node).expect("imports"));
+        assert!(b.import(&from_node, t(100)).expect("imports"));
         let listed = b.segments_between("lobby", t(0), t(20)).expect("q")[0].clone();
         assert_eq!(
             (
@@ -236,8 +244,8 @@ mod tests {
             (false, Some("http://10.1.0.1:7878"), Some(id)),
             "read from its node until uploaded"
         );
-        assert!(b.import(&record).expect("uploaded now"));
-        assert!(!b.import(&record).expect("again"), "listed once");
+        assert!(b.import(&record, t(100)).expect("uploaded now"));
+        assert!(!b.import(&record, t(100)).expect("again"), "listed once");
         let both = b.segments_between("lobby", t(0), t(60)).expect("q");
         assert_eq!(both.len(), 2);
         let imported = &both[0];
@@ -277,7 +285,7 @@ mod tests {
             .expect("r");
         let c = Catalog::open(&c_dir).expect("opens");
         assert!(!c.shares_store().expect("q"));
-        assert!(c.import(&record).expect("imports"));
+        assert!(c.import(&record, t(100)).expect("imports"));
         let videos = c.videos().expect("q");
         assert_eq!(
             (videos[0].name.as_str(), videos[0].description.as_str()),
@@ -290,6 +298,27 @@ mod tests {
         assert_eq!(c.segment(own).expect("q").expect("row").origin, None);
         let _ = std::fs::remove_dir_all(&a_dir);
         let _ = std::fs::remove_dir_all(&c_dir);
+    }
+
+    #[test]
+    fn a_record_past_its_videos_retention_is_not_listed_again() {
+        let (a_dir, d_dir) = (folder("a3"), folder("d3"));
+        let (a, id) = recorded(&a_dir, 10);
+        let record = a
+            .record_of(&a.segment(id).expect("q").expect("row"))
+            .expect("r");
+        let d = Catalog::open(&d_dir).expect("opens");
+        // The segment ends at t(13); its video keeps a day.
+        let day = 86_400;
+        assert!(!d.import(&record, t(13 + day)).expect("expired"));
+        assert!(
+            d.segments_between("lobby", t(0), t(60))
+                .expect("q")
+                .is_empty()
+        );
+        assert!(d.import(&record, t(12 + day)).expect("still kept"));
+        let _ = std::fs::remove_dir_all(&a_dir);
+        let _ = std::fs::remove_dir_all(&d_dir);
     }
 
     #[test]

@@ -179,9 +179,13 @@ pub async fn follow(cluster: Arc<Cluster>, liveness: Arc<Liveness>) {
                         },
                         _ = check.tick() => {
                             if liveness.stalled(Instant::now()) {
-                                tracing::warn!(
-                                    "the watch of the cluster's heartbeats has not delivered \
-                                     this node's own for {DELIVERY_WAIT:?}: watching again"
+                                super::reports::watch_restarted(
+                                    &cluster.events,
+                                    "heartbeats",
+                                    &format!(
+                                        "the watch of the cluster's heartbeats has not delivered \
+                                         this node's own for {DELIVERY_WAIT:?}: watching again"
+                                    ),
                                 );
                                 break;
                             }

@@ -19,6 +19,7 @@ pub mod desired;
 pub mod lease;
 pub mod liveness;
 pub mod ownership;
+pub mod reports;
 pub mod segments;
 pub mod subjects;
 
@@ -86,6 +87,8 @@ pub struct Cluster {
     /// Asks the desired-state follower to watch again: a call found the watch
     /// [`REWATCH_AFTER`] behind the stream without delivering.
     pub rewatch: tokio::sync::Notify,
+    /// Where the cluster's own events go (subject `/cluster`, see [`reports`]).
+    pub events: crate::bus::event_log::EventBus,
 }
 
 impl Cluster {
@@ -122,8 +125,8 @@ impl Cluster {
             // A watch that stalled without an error (its server gone) delivers nothing more:
             // rather than fail this call, have it started again (it replays the whole state).
             if !asked && now.duration_since(progress_at) >= REWATCH_AFTER {
-                tracing::warn!(
-                    "the watch of the desired state is at revision {applied}, the cluster at {last}, and has delivered nothing for {REWATCH_AFTER:?}: watching again"
+                tracing::debug!(
+                    "the watch of the desired state is at revision {applied}, the cluster at {last}, and has delivered nothing for {REWATCH_AFTER:?}: asking for it to be started again"
                 );
                 self.rewatch.notify_one();
                 asked = true;
@@ -191,14 +194,18 @@ impl Cluster {
     /// Connects to the cluster and opens (creating where absent) its buckets. The connection
     /// reconnects by itself after a server is lost; each request waits at most
     /// [`REQUEST_TIMEOUT`], so a node cut off notices in time to stop before its leases lapse.
-    pub async fn connect(config: &ClusterConfig) -> Result<Self> {
+    pub async fn connect(
+        config: &ClusterConfig,
+        events: crate::bus::event_log::EventBus,
+    ) -> Result<Self> {
         let servers = config
             .url
             .split(',')
             .map(|u| u.trim().parse::<async_nats::ServerAddr>())
             .collect::<Result<Vec<_>, _>>()
             .with_context(|| format!("--cluster {}: not a list of nats:// URLs", config.url))?;
-        let client = connect_on_own_thread(config.node.clone(), servers)
+        let reports = std::sync::Arc::new(reports::ConnectionReports::new(events.clone()));
+        let client = connect_on_own_thread(config.node.clone(), servers, reports)
             .await
             .with_context(|| format!("cannot connect to the cluster at {}", config.url))?;
         let mut js = jetstream::new(client.clone());
@@ -238,6 +245,7 @@ impl Cluster {
             nodes,
             applied: Default::default(),
             rewatch: tokio::sync::Notify::new(),
+            events,
         })
     }
 }
@@ -248,6 +256,7 @@ impl Cluster {
 async fn connect_on_own_thread(
     node: String,
     servers: Vec<async_nats::ServerAddr>,
+    reports: std::sync::Arc<reports::ConnectionReports>,
 ) -> Result<async_nats::Client> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
@@ -269,6 +278,10 @@ async fn connect_on_own_thread(
                     .connection_timeout(Duration::from_secs(2))
                     .ping_interval(PING_INTERVAL)
                     .reconnect_delay_callback(reconnect_delay)
+                    .event_callback(move |event| {
+                        let reports = reports.clone();
+                        async move { reports.on_event(&event, std::time::Instant::now()) }
+                    })
                     .connect(servers)
                     .await
                     .map_err(anyhow::Error::from);

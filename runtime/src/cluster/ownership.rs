@@ -355,10 +355,19 @@ async fn follow_desired(service: Arc<Service>, cluster: Arc<Cluster>) {
                         _ = cluster.rewatch.notified() => {
                             // Asked by a call that waited in vain (see Cluster::catch_up).
                             let applied = cluster.applied.load(std::sync::atomic::Ordering::Acquire);
-                            if super::desired::last_revision(&cluster.desired)
-                                .await
-                                .is_ok_and(|last| applied < last)
+                            if let Ok(last) = super::desired::last_revision(&cluster.desired).await
+                                && applied < last
                             {
+                                super::reports::watch_restarted(
+                                    &cluster.events,
+                                    "desiredState",
+                                    &format!(
+                                        "a control call found the watch of the desired state at \
+                                         revision {applied}, the cluster at {last}, and nothing \
+                                         delivered for {:?}: watching again",
+                                        super::REWATCH_AFTER
+                                    ),
+                                );
                                 asked = true;
                                 break;
                             }
@@ -370,9 +379,13 @@ async fn follow_desired(service: Arc<Service>, cluster: Arc<Cluster>) {
                                 continue;
                             };
                             if stall.stalled(applied, last) {
-                                tracing::warn!(
-                                    "the watch of the desired state delivered nothing up to \
-                                     revision {last} (applied {applied}): watching again"
+                                super::reports::watch_restarted(
+                                    &cluster.events,
+                                    "desiredState",
+                                    &format!(
+                                        "the watch of the desired state delivered nothing up to \
+                                         revision {last} (applied {applied}): watching again"
+                                    ),
                                 );
                                 break;
                             }

@@ -144,7 +144,7 @@ pub async fn follow(
             }
             let imported = serde_json::from_slice::<SegmentRecord>(&message.payload)
                 .map_err(anyhow::Error::from)
-                .and_then(|r| tokio::task::block_in_place(|| catalog.import(&r)));
+                .and_then(|r| tokio::task::block_in_place(|| catalog.import(&r, wall_now())));
             if let Err(e) = imported {
                 bus.emit(Event::new(
                     EventClass::Diagnostics,

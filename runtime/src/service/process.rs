@@ -113,7 +113,7 @@ async fn serve(
         EventBus::new("vigil", config.event_log.as_deref()).context("cannot open the event log")?;
     let cluster = match &config.cluster {
         Some(c) => {
-            let cluster = Arc::new(crate::cluster::Cluster::connect(c).await?);
+            let cluster = Arc::new(crate::cluster::Cluster::connect(c, bus.clone()).await?);
             tracing::info!("node '{}' joined the cluster at {}", c.node, c.url);
             Some(cluster)
         }
