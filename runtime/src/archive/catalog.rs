@@ -115,6 +115,7 @@ pub struct Catalog {
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS index_outbox(id INTEGER PRIMARY KEY, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS videos(
     name TEXT PRIMARY KEY, title TEXT NOT NULL, description TEXT NOT NULL,
     created_ns INTEGER NOT NULL, segment_length_ns INTEGER NOT NULL, retention_ns INTEGER);

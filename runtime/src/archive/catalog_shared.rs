@@ -89,7 +89,79 @@ impl Catalog {
             uploaded: s.uploaded,
             origin_id: s.id,
             node_url: None,
+            dropped: false,
         })
+    }
+
+    /// The sequence number of the next record of the cluster's segment index to import (1 when
+    /// none was imported yet), kept so that a node starting again reads on from there.
+    pub fn index_position(&self) -> Result<u64> {
+        let text: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'index_next'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok(text.and_then(|t| t.parse().ok()).unwrap_or(1).max(1))
+    }
+
+    /// Records that the index's records before `next` have been imported.
+    pub fn set_index_position(&self, next: u64) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES('index_next', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![next.to_string()],
+        )?;
+        Ok(())
+    }
+
+    /// Before this installation's segment `s` is dropped unuploaded (the cache full): when the
+    /// cluster's index was told of it, queues a record saying it is gone, so that the other
+    /// nodes list a gap in its place rather than media nobody has ([`Catalog::outbox`]).
+    pub fn queue_dropped(&self, s: &SegmentRow) -> Result<()> {
+        let published: i64 = self
+            .conn
+            .query_row(
+                "SELECT published FROM segments WHERE id = ?1",
+                params![s.id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0);
+        if published == 0 {
+            return Ok(());
+        }
+        let mut record = self.record_of(s)?;
+        record.dropped = true;
+        self.conn.execute(
+            "INSERT INTO index_outbox(record) VALUES(?1)",
+            params![serde_json::to_string(&record)?],
+        )?;
+        Ok(())
+    }
+
+    /// The records queued for the cluster's index ([`Catalog::queue_dropped`]), oldest first,
+    /// each with its queue id.
+    pub fn outbox(&self) -> Result<Vec<(i64, SegmentRecord)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, record FROM index_outbox ORDER BY id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, text) = row?;
+            let record = serde_json::from_str(&text)
+                .with_context(|| format!("record {id} of the index outbox"))?;
+            out.push((id, record));
+        }
+        Ok(out)
+    }
+
+    /// The cluster's index has queued record `id`.
+    pub fn sent(&self, id: i64) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM index_outbox WHERE id = ?1", params![id])?;
+        Ok(())
     }
 
     /// Lists another installation's segment (not in the cache: on its node, or in the store once
@@ -113,6 +185,9 @@ impl Catalog {
             "cluster/{}/{}/{:08}-{:04}.mp4",
             r.origin, r.video.name, r.clip, r.seq
         );
+        if r.dropped {
+            return self.forget_dropped(&path);
+        }
         let tx = self.conn.unchecked_transaction()?;
         tx.execute(
             "INSERT OR IGNORE INTO videos(name, title, description, created_ns, segment_length_ns, retention_ns)
@@ -144,6 +219,23 @@ impl Catalog {
         }
         tx.commit()?;
         Ok(added == 1 || uploaded_now)
+    }
+
+    /// Another installation's segment listed at `path` is gone unuploaded: a gap in its place.
+    fn forget_dropped(&self, path: &str) -> Result<bool> {
+        let id: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT id FROM segments WHERE path = ?1 AND uploaded = 0",
+                params![path],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(row) = id.map(|id| self.segment(id)).transpose()?.flatten() else {
+            return Ok(false);
+        };
+        self.drop_segment(&row, "cacheFull")?;
+        Ok(true)
     }
 }
 
@@ -298,6 +390,59 @@ mod tests {
         assert_eq!(c.segment(own).expect("q").expect("row").origin, None);
         let _ = std::fs::remove_dir_all(&a_dir);
         let _ = std::fs::remove_dir_all(&c_dir);
+    }
+
+    #[test]
+    fn a_segment_dropped_on_its_node_becomes_a_gap_on_the_others() {
+        let (a_dir, b_dir) = (folder("a4"), folder("b4"));
+        let (a, id) = recorded(&a_dir, 10);
+        let s = a.segment(id).expect("q").expect("row");
+        // Not told to the index yet: nothing to take back.
+        a.queue_dropped(&s).expect("queued");
+        assert!(a.outbox().expect("q").is_empty());
+        let finished = a.record_of(&s).expect("record");
+        a.mark_published(id, false).expect("published");
+        let b = Catalog::open(&b_dir).expect("opens");
+        b.share_store().expect("shared");
+        assert!(b.import(&finished, t(100)).expect("listed"));
+        // The cache overflows on a before the store took it.
+        a.queue_dropped(&s).expect("queued");
+        a.drop_segment(&s, "cacheFull").expect("dropped");
+        let outbox = a.outbox().expect("q");
+        assert_eq!(outbox.len(), 1);
+        let (queued, gone) = &outbox[0];
+        assert!(gone.dropped);
+        assert!(b.import(gone, t(100)).expect("forgotten"));
+        assert!(
+            b.segments_between("lobby", t(0), t(60))
+                .expect("q")
+                .is_empty()
+        );
+        let gaps = b.gaps_between("lobby", t(0), t(60)).expect("q");
+        assert_eq!((gaps.len(), gaps[0].start, gaps[0].end), (1, t(10), t(13)));
+        assert!(!b.import(gone, t(100)).expect("again"), "once");
+        a.sent(*queued).expect("sent");
+        assert!(a.outbox().expect("q").is_empty());
+        let _ = std::fs::remove_dir_all(&a_dir);
+        let _ = std::fs::remove_dir_all(&b_dir);
+    }
+
+    #[test]
+    fn the_index_position_is_kept_and_starts_at_one() {
+        let dir = folder("pos");
+        let c = Catalog::open(&dir).expect("opens");
+        assert_eq!(c.index_position().expect("q"), 1);
+        c.set_index_position(42).expect("kept");
+        c.set_index_position(43).expect("kept");
+        drop(c);
+        assert_eq!(
+            Catalog::open(&dir)
+                .expect("opens")
+                .index_position()
+                .expect("q"),
+            43
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -128,11 +128,13 @@ impl Keeper {
                 .all_segments()?
                 .iter()
                 .any(|s| !s.recording && s.local && !s.uploaded);
-        let publish = self.publisher.is_some() && !self.catalog.unpublished()?.is_empty();
+        let publish = self.publisher.is_some()
+            && !(self.catalog.unpublished()?.is_empty() && self.catalog.outbox()?.is_empty());
         Ok(upload || publish)
     }
 
-    /// One pass: upload, retention, cache budget.
+    /// One pass: upload, retention, cache budget, then the cluster's index (last, so that a
+    /// segment dropped in this pass is never listed, and one listed before is taken back now).
     pub fn run_once(&mut self) {
         let lock = self.pass_lock.clone();
         let _pass = lock
@@ -140,13 +142,13 @@ impl Keeper {
             .map(|l| l.lock().unwrap_or_else(|p| p.into_inner()));
         let now = wall_now();
         self.upload(now);
-        self.publish(now);
         if let Err(e) = self.expire(now) {
             self.storage_error(now, format!("retention: {e:#}"), None);
         }
         if let Err(e) = self.enforce_budget(now) {
             self.storage_error(now, format!("cache budget: {e:#}"), None);
         }
+        self.publish(now);
     }
 
     fn upload(&mut self, now: MediaTime) {
@@ -235,8 +237,8 @@ impl Keeper {
     }
 
     /// Tells the cluster's index of each finished segment, and again once it is uploaded, in
-    /// order; on a failure
-    /// (reported once until it works again) the rest wait for the next pass.
+    /// order, then of the segments dropped unuploaded; on a failure (reported once until it
+    /// works again) the rest wait for the next pass.
     fn publish(&mut self, now: MediaTime) {
         let Some(publisher) = self.publisher.clone() else {
             return;
@@ -252,18 +254,36 @@ impl Keeper {
                 .and_then(|record| publisher(&record))
                 .and_then(|()| self.catalog.mark_published(s.id, s.uploaded));
             if let Err(e) = sent {
-                if !self.publish_failing {
-                    self.publish_failing = true;
-                    self.storage_error(
-                        now,
-                        format!("cannot give segment {} of '{}' to the cluster's segment index (retrying): {e:#}", s.id, s.video),
-                        Some(RETRY_EVERY),
-                    );
-                }
-                return;
+                let what = format!("segment {} of '{}'", s.id, s.video);
+                return self.publish_failed(now, &what, &e);
+            }
+        }
+        let dropped = match self.catalog.outbox() {
+            Ok(d) => d,
+            Err(e) => return self.storage_error(now, format!("{e:#}"), None),
+        };
+        for (id, record) in dropped {
+            if let Err(e) = publisher(&record).and_then(|()| self.catalog.sent(id)) {
+                let what = format!(
+                    "that segment {} of '{}' was dropped",
+                    record.origin_id, record.video.name
+                );
+                return self.publish_failed(now, &what, &e);
             }
         }
         self.publish_failing = false;
+    }
+
+    /// Reports a failure to tell the index of `what`, once until publishing works again.
+    fn publish_failed(&mut self, now: MediaTime, what: &str, e: &anyhow::Error) {
+        if !self.publish_failing {
+            self.publish_failing = true;
+            self.storage_error(
+                now,
+                format!("cannot give {what} to the cluster's segment index (retrying): {e:#}"),
+                Some(RETRY_EVERY),
+            );
+        }
     }
 
     /// True when `video` in the store is this installation's to append to (claiming it when it
@@ -331,6 +351,8 @@ impl Keeper {
             if s.uploaded {
                 self.catalog.mark_evicted(s.id)?;
             } else {
+                // The other nodes of a cluster listed it: they are told it is gone.
+                self.catalog.queue_dropped(s)?;
                 self.catalog.drop_segment(s, "cacheFull")?;
                 self.forget_snapshot_when_gone(&s.video, s.clip)?;
                 self.bus.emit(Event::new(
@@ -531,6 +553,35 @@ mod tests {
                 .len(),
             150
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_listed_segment_dropped_unuploaded_is_told_to_the_index_as_gone() {
+        let dir = std::env::temp_dir().join(format!("vigil-keeper-drop-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let catalog = archive(&dir, 2);
+        // Both were told to the index as finished (not uploaded: the store is away).
+        for s in catalog.unpublished().expect("q") {
+            catalog.mark_published(s.id, false).expect("published");
+        }
+        let sent: Arc<Mutex<Vec<SegmentRecord>>> = Arc::default();
+        let kept = sent.clone();
+        let publisher: SegmentPublisher = Arc::new(move |r: &SegmentRecord| {
+            kept.lock().expect("lock").push(r.clone());
+            Ok(())
+        });
+        // Room for one segment's 150 bytes: the oldest goes.
+        let mut keeper = Keeper::new(&dir, None, Some(200), EventBus::in_memory("p"))
+            .expect("keeper")
+            .publishing(publisher);
+        keeper.run_once();
+        let sent = sent.lock().expect("lock").clone();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert!(sent[0].dropped && sent[0].clip == 1, "{sent:?}");
+        assert!(catalog.outbox().expect("q").is_empty(), "sent once");
+        keeper.run_once();
+        assert_eq!(catalog.all_segments().expect("q").len(), 1);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -27,7 +27,7 @@ pub struct VideoRecord {
 
 /// One finished segment: where the store keeps it (`<video>/<origin>/<clip>-<seq>.mp4`) once
 /// uploaded, where its recording node serves it until then, and its fragments. Published once
-/// when it is finished and again when it is uploaded.
+/// when it is finished and again when it is uploaded, or dropped unuploaded.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SegmentRecord {
@@ -61,6 +61,10 @@ pub struct SegmentRecord {
     /// before it is uploaded.
     #[serde(default)]
     pub node_url: Option<String>,
+    /// The segment is gone before it was uploaded (the recording node's cache was full): the
+    /// others list a gap in its place.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dropped: bool,
 }
 
 fn yes() -> bool {
@@ -154,6 +158,7 @@ mod tests {
             uploaded: false,
             origin_id: 7,
             node_url: Some("http://10.0.0.2:7878".into()),
+            dropped: false,
         }
     }
 

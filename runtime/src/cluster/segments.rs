@@ -28,6 +28,8 @@ pub const STREAM: &str = "VIGIL_SEGMENTS";
 pub const SUBJECT_PREFIX: &str = "vigil.segments.";
 /// How long a keeper waits for the stream to acknowledge a record before trying again later.
 pub const PUBLISH_WAIT: Duration = Duration::from_secs(10);
+/// How often a node catching up on the index keeps its position.
+const POSITION_EVERY: Duration = Duration::from_secs(1);
 /// The largest record the stream takes (a segment of [`crate::archive::segment_record::MAX_FRAGMENTS`]).
 const MAX_RECORD: i32 = 1 << 20;
 
@@ -87,8 +89,9 @@ pub fn publisher(
     (publish, task)
 }
 
-/// Imports the other members' records into the archive at `archive` until `shutdown`, from the
-/// stream's start (an import is idempotent); after a lost connection, from where it stopped.
+/// Imports the other members' records into the archive at `archive` until `shutdown`, from
+/// where this archive's imports stopped (the stream's start the first time; an import is
+/// idempotent); after a lost connection, from where it stopped.
 /// A record that does not check out is reported on `bus` and skipped.
 pub async fn follow(
     js: jetstream::Context,
@@ -104,10 +107,22 @@ pub async fn follow(
         }
     };
     let subject = crate::archive::subject(&archive);
-    let mut next = 1;
+    // Read on from where this archive's last import stopped (a node starting again does not
+    // read the whole index again).
+    let mut next = tokio::task::block_in_place(|| catalog.index_position()).unwrap_or(1);
+    let mut saved = (next, std::time::Instant::now());
     loop {
         let messages = async {
-            let stream = js.get_stream(STREAM).await?;
+            let mut stream = js.get_stream(STREAM).await?;
+            let last = stream.info().await?.state.last_sequence;
+            if next > last + 1 {
+                // The stream was made anew (its numbers start again): read it from its start.
+                tracing::warn!(
+                    "the cluster's segment index ends at record {last}, before this archive's \
+                     position {next}: it was made anew; reading it from its start"
+                );
+                next = 1;
+            }
             let consumer = stream
                 .create_consumer(jetstream::consumer::push::OrderedConfig {
                     deliver_subject: js.client().new_inbox(),
@@ -139,12 +154,22 @@ pub async fn follow(
             let Some(Ok(message)) = message else {
                 break;
             };
+            let mut caught_up = false;
             if let Ok(info) = message.info() {
                 next = info.stream_sequence + 1;
+                caught_up = info.pending == 0;
             }
             let imported = serde_json::from_slice::<SegmentRecord>(&message.payload)
                 .map_err(anyhow::Error::from)
                 .and_then(|r| tokio::task::block_in_place(|| catalog.import(&r, wall_now())));
+            // The position is kept once a second while catching up, and whenever caught up
+            // (records imported twice after a restart change nothing).
+            if next != saved.0 && (caught_up || saved.1.elapsed() >= POSITION_EVERY) {
+                match tokio::task::block_in_place(|| catalog.set_index_position(next)) {
+                    Ok(()) => saved = (next, std::time::Instant::now()),
+                    Err(e) => tracing::warn!("the segment index's position not kept: {e:#}"),
+                }
+            }
             if let Err(e) = imported {
                 bus.emit(Event::new(
                     EventClass::Diagnostics,
