@@ -738,6 +738,19 @@ fn a_node_records_no_more_than_its_capacity() {
             .iter()
             .all(|m| !m.holds().contains(&"p4".to_string()))
     );
+    // A trigger for the fifth while nobody records it: every member holds it, and the one
+    // that takes the pipeline delivers it (its clip is written).
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let client = async_nats::connect(&url).await.expect("NATS");
+        let trigger = json!({"systemProperties": {"messageId": "held-for-p4"}}).to_string();
+        client
+            .publish("vigil.pipelines.p4.inputs.recordingTrigger", trigger.into())
+            .await
+            .expect("published");
+        client.flush().await.expect("flushed");
+    });
+    std::thread::sleep(Duration::from_secs(1));
     let (status, payload) = call(
         members[0].port,
         "livePipelineDeactivate",
@@ -752,6 +765,27 @@ fn a_node_records_no_more_than_its_capacity() {
                 .iter()
                 .any(|m| m.holds().contains(&"p4".to_string()))
         },
+    );
+    let taker = members
+        .iter()
+        .position(|m| m.holds().contains(&"p4".to_string()))
+        .expect("a member records p4");
+    assert!(
+        members[taker]
+            .kinds_of("p4")
+            .contains(&"HeldTriggersDelivered".to_string()),
+        "{:?}",
+        members[taker].kinds_of("p4")
+    );
+    wait_until("the held trigger's clip", Duration::from_secs(15), || {
+        members[taker]
+            .sink_kinds("p4", "files")
+            .contains(&"RecordingStarted".to_string())
+    });
+    assert!(
+        !members[1 - taker]
+            .kinds_of("p4")
+            .contains(&"HeldTriggersDelivered".to_string())
     );
     assert_eq!(
         members[0].holds().len() + members[1].holds().len(),

@@ -91,6 +91,14 @@ impl Liveness {
         Some(others + mine)
     }
 
+    /// Whether node `node`'s heartbeat was delivered within [`HEARTBEAT_STALE`] before `now`.
+    pub fn is_live(&self, node: &str, now: Instant) -> bool {
+        let view = self.view.lock().unwrap_or_else(PoisonError::into_inner);
+        view.nodes
+            .get(node)
+            .is_some_and(|seen| now.duration_since(seen.at) < HEARTBEAT_STALE)
+    }
+
     /// Takes one entry the watch delivered at `now`.
     fn deliver(&self, own: &str, key: String, revision: u64, heartbeat: Option<u64>, now: Instant) {
         let mut view = self.view.lock().unwrap_or_else(PoisonError::into_inner);

@@ -89,6 +89,8 @@ pub struct Cluster {
     pub rewatch: tokio::sync::Notify,
     /// Where the cluster's own events go (subject `/cluster`, see [`reports`]).
     pub events: crate::bus::event_log::EventBus,
+    /// Which nodes are live, from the heartbeat watch [`ownership::run`] keeps.
+    pub liveness: std::sync::Arc<liveness::Liveness>,
 }
 
 impl Cluster {
@@ -246,6 +248,7 @@ impl Cluster {
             applied: Default::default(),
             rewatch: tokio::sync::Notify::new(),
             events,
+            liveness: Default::default(),
         })
     }
 }

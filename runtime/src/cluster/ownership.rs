@@ -45,7 +45,7 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let follower = tokio::spawn(follow_desired(service.clone(), cluster.clone()));
-    let liveness = Arc::new(Liveness::default());
+    let liveness = cluster.liveness.clone();
     let heartbeats = tokio::spawn(liveness::follow(cluster.clone(), liveness.clone()));
     let mut held: BTreeMap<String, Lease> = BTreeMap::new();
     let mut unplaced = BTreeSet::new();

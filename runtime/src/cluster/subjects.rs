@@ -131,8 +131,13 @@ pub async fn serve(
                 // Only the member recording the pipeline has a route for it; that member
                 // reports what it cannot deliver (no such input, its queue full).
                 let trigger = InputMessage { input: input.to_string(), payload: message.payload.to_vec() };
-                match service.context().inputs.deliver(pipeline, trigger) {
-                    Ok(()) | Err(DeliveryError::NoPipeline(_)) => {}
+                match service.context().inputs.deliver(pipeline, trigger.clone()) {
+                    Ok(()) => {}
+                    // Held if it is Active and nobody else records it (it is moving).
+                    Err(DeliveryError::NoPipeline(_)) => {
+                        let (service, pipeline) = (service.clone(), pipeline.to_string());
+                        tokio::spawn(async move { service.hold_trigger(&pipeline, trigger).await });
+                    }
                     Err(e) => tracing::warn!("trigger on NATS not delivered: {e}"),
                 }
             }

@@ -293,11 +293,12 @@ fn start(plan: &PipelinePlan, context: &LiveContext, bus: &EventBus) -> Result<S
         .subscribe(&camera, plan.record_audio, subscriber)?;
     // Triggers are routed here only once everything runs: a start that failed leaves no route.
     let (input_tx, input_rx) = mpsc::channel::<InputMessage>(64);
-    context.inputs.register(
+    let held = context.inputs.register(
         &plan.pipeline,
         plan.inputs.iter().map(|i| i.input_name.clone()).collect(),
         input_tx,
     );
+    crate::service::held_triggers::report_delivered(bus, &plan.pipeline, held);
     Ok(Started {
         core,
         input_rx,

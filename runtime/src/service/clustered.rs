@@ -40,6 +40,14 @@ impl Service {
         }
     }
 
+    /// Whether pipeline `name`'s desired state is Active (wherever it runs).
+    pub fn is_desired_active(&self, name: &str) -> bool {
+        self.registry()
+            .pipelines
+            .get(name)
+            .is_some_and(|p| p.desired_active)
+    }
+
     /// The pipelines whose desired state is Active, by name.
     pub fn desired_active(&self) -> Vec<String> {
         self.registry()

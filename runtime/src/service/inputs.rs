@@ -1,12 +1,15 @@
 //! Where a trigger message for a pipeline goes: every running pipeline registers its
 //! IotHubMessageSources' `hubInputName`s and its input queue here; the one HTTP listener and the
-//! one MQTT connection deliver through it.
+//! one MQTT connection deliver through it. Triggers held while a pipeline was not running
+//! ([`super::held_triggers`]) are handed to it as it registers.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use super::held_triggers::{Delivered, HeldTriggers};
 use crate::bus::mqtt::InputMessage;
 
 /// Why a message could not be delivered.
@@ -35,17 +38,70 @@ struct Route {
     queue: mpsc::Sender<InputMessage>,
 }
 
-/// The running pipelines' inputs, by pipeline name.
+/// The running pipelines' inputs, by pipeline name, and the triggers held for the others.
 #[derive(Clone, Default)]
 pub struct InputRouter {
     routes: Arc<RwLock<HashMap<String, Route>>>,
+    held: Arc<Mutex<HeldTriggers>>,
 }
 
 impl InputRouter {
-    /// Routes messages for `pipeline`'s `inputs` to `queue` (replacing an earlier registration).
-    pub fn register(&self, pipeline: &str, inputs: Vec<String>, queue: mpsc::Sender<InputMessage>) {
+    /// Routes messages for `pipeline`'s `inputs` to `queue` (replacing an earlier registration),
+    /// first the triggers held for it (see [`InputRouter::hold`]); what was delivered of them.
+    pub fn register(
+        &self,
+        pipeline: &str,
+        inputs: Vec<String>,
+        queue: mpsc::Sender<InputMessage>,
+    ) -> Delivered {
         let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
+        let held = self
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(pipeline, Instant::now());
+        let mut delivered = Delivered {
+            count: 0,
+            oldest: Duration::ZERO,
+            refused: 0,
+        };
+        for (waited, message) in held {
+            let known = inputs.contains(&message.input);
+            if known && queue.try_send(message).is_ok() {
+                delivered.count += 1;
+                delivered.oldest = delivered.oldest.max(waited);
+            } else {
+                delivered.refused += 1;
+            }
+        }
         routes.insert(pipeline.to_string(), Route { inputs, queue });
+        delivered
+    }
+
+    /// Holds `message` for `pipeline`, which is Active but not running now, until it starts
+    /// ([`InputRouter::register`]) or [`super::held_triggers::HOLD_FOR`] has passed; how many
+    /// older held triggers were dropped to make room. Delivered at once if the pipeline
+    /// started meanwhile (an error if it cannot take it).
+    pub fn hold(&self, pipeline: &str, message: InputMessage) -> Result<usize, DeliveryError> {
+        // The routes' lock first, as in register: a pipeline registering now either took the
+        // held triggers before this one is held, or registers after it and sees it.
+        let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
+        match Self::route(&routes, pipeline, &message.input) {
+            Ok(route) => {
+                return route
+                    .queue
+                    .try_send(message)
+                    .map(|()| 0)
+                    .map_err(|_| DeliveryError::Busy(pipeline.to_string()));
+            }
+            Err(e @ DeliveryError::NoInput { .. }) => return Err(e),
+            Err(_) => {}
+        }
+        Ok(self.held.lock().unwrap_or_else(|p| p.into_inner()).hold(
+            pipeline,
+            message,
+            Instant::now(),
+        ))
     }
 
     /// Stops routing messages to `pipeline`.
@@ -114,5 +170,29 @@ mod tests {
             router.deliver("door", message("trigger")),
             Err(DeliveryError::NoPipeline("door".into()))
         );
+    }
+
+    #[test]
+    fn held_triggers_reach_the_pipeline_as_it_registers() {
+        let router = InputRouter::default();
+        let message = |input: &str| InputMessage {
+            input: input.into(),
+            payload: b"{}".to_vec(),
+        };
+        assert_eq!(router.hold("door", message("trigger")), Ok(0));
+        assert_eq!(router.hold("door", message("unknown")), Ok(0));
+        let (tx, mut rx) = mpsc::channel(4);
+        let delivered = router.register("door", vec!["trigger".into()], tx);
+        assert_eq!((delivered.count, delivered.refused), (1, 1));
+        assert_eq!(
+            rx.try_recv().map(|m| m.input).ok().as_deref(),
+            Some("trigger")
+        );
+        // Running now: delivered at once, not held.
+        assert_eq!(router.hold("door", message("trigger")), Ok(0));
+        assert!(rx.try_recv().is_ok());
+        let (tx, _rx) = mpsc::channel(4);
+        let again = router.register("door", vec!["trigger".into()], tx);
+        assert_eq!(again.count, 0);
     }
 }

@@ -19,6 +19,7 @@ pub mod config_folder;
 pub mod control;
 pub mod declarative;
 pub mod documents;
+pub mod held_triggers;
 pub mod home_assistant;
 pub mod inputs;
 pub mod memory;

@@ -392,10 +392,19 @@ async fn route_inbound(service: Arc<Service>, mut inbound: mpsc::Receiver<Inboun
     while let Some(message) = inbound.recv().await {
         match message {
             Inbound::Input { pipeline, message } => {
-                match service.context().inputs.deliver(&pipeline, message) {
+                match service.context().inputs.deliver(&pipeline, message.clone()) {
                     Ok(()) => {}
-                    // In a cluster every member hears the broker; the one recording delivers.
-                    Err(DeliveryError::NoPipeline(_)) if service.cluster().is_some() => {}
+                    // Not running here: held if it is Active and nobody else records it (in
+                    // a cluster every member hears the broker; the one recording delivers).
+                    Err(e @ DeliveryError::NoPipeline(_)) => {
+                        let service = service.clone();
+                        tokio::spawn(async move {
+                            let held = service.hold_trigger(&pipeline, message).await;
+                            if !held && service.cluster().is_none() {
+                                tracing::warn!("MQTT trigger not delivered: {e}");
+                            }
+                        });
+                    }
                     Err(e) => tracing::warn!("MQTT trigger not delivered: {e}"),
                 }
             }
