@@ -36,6 +36,8 @@ pub struct HeldTriggers {
     by_pipeline: BTreeMap<String, VecDeque<(Instant, InputMessage)>>,
     count: usize,
     bytes: usize,
+    /// Triggers dropped to make room, by pipeline, until it starts (reported then).
+    dropped: BTreeMap<String, usize>,
 }
 
 /// What was delivered of the triggers held for a pipeline as it started.
@@ -47,6 +49,8 @@ pub struct Delivered {
     pub oldest: Duration,
     /// Triggers the pipeline did not take (its queue full, or an input it does not have).
     pub refused: usize,
+    /// Triggers for it dropped while held, to make room for newer ones.
+    pub dropped: usize,
 }
 
 impl HeldTriggers {
@@ -81,18 +85,20 @@ impl HeldTriggers {
     }
 
     /// Takes the triggers held for `pipeline` that are not older than [`HOLD_FOR`] at `now`,
-    /// oldest first, each with how long it waited.
-    pub fn take(&mut self, pipeline: &str, now: Instant) -> Vec<(Duration, InputMessage)> {
+    /// oldest first, each with how long it waited, and how many were dropped for room.
+    pub fn take(&mut self, pipeline: &str, now: Instant) -> (Vec<(Duration, InputMessage)>, usize) {
         self.expire(now);
+        let dropped = self.dropped.remove(pipeline).unwrap_or(0);
         let Some(queue) = self.by_pipeline.remove(pipeline) else {
-            return Vec::new();
+            return (Vec::new(), dropped);
         };
         self.count -= queue.len();
         self.bytes -= queue.iter().map(|(_, m)| m.payload.len()).sum::<usize>();
-        queue
+        let taken = queue
             .into_iter()
             .map(|(at, m)| (now.saturating_duration_since(at), m))
-            .collect()
+            .collect();
+        (taken, dropped)
     }
 
     /// Triggers held in all.
@@ -136,6 +142,7 @@ impl HeldTriggers {
         if let Some((_, m)) = queue.pop_front() {
             self.count -= 1;
             self.bytes -= m.payload.len();
+            *self.dropped.entry(pipeline.to_string()).or_default() += 1;
         }
         if queue.is_empty() {
             self.by_pipeline.remove(pipeline);
@@ -165,7 +172,7 @@ pub fn hold_in_cluster(recorder: Recorder) -> bool {
 /// Reports the triggers held for `pipeline` that were handed to it as it started
 /// (`HeldTriggersDelivered`, subject `/livePipelines/<pipeline>`); nothing when none was held.
 pub fn report_delivered(bus: &EventBus, pipeline: &str, delivered: Delivered) {
-    if delivered.count == 0 && delivered.refused == 0 {
+    if delivered.count == 0 && delivered.refused == 0 && delivered.dropped == 0 {
         return;
     }
     bus.emit(Event::new(
@@ -177,6 +184,7 @@ pub fn report_delivered(bus: &EventBus, pipeline: &str, delivered: Delivered) {
             "count": delivered.count,
             "oldestSeconds": (delivered.oldest.as_secs_f64() * 1000.0).round() / 1000.0,
             "refused": delivered.refused,
+            "dropped": delivered.dropped,
             "detail": "triggers that came while the pipeline was Active but not running (starting, starting again after a fault, or moving between cluster members) were delivered as it started; each counts from now, its eventTime kept",
         }),
     ));
@@ -192,6 +200,11 @@ impl Service {
             return false;
         }
         if let Some(cluster) = self.cluster() {
+            // A flood of triggers asks the cluster a bounded number of times; the rest are
+            // held (the bounds above keep what they cost).
+            let Ok(_permit) = cluster.trigger_lookups.try_acquire() else {
+                return self.hold_here(pipeline, message);
+            };
             let lookup = crate::cluster::lease::holder_checked(&cluster.leases, pipeline);
             let recorder = match tokio::time::timeout(crate::cluster::REQUEST_TIMEOUT, lookup).await
             {
@@ -206,12 +219,13 @@ impl Service {
                 return false;
             }
         }
-        match self.context().inputs.hold(pipeline, message) {
-            Ok(0) => {}
-            Ok(dropped) => tracing::warn!(
-                "{dropped} held trigger(s) dropped to make room (at most {MAX_PER_PIPELINE} per pipeline, {MAX_HELD} in all)"
-            ),
-            Err(e) => tracing::warn!("trigger not delivered: {e}"),
+        self.hold_here(pipeline, message)
+    }
+
+    fn hold_here(&self, pipeline: &str, message: InputMessage) -> bool {
+        // Triggers dropped for room are counted and reported when the pipeline starts.
+        if let Err(e) = self.context().inputs.hold(pipeline, message) {
+            tracing::warn!("trigger not delivered: {e}");
         }
         true
     }
@@ -235,15 +249,17 @@ mod tests {
         held.hold("door", trigger(1, 10), t0);
         held.hold("yard", trigger(2, 10), t0);
         held.hold("door", trigger(3, 10), t0 + Duration::from_secs(5));
-        let taken = held.take("door", t0 + Duration::from_secs(6));
+        let (taken, dropped) = held.take("door", t0 + Duration::from_secs(6));
+        assert_eq!(dropped, 0);
         let inputs: Vec<&str> = taken.iter().map(|(_, m)| m.input.as_str()).collect();
         assert_eq!(inputs, ["in1", "in3"]);
         assert_eq!(taken[0].0, Duration::from_secs(6));
-        assert!(held.take("door", t0 + Duration::from_secs(6)).is_empty());
+        assert!(held.take("door", t0 + Duration::from_secs(6)).0.is_empty());
         assert_eq!(held.len(), 1);
         // Past the hold time: gone.
         assert!(
             held.take("yard", t0 + HOLD_FOR + Duration::from_millis(1))
+                .0
                 .is_empty()
         );
         assert!(held.is_empty());
@@ -257,8 +273,8 @@ mod tests {
             assert_eq!(held.hold("door", trigger(n, 1), t0), 0);
         }
         assert_eq!(held.hold("door", trigger(99, 1), t0), 1);
-        let taken = held.take("door", t0);
-        assert_eq!(taken.len(), MAX_PER_PIPELINE);
+        let (taken, dropped) = held.take("door", t0);
+        assert_eq!((taken.len(), dropped), (MAX_PER_PIPELINE, 1));
         assert_eq!(taken[0].1.input, "in1", "the oldest went");
         // The byte budget: a big trigger pushes out older ones of other pipelines.
         held.hold("a", trigger(1, MAX_HELD_BYTES / 2), t0);
@@ -271,7 +287,8 @@ mod tests {
             held.hold("c", trigger(3, 10), t0 + Duration::from_secs(2)),
             1
         );
-        assert!(held.take("a", t0 + Duration::from_secs(2)).is_empty());
+        let (taken, dropped) = held.take("a", t0 + Duration::from_secs(2));
+        assert_eq!((taken.len(), dropped), (0, 1));
         assert_eq!(held.len(), 2);
         // The count budget, across pipelines.
         let mut many = HeldTriggers::default();

@@ -55,7 +55,7 @@ impl InputRouter {
         queue: mpsc::Sender<InputMessage>,
     ) -> Delivered {
         let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
-        let held = self
+        let (held, dropped) = self
             .held
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -64,6 +64,7 @@ impl InputRouter {
             count: 0,
             oldest: Duration::ZERO,
             refused: 0,
+            dropped,
         };
         for (waited, message) in held {
             let known = inputs.contains(&message.input);
