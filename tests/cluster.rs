@@ -750,6 +750,19 @@ fn a_node_records_no_more_than_its_capacity() {
             .expect("published");
         client.flush().await.expect("flushed");
     });
+    // Over HTTP to either member: held as well (202, saying so).
+    let (status, answer) = post(
+        &format!(
+            "http://127.0.0.1:{}/pipelines/p4/inputs/recordingTrigger",
+            members[1].port
+        ),
+        &json!({"systemProperties": {"messageId": "held-over-http"}}).to_string(),
+    );
+    assert_eq!(status, 202, "{answer}");
+    assert!(
+        answer.starts_with("held: no member records 'p4'"),
+        "{answer}"
+    );
     std::thread::sleep(Duration::from_secs(1));
     let (status, payload) = call(
         members[0].port,
@@ -770,13 +783,22 @@ fn a_node_records_no_more_than_its_capacity() {
         .iter()
         .position(|m| m.holds().contains(&"p4".to_string()))
         .expect("a member records p4");
-    assert!(
-        members[taker]
-            .kinds_of("p4")
-            .contains(&"HeldTriggersDelivered".to_string()),
-        "{:?}",
-        members[taker].kinds_of("p4")
+    let delivered: Vec<Value> = members[taker]
+        .events()
+        .into_iter()
+        .filter(|e| {
+            e["properties"]["eventType"]
+                .as_str()
+                .is_some_and(|t| t.ends_with(".HeldTriggersDelivered"))
+        })
+        .collect();
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    assert_eq!(delivered[0]["properties"]["subject"], "/livePipelines/p4");
+    assert_eq!(
+        delivered[0]["body"]["count"], 2,
+        "the NATS and the HTTP trigger"
     );
+    assert_eq!(delivered[0]["body"]["refused"], 0);
     wait_until("the held trigger's clip", Duration::from_secs(15), || {
         members[taker]
             .sink_kinds("p4", "files")

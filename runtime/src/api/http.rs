@@ -175,9 +175,26 @@ async fn post_input(
     // Validate here so the caller learns about a malformed body at once; the pipeline still
     // gets it, to report it as it reports a malformed MQTT message.
     let malformed = crate::bus::trigger::parse_trigger(&body).err();
-    let delivered = inputs.deliver(&pipeline, message);
-    if let (Err(DeliveryError::NoPipeline(_)), Some(cluster)) = (&delivered, service.cluster()) {
-        return match forward(cluster, &pipeline, &input_name, body.to_vec()).await {
+    let delivered = inputs.deliver(&pipeline, message.clone());
+    if let Err(DeliveryError::NoPipeline(_)) = &delivered {
+        let active = tokio::task::block_in_place(|| service.is_desired_active(&pipeline));
+        // Not running here: in a cluster, for the member that records it (or all, to hold);
+        // alone, held when it is Active (starting, or starting again after a fault).
+        let answer = match service.cluster() {
+            Some(cluster) => forward(cluster, &pipeline, &input_name, body.to_vec(), active).await,
+            None if active && service.hold_trigger(&pipeline, message).await => (
+                StatusCode::ACCEPTED,
+                format!(
+                    "held: '{pipeline}' is Active but not running now (starting, or starting again after a fault); delivered when it starts, within {} s\n",
+                    crate::service::held_triggers::HOLD_FOR.as_secs()
+                ),
+            ),
+            None => (
+                StatusCode::NOT_FOUND,
+                format!("no running pipeline '{pipeline}'\n"),
+            ),
+        };
+        return match answer {
             // Forwarded as a local one is delivered: the caller learns it is malformed.
             (StatusCode::ACCEPTED, _) if let Some(why) = malformed => {
                 (StatusCode::BAD_REQUEST, format!("{why}\n"))
@@ -196,24 +213,31 @@ async fn post_input(
 }
 
 /// In a cluster, a trigger for a pipeline another member records goes to it on NATS (202);
-/// 404 when no member records it now, 503 when the cluster does not answer.
+/// one for an `active` pipeline that no member records now goes to every member to hold
+/// (202); 404 when it is not Active, 503 when the cluster does not answer.
 async fn forward(
     cluster: &crate::cluster::Cluster,
     pipeline: &str,
     input: &str,
     payload: Vec<u8>,
+    active: bool,
 ) -> (StatusCode, String) {
     use crate::cluster::subjects::{Forwarded, forward_trigger};
-    match forward_trigger(cluster, pipeline, input, payload).await {
+    match forward_trigger(cluster, pipeline, input, payload, active).await {
         Forwarded::To(node) => (
             StatusCode::ACCEPTED,
             format!("forwarded to member '{node}', which records '{pipeline}'\n"),
         ),
+        Forwarded::Held => (
+            StatusCode::ACCEPTED,
+            format!(
+                "held: no member records '{pipeline}' now (it is starting or moving); the member that starts it delivers it, within {} s\n",
+                crate::service::held_triggers::HOLD_FOR.as_secs()
+            ),
+        ),
         Forwarded::NobodyRecords => (
             StatusCode::NOT_FOUND,
-            format!(
-                "no member records '{pipeline}' now (it is not Active, or it is moving to another member: send the trigger again)\n"
-            ),
+            format!("no member records '{pipeline}': it is not Active\n"),
         ),
         Forwarded::BadName => (
             StatusCode::NOT_FOUND,

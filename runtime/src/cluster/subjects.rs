@@ -56,7 +56,10 @@ pub fn input_subject(pipeline: &str, input: &str) -> Option<String> {
 pub enum Forwarded {
     /// Published on the pipeline's subject for the member that records it.
     To(String),
-    /// No member holds its lease now (it is not Active, or moving to another member).
+    /// Published on the pipeline's subject for the members to hold: it is Active, and no
+    /// member records it now (it is starting or moving; see `service::held_triggers`).
+    Held,
+    /// No member holds its lease now and it is not Active.
     NobodyRecords,
     /// The names cannot make a subject.
     BadName,
@@ -67,27 +70,30 @@ pub enum Forwarded {
 /// How long forwarding a trigger waits for the cluster.
 pub const FORWARD_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// Sends a trigger that reached this member for `pipeline`, which another member records, on
-/// the pipeline's subject (an HTTP trigger may reach any member).
+/// Sends a trigger that reached this member for `pipeline`, which it does not run, on the
+/// pipeline's subject (an HTTP trigger may reach any member): for the member that records it,
+/// or, when none does and the pipeline is `active`, for every member to hold until one starts
+/// it.
 pub async fn forward_trigger(
     cluster: &super::Cluster,
     pipeline: &str,
     input: &str,
     payload: Vec<u8>,
+    active: bool,
 ) -> Forwarded {
     let Some(subject) = input_subject(pipeline, input) else {
         return Forwarded::BadName;
     };
     let sent = async {
-        match super::lease::holder_checked(&cluster.leases, pipeline).await {
-            Ok(Some(node)) if node != cluster.node => {
-                match cluster.client.publish(subject, Bytes::from(payload)).await {
-                    Ok(()) => Forwarded::To(node),
-                    Err(e) => Forwarded::Unreachable(e.to_string()),
-                }
-            }
+        let sent_as = match super::lease::holder_checked(&cluster.leases, pipeline).await {
+            Ok(Some(node)) if node != cluster.node => Forwarded::To(node),
             // Held here but not running yet (starting), or held by nobody.
-            Ok(_) => Forwarded::NobodyRecords,
+            Ok(_) if active => Forwarded::Held,
+            Ok(_) => return Forwarded::NobodyRecords,
+            Err(e) => return Forwarded::Unreachable(e.to_string()),
+        };
+        match cluster.client.publish(subject, Bytes::from(payload)).await {
+            Ok(()) => sent_as,
             Err(e) => Forwarded::Unreachable(e.to_string()),
         }
     };
