@@ -186,9 +186,9 @@ impl AccessPolicy {
             Some(role) => Ok(role),
             None => {
                 if let Some(ip) = ip
-                    && self.throttle.wrong_token(ip, now)
+                    && let Some(client) = self.throttle.wrong_token(ip, now)
                 {
-                    self.report_throttled(ip);
+                    self.report_throttled(client);
                 }
                 Err(Refusal::WrongToken)
             }
@@ -197,11 +197,10 @@ impl AccessPolicy {
 }
 
 impl AccessPolicy {
-    /// Reports that the client of `ip` used up its wrong tokens (`ClientThrottled`, subject
-    /// `/api`), or logs it when there is no bus.
-    fn report_throttled(&self, ip: IpAddr) {
-        use super::auth_throttle::{BURST, REFILL, client_of};
-        let client = client_of(ip);
+    /// Reports that `client` used up its wrong tokens (`ClientThrottled`, subject `/api`), or
+    /// logs it when there is no bus.
+    fn report_throttled(&self, client: String) {
+        use super::auth_throttle::{BURST, REFILL};
         let detail = format!(
             "{BURST} wrong tokens from {client}: its requests with a token are refused (429) for {} s, then one more guess is allowed every {} s",
             REFILL.as_secs(),

@@ -50,7 +50,11 @@ impl ClientKey {
 
 /// The client `ip` counts as, in words: the address itself, or its /64 for IPv6.
 pub fn client_of(ip: IpAddr) -> String {
-    match ClientKey::of(ip) {
+    client_name(ClientKey::of(ip))
+}
+
+fn client_name(key: ClientKey) -> String {
+    match key {
         ClientKey::V4(octets) => std::net::Ipv4Addr::from(octets).to_string(),
         ClientKey::V6Prefix(prefix) => {
             let mut octets = [0u8; 16];
@@ -67,6 +71,8 @@ struct Debt {
     wrong: u32,
     /// When the last wrong token was forgiven (or the first counted).
     since: Instant,
+    /// The client was reported throttled since it last owed nothing.
+    reported: bool,
 }
 
 impl Debt {
@@ -79,6 +85,7 @@ impl Debt {
             self.since += REFILL * steps.min(BURST);
             if self.wrong == 0 {
                 self.since = now;
+                self.reported = false;
             }
         }
     }
@@ -113,11 +120,12 @@ impl AuthThrottle {
         }
     }
 
-    /// Counts a wrong token from `ip`; returns true when it used up the client's allowance (the
-    /// caller reports it once).
-    pub fn wrong_token(&self, ip: IpAddr, now: Instant) -> bool {
+    /// Counts a wrong token from `ip`; returns the client charged (its name, see [`client_of`])
+    /// when this used up its allowance for the first time since it last owed nothing (the
+    /// caller reports it: once per bout of guessing, not at every refill).
+    pub fn wrong_token(&self, ip: IpAddr, now: Instant) -> Option<String> {
         let Ok(mut clients) = self.clients.lock() else {
-            return false;
+            return None;
         };
         let own = ClientKey::of(ip);
         if !clients.contains_key(&own) && clients.len() >= MAX_CLIENTS {
@@ -130,10 +138,18 @@ impl AuthThrottle {
         let debt = clients.entry(key).or_insert(Debt {
             wrong: 0,
             since: now,
+            reported: false,
         });
         debt.settle(now);
         debt.wrong = debt.wrong.saturating_add(1);
-        debt.wrong == BURST
+        if debt.wrong < BURST || debt.reported {
+            return None;
+        }
+        debt.reported = true;
+        Some(match key {
+            ClientKey::Overflow => client_name(key),
+            _ => client_of(ip),
+        })
     }
 
     /// `key` if the table holds it or has room for it, else the shared overflow key.
@@ -175,7 +191,8 @@ mod tests {
         let t0 = Instant::now();
         for n in 1..=BURST {
             assert_eq!(throttle.check(A, t0), Ok(()), "guess {n}");
-            assert_eq!(throttle.wrong_token(A, t0), n == BURST, "guess {n}");
+            let reported = throttle.wrong_token(A, t0);
+            assert_eq!(reported.is_some(), n == BURST, "guess {n}");
         }
         assert_eq!(throttle.check(A, t0), Err(REFILL));
         assert_eq!(
@@ -187,7 +204,8 @@ mod tests {
         // One guess after 10 s, then throttled again for 10 s.
         let t1 = t0 + REFILL;
         assert_eq!(throttle.check(A, t1), Ok(()));
-        assert!(throttle.wrong_token(A, t1));
+        // Throttled again, but reported once per bout.
+        assert_eq!(throttle.wrong_token(A, t1), None);
         assert_eq!(
             throttle.check(A, t1 + Duration::from_secs(1)),
             Err(Duration::from_secs(9))
@@ -195,9 +213,11 @@ mod tests {
         // After BURST refills everything is forgiven.
         let t2 = t1 + REFILL * BURST;
         for n in 1..BURST {
-            assert!(!throttle.wrong_token(A, t2), "guess {n}");
+            assert_eq!(throttle.wrong_token(A, t2), None, "guess {n}");
         }
         assert_eq!(throttle.check(A, t2), Ok(()));
+        // A new bout is reported again.
+        assert_eq!(throttle.wrong_token(A, t2).as_deref(), Some("192.0.2.1"));
     }
 
     #[test]
@@ -227,10 +247,13 @@ mod tests {
             throttle.wrong_token(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i)), t0);
         }
         assert_eq!(throttle.len(), MAX_CLIENTS);
-        // Newcomers (each with one guess) share one allowance: the eleventh is throttled.
+        // Newcomers (each with one guess) share one allowance: the eleventh is throttled, and
+        // the report names the shared allowance.
+        let mut reported = Vec::new();
         for i in 0..BURST {
-            throttle.wrong_token(IpAddr::V4(Ipv4Addr::from(0x0b00_0000 + i)), t0);
+            reported.extend(throttle.wrong_token(IpAddr::V4(Ipv4Addr::from(0x0b00_0000 + i)), t0));
         }
+        assert_eq!(reported, ["clients beyond those tracked"]);
         assert!(
             throttle
                 .check(IpAddr::V4(Ipv4Addr::new(11, 9, 9, 9)), t0)

@@ -398,13 +398,7 @@ impl Catalog {
     /// Forgets a segment whose media is gone, recording the gap it leaves.
     pub fn drop_segment(&self, s: &SegmentRow, reason: &str) -> Result<()> {
         let tx = self.conn.unchecked_transaction()?;
-        if s.end > s.start {
-            tx.execute(
-                "INSERT INTO gaps(video, start_ns, end_ns, reason) VALUES(?1, ?2, ?3, ?4)",
-                params![s.video, s.start.as_nanos(), s.end.as_nanos(), reason],
-            )?;
-        }
-        tx.execute("DELETE FROM segments WHERE id = ?1", params![s.id])?;
+        drop_segment_in(&tx, s, reason)?;
         tx.commit()?;
         let _ = self.forget_explanation_when_gone(&s.video, s.clip);
         Ok(())
@@ -555,6 +549,18 @@ fn add_columns(conn: &Connection) -> rusqlite::Result<()> {
         tx.execute_batch(&format!("ALTER TABLE segments ADD COLUMN {name} {decl}"))?;
     }
     tx.commit()
+}
+
+/// Deletes segment `s` in `tx`, a gap (`reason`) in its place.
+fn drop_segment_in(tx: &rusqlite::Transaction<'_>, s: &SegmentRow, reason: &str) -> Result<()> {
+    if s.end > s.start {
+        tx.execute(
+            "INSERT INTO gaps(video, start_ns, end_ns, reason) VALUES(?1, ?2, ?3, ?4)",
+            params![s.video, s.start.as_nanos(), s.end.as_nanos(), reason],
+        )?;
+    }
+    tx.execute("DELETE FROM segments WHERE id = ?1", params![s.id])?;
+    Ok(())
 }
 
 /// Whether SQLite refused because another connection holds the lock.

@@ -94,49 +94,58 @@ impl Catalog {
     }
 
     /// The sequence number of the next record of the cluster's segment index to import (1 when
-    /// none was imported yet), kept so that a node starting again reads on from there.
-    pub fn index_position(&self) -> Result<u64> {
-        let text: Option<String> = self
-            .conn
-            .query_row("SELECT value FROM meta WHERE key = 'index_next'", [], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        Ok(text.and_then(|t| t.parse().ok()).unwrap_or(1).max(1))
+    /// none was imported yet), kept so that a node starting again reads on from there, and
+    /// which stream it counts in (its creation time: a stream made anew counts from 1 again).
+    pub fn index_position(&self) -> Result<(u64, Option<String>)> {
+        let value = |key: &str| -> Result<Option<String>> {
+            Ok(self
+                .conn
+                .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()?)
+        };
+        let next = value("index_next")?
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(1u64)
+            .max(1);
+        Ok((next, value("index_stream")?))
     }
 
-    /// Records that the index's records before `next` have been imported.
-    pub fn set_index_position(&self, next: u64) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO meta(key, value) VALUES('index_next', ?1)
-             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            params![next.to_string()],
-        )?;
+    /// Records that the records before `next` of the index stream made at `stream` have been
+    /// imported.
+    pub fn set_index_position(&self, next: u64, stream: &str) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        for (key, value) in [
+            ("index_next", next.to_string()),
+            ("index_stream", stream.into()),
+        ] {
+            tx.execute(
+                "INSERT INTO meta(key, value) VALUES(?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+        }
+        tx.commit()?;
         Ok(())
     }
 
-    /// Before this installation's segment `s` is dropped unuploaded (the cache full): when the
-    /// cluster's index was told of it, queues a record saying it is gone, so that the other
-    /// nodes list a gap in its place rather than media nobody has ([`Catalog::outbox`]).
-    pub fn queue_dropped(&self, s: &SegmentRow) -> Result<()> {
-        let published: i64 = self
-            .conn
-            .query_row(
-                "SELECT published FROM segments WHERE id = ?1",
-                params![s.id],
-                |r| r.get(0),
-            )
-            .optional()?
-            .unwrap_or(0);
-        if published == 0 {
-            return Ok(());
+    /// Drops this installation's segment `s`, unuploaded (the cache full), a gap in its place;
+    /// in a store a cluster shares, queues in the same transaction a record saying it is gone,
+    /// so that the members that listed it (from a record this one may not know was
+    /// acknowledged) list the gap instead of media nobody has ([`Catalog::outbox`]).
+    pub fn drop_unuploaded(&self, s: &SegmentRow, reason: &str) -> Result<()> {
+        if !self.shares_store()? {
+            return self.drop_segment(s, reason);
         }
         let mut record = self.record_of(s)?;
         record.dropped = true;
-        self.conn.execute(
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
             "INSERT INTO index_outbox(record) VALUES(?1)",
             params![serde_json::to_string(&record)?],
         )?;
+        super::drop_segment_in(&tx, s, reason)?;
+        tx.commit()?;
+        let _ = self.forget_explanation_when_gone(&s.video, s.clip);
         Ok(())
     }
 
@@ -397,17 +406,14 @@ mod tests {
         let (a_dir, b_dir) = (folder("a4"), folder("b4"));
         let (a, id) = recorded(&a_dir, 10);
         let s = a.segment(id).expect("q").expect("row");
-        // Not told to the index yet: nothing to take back.
-        a.queue_dropped(&s).expect("queued");
-        assert!(a.outbox().expect("q").is_empty());
         let finished = a.record_of(&s).expect("record");
         a.mark_published(id, false).expect("published");
         let b = Catalog::open(&b_dir).expect("opens");
         b.share_store().expect("shared");
         assert!(b.import(&finished, t(100)).expect("listed"));
         // The cache overflows on a before the store took it.
-        a.queue_dropped(&s).expect("queued");
-        a.drop_segment(&s, "cacheFull").expect("dropped");
+        a.drop_unuploaded(&s, "cacheFull").expect("dropped");
+        assert!(a.segment(id).expect("q").is_none());
         let outbox = a.outbox().expect("q");
         assert_eq!(outbox.len(), 1);
         let (queued, gone) = &outbox[0];
@@ -431,16 +437,16 @@ mod tests {
     fn the_index_position_is_kept_and_starts_at_one() {
         let dir = folder("pos");
         let c = Catalog::open(&dir).expect("opens");
-        assert_eq!(c.index_position().expect("q"), 1);
-        c.set_index_position(42).expect("kept");
-        c.set_index_position(43).expect("kept");
+        assert_eq!(c.index_position().expect("q"), (1, None));
+        c.set_index_position(42, "s1").expect("kept");
+        c.set_index_position(43, "s1").expect("kept");
         drop(c);
         assert_eq!(
             Catalog::open(&dir)
                 .expect("opens")
                 .index_position()
                 .expect("q"),
-            43
+            (43, Some("s1".to_string()))
         );
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -351,9 +351,8 @@ impl Keeper {
             if s.uploaded {
                 self.catalog.mark_evicted(s.id)?;
             } else {
-                // The other nodes of a cluster listed it: they are told it is gone.
-                self.catalog.queue_dropped(s)?;
-                self.catalog.drop_segment(s, "cacheFull")?;
+                // The other nodes of a cluster may have listed it: they are told it is gone.
+                self.catalog.drop_unuploaded(s, "cacheFull")?;
                 self.forget_snapshot_when_gone(&s.video, s.clip)?;
                 self.bus.emit(Event::new(
                     EventClass::Diagnostics,

@@ -1,7 +1,8 @@
 //! Which nodes are live, from a watch of the heartbeat bucket: every node writes its heartbeat
 //! each [`super::ownership::TICK`], the watch delivers each write here as it happens, and a
 //! node whose heartbeat has not been delivered for [`HEARTBEAT_STALE`] no longer counts. A
-//! node that stops purges its key, which counts it out at once.
+//! node that is stopping writes `"stopping": true` while it stops its pipelines (live, but its
+//! capacity no longer counted), then purges its key, which counts it out at once.
 //!
 //! Placement reads the view without asking the cluster anything, so a slow or unreachable
 //! cluster never holds up a tick (the lease renewals that share it). The view is trusted only
@@ -91,20 +92,50 @@ impl Liveness {
         Some(others + mine)
     }
 
-    /// Whether node `node`'s heartbeat was delivered within [`HEARTBEAT_STALE`] before `now`.
-    pub fn is_live(&self, node: &str, now: Instant) -> bool {
+    /// Whether node `node`'s heartbeat was delivered within [`HEARTBEAT_STALE`] before `now`;
+    /// None while the view is not trusted (see [`Liveness::live_capacity`]).
+    pub fn is_live(&self, node: &str, now: Instant) -> Option<bool> {
         let view = self.view.lock().unwrap_or_else(PoisonError::into_inner);
-        view.nodes
-            .get(node)
-            .is_some_and(|seen| now.duration_since(seen.at) < HEARTBEAT_STALE)
+        view.own_delivered
+            .filter(|at| now.duration_since(*at) < HEARTBEAT_STALE)?;
+        Some(
+            view.nodes
+                .get(node)
+                .is_some_and(|seen| now.duration_since(seen.at) < HEARTBEAT_STALE),
+        )
     }
 
-    /// Takes one entry the watch delivered at `now`.
+    /// A new watch starts: what the last one left undelivered is judged afresh, and the view is
+    /// trusted again only once this one has replayed the bucket.
+    fn watch_started(&self) {
+        let mut view = self.view.lock().unwrap_or_else(PoisonError::into_inner);
+        view.own_pending = None;
+        view.own_delivered = None;
+    }
+
+    /// Takes one entry a watch that has replayed the bucket delivered at `now`.
+    #[cfg(test)]
     fn deliver(&self, own: &str, key: String, revision: u64, heartbeat: Option<u64>, now: Instant) {
+        self.deliver_entry(own, key, revision, heartbeat, true, now);
+    }
+
+    /// Takes one entry the watch delivered at `now` (`heartbeat`: the capacity a put gives, none
+    /// for a purge); `replayed` once the watch has delivered the bucket's last value of every
+    /// key (its history).
+    fn deliver_entry(
+        &self,
+        own: &str,
+        key: String,
+        revision: u64,
+        heartbeat: Option<u64>,
+        replayed: bool,
+        now: Instant,
+    ) {
         let mut view = self.view.lock().unwrap_or_else(PoisonError::into_inner);
         if key == own {
-            // Everything written before it has been delivered (a watch delivers in order).
-            if view.own_first.is_some_and(|first| revision >= first) {
+            // Everything written before it has been delivered (a watch delivers in order), and
+            // the history is through (the others' last heartbeats, some newer than this one).
+            if replayed && view.own_first.is_some_and(|first| revision >= first) {
                 view.own_delivered = Some(now);
             }
             view.own_revision = view.own_revision.max(revision);
@@ -147,10 +178,17 @@ impl Liveness {
     }
 }
 
-/// The capacity a heartbeat's value gives (the default for an older node's, which has none).
+/// The capacity a heartbeat's value gives (the default for an older node's, which has none):
+/// none (0) from a node that is stopping, which is live but takes nothing more.
 fn capacity_of(value: &[u8]) -> u64 {
-    serde_json::from_slice::<serde_json::Value>(value)
-        .ok()
+    let heartbeat = serde_json::from_slice::<serde_json::Value>(value).ok();
+    if heartbeat
+        .as_ref()
+        .is_some_and(|v| v["stopping"].as_bool() == Some(true))
+    {
+        return 0;
+    }
+    heartbeat
         .and_then(|v| v["capacity"].as_u64())
         .unwrap_or(u64::from(super::DEFAULT_CAPACITY))
         .clamp(1, 1000)
@@ -163,19 +201,24 @@ pub async fn follow(cluster: Arc<Cluster>, liveness: Arc<Liveness>) {
     loop {
         match cluster.nodes.watch_with_history(">").await {
             Ok(mut entries) => {
-                let mut check = tokio::time::interval(CHECK_EVERY);
+                liveness.watch_started();
+                let mut replayed = false;
+                let first_check = tokio::time::Instant::now() + CHECK_EVERY;
+                let mut check = tokio::time::interval_at(first_check, CHECK_EVERY);
                 check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tokio::select! {
                         entry = entries.next() => match entry {
                             Some(Ok(entry)) => {
+                                replayed |= entry.delta == 0;
                                 let heartbeat = (entry.operation == kv::Operation::Put)
                                     .then(|| capacity_of(&entry.value));
-                                liveness.deliver(
+                                liveness.deliver_entry(
                                     &own,
                                     entry.key,
                                     entry.revision,
                                     heartbeat,
+                                    replayed,
                                     Instant::now(),
                                 );
                             }
@@ -231,6 +274,22 @@ mod tests {
     }
 
     #[test]
+    fn this_nodes_heartbeat_counts_only_once_the_watch_has_replayed_the_bucket() {
+        let live = Liveness::default();
+        let t0 = Instant::now();
+        live.acknowledged(5, t0);
+        // Its own last heartbeat comes before another node's newer one in the replay.
+        live.deliver_entry("a", "a".into(), 5, Some(100), false, t0);
+        assert_eq!(live.live_capacity("a", 100, t0), None);
+        live.deliver_entry("a", "b".into(), 6, Some(100), true, t0);
+        live.deliver_entry("a", "a".into(), 7, Some(100), true, t0);
+        assert_eq!(live.live_capacity("a", 100, t0), Some(200));
+        // A new watch: not trusted until it has replayed again.
+        live.watch_started();
+        assert_eq!(live.live_capacity("a", 100, t0), None);
+    }
+
+    #[test]
     fn a_node_counts_while_its_heartbeat_changes_and_not_after_a_purge() {
         let live = Liveness::default();
         let t0 = Instant::now();
@@ -279,5 +338,6 @@ mod tests {
             u64::from(super::super::DEFAULT_CAPACITY)
         );
         assert_eq!(capacity_of(br#"{"capacity":0}"#), 1);
+        assert_eq!(capacity_of(br#"{"capacity":3,"stopping":true}"#), 0);
     }
 }

@@ -91,13 +91,7 @@ pub struct Cluster {
     pub events: crate::bus::event_log::EventBus,
     /// Which nodes are live, from the heartbeat watch [`ownership::run`] keeps.
     pub liveness: std::sync::Arc<liveness::Liveness>,
-    /// Bounds the lease lookups of triggers that no pipeline here took (a flood of them asks
-    /// the cluster at most this many at a time; beyond, they are held without asking).
-    pub trigger_lookups: tokio::sync::Semaphore,
 }
-
-/// Lease lookups for triggers at one time (see [`Cluster::trigger_lookups`]).
-pub const TRIGGER_LOOKUPS: usize = 32;
 
 impl Cluster {
     /// Waits until this node's registry holds every change written to the desired state before
@@ -255,7 +249,6 @@ impl Cluster {
             rewatch: tokio::sync::Notify::new(),
             events,
             liveness: Default::default(),
-            trigger_lookups: tokio::sync::Semaphore::new(TRIGGER_LOOKUPS),
         })
     }
 }

@@ -78,12 +78,30 @@ pub async fn run(
     }
     follower.abort();
     heartbeats.abort();
-    // Gone first: the others' fair shares no longer count this node, so each pipeline released
-    // below is taken at once rather than after the last one is stopped.
-    let _ = cluster.nodes.purge(cluster.node.as_str()).await;
+    // Stopping: still live (the others do not hold the triggers of what it still records), but
+    // no longer counted in their fair shares, so each pipeline released below is taken at once
+    // rather than after the last one is stopped.
+    let stopping = tokio::spawn(heartbeat_while_stopping(cluster.clone(), held.len()));
     for (name, lease) in std::mem::take(&mut held) {
         service.stop_here(&name).await;
         release(service.as_ref(), &cluster, &lease, "this node is stopping").await;
+    }
+    stopping.abort();
+    // Gone.
+    let _ = cluster.nodes.purge(cluster.node.as_str()).await;
+}
+
+/// Writes this node's heartbeat as stopping (see [`liveness`]) every [`TICK`] until aborted.
+async fn heartbeat_while_stopping(cluster: Arc<Cluster>, pipelines: usize) {
+    let heartbeat =
+        json!({"pipelines": pipelines, "capacity": cluster.capacity, "stopping": true}).to_string();
+    let mut interval = tokio::time::interval(TICK);
+    loop {
+        interval.tick().await;
+        let _ = cluster
+            .nodes
+            .put(cluster.node.as_str(), Bytes::from(heartbeat.clone()))
+            .await;
     }
 }
 

@@ -109,20 +109,27 @@ pub async fn follow(
     let subject = crate::archive::subject(&archive);
     // Read on from where this archive's last import stopped (a node starting again does not
     // read the whole index again).
-    let mut next = tokio::task::block_in_place(|| catalog.index_position()).unwrap_or(1);
+    let (mut next, mut stream_made) =
+        tokio::task::block_in_place(|| catalog.index_position()).unwrap_or((1, None));
     let mut saved = (next, std::time::Instant::now());
+    // The first record not imported for a reason that may pass (the disk, a busy catalog): the
+    // position kept never goes past it, so a restart reads it again.
+    let mut retry_from: Option<u64> = None;
     loop {
         let messages = async {
             let mut stream = js.get_stream(STREAM).await?;
-            let last = stream.info().await?.state.last_sequence;
-            if next > last + 1 {
+            let info = stream.info().await?;
+            let made = info.created.to_string();
+            let last = info.state.last_sequence;
+            if stream_made.as_deref().is_some_and(|known| known != made) || next > last + 1 {
                 // The stream was made anew (its numbers start again): read it from its start.
                 tracing::warn!(
-                    "the cluster's segment index ends at record {last}, before this archive's \
-                     position {next}: it was made anew; reading it from its start"
+                    "the cluster's segment index was made anew ({made}, up to record {last}; \
+                     this archive had read another one up to {next}): reading it from its start"
                 );
                 next = 1;
             }
+            stream_made = Some(made);
             let consumer = stream
                 .create_consumer(jetstream::consumer::push::OrderedConfig {
                     deliver_subject: js.client().new_inbox(),
@@ -154,19 +161,30 @@ pub async fn follow(
             let Some(Ok(message)) = message else {
                 break;
             };
-            let mut caught_up = false;
+            let (mut caught_up, mut sequence) = (false, next);
             if let Ok(info) = message.info() {
-                next = info.stream_sequence + 1;
+                sequence = info.stream_sequence;
+                next = sequence + 1;
                 caught_up = info.pending == 0;
             }
-            let imported = serde_json::from_slice::<SegmentRecord>(&message.payload)
+            // A record that does not parse or check out never will: reported and passed.
+            let record = serde_json::from_slice::<SegmentRecord>(&message.payload)
                 .map_err(anyhow::Error::from)
-                .and_then(|r| tokio::task::block_in_place(|| catalog.import(&r, wall_now())));
+                .and_then(|r| r.validate().map(|()| r));
+            let imported = record.and_then(|r| {
+                let imported = tokio::task::block_in_place(|| catalog.import(&r, wall_now()));
+                if imported.is_err() {
+                    retry_from = Some(retry_from.map_or(sequence, |s| s.min(sequence)));
+                }
+                imported
+            });
             // The position is kept once a second while catching up, and whenever caught up
             // (records imported twice after a restart change nothing).
-            if next != saved.0 && (caught_up || saved.1.elapsed() >= POSITION_EVERY) {
-                match tokio::task::block_in_place(|| catalog.set_index_position(next)) {
-                    Ok(()) => saved = (next, std::time::Instant::now()),
+            let keep = retry_from.map_or(next, |s| s.min(next));
+            if keep != saved.0 && (caught_up || saved.1.elapsed() >= POSITION_EVERY) {
+                let made = stream_made.clone().unwrap_or_default();
+                match tokio::task::block_in_place(|| catalog.set_index_position(keep, &made)) {
+                    Ok(()) => saved = (keep, std::time::Instant::now()),
                     Err(e) => tracing::warn!("the segment index's position not kept: {e:#}"),
                 }
             }

@@ -141,8 +141,14 @@ pub async fn serve(
                     Ok(()) => {}
                     // Held if it is Active and nobody else records it (it is moving).
                     Err(DeliveryError::NoPipeline(_)) => {
+                        let Some(permit) = service.context().inputs.hold_check() else {
+                            continue;
+                        };
                         let (service, pipeline) = (service.clone(), pipeline.to_string());
-                        tokio::spawn(async move { service.hold_trigger(&pipeline, trigger).await });
+                        tokio::spawn(async move {
+                            service.hold_trigger(&pipeline, trigger).await;
+                            drop(permit);
+                        });
                     }
                     Err(e) => tracing::warn!("trigger on NATS not delivered: {e}"),
                 }

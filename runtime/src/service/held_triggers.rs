@@ -36,8 +36,9 @@ pub struct HeldTriggers {
     by_pipeline: BTreeMap<String, VecDeque<(Instant, InputMessage)>>,
     count: usize,
     bytes: usize,
-    /// Triggers dropped to make room, by pipeline, until it starts (reported then).
-    dropped: BTreeMap<String, usize>,
+    /// Triggers dropped to make room, by pipeline, and when the last was (reported when it
+    /// starts within [`HOLD_FOR`] of that).
+    dropped: BTreeMap<String, (usize, Instant)>,
 }
 
 /// What was delivered of the triggers held for a pipeline as it started.
@@ -65,14 +66,14 @@ impl HeldTriggers {
             .get(pipeline)
             .is_some_and(|q| q.len() >= MAX_PER_PIPELINE);
         if queue_full {
-            self.pop_oldest_of(pipeline);
+            self.pop_oldest_of(pipeline, now);
             dropped += 1;
         }
         while self.count >= MAX_HELD || (self.count > 0 && self.bytes + size > MAX_HELD_BYTES) {
             let Some(oldest) = self.oldest_pipeline() else {
                 break;
             };
-            self.pop_oldest_of(&oldest);
+            self.pop_oldest_of(&oldest, now);
             dropped += 1;
         }
         self.count += 1;
@@ -88,7 +89,7 @@ impl HeldTriggers {
     /// oldest first, each with how long it waited, and how many were dropped for room.
     pub fn take(&mut self, pipeline: &str, now: Instant) -> (Vec<(Duration, InputMessage)>, usize) {
         self.expire(now);
-        let dropped = self.dropped.remove(pipeline).unwrap_or(0);
+        let dropped = self.dropped.remove(pipeline).map_or(0, |(n, _)| n);
         let Some(queue) = self.by_pipeline.remove(pipeline) else {
             return (Vec::new(), dropped);
         };
@@ -125,6 +126,10 @@ impl HeldTriggers {
             !queue.is_empty()
         });
         (self.count, self.bytes) = (count, bytes);
+        // What was dropped for room is told with what is delivered, if the pipeline starts
+        // within the hold time of the last drop.
+        self.dropped
+            .retain(|_, (_, last)| now.saturating_duration_since(*last) <= HOLD_FOR);
     }
 
     fn oldest_pipeline(&self) -> Option<String> {
@@ -135,14 +140,15 @@ impl HeldTriggers {
             .map(|(_, name)| name.clone())
     }
 
-    fn pop_oldest_of(&mut self, pipeline: &str) {
+    fn pop_oldest_of(&mut self, pipeline: &str, now: Instant) {
         let Some(queue) = self.by_pipeline.get_mut(pipeline) else {
             return;
         };
         if let Some((_, m)) = queue.pop_front() {
             self.count -= 1;
             self.bytes -= m.payload.len();
-            *self.dropped.entry(pipeline.to_string()).or_default() += 1;
+            let dropped = self.dropped.entry(pipeline.to_string()).or_insert((0, now));
+            *dropped = (dropped.0 + 1, now);
         }
         if queue.is_empty() {
             self.by_pipeline.remove(pipeline);
@@ -200,18 +206,18 @@ impl Service {
             return false;
         }
         if let Some(cluster) = self.cluster() {
-            // A flood of triggers asks the cluster a bounded number of times; the rest are
-            // held (the bounds above keep what they cost).
-            let Ok(_permit) = cluster.trigger_lookups.try_acquire() else {
-                return self.hold_here(pipeline, message);
-            };
             let lookup = crate::cluster::lease::holder_checked(&cluster.leases, pipeline);
             let recorder = match tokio::time::timeout(crate::cluster::REQUEST_TIMEOUT, lookup).await
             {
                 Ok(Ok(None)) => Recorder::Nobody,
                 Ok(Ok(Some(node))) if node == cluster.node => Recorder::ThisNode,
+                // Before this node knows who is live (it has just started), the holder is
+                // taken to be: holding what a live node records would deliver it twice.
                 Ok(Ok(Some(node))) => Recorder::Other {
-                    live: cluster.liveness.is_live(&node, Instant::now()),
+                    live: cluster
+                        .liveness
+                        .is_live(&node, Instant::now())
+                        .unwrap_or(true),
                 },
                 _ => Recorder::Unknown,
             };
@@ -224,10 +230,13 @@ impl Service {
 
     fn hold_here(&self, pipeline: &str, message: InputMessage) -> bool {
         // Triggers dropped for room are counted and reported when the pipeline starts.
-        if let Err(e) = self.context().inputs.hold(pipeline, message) {
-            tracing::warn!("trigger not delivered: {e}");
+        match self.context().inputs.hold(pipeline, message) {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!("trigger not delivered: {e}");
+                false
+            }
         }
-        true
     }
 }
 

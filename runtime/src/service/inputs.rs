@@ -39,10 +39,27 @@ struct Route {
 }
 
 /// The running pipelines' inputs, by pipeline name, and the triggers held for the others.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct InputRouter {
     routes: Arc<RwLock<HashMap<String, Route>>>,
     held: Arc<Mutex<HeldTriggers>>,
+    /// Bounds the triggers being looked at for holding at one time (see
+    /// [`InputRouter::hold_check`]).
+    checks: Arc<tokio::sync::Semaphore>,
+}
+
+/// Triggers looked at for holding at one time (each may read the registry and ask the
+/// cluster); a flood beyond is not held.
+pub const HOLD_CHECKS: usize = 32;
+
+impl Default for InputRouter {
+    fn default() -> Self {
+        Self {
+            routes: Arc::default(),
+            held: Arc::default(),
+            checks: Arc::new(tokio::sync::Semaphore::new(HOLD_CHECKS)),
+        }
+    }
 }
 
 impl InputRouter {
@@ -77,6 +94,12 @@ impl InputRouter {
         }
         routes.insert(pipeline.to_string(), Route { inputs, queue });
         delivered
+    }
+
+    /// A permit to look at one trigger that no running pipeline took (whether to hold it), on
+    /// a task of its own; none while [`HOLD_CHECKS`] are under way (that trigger is not held).
+    pub fn hold_check(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.checks.clone().try_acquire_owned().ok()
     }
 
     /// Holds `message` for `pipeline`, which is Active but not running now, until it starts

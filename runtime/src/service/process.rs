@@ -397,9 +397,14 @@ async fn route_inbound(service: Arc<Service>, mut inbound: mpsc::Receiver<Inboun
                     // Not running here: held if it is Active and nobody else records it (in
                     // a cluster every member hears the broker; the one recording delivers).
                     Err(e @ DeliveryError::NoPipeline(_)) => {
+                        let Some(permit) = service.context().inputs.hold_check() else {
+                            tracing::debug!("MQTT trigger not held (too many at once): {e}");
+                            continue;
+                        };
                         let service = service.clone();
                         tokio::spawn(async move {
                             let held = service.hold_trigger(&pipeline, message).await;
+                            drop(permit);
                             if !held && service.cluster().is_none() {
                                 tracing::warn!("MQTT trigger not delivered: {e}");
                             }
