@@ -130,12 +130,13 @@ async fn tick(
     }
 
     let heartbeat = json!({"pipelines": held.len(), "capacity": cluster.capacity}).to_string();
+    let epoch = liveness.epoch();
     if let Ok(revision) = cluster
         .nodes
         .put(cluster.node.as_str(), Bytes::from(heartbeat))
         .await
     {
-        liveness.acknowledged(revision, Instant::now());
+        liveness.acknowledged(revision, epoch, Instant::now());
     }
 
     // Renewals due, all at once (a cut-off node's time-outs do not add up).
@@ -167,6 +168,10 @@ async fn tick(
     let Some(total) =
         liveness.live_capacity(&cluster.node, u64::from(cluster.capacity), Instant::now())
     else {
+        tracing::debug!(
+            ?liveness,
+            "no placement: this node's heartbeat view is not trusted"
+        );
         return;
     };
     let share = fair_share(desired.len(), cluster.capacity, total);
