@@ -57,8 +57,9 @@ struct View {
     /// The revision of the first heartbeat sent during the current watch: the watch delivers it
     /// after the bucket's whole history (the others' last heartbeats, some newer than any of
     /// this node's in it, and an older one of this node's, a process before with the same id),
-    /// so its delivery makes the view trusted. (The watch's own "caught up" count cannot be
-    /// relied on: nats-server 2.9 was seen never to report a replay done under load.)
+    /// so its delivery makes the view trusted. (The watch's own "caught up" count is not relied
+    /// on: with it, a restarted node under load stayed untrusted for over 14 s, its own
+    /// heartbeats delivered, which only a replay never reported done explains.)
     own_first: Option<u64>,
 }
 
@@ -67,6 +68,22 @@ struct Seen {
     revision: u64,
     at: Instant,
     capacity: u64,
+}
+
+impl Seen {
+    /// Whether its node counts as live at `now`.
+    fn fresh(&self, now: Instant) -> bool {
+        now.duration_since(self.at) < HEARTBEAT_STALE
+    }
+}
+
+impl View {
+    /// Whether the view can be trusted at `now`: this node's own heartbeat came back within
+    /// [`HEARTBEAT_STALE`].
+    fn trusted(&self, now: Instant) -> bool {
+        self.own_delivered
+            .is_some_and(|at| now.duration_since(at) < HEARTBEAT_STALE)
+    }
 }
 
 impl Liveness {
@@ -96,14 +113,13 @@ impl Liveness {
     /// [`HEARTBEAT_STALE`]).
     pub fn live_capacity(&self, own: &str, mine: u64, now: Instant) -> Option<u64> {
         let view = self.view.lock().unwrap_or_else(PoisonError::into_inner);
-        view.own_delivered
-            .filter(|at| now.duration_since(*at) < HEARTBEAT_STALE)?;
+        if !view.trusted(now) {
+            return None;
+        }
         let others: u64 = view
             .nodes
             .iter()
-            .filter(|(key, seen)| {
-                key.as_str() != own && now.duration_since(seen.at) < HEARTBEAT_STALE
-            })
+            .filter(|(key, seen)| key.as_str() != own && seen.fresh(now))
             .map(|(_, seen)| seen.capacity)
             .sum();
         Some(others + mine)
@@ -113,13 +129,8 @@ impl Liveness {
     /// None while the view is not trusted (see [`Liveness::live_capacity`]).
     pub fn is_live(&self, node: &str, now: Instant) -> Option<bool> {
         let view = self.view.lock().unwrap_or_else(PoisonError::into_inner);
-        view.own_delivered
-            .filter(|at| now.duration_since(*at) < HEARTBEAT_STALE)?;
-        Some(
-            view.nodes
-                .get(node)
-                .is_some_and(|seen| now.duration_since(seen.at) < HEARTBEAT_STALE),
-        )
+        view.trusted(now)
+            .then(|| view.nodes.get(node).is_some_and(|seen| seen.fresh(now)))
     }
 
     /// A new watch's consumer exists: what the last one left undelivered is judged afresh, and
@@ -178,6 +189,16 @@ impl Liveness {
         }
         stalled
     }
+}
+
+/// The heartbeat a node writes: how many pipelines it records, its capacity, and whether it is
+/// stopping (see [`capacity_of`], which reads it).
+pub fn heartbeat(pipelines: usize, capacity: u32, stopping: bool) -> bytes::Bytes {
+    let mut value = serde_json::json!({"pipelines": pipelines, "capacity": capacity});
+    if stopping {
+        value["stopping"] = true.into();
+    }
+    bytes::Bytes::from(value.to_string())
 }
 
 /// The capacity a heartbeat's value gives (the default for an older node's, which has none):
@@ -252,7 +273,7 @@ pub async fn follow(cluster: Arc<Cluster>, liveness: Arc<Liveness>) {
 
 #[cfg(test)]
 mod tests {
-    use super::{DELIVERY_WAIT, HEARTBEAT_STALE, Liveness, capacity_of};
+    use super::{DELIVERY_WAIT, HEARTBEAT_STALE, Liveness, capacity_of, heartbeat};
     use std::time::{Duration, Instant};
 
     const MS: Duration = Duration::from_millis(1);
@@ -337,5 +358,7 @@ mod tests {
         );
         assert_eq!(capacity_of(br#"{"capacity":0}"#), 1);
         assert_eq!(capacity_of(br#"{"capacity":3,"stopping":true}"#), 0);
+        assert_eq!(capacity_of(&heartbeat(2, 3, false)), 3);
+        assert_eq!(capacity_of(&heartbeat(2, 3, true)), 0);
     }
 }

@@ -19,7 +19,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::json;
 use tokio::sync::watch;
@@ -93,14 +92,13 @@ pub async fn run(
 
 /// Writes this node's heartbeat as stopping (see [`liveness`]) every [`TICK`] until aborted.
 async fn heartbeat_while_stopping(cluster: Arc<Cluster>, pipelines: usize) {
-    let heartbeat =
-        json!({"pipelines": pipelines, "capacity": cluster.capacity, "stopping": true}).to_string();
+    let heartbeat = liveness::heartbeat(pipelines, cluster.capacity, true);
     let mut interval = tokio::time::interval(TICK);
     loop {
         interval.tick().await;
         let _ = cluster
             .nodes
-            .put(cluster.node.as_str(), Bytes::from(heartbeat.clone()))
+            .put(cluster.node.as_str(), heartbeat.clone())
             .await;
     }
 }
@@ -129,13 +127,9 @@ async fn tick(
         }
     }
 
-    let heartbeat = json!({"pipelines": held.len(), "capacity": cluster.capacity}).to_string();
+    let heartbeat = liveness::heartbeat(held.len(), cluster.capacity, false);
     let epoch = liveness.epoch();
-    if let Ok(revision) = cluster
-        .nodes
-        .put(cluster.node.as_str(), Bytes::from(heartbeat))
-        .await
-    {
+    if let Ok(revision) = cluster.nodes.put(cluster.node.as_str(), heartbeat).await {
         liveness.acknowledged(revision, epoch, Instant::now());
     }
 
