@@ -17,7 +17,6 @@ use tokio::sync::{mpsc, watch};
 
 use crate::bus::mqtt::InputMessage;
 use crate::service::Service;
-use crate::service::inputs::DeliveryError;
 
 /// Prefix of the method subjects.
 pub const METHODS: &str = "vigil.methods.";
@@ -136,22 +135,9 @@ pub async fn serve(
                 };
                 // Only the member recording the pipeline has a route for it; that member
                 // reports what it cannot deliver (no such input, its queue full).
+                // Held if it is Active and nobody else records it (it is moving).
                 let trigger = InputMessage { input: input.to_string(), payload: message.payload.to_vec() };
-                match service.context().inputs.deliver(pipeline, trigger.clone()) {
-                    Ok(()) => {}
-                    // Held if it is Active and nobody else records it (it is moving).
-                    Err(DeliveryError::NoPipeline(_)) => {
-                        let Some(permit) = service.context().inputs.hold_check() else {
-                            continue;
-                        };
-                        let (service, pipeline) = (service.clone(), pipeline.to_string());
-                        tokio::spawn(async move {
-                            service.hold_trigger(&pipeline, trigger).await;
-                            drop(permit);
-                        });
-                    }
-                    Err(e) => tracing::warn!("trigger on NATS not delivered: {e}"),
-                }
+                service.deliver_or_hold("NATS", pipeline, trigger);
             }
         }
     }

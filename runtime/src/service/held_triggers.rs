@@ -10,11 +10,13 @@
 //! [`hold_in_cluster`]). The member that then takes the pipeline delivers what it held.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 use super::Service;
+use super::inputs::DeliveryError;
 use crate::bus::event::{Event, EventClass};
 use crate::bus::event_log::EventBus;
 use crate::bus::mqtt::InputMessage;
@@ -197,6 +199,38 @@ pub fn report_delivered(bus: &EventBus, pipeline: &str, delivered: Delivered) {
 }
 
 impl Service {
+    /// Delivers a trigger that came over MQTT or NATS (`via`) to `pipeline`; when the pipeline
+    /// does not run here, the trigger is looked at for holding ([`Service::hold_trigger`]) on a
+    /// task of its own, at most [`super::inputs::HOLD_CHECKS`] at a time. What cannot be
+    /// delivered is logged: alone, a trigger not held too (in a cluster every member hears it,
+    /// and the one recording the pipeline delivers it).
+    pub fn deliver_or_hold(
+        self: &Arc<Self>,
+        via: &'static str,
+        pipeline: &str,
+        message: InputMessage,
+    ) {
+        let inputs = &self.context().inputs;
+        match inputs.deliver(pipeline, message.clone()) {
+            Ok(()) => {}
+            Err(e @ DeliveryError::NoPipeline(_)) => {
+                let Some(permit) = inputs.hold_check() else {
+                    tracing::debug!("{via} trigger not held (too many at once): {e}");
+                    return;
+                };
+                let (service, pipeline) = (self.clone(), pipeline.to_string());
+                tokio::spawn(async move {
+                    let held = service.hold_trigger(&pipeline, message).await;
+                    drop(permit);
+                    if !held && service.cluster().is_none() {
+                        tracing::warn!("{via} trigger not delivered: {e}");
+                    }
+                });
+            }
+            Err(e) => tracing::warn!("{via} trigger not delivered: {e}"),
+        }
+    }
+
     /// Holds a trigger for `pipeline` that no running pipeline here took, when the pipeline is
     /// Active and, in a cluster, no live node records it; true when held (or delivered after
     /// all, the pipeline having started meanwhile).
@@ -225,13 +259,9 @@ impl Service {
                 return false;
             }
         }
-        self.hold_here(pipeline, message)
-    }
-
-    fn hold_here(&self, pipeline: &str, message: InputMessage) -> bool {
         // Triggers dropped for room are counted and reported when the pipeline starts.
         match self.context().inputs.hold(pipeline, message) {
-            Ok(_) => true,
+            Ok(()) => true,
             Err(e) => {
                 tracing::warn!("trigger not delivered: {e}");
                 false

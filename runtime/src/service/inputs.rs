@@ -103,10 +103,10 @@ impl InputRouter {
     }
 
     /// Holds `message` for `pipeline`, which is Active but not running now, until it starts
-    /// ([`InputRouter::register`]) or [`super::held_triggers::HOLD_FOR`] has passed; how many
-    /// older held triggers were dropped to make room. Delivered at once if the pipeline
-    /// started meanwhile (an error if it cannot take it).
-    pub fn hold(&self, pipeline: &str, message: InputMessage) -> Result<usize, DeliveryError> {
+    /// ([`InputRouter::register`]) or [`super::held_triggers::HOLD_FOR`] has passed (older
+    /// held triggers dropped to make room are counted there). Delivered at once if the
+    /// pipeline started meanwhile (an error if it cannot take it).
+    pub fn hold(&self, pipeline: &str, message: InputMessage) -> Result<(), DeliveryError> {
         // The routes' lock first, as in register: a pipeline registering now either took the
         // held triggers before this one is held, or registers after it and sees it.
         let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
@@ -115,17 +115,16 @@ impl InputRouter {
                 return route
                     .queue
                     .try_send(message)
-                    .map(|()| 0)
                     .map_err(|_| DeliveryError::Busy(pipeline.to_string()));
             }
             Err(e @ DeliveryError::NoInput { .. }) => return Err(e),
             Err(_) => {}
         }
-        Ok(self.held.lock().unwrap_or_else(|p| p.into_inner()).hold(
-            pipeline,
-            message,
-            Instant::now(),
-        ))
+        self.held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .hold(pipeline, message, Instant::now());
+        Ok(())
     }
 
     /// Stops routing messages to `pipeline`.
@@ -203,8 +202,8 @@ mod tests {
             input: input.into(),
             payload: b"{}".to_vec(),
         };
-        assert_eq!(router.hold("door", message("trigger")), Ok(0));
-        assert_eq!(router.hold("door", message("unknown")), Ok(0));
+        assert_eq!(router.hold("door", message("trigger")), Ok(()));
+        assert_eq!(router.hold("door", message("unknown")), Ok(()));
         let (tx, mut rx) = mpsc::channel(4);
         let delivered = router.register("door", vec!["trigger".into()], tx);
         assert_eq!((delivered.count, delivered.refused), (1, 1));
@@ -213,7 +212,7 @@ mod tests {
             Some("trigger")
         );
         // Running now: delivered at once, not held.
-        assert_eq!(router.hold("door", message("trigger")), Ok(0));
+        assert_eq!(router.hold("door", message("trigger")), Ok(()));
         assert!(rx.try_recv().is_ok());
         let (tx, _rx) = mpsc::channel(4);
         let again = router.register("door", vec!["trigger".into()], tx);

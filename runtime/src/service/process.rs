@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::archives::Archives;
 use super::documents::Documents;
-use super::inputs::{DeliveryError, InputRouter};
+use super::inputs::InputRouter;
 use super::registry::{PipelineEntry, PipelineState, SystemData, TopologyEntry, now_text};
 use super::{Limits, Service};
 use crate::bus::event::{Event, EventClass};
@@ -392,26 +392,7 @@ async fn route_inbound(service: Arc<Service>, mut inbound: mpsc::Receiver<Inboun
     while let Some(message) = inbound.recv().await {
         match message {
             Inbound::Input { pipeline, message } => {
-                match service.context().inputs.deliver(&pipeline, message.clone()) {
-                    Ok(()) => {}
-                    // Not running here: held if it is Active and nobody else records it (in
-                    // a cluster every member hears the broker; the one recording delivers).
-                    Err(e @ DeliveryError::NoPipeline(_)) => {
-                        let Some(permit) = service.context().inputs.hold_check() else {
-                            tracing::debug!("MQTT trigger not held (too many at once): {e}");
-                            continue;
-                        };
-                        let service = service.clone();
-                        tokio::spawn(async move {
-                            let held = service.hold_trigger(&pipeline, message).await;
-                            drop(permit);
-                            if !held && service.cluster().is_none() {
-                                tracing::warn!("MQTT trigger not delivered: {e}");
-                            }
-                        });
-                    }
-                    Err(e) => tracing::warn!("MQTT trigger not delivered: {e}"),
-                }
+                service.deliver_or_hold("MQTT", &pipeline, message);
             }
             Inbound::Method {
                 name,
