@@ -194,9 +194,7 @@ impl AccessPolicy {
             }
         }
     }
-}
 
-impl AccessPolicy {
     /// Reports that `client` used up its wrong tokens (`ClientThrottled`, subject `/api`), or
     /// logs it when there is no bus.
     fn report_throttled(&self, client: String) {

@@ -174,7 +174,7 @@ pub async fn follow(
             let imported = record.and_then(|r| {
                 let imported = tokio::task::block_in_place(|| catalog.import(&r, wall_now()));
                 if imported.is_err() {
-                    retry_from = Some(retry_from.map_or(sequence, |s| s.min(sequence)));
+                    retry_from.get_or_insert(sequence);
                 }
                 imported
             });
