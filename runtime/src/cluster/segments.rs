@@ -112,8 +112,8 @@ pub async fn follow(
     let (mut next, mut stream_made) =
         tokio::task::block_in_place(|| catalog.index_position()).unwrap_or((1, None));
     let mut saved = (next, std::time::Instant::now());
-    // The first record not imported for a reason that may pass (the disk, a busy catalog): the
-    // position kept never goes past it, so a restart reads it again.
+    // The first record of the current stream not imported for a reason that may pass (the
+    // disk, a busy catalog): the position kept never goes past it, so a restart reads it again.
     let mut retry_from: Option<u64> = None;
     loop {
         let messages = async {
@@ -128,6 +128,7 @@ pub async fn follow(
                      this archive had read another one up to {next}): reading it from its start"
                 );
                 next = 1;
+                retry_from = None;
             }
             stream_made = Some(made);
             let consumer = stream
